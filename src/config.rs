@@ -1,0 +1,524 @@
+//! The configuration file `config/pressroom.toml`: parsed once into typed values (URLs,
+//! mailboxes, time zones, cron schedules, durations) so nothing downstream handles raw
+//! strings. `Config::parse` is pure; `Config::load` does the file IO.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+use lettre::message::Mailbox;
+use url::Url;
+
+use crate::diagnostic::{Diagnostic, SourceText};
+use crate::release::LangTag;
+use crate::schema::{self, Located, TableReader};
+
+/// Where the config is looked for when `--config` is not given.
+pub const DEFAULT_PATH: &str = "config/pressroom.toml";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, if any (embedded defaults have none).
+    pub file: Option<PathBuf>,
+    pub site: Site,
+    pub paths: Paths,
+    pub http: Http,
+    pub mail: Mail,
+    pub dispatch: Dispatch,
+    pub websub_hubs: Vec<Url>,
+    pub webhooks: Vec<Url>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub title: String,
+    /// Always ends with `/`.
+    pub base_url: Url,
+    pub lang: LangTag,
+    pub timezone: Tz,
+    pub publish_time: NaiveTime,
+    pub author: String,
+    pub feed_items: usize,
+}
+
+impl Site {
+    /// The authority used in `tag:` ids: the base URL's host.
+    pub fn domain(&self) -> &str {
+        self.base_url.host_str().unwrap_or("localhost")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub releases: PathBuf,
+    pub public: PathBuf,
+    pub state: PathBuf,
+    pub media: PathBuf,
+    pub templates: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Http {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub from: Mailbox,
+    pub reply_to: Option<Mailbox>,
+    pub subject_prefix: String,
+    pub transport: Transport,
+    /// Messages per second.
+    pub rate: f64,
+    /// SMTP connections.
+    pub concurrency: usize,
+    pub dkim: Option<Dkim>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// `.eml` files in a folder: the default, so a fresh checkout needs no mail server.
+    File { outbox: PathBuf },
+    Smtp { url: Url, user: Option<String>, password: Option<Secret> },
+}
+
+/// Where a secret is read from. Never the config file itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    File(PathBuf),
+    Env(String),
+    /// A name in systemd's `$CREDENTIALS_DIRECTORY`.
+    Credential(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Dkim {
+    pub key_file: PathBuf,
+    pub selector: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    /// When mail may leave, evaluated in the site's time zone.
+    pub window: cron::Schedule,
+    pub catch_up: Duration,
+    pub max_retry_age: Duration,
+}
+
+const DEFAULT_WINDOW: &str = "* * 7-17 * * Mon-Fri";
+
+impl Config {
+    /// The embedded defaults: a site that works with no file at all, rooted at `root`.
+    pub fn defaults(root: &Path) -> Config {
+        Config::parse("", Path::new("(defaults)"), root)
+            .map(|(config, _)| config)
+            .unwrap_or_else(|_| unreachable!("the empty config is valid"))
+    }
+
+    /// Reads the config at `path`; a missing file at the default location means defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<(Config, Vec<Diagnostic>)> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_PATH), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok((Config::defaults(Path::new(".")), Vec::new()));
+            }
+            Err(e) => return Err(anyhow::anyhow!("{}: cannot read the config: {e}", path.display())),
+        };
+        let root = root_of(&path);
+        match Config::parse(&text, &path, &root) {
+            Ok((mut config, warnings)) => {
+                config.file = Some(path);
+                Ok((config, warnings))
+            }
+            Err(diags) => Err(ConfigInvalid(diags).into()),
+        }
+    }
+
+    /// Parses config text. Paths are resolved against `root`, the config folder's parent.
+    pub fn parse(text: &str, path: &Path, root: &Path) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let src = SourceText::whole(path, text);
+        let mut diags = Vec::new();
+        let Some(doc) = schema::parse_document(&src, text, &mut diags) else {
+            return Err(diags);
+        };
+        let mut top = TableReader::new(src, doc.get_ref(), 0..0, "the config");
+        let site = read_site(top.table("site", &mut diags), &mut diags);
+        let paths = read_paths(top.table("paths", &mut diags), root, &mut diags);
+        let http = read_http(top.table("http", &mut diags), &mut diags);
+        let mail = read_mail(top.table("mail", &mut diags), root, &paths, &mut diags);
+        let dispatch = read_dispatch(top.table("dispatch", &mut diags), &mut diags);
+        let websub_hubs = match top.table("websub", &mut diags) {
+            Some(mut t) => {
+                let hubs = urls(&mut t, "hubs", &mut diags);
+                t.finish(&mut diags);
+                hubs
+            }
+            None => Vec::new(),
+        };
+        let mut webhooks = Vec::new();
+        for mut t in top.tables("webhooks", &mut diags) {
+            if let Some(u) = url(&mut t, "url", &mut diags) {
+                webhooks.push(u);
+            } else if t.raw("url").is_none() {
+                diags.push(t.missing("url", "url = \"https://example.org/hook\""));
+            }
+            t.finish(&mut diags);
+        }
+        top.finish(&mut diags);
+        if diags.iter().any(Diagnostic::is_error) {
+            return Err(diags);
+        }
+        let config = Config {
+            file: None,
+            site,
+            paths,
+            http,
+            mail,
+            dispatch,
+            websub_hubs,
+            webhooks,
+        };
+        Ok((config, diags))
+    }
+
+    /// A URL under the site, from a path relative to the root (`releases/du-avgor/`).
+    pub fn url(&self, path: &str) -> Url {
+        self.site
+            .base_url
+            .join(path)
+            .unwrap_or_else(|_| self.site.base_url.clone())
+    }
+}
+
+/// The config could not be used; every problem found is inside.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigInvalid(pub Vec<Diagnostic>);
+
+/// The project root for a config file: its folder's parent.
+pub fn root_of(config_path: &Path) -> PathBuf {
+    let folder = config_path.parent().unwrap_or(Path::new("."));
+    let folder = if folder.as_os_str().is_empty() { Path::new(".") } else { folder };
+    folder.parent().map_or_else(|| PathBuf::from("."), |p| {
+        if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() }
+    })
+}
+
+fn parse_or<T, E: std::fmt::Display>(
+    t: &TableReader<'_, '_>,
+    value: Option<Located<String>>,
+    parse: impl Fn(&str) -> Result<T, E>,
+    expected: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let (text, span) = value?;
+    match parse(&text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.push(t.error(span, format!("`{text}`: {e}")).expected(expected.to_string()));
+            None
+        }
+    }
+}
+
+fn url(t: &mut TableReader<'_, '_>, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<Url> {
+    let value = t.string(key, diags);
+    parse_or(t, value, absolute_url, "an absolute http:// or https:// URL", diags)
+}
+
+fn urls(t: &mut TableReader<'_, '_>, key: &'static str, diags: &mut Vec<Diagnostic>) -> Vec<Url> {
+    let items = t.string_list(key, diags).unwrap_or_default();
+    items
+        .into_iter()
+        .filter_map(|item| parse_or(t, Some(item), absolute_url, "an absolute http:// or https:// URL", diags))
+        .collect()
+}
+
+fn absolute_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "http" | "https" if url.host_str().is_some() => Ok(url),
+        _ => Err("not an http(s) URL with a host".into()),
+    }
+}
+
+fn read_site(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Site {
+    let mut site = Site {
+        title: "Newsroom".into(),
+        base_url: Url::parse("http://127.0.0.1:8080/").expect("a valid literal URL"),
+        lang: LangTag::parse("en").expect("a valid literal tag"),
+        timezone: Tz::UTC,
+        publish_time: NaiveTime::MIN,
+        author: String::new(),
+        feed_items: 50,
+    };
+    let Some(mut t) = t else {
+        return site;
+    };
+    if let Some((title, _)) = t.string("title", diags) {
+        site.title = title;
+    }
+    if let Some(mut u) = url(&mut t, "base_url", diags) {
+        if !u.path().ends_with('/') {
+            let path = format!("{}/", u.path());
+            u.set_path(&path);
+        }
+        site.base_url = u;
+    }
+    let lang = t.string("lang", diags);
+    if let Some(lang) = parse_or(&t, lang, LangTag::parse, "a BCP 47 language tag like sv or en-GB", diags) {
+        site.lang = lang;
+    }
+    let tz = t.string("timezone", diags);
+    if let Some(tz) = parse_or(&t, tz, Tz::from_str, "an IANA time zone like Europe/Stockholm", diags) {
+        site.timezone = tz;
+    }
+    let time = t.string("publish_time", diags);
+    let parse_time = |s: &str| {
+        NaiveTime::parse_from_str(s, "%H:%M").or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S"))
+    };
+    if let Some(time) = parse_or(&t, time, parse_time, "a time of day like 08:00", diags) {
+        site.publish_time = time;
+    }
+    let author = t.string("author", diags).or_else(|| t.string("organisation", diags));
+    if let Some((author, _)) = author {
+        site.author = author;
+    }
+    if let Some((n, span)) = t.integer("feed_items", diags) {
+        match usize::try_from(n) {
+            Ok(n) if (1..=1000).contains(&n) => site.feed_items = n,
+            _ => diags.push(t.error(span, format!("feed_items = {n} is out of range")).expected("1 to 1000")),
+        }
+    }
+    t.finish(diags);
+    site
+}
+
+fn read_paths(t: Option<TableReader<'_, '_>>, root: &Path, diags: &mut Vec<Diagnostic>) -> Paths {
+    let mut get = |t: &mut Option<TableReader<'_, '_>>, key: &'static str, default: &str| {
+        let value = t.as_mut().and_then(|t| t.string(key, diags));
+        root.join(value.map_or_else(|| default.to_string(), |(v, _)| v))
+    };
+    let mut t = t;
+    let paths = Paths {
+        releases: get(&mut t, "releases", "releases"),
+        public: get(&mut t, "public", "public"),
+        state: get(&mut t, "state", "state"),
+        media: get(&mut t, "media", "config/media.csv"),
+        templates: get(&mut t, "templates", "config/templates"),
+    };
+    if let Some(t) = t {
+        t.finish(diags);
+    }
+    paths
+}
+
+fn read_http(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Http {
+    let mut http = Http {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+    };
+    if let Some(mut t) = t {
+        let listen = t.string("listen", diags);
+        if let Some(addr) = parse_or(&t, listen, SocketAddr::from_str, "an address and port like 127.0.0.1:8080", diags) {
+            http.listen = addr;
+        }
+        t.finish(diags);
+    }
+    http
+}
+
+fn read_mail(t: Option<TableReader<'_, '_>>, root: &Path, paths: &Paths, diags: &mut Vec<Diagnostic>) -> Mail {
+    let mut mail = Mail {
+        from: Mailbox::from_str("Newsroom <newsroom@example.org>").expect("a valid literal mailbox"),
+        reply_to: None,
+        subject_prefix: String::new(),
+        transport: Transport::File {
+            outbox: paths.state.join("outbox"),
+        },
+        rate: 20.0,
+        concurrency: 4,
+        dkim: None,
+    };
+    let Some(mut t) = t else {
+        return mail;
+    };
+    let mailbox_expected = "an address like Press <press@example.org>";
+    let from = t.string("from", diags);
+    if let Some(from) = parse_or(&t, from, Mailbox::from_str, mailbox_expected, diags) {
+        mail.from = from;
+    }
+    let reply_to = t.string("reply_to", diags);
+    mail.reply_to = parse_or(&t, reply_to, Mailbox::from_str, mailbox_expected, diags);
+    if let Some((prefix, span)) = t.string("subject_prefix", diags) {
+        if prefix.chars().any(char::is_control) {
+            diags.push(t.error(span, "subject_prefix contains a control character").expected("one line of text"));
+        } else {
+            mail.subject_prefix = prefix;
+        }
+    }
+    let outbox = t.string("outbox", diags).map(|(p, _)| root.join(p));
+    let smtp_url = t.string("url", diags);
+    let user = t.string("user", diags).map(|(u, _)| u);
+    let password = read_secret(&mut t, diags);
+    match t.string("transport", diags) {
+        None => {}
+        Some((kind, _)) if kind == "file" => {}
+        Some((kind, span)) if kind == "smtp" => {
+            let expected = "smtp://host:587 (STARTTLS), smtps://host:465, or smtp://localhost:25";
+            let url = match &smtp_url {
+                Some(_) => parse_or(&t, smtp_url.clone(), smtp_url_of, expected, diags),
+                None => {
+                    diags.push(t.error(span, "transport = \"smtp\" needs a `url`").expected(expected));
+                    None
+                }
+            };
+            if let Some(url) = url {
+                mail.transport = Transport::Smtp { url, user, password };
+            }
+        }
+        Some((kind, span)) => {
+            diags.push(t.error(span, format!("unknown transport `{kind}`")).expected("\"file\" or \"smtp\""));
+        }
+    }
+    if let (Transport::File { outbox: o }, Some(outbox)) = (&mut mail.transport, outbox) {
+        *o = outbox;
+    }
+    if let Some(raw) = t.raw("rate") {
+        let rate = raw
+            .get_ref()
+            .as_float()
+            .and_then(|f| f.as_str().parse::<f64>().ok())
+            .or_else(|| raw.get_ref().as_integer().and_then(|i| i.as_str().parse::<f64>().ok()));
+        match rate {
+            Some(r) if r > 0.0 && r.is_finite() => mail.rate = r,
+            _ => diags.push(t.error(raw.span(), "`rate` must be a positive number").expected("messages per second, like 20")),
+        }
+    }
+    if let Some((n, span)) = t.integer("concurrency", diags) {
+        match usize::try_from(n) {
+            Ok(n) if (1..=256).contains(&n) => mail.concurrency = n,
+            _ => diags.push(t.error(span, format!("concurrency = {n} is out of range")).expected("1 to 256 connections")),
+        }
+    }
+    let key = t.string("dkim_key", diags);
+    let selector = t.string("dkim_selector", diags);
+    match (key, selector) {
+        (Some((key, _)), Some((selector, _))) => {
+            mail.dkim = Some(Dkim {
+                key_file: root.join(key),
+                selector,
+            })
+        }
+        (Some((_, span)), None) | (None, Some((_, span))) => diags.push(
+            t.error(span, "DKIM needs both `dkim_key` and `dkim_selector`").expected("both keys, or neither"),
+        ),
+        (None, None) => {}
+    }
+    t.finish(diags);
+    mail
+}
+
+fn smtp_url_of(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| e.to_string())?;
+    match url.scheme() {
+        "smtp" | "smtps" if url.host_str().is_some() => {
+            if url.password().is_some() {
+                return Err("a password in the URL would sit in the config".into());
+            }
+            Ok(url)
+        }
+        _ => Err("not an smtp:// or smtps:// URL".into()),
+    }
+}
+
+fn read_secret(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Option<Secret> {
+    if let Some(raw) = t.raw("password") {
+        diags.push(
+            t.error(raw.span(), "a password never sits in the config file")
+                .expected("password_file, password_env or password_credential"),
+        );
+    }
+    let file = t.string("password_file", diags).map(|(p, _)| Secret::File(PathBuf::from(p)));
+    let env = t.string("password_env", diags).map(|(v, _)| Secret::Env(v));
+    let cred = t.string("password_credential", diags).map(|(c, _)| Secret::Credential(c));
+    file.or(env).or(cred)
+}
+
+fn read_dispatch(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Dispatch {
+    let mut dispatch = Dispatch {
+        window: cron::Schedule::from_str(DEFAULT_WINDOW).expect("the default window parses"),
+        catch_up: Duration::from_secs(24 * 3600),
+        max_retry_age: Duration::from_secs(72 * 3600),
+    };
+    let Some(mut t) = t else {
+        return dispatch;
+    };
+    let window = t.string("window", diags);
+    let expected = "a cron expression: sec min hour day month weekday, like \"* * 7-17 * * Mon-Fri\"";
+    if let Some(window) = parse_or(&t, window, cron::Schedule::from_str, expected, diags) {
+        dispatch.window = window;
+    }
+    let duration_expected = "a duration like 24h, 90min or 3days";
+    let catch_up = t.string("catch_up", diags);
+    if let Some(d) = parse_or(&t, catch_up, humantime::parse_duration, duration_expected, diags) {
+        dispatch.catch_up = d;
+    }
+    let max_retry_age = t.string("max_retry_age", diags);
+    if let Some(d) = parse_or(&t, max_retry_age, humantime::parse_duration, duration_expected, diags) {
+        dispatch.max_retry_age = d;
+    }
+    t.finish(diags);
+    dispatch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, Vec<String>> {
+        Config::parse(text, Path::new("config/pressroom.toml"), Path::new("/srv/press"))
+            .map(|(c, _)| c)
+            .map_err(|d| d.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn empty_config_is_the_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.site.feed_items, 50);
+        assert_eq!(c.paths.releases, Path::new("/srv/press/releases"));
+        assert!(matches!(c.mail.transport, Transport::File { .. }));
+    }
+
+    #[test]
+    fn values_become_types() {
+        let c = parse(
+            "[site]\nbase_url = \"https://press.example.org/news\"\ntimezone = \"Europe/Stockholm\"\npublish_time = \"08:30\"\n\
+             [dispatch]\nwindow = \"* * 7-17 * * Mon-Fri\"\ncatch_up = \"12h\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.site.base_url.as_str(), "https://press.example.org/news/");
+        assert_eq!(c.site.timezone, chrono_tz::Europe::Stockholm);
+        assert_eq!(c.site.publish_time, NaiveTime::from_hms_opt(8, 30, 0).unwrap());
+        assert_eq!(c.dispatch.catch_up, Duration::from_secs(12 * 3600));
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_line() {
+        let errors = parse(
+            "[site]\ntimezone = \"Europe/Stokholm\"\nbase_ur = \"x\"\n[mail]\npassword = \"hunter2\"\n[dispatch]\nwindow = \"every day\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        assert!(errors[0].starts_with("config/pressroom.toml:2:12: `Europe/Stokholm`"), "{}", errors[0]);
+        assert!(errors.iter().any(|e| e.contains("unknown key `base_ur` in [site] (did you mean `base_url`?)")));
+        assert!(errors.iter().any(|e| e.contains("5:12: a password never sits in the config file")));
+        assert!(errors.iter().any(|e| e.starts_with("config/pressroom.toml:7:10: `every day`")));
+    }
+}

@@ -1,0 +1,208 @@
+//! A press release: the validated, typed form of one file in `releases/`. Everything here
+//! is pure: the scanner (`source`) hands in text and the bundle's file list, the parser
+//! (`frontmatter`) returns a `Release` or the problems that stop it.
+
+pub mod frontmatter;
+pub mod markdown;
+pub mod source;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+pub use frontmatter::parse;
+pub use source::{SourceFile, scan};
+
+/// The URL-safe name of a release: its page lives at `releases/<slug>/`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Slug(String);
+
+impl Slug {
+    /// Lowercase ASCII letters, digits and inner hyphens, at most 100 characters.
+    pub fn parse(s: &str) -> Result<Slug, String> {
+        if is_url_name(s, 100) {
+            Ok(Slug(s.to_string()))
+        } else {
+            Err(format!("`{s}` is not a URL-safe name"))
+        }
+    }
+
+    /// The slug a file name gives: `<name>` without a leading `YYYY-MM-DD-`.
+    pub fn from_file_name(name: &str) -> &str {
+        let b = name.as_bytes();
+        let dated = b.len() > 11
+            && b[..4].iter().all(u8::is_ascii_digit)
+            && b[4] == b'-'
+            && b[5..7].iter().all(u8::is_ascii_digit)
+            && b[7] == b'-'
+            && b[8..10].iter().all(u8::is_ascii_digit)
+            && b[10] == b'-';
+        if dated { &name[11..] } else { name }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A topic: a short URL-safe name that drives topic feeds and who is mailed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Topic(String);
+
+impl Topic {
+    pub fn parse(s: &str) -> Result<Topic, String> {
+        let lower = s.trim().to_lowercase();
+        if is_url_name(&lower, 60) {
+            Ok(Topic(lower))
+        } else {
+            Err(format!("`{s}` is not a topic name"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_url_name(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A BCP 47 language tag, as written (`sv`, `en-GB`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct LangTag(String);
+
+impl LangTag {
+    pub fn parse(s: &str) -> Result<LangTag, String> {
+        oxilangtag::LanguageTag::parse(s.to_string())
+            .map(|t| LangTag(t.into_inner()))
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Lowercase form used in paths (`lang/sv/`) and comparisons.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+
+    /// Whether a recipient who reads `self` reads a release in `other` (`en` reads `en-GB`).
+    pub fn covers(&self, other: &LangTag) -> bool {
+        let (me, them) = (self.key(), other.key());
+        them == me || them.starts_with(&format!("{me}-"))
+    }
+}
+
+impl fmt::Display for LangTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A press contact named in the release.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Contact {
+    pub name: String,
+    pub role: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A file published beside the release page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The file name, also its name under the release's URL.
+    pub name: String,
+    pub path: PathBuf,
+    pub len: u64,
+    pub mime: String,
+}
+
+/// One release, fully validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    /// The file it came from, as the user named it (for messages).
+    pub source: PathBuf,
+    pub slug: Slug,
+    /// A stable id: a `tag:` URI unless set in the front matter.
+    pub id: String,
+    pub title: String,
+    /// The embargo lift.
+    pub date: DateTime<Utc>,
+    /// Set when the release was corrected after publication.
+    pub updated: Option<DateTime<Utc>>,
+    pub lang: LangTag,
+    /// Plain text.
+    pub summary: String,
+    pub topics: Vec<Topic>,
+    pub contacts: Vec<Contact>,
+    pub image: Option<Attachment>,
+    pub image_alt: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub draft: bool,
+    pub withdrawn: Option<String>,
+    pub mail: bool,
+    /// The body as Markdown, as written.
+    pub body: String,
+    /// The body as sanitised HTML with absolute links.
+    pub body_html: String,
+}
+
+impl Release {
+    /// The page's path under the site root: `releases/<slug>/`.
+    pub fn path(&self) -> String {
+        format!("releases/{}/", self.slug)
+    }
+
+    /// The last change visible to readers: the correction if any, else the lift.
+    pub fn last_modified(&self) -> DateTime<Utc> {
+        self.updated.map_or(self.date, |u| u.max(self.date))
+    }
+
+    /// Every file the release publishes beside its page (image first, no repeats).
+    pub fn files(&self) -> impl Iterator<Item = &Attachment> {
+        let image = self.image.iter();
+        image.chain(
+            self.attachments
+                .iter()
+                .filter(move |a| self.image.as_ref().is_none_or(|i| i.name != a.name)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_drop_the_leading_date() {
+        assert_eq!(Slug::from_file_name("2018-10-18-du-avgor"), "du-avgor");
+        assert_eq!(Slug::from_file_name("du-avgor"), "du-avgor");
+        assert_eq!(Slug::from_file_name("2018-10-18"), "2018-10-18");
+        assert!(Slug::parse("Du avgör").is_err());
+        assert!(Slug::parse("-x").is_err());
+    }
+
+    #[test]
+    fn languages_cover_their_regions() {
+        let en = LangTag::parse("en").unwrap();
+        assert!(en.covers(&LangTag::parse("en-GB").unwrap()));
+        assert!(!en.covers(&LangTag::parse("sv").unwrap()));
+        assert!(LangTag::parse("not a tag").is_err());
+    }
+}

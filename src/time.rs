@@ -1,0 +1,152 @@
+//! Turning the date-times people write (in front matter and on the command line) into
+//! instants. A date-time with an offset is exact; one without is read in the site's time
+//! zone, and a date alone lifts at the site's `publish_time`. DST gaps are refused rather
+//! than guessed; in the autumn overlap the earlier instant wins, so an embargo never lifts
+//! an hour late.
+
+use chrono::{DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// A date-time as written, before the site's time zone is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Exact(DateTime<FixedOffset>),
+    Local(NaiveDateTime),
+    Date(NaiveDate),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("`{0}` is not a date-time")]
+    Unreadable(String),
+    #[error("{0} is not a date in the calendar")]
+    ImpossibleDate(String),
+    #[error("{local} does not exist in {tz}: the clocks skip that hour")]
+    SkippedByDst { local: NaiveDateTime, tz: Tz },
+}
+
+/// What a time argument should look like, for error messages.
+pub const EXPECTED: &str = "RFC 3339 like 2018-10-18T08:00:00+02:00, a local date-time like 2018-10-18T08:00, or a date like 2018-10-18";
+
+impl Written {
+    /// Reads RFC 3339, a local `YYYY-MM-DD[T ]HH:MM[:SS]`, or `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Result<Written, TimeError> {
+        let s = s.trim();
+        if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+            return Ok(Written::Exact(dt));
+        }
+        for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+            if let Ok(local) = NaiveDateTime::parse_from_str(s, format) {
+                return Ok(Written::Local(local));
+            }
+        }
+        if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(Written::Date(date));
+        }
+        if looks_like_a_date(s) {
+            return Err(TimeError::ImpossibleDate(s.to_string()));
+        }
+        Err(TimeError::Unreadable(s.to_string()))
+    }
+
+    /// Converts a TOML date-time value. A local time alone is not accepted.
+    pub fn from_toml(dt: &toml::value::Datetime) -> Result<Written, TimeError> {
+        let text = dt.to_string();
+        let Some(d) = dt.date else {
+            return Err(TimeError::Unreadable(text));
+        };
+        let date = NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into())
+            .ok_or_else(|| TimeError::ImpossibleDate(text.clone()))?;
+        let Some(t) = dt.time else {
+            return Ok(Written::Date(date));
+        };
+        let time = NaiveTime::from_hms_nano_opt(
+            t.hour.into(),
+            t.minute.into(),
+            t.second.unwrap_or(0).into(),
+            t.nanosecond.unwrap_or(0),
+        )
+        .ok_or_else(|| TimeError::Unreadable(text.clone()))?;
+        let local = date.and_time(time);
+        match dt.offset {
+            None => Ok(Written::Local(local)),
+            Some(toml::value::Offset::Z) => Ok(Written::Exact(Utc.from_utc_datetime(&local).fixed_offset())),
+            Some(toml::value::Offset::Custom { minutes }) => {
+                let offset = FixedOffset::east_opt(i32::from(minutes) * 60)
+                    .ok_or_else(|| TimeError::Unreadable(text.clone()))?;
+                match offset.from_local_datetime(&local) {
+                    LocalResult::Single(dt) => Ok(Written::Exact(dt)),
+                    _ => Err(TimeError::Unreadable(text)),
+                }
+            }
+        }
+    }
+
+    /// The instant this denotes on a site in `tz` whose date-only releases lift at `publish_time`.
+    pub fn resolve(self, tz: Tz, publish_time: NaiveTime) -> Result<DateTime<Utc>, TimeError> {
+        let local = match self {
+            Written::Exact(dt) => return Ok(dt.with_timezone(&Utc)),
+            Written::Local(local) => local,
+            Written::Date(date) => date.and_time(publish_time),
+        };
+        match tz.from_local_datetime(&local) {
+            LocalResult::Single(dt) => Ok(dt.with_timezone(&Utc)),
+            LocalResult::Ambiguous(earlier, _) => Ok(earlier.with_timezone(&Utc)),
+            LocalResult::None => Err(TimeError::SkippedByDst { local, tz }),
+        }
+    }
+}
+
+/// `2018-02-30`-like text: the shape of a date whose numbers are out of range.
+fn looks_like_a_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit)
+}
+
+/// Reads a command-line time in the site's zone.
+pub fn parse_instant(s: &str, tz: Tz, publish_time: NaiveTime) -> Result<DateTime<Utc>, TimeError> {
+    Written::parse(s)?.resolve(tz, publish_time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::Europe::Stockholm;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        parse_instant(s, Stockholm, NaiveTime::MIN).unwrap()
+    }
+
+    #[test]
+    fn a_date_alone_lifts_at_local_midnight_across_dst() {
+        assert_eq!(at("2018-10-18").to_rfc3339(), "2018-10-17T22:00:00+00:00");
+        assert_eq!(at("2019-01-18").to_rfc3339(), "2019-01-17T23:00:00+00:00");
+    }
+
+    #[test]
+    fn exact_and_local_times() {
+        assert_eq!(at("2018-10-18T08:00:00+02:00"), at("2018-10-18T08:00"));
+        assert_eq!(at("2018-10-18 08:00:30"), at("2018-10-18T06:00:30Z"));
+    }
+
+    #[test]
+    fn dst_gap_is_refused_and_overlap_takes_the_earlier() {
+        let gap = parse_instant("2019-03-31T02:30", Stockholm, NaiveTime::MIN);
+        assert!(matches!(gap, Err(TimeError::SkippedByDst { .. })));
+        assert_eq!(at("2019-10-27T02:30").to_rfc3339(), "2019-10-27T00:30:00+00:00");
+    }
+
+    #[test]
+    fn impossible_dates_say_so() {
+        assert_eq!(
+            Written::parse("2018-02-30"),
+            Err(TimeError::ImpossibleDate("2018-02-30".into()))
+        );
+        assert!(matches!(Written::parse("tomorrow"), Err(TimeError::Unreadable(_))));
+    }
+}
