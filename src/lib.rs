@@ -3,9 +3,16 @@
 //! instant, renderers turn releases into pages and feeds, and the output writer puts them
 //! on disk atomically. See ARCHITECTURE.md for the map.
 
+pub mod build;
+pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod diagnostic;
+pub mod media;
+pub mod output;
 pub mod planner;
 pub mod release;
+pub mod render;
+pub mod scaffold;
 pub mod schema;
 pub mod time;

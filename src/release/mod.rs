@@ -115,7 +115,7 @@ impl fmt::Display for LangTag {
 }
 
 /// A press contact named in the release.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Contact {
     pub name: String,
     pub role: Option<String>,
@@ -124,7 +124,7 @@ pub struct Contact {
 }
 
 /// A file published beside the release page.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Attachment {
     /// The file name, also its name under the release's URL.
     pub name: String,
@@ -134,7 +134,7 @@ pub struct Attachment {
 }
 
 /// One release, fully validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Release {
     /// The file it came from, as the user named it (for messages).
     pub source: PathBuf,

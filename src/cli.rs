@@ -1,0 +1,124 @@
+//! The command line: arguments parsed into typed values once, then one function per
+//! command. Exit codes: 0 success, 1 the input has errors (reported), 2 usage or IO failure.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+
+use crate::build::{BuildReport, Builder};
+use crate::clock;
+use crate::config::Config;
+use crate::diagnostic::Diagnostic;
+use crate::media::MediaList;
+use crate::time;
+
+#[derive(Parser, Debug)]
+#[command(name = "pressroom", version, about = "Publishes press releases as pages, feeds and mail, on the minute.")]
+pub struct Args {
+    /// The config file; default config/pressroom.toml, or built-in defaults if it is absent.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate the config, the media list and every release.
+    Check,
+    /// Build the site once, as of now or of --at.
+    Build {
+        /// Build as of this instant: RFC 3339, or a local date-time in the site's zone.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Write here instead of the configured public folder.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Create a new release file (a draft) in the releases folder.
+    New {
+        /// The release's title.
+        title: String,
+    },
+}
+
+/// What a command ended with, as an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok = 0,
+    InputErrors = 1,
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let (config, config_diags) = Config::load(args.config.as_deref())?;
+    print_diags(&config_diags);
+    match args.command {
+        Command::Check => check(&config),
+        Command::Build { at, out } => {
+            let at = instant(&config, at.as_deref())?;
+            let out = out.unwrap_or_else(|| config.paths.public.clone());
+            let report = Builder::new(config.clone(), out.clone()).build(at)?;
+            print_diags(&report.diags);
+            print_build(&config, &report, at, &out);
+            Ok(outcome(&report.diags))
+        }
+        Command::New { title } => {
+            let path = crate::scaffold::create(&config, &title, clock::now())?;
+            println!("{}", path.display());
+            Ok(Outcome::Ok)
+        }
+    }
+}
+
+fn check(config: &Config) -> anyhow::Result<Outcome> {
+    let (media, mut diags) = MediaList::load(&config.paths.media);
+    let mut builder = Builder::new(config.clone(), config.paths.public.clone());
+    let loaded = builder.load();
+    diags.extend(loaded.diags);
+    print_diags(&diags);
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    let warnings = diags.len() - errors;
+    eprintln!(
+        "{} releases, {} recipients: {errors} error{}, {warnings} warning{}",
+        loaded.releases.len(),
+        media.recipients.len(),
+        if errors == 1 { "" } else { "s" },
+        if warnings == 1 { "" } else { "s" },
+    );
+    Ok(outcome(&diags))
+}
+
+fn instant(config: &Config, at: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
+    match at {
+        None => Ok(clock::now()),
+        Some(s) => time::parse_instant(s, config.site.timezone, config.site.publish_time)
+            .with_context(|| format!("--at {s}: expected {}", time::EXPECTED)),
+    }
+}
+
+fn print_diags(diags: &[Diagnostic]) {
+    for d in diags {
+        eprintln!("{d}");
+    }
+}
+
+fn print_build(config: &Config, r: &BuildReport, at: DateTime<Utc>, out: &std::path::Path) {
+    eprintln!(
+        "built {} public release{} ({} withdrawn) as of {} into {}: {} written, {} unchanged, {} removed in {} ms",
+        r.public,
+        if r.public == 1 { "" } else { "s" },
+        r.withdrawn,
+        at.with_timezone(&config.site.timezone).to_rfc3339(),
+        out.display(),
+        r.write.written,
+        r.write.unchanged,
+        r.write.removed,
+        r.elapsed.as_millis(),
+    );
+}
+
+fn outcome(diags: &[Diagnostic]) -> Outcome {
+    if diags.iter().any(Diagnostic::is_error) { Outcome::InputErrors } else { Outcome::Ok }
+}

@@ -1,0 +1,243 @@
+//! Renderers: from the plan (what is public at T) to the files of the site, as an
+//! in-memory map from path to bytes. No IO here beyond what templates need; writing is
+//! `output`'s job. Output depends only on config, releases and T, so it is reproducible.
+
+pub mod feed;
+pub mod sitemap;
+pub mod templates;
+pub mod view;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use chrono::Datelike;
+use minijinja::Value;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::planner::Plan;
+use crate::release::{LangTag, Release, Topic};
+use feed::{Feed, Format};
+pub use templates::Templates;
+use view::{DateView, LinkView, ReleaseView, SiteView};
+
+/// One file of the built site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Bytes(Vec<u8>),
+    /// An attachment, copied from the bundle.
+    Copy { from: PathBuf, len: u64 },
+    /// Already on disk exactly as it should be (the incremental builder knows it wrote it).
+    Kept,
+}
+
+/// The whole site: relative path (with `/`) to content.
+pub type Outputs = BTreeMap<String, Output>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("template `{template}` failed for {page}: {source:#}")]
+pub struct RenderError {
+    pub template: &'static str,
+    pub page: String,
+    #[source]
+    pub source: minijinja::Error,
+}
+
+/// Anything serialisable, as a template value.
+fn value<T: Serialize>(x: T) -> Value {
+    Value::from(minijinja::value::Serde(x))
+}
+
+#[derive(Serialize)]
+struct FeedLink {
+    #[serde(rename = "type")]
+    media_type: &'static str,
+    name: &'static str,
+    title: String,
+    url: String,
+}
+
+fn feed_links(feed: &Feed<'_>, config: &Config) -> Vec<FeedLink> {
+    Format::ALL
+        .iter()
+        .map(|&f| FeedLink {
+            media_type: f.media_type(),
+            name: f.name(),
+            title: format!("{} ({})", feed.title, f.name()),
+            url: feed.url(config, f).to_string(),
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct ListItem<'a> {
+    title: &'a str,
+    url: String,
+    lang: &'a str,
+    date: DateView,
+}
+
+fn list_items<'a>(releases: &[&'a Release], config: &Config) -> Vec<ListItem<'a>> {
+    releases
+        .iter()
+        .map(|r| ListItem {
+            title: &r.title,
+            url: config.url(&r.path()).to_string(),
+            lang: r.lang.as_str(),
+            date: DateView::new(r.date, config.site.timezone),
+        })
+        .collect()
+}
+
+/// The page of one release (public or withdrawn).
+pub fn release_page(config: &Config, templates: &Templates, release: &Release) -> Result<Vec<u8>, RenderError> {
+    let ctx = minijinja::context! {
+        site => value(SiteView::new(config)),
+        release => value(ReleaseView::new(release, config)),
+        lang => release.lang.as_str(),
+        canonical => config.url(&release.path()).to_string(),
+        description => release.summary.as_str(),
+    };
+    templates
+        .render("release.html", ctx)
+        .map(String::into_bytes)
+        .map_err(|source| RenderError {
+            template: "release.html",
+            page: release.path(),
+            source,
+        })
+}
+
+/// The files a release publishes beside its page.
+pub fn release_files(release: &Release) -> impl Iterator<Item = (String, Output)> + '_ {
+    release.files().map(move |a| {
+        (
+            format!("{}{}", release.path(), a.name),
+            Output::Copy {
+                from: a.path.clone(),
+                len: a.len,
+            },
+        )
+    })
+}
+
+/// Everything that lists releases: the index, year archives, topic and language pages, the
+/// feeds and the sitemap. These change whenever any release does; release pages do not.
+pub fn listings(config: &Config, templates: &Templates, plan: &Plan<'_>) -> Result<Outputs, RenderError> {
+    let mut out = Outputs::new();
+    let site = value(SiteView::new(config));
+    let tz = config.site.timezone;
+    let shown: Vec<&Release> = plan.public.iter().chain(plan.withdrawn.iter()).copied().collect();
+    let topics: BTreeSet<&Topic> = shown.iter().flat_map(|r| r.topics.iter()).collect();
+    let langs: BTreeSet<LangTag> = shown.iter().map(|r| r.lang.clone()).collect();
+    let mut by_year: BTreeMap<i32, Vec<&Release>> = BTreeMap::new();
+    for r in &plan.public {
+        by_year.entry(r.date.with_timezone(&tz).year()).or_default().push(r);
+    }
+    let mut sitemap = Vec::new();
+    let lastmod = |r: &Release| Some(r.last_modified().with_timezone(&tz).to_rfc3339());
+
+    let page = |path: String, template: &'static str, feed: Option<&Feed<'_>>, extra: Value, out: &mut Outputs| {
+        let feeds = feed.map(|f| feed_links(f, config)).unwrap_or_default();
+        let ctx = minijinja::context! { site => site.clone(), feeds => value(&feeds), canonical => config.url(&path).to_string(), ..extra };
+        let html = templates.render(template, ctx).map_err(|source| RenderError {
+            template,
+            page: path.clone(),
+            source,
+        })?;
+        out.insert(format!("{path}index.html"), Output::Bytes(html.into_bytes()));
+        Ok::<(), RenderError>(())
+    };
+    let emit_feed = |feed: &Feed<'_>, out: &mut Outputs| {
+        for format in Format::ALL {
+            out.insert(format!("{}{}", feed.dir, format.file_name()), Output::Bytes(feed.render(config, format)));
+        }
+    };
+
+    // The index and the main feeds.
+    let main = Feed::new(String::new(), config.site.title.clone(), config.site.lang.clone(), &plan.public, config, plan.at);
+    emit_feed(&main, &mut out);
+    let years: Vec<LinkView> = by_year
+        .keys()
+        .rev()
+        .map(|y| LinkView {
+            name: y.to_string(),
+            url: config.url(&format!("archive/{y}/")).to_string(),
+        })
+        .collect();
+    let topic_links: Vec<LinkView> = topics
+        .iter()
+        .map(|t| LinkView {
+            name: t.as_str().to_string(),
+            url: config.url(&format!("topics/{}/", t.as_str())).to_string(),
+        })
+        .collect();
+    let latest = list_items(&main.entries, config);
+    page(
+        String::new(),
+        "index.html",
+        Some(&main),
+        minijinja::context! { releases => value(&latest), years => value(&years), topics => value(&topic_links) },
+        &mut out,
+    )?;
+    sitemap.push(sitemap::Page {
+        loc: config.url("").to_string(),
+        lastmod: plan.public.first().and_then(|r| lastmod(r)),
+    });
+
+    // Year archives.
+    for (year, releases) in by_year.iter().rev() {
+        let path = format!("archive/{year}/");
+        let items = list_items(releases, config);
+        let heading = format!("{} {year}", SiteView::new(config).labels.archive);
+        page(path.clone(), "list.html", None, minijinja::context! { heading, releases => value(&items) }, &mut out)?;
+        sitemap.push(sitemap::Page {
+            loc: config.url(&path).to_string(),
+            lastmod: releases.iter().map(|r| r.last_modified()).max().map(|t| t.with_timezone(&tz).to_rfc3339()),
+        });
+    }
+
+    // Topic and language pages, each with its feeds.
+    let groups = topics
+        .iter()
+        .map(|t| {
+            let releases: Vec<&Release> = plan.public.iter().copied().filter(|r| r.topics.contains(t)).collect();
+            (format!("topics/{}/", t.as_str()), format!("{} – {}", config.site.title, t.as_str()), config.site.lang.clone(), releases)
+        })
+        .chain(langs.iter().map(|l| {
+            let releases: Vec<&Release> = plan.public.iter().copied().filter(|r| &r.lang == l).collect();
+            (format!("lang/{}/", l.key()), format!("{} ({l})", config.site.title), l.clone(), releases)
+        }));
+    for (dir, title, lang, releases) in groups {
+        let feed = Feed::new(dir.clone(), title.clone(), lang, &releases, config, plan.at);
+        emit_feed(&feed, &mut out);
+        let items = list_items(&releases, config);
+        page(dir.clone(), "list.html", Some(&feed), minijinja::context! { heading => title, releases => value(&items) }, &mut out)?;
+        sitemap.push(sitemap::Page {
+            loc: config.url(&dir).to_string(),
+            lastmod: releases.first().and_then(|r| lastmod(r)),
+        });
+    }
+
+    for r in &plan.public {
+        sitemap.push(sitemap::Page {
+            loc: config.url(&r.path()).to_string(),
+            lastmod: lastmod(r),
+        });
+    }
+    out.insert("sitemap.xml".into(), Output::Bytes(sitemap::write(&sitemap)));
+    Ok(out)
+}
+
+/// The whole site at the plan's instant, rendered from scratch.
+pub fn site(config: &Config, templates: &Templates, plan: &Plan<'_>) -> Result<Outputs, RenderError> {
+    let mut out = listings(config, templates, plan)?;
+    for r in plan.public.iter().chain(plan.withdrawn.iter()) {
+        out.insert(format!("{}index.html", r.path()), Output::Bytes(release_page(config, templates, r)?));
+        if plan.withdrawn.iter().any(|w| std::ptr::eq(*w, *r)) {
+            continue;
+        }
+        out.extend(release_files(r));
+    }
+    Ok(out)
+}

@@ -1,0 +1,97 @@
+//! The minijinja environment: built-in templates, replaced one by one by any file of the
+//! same name in `config/templates/`. Output is HTML-escaped unless a value is marked safe.
+
+use std::path::Path;
+
+use minijinja::{AutoEscape, Environment, Error, State, Value, value::ValueKind};
+
+use crate::diagnostic::Diagnostic;
+
+/// The built-in templates, by name. An override in `config/templates/` uses the same name.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("base.html", include_str!("templates/base.html")),
+    ("index.html", include_str!("templates/index.html")),
+    ("list.html", include_str!("templates/list.html")),
+    ("release.html", include_str!("templates/release.html")),
+];
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// The built-in templates alone.
+    pub fn built_in() -> Templates {
+        let mut env = environment();
+        for (name, source) in BUILT_IN {
+            env.add_template(name, source).unwrap_or_else(|e| panic!("built-in template {name}: {e}"));
+        }
+        Templates { env }
+    }
+
+    /// Built-ins, overridden by any template of the same name in `dir`. A broken override is
+    /// reported and the built-in is kept, so the site still builds.
+    pub fn load(dir: &Path) -> (Templates, Vec<Diagnostic>) {
+        let mut templates = Templates::built_in();
+        let mut diags = Vec::new();
+        for (name, _) in BUILT_IN {
+            let path = dir.join(name);
+            let Ok(source) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let mut trial = environment();
+            match trial.add_template_owned(name.to_string(), source.clone()) {
+                Ok(()) => {
+                    // Checked on its own first: a syntax error must not leave a half-added template.
+                    let _ = templates.env.add_template_owned(name.to_string(), source);
+                }
+                Err(e) => diags.push(template_error(&path, &e)),
+            }
+        }
+        (templates, diags)
+    }
+
+    pub fn render(&self, name: &str, ctx: Value) -> Result<String, Error> {
+        self.env.get_template(name)?.render(ctx)
+    }
+}
+
+/// A template error as `path:line:col: message`.
+pub fn template_error(path: &Path, e: &Error) -> Diagnostic {
+    let mut d = Diagnostic::file(path, format!("template error: {}", e.detail().unwrap_or("").trim()))
+        .expected("a valid minijinja (Jinja2) template");
+    if d.message.ends_with(": ") {
+        d.message = format!("template error: {}", e.kind());
+    }
+    d.line = e.line().unwrap_or(1);
+    d
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") || name.ends_with(".xml") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_formatter(formatter);
+    env
+}
+
+/// Like minijinja's formatter, but leaves `/` alone so URLs stay readable in the source.
+fn formatter(out: &mut minijinja::Output, state: &mut State, value: &Value) -> Result<(), Error> {
+    let plain_string = value.kind() == ValueKind::String && !value.is_safe();
+    match (state.auto_escape(), value.as_str()) {
+        (AutoEscape::Html, Some(s)) if plain_string => {
+            let mut escaped = String::with_capacity(s.len());
+            pulldown_cmark_escape::escape_html(&mut escaped, s).map_err(|_| {
+                Error::new(minijinja::ErrorKind::WriteFailure, "escaping failed")
+            })?;
+            out.write_str(&escaped).map_err(Error::from)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
+}
