@@ -90,8 +90,10 @@ impl Builder {
         for (entry, cached) in stale.iter().zip(fresh) {
             self.parsed.insert(entry.path.clone(), cached);
         }
-        self.parsed.retain(|path, _| entries.iter().any(|e| &e.path == path));
-        self.last_good.retain(|path, _| entries.iter().any(|e| &e.path == path));
+        self.parsed
+            .retain(|path, _| entries.iter().any(|e| &e.path == path));
+        self.last_good
+            .retain(|path, _| entries.iter().any(|e| &e.path == path));
 
         let mut releases = Vec::new();
         let mut broken = Vec::new();
@@ -118,7 +120,11 @@ impl Builder {
         }
         let releases = reject_duplicates(releases, &mut diags);
         diags.extend(self.template_diags.iter().cloned());
-        Loaded { releases, diags, broken }
+        Loaded {
+            releases,
+            diags,
+            broken,
+        }
     }
 
     /// Builds the site as of `at` into the output folder.
@@ -177,16 +183,27 @@ fn fingerprint(release: &Release) -> u64 {
 
 /// Reads and parses entries, on every core: parsing and sanitising dominate a cold build.
 fn parse_all(entries: &[&source::Entry], config: &Config) -> Vec<Cached> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     let chunk = entries.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = entries
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|e| parse_one(e, config)).collect::<Vec<_>>()))
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|e| parse_one(e, config))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     })
 }
@@ -216,9 +233,14 @@ fn reject_duplicates(mut releases: Vec<Release>, diags: &mut Vec<Diagnostic>) ->
     let mut ids: HashMap<String, PathBuf> = HashMap::new();
     releases.retain(|r| {
         let clash = if let Some(first) = slugs.get(&r.slug) {
-            Some(format!("the slug `{}` is already used by {}", r.slug, first.display()))
+            Some(format!(
+                "the slug `{}` is already used by {}",
+                r.slug,
+                first.display()
+            ))
         } else {
-            ids.get(&r.id).map(|first| format!("the id `{}` is already used by {}", r.id, first.display()))
+            ids.get(&r.id)
+                .map(|first| format!("the id `{}` is already used by {}", r.id, first.display()))
         };
         if let Some(message) = clash {
             diags.push(
@@ -237,6 +259,10 @@ fn reject_duplicates(mut releases: Vec<Release>, diags: &mut Vec<Diagnostic>) ->
 }
 
 /// A one-off build, as `pressroom build` does it.
-pub fn build_once(config: &Config, at: DateTime<Utc>, out_dir: &Path) -> Result<BuildReport, BuildError> {
+pub fn build_once(
+    config: &Config,
+    at: DateTime<Utc>,
+    out_dir: &Path,
+) -> Result<BuildReport, BuildError> {
     Builder::new(config.clone(), out_dir.to_path_buf()).build(at)
 }

@@ -15,7 +15,11 @@ use crate::media::MediaList;
 use crate::time;
 
 #[derive(Parser, Debug)]
-#[command(name = "pressroom", version, about = "Publishes press releases as pages, feeds and mail, on the minute.")]
+#[command(
+    name = "pressroom",
+    version,
+    about = "Publishes press releases as pages, feeds and mail, on the minute."
+)]
 pub struct Args {
     /// The config file; default config/pressroom.toml, or built-in defaults if it is absent.
     #[arg(long, global = true, value_name = "PATH")]
@@ -120,5 +124,9 @@ fn print_build(config: &Config, r: &BuildReport, at: DateTime<Utc>, out: &std::p
 }
 
 fn outcome(diags: &[Diagnostic]) -> Outcome {
-    if diags.iter().any(Diagnostic::is_error) { Outcome::InputErrors } else { Outcome::Ok }
+    if diags.iter().any(Diagnostic::is_error) {
+        Outcome::InputErrors
+    } else {
+        Outcome::Ok
+    }
 }

@@ -82,7 +82,11 @@ pub struct Mail {
 pub enum Transport {
     /// `.eml` files in a folder: the default, so a fresh checkout needs no mail server.
     File { outbox: PathBuf },
-    Smtp { url: Url, user: Option<String>, password: Option<Secret> },
+    Smtp {
+        url: Url,
+        user: Option<String>,
+        password: Option<Secret>,
+    },
 }
 
 /// Where a secret is read from. Never the config file itself.
@@ -129,7 +133,12 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
                 return Ok((Config::defaults(Path::new(".")), Vec::new()));
             }
-            Err(e) => return Err(anyhow::anyhow!("{}: cannot read the config: {e}", path.display())),
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "{}: cannot read the config: {e}",
+                    path.display()
+                ));
+            }
         };
         let root = root_of(&path);
         match Config::parse(&text, &path, &root) {
@@ -142,7 +151,11 @@ impl Config {
     }
 
     /// Parses config text. Paths are resolved against `root`, the config folder's parent.
-    pub fn parse(text: &str, path: &Path, root: &Path) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        root: &Path,
+    ) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
         let src = SourceText::whole(path, text);
         let mut diags = Vec::new();
         let Some(doc) = schema::parse_document(&src, text, &mut diags) else {
@@ -205,10 +218,21 @@ pub struct ConfigInvalid(pub Vec<Diagnostic>);
 /// The project root for a config file: its folder's parent.
 pub fn root_of(config_path: &Path) -> PathBuf {
     let folder = config_path.parent().unwrap_or(Path::new("."));
-    let folder = if folder.as_os_str().is_empty() { Path::new(".") } else { folder };
-    folder.parent().map_or_else(|| PathBuf::from("."), |p| {
-        if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_path_buf() }
-    })
+    let folder = if folder.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        folder
+    };
+    folder.parent().map_or_else(
+        || PathBuf::from("."),
+        |p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        },
+    )
 }
 
 fn parse_or<T, E: std::fmt::Display>(
@@ -222,7 +246,10 @@ fn parse_or<T, E: std::fmt::Display>(
     match parse(&text) {
         Ok(v) => Some(v),
         Err(e) => {
-            diags.push(t.error(span, format!("`{text}`: {e}")).expected(expected.to_string()));
+            diags.push(
+                t.error(span, format!("`{text}`: {e}"))
+                    .expected(expected.to_string()),
+            );
             None
         }
     }
@@ -230,14 +257,28 @@ fn parse_or<T, E: std::fmt::Display>(
 
 fn url(t: &mut TableReader<'_, '_>, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<Url> {
     let value = t.string(key, diags);
-    parse_or(t, value, absolute_url, "an absolute http:// or https:// URL", diags)
+    parse_or(
+        t,
+        value,
+        absolute_url,
+        "an absolute http:// or https:// URL",
+        diags,
+    )
 }
 
 fn urls(t: &mut TableReader<'_, '_>, key: &'static str, diags: &mut Vec<Diagnostic>) -> Vec<Url> {
     let items = t.string_list(key, diags).unwrap_or_default();
     items
         .into_iter()
-        .filter_map(|item| parse_or(t, Some(item), absolute_url, "an absolute http:// or https:// URL", diags))
+        .filter_map(|item| {
+            parse_or(
+                t,
+                Some(item),
+                absolute_url,
+                "an absolute http:// or https:// URL",
+                diags,
+            )
+        })
         .collect()
 }
 
@@ -273,11 +314,23 @@ fn read_site(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Sit
         site.base_url = u;
     }
     let lang = t.string("lang", diags);
-    if let Some(lang) = parse_or(&t, lang, LangTag::parse, "a BCP 47 language tag like sv or en-GB", diags) {
+    if let Some(lang) = parse_or(
+        &t,
+        lang,
+        LangTag::parse,
+        "a BCP 47 language tag like sv or en-GB",
+        diags,
+    ) {
         site.lang = lang;
     }
     let tz = t.string("timezone", diags);
-    if let Some(tz) = parse_or(&t, tz, Tz::from_str, "an IANA time zone like Europe/Stockholm", diags) {
+    if let Some(tz) = parse_or(
+        &t,
+        tz,
+        Tz::from_str,
+        "an IANA time zone like Europe/Stockholm",
+        diags,
+    ) {
         site.timezone = tz;
     }
     let time = t.string("publish_time", diags);
@@ -287,14 +340,19 @@ fn read_site(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Sit
     if let Some(time) = parse_or(&t, time, parse_time, "a time of day like 08:00", diags) {
         site.publish_time = time;
     }
-    let author = t.string("author", diags).or_else(|| t.string("organisation", diags));
+    let author = t
+        .string("author", diags)
+        .or_else(|| t.string("organisation", diags));
     if let Some((author, _)) = author {
         site.author = author;
     }
     if let Some((n, span)) = t.integer("feed_items", diags) {
         match usize::try_from(n) {
             Ok(n) if (1..=1000).contains(&n) => site.feed_items = n,
-            _ => diags.push(t.error(span, format!("feed_items = {n} is out of range")).expected("1 to 1000")),
+            _ => diags.push(
+                t.error(span, format!("feed_items = {n} is out of range"))
+                    .expected("1 to 1000"),
+            ),
         }
     }
     t.finish(diags);
@@ -326,7 +384,13 @@ fn read_http(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Htt
     };
     if let Some(mut t) = t {
         let listen = t.string("listen", diags);
-        if let Some(addr) = parse_or(&t, listen, SocketAddr::from_str, "an address and port like 127.0.0.1:8080", diags) {
+        if let Some(addr) = parse_or(
+            &t,
+            listen,
+            SocketAddr::from_str,
+            "an address and port like 127.0.0.1:8080",
+            diags,
+        ) {
             http.listen = addr;
         }
         t.finish(diags);
@@ -334,9 +398,15 @@ fn read_http(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Htt
     http
 }
 
-fn read_mail(t: Option<TableReader<'_, '_>>, root: &Path, paths: &Paths, diags: &mut Vec<Diagnostic>) -> Mail {
+fn read_mail(
+    t: Option<TableReader<'_, '_>>,
+    root: &Path,
+    paths: &Paths,
+    diags: &mut Vec<Diagnostic>,
+) -> Mail {
     let mut mail = Mail {
-        from: Mailbox::from_str("Newsroom <newsroom@example.org>").expect("a valid literal mailbox"),
+        from: Mailbox::from_str("Newsroom <newsroom@example.org>")
+            .expect("a valid literal mailbox"),
         reply_to: None,
         subject_prefix: String::new(),
         transport: Transport::File {
@@ -358,7 +428,10 @@ fn read_mail(t: Option<TableReader<'_, '_>>, root: &Path, paths: &Paths, diags: 
     mail.reply_to = parse_or(&t, reply_to, Mailbox::from_str, mailbox_expected, diags);
     if let Some((prefix, span)) = t.string("subject_prefix", diags) {
         if prefix.chars().any(char::is_control) {
-            diags.push(t.error(span, "subject_prefix contains a control character").expected("one line of text"));
+            diags.push(
+                t.error(span, "subject_prefix contains a control character")
+                    .expected("one line of text"),
+            );
         } else {
             mail.subject_prefix = prefix;
         }
@@ -375,16 +448,26 @@ fn read_mail(t: Option<TableReader<'_, '_>>, root: &Path, paths: &Paths, diags: 
             let url = match &smtp_url {
                 Some(_) => parse_or(&t, smtp_url.clone(), smtp_url_of, expected, diags),
                 None => {
-                    diags.push(t.error(span, "transport = \"smtp\" needs a `url`").expected(expected));
+                    diags.push(
+                        t.error(span, "transport = \"smtp\" needs a `url`")
+                            .expected(expected),
+                    );
                     None
                 }
             };
             if let Some(url) = url {
-                mail.transport = Transport::Smtp { url, user, password };
+                mail.transport = Transport::Smtp {
+                    url,
+                    user,
+                    password,
+                };
             }
         }
         Some((kind, span)) => {
-            diags.push(t.error(span, format!("unknown transport `{kind}`")).expected("\"file\" or \"smtp\""));
+            diags.push(
+                t.error(span, format!("unknown transport `{kind}`"))
+                    .expected("\"file\" or \"smtp\""),
+            );
         }
     }
     if let (Transport::File { outbox: o }, Some(outbox)) = (&mut mail.transport, outbox) {
@@ -395,16 +478,26 @@ fn read_mail(t: Option<TableReader<'_, '_>>, root: &Path, paths: &Paths, diags: 
             .get_ref()
             .as_float()
             .and_then(|f| f.as_str().parse::<f64>().ok())
-            .or_else(|| raw.get_ref().as_integer().and_then(|i| i.as_str().parse::<f64>().ok()));
+            .or_else(|| {
+                raw.get_ref()
+                    .as_integer()
+                    .and_then(|i| i.as_str().parse::<f64>().ok())
+            });
         match rate {
             Some(r) if r > 0.0 && r.is_finite() => mail.rate = r,
-            _ => diags.push(t.error(raw.span(), "`rate` must be a positive number").expected("messages per second, like 20")),
+            _ => diags.push(
+                t.error(raw.span(), "`rate` must be a positive number")
+                    .expected("messages per second, like 20"),
+            ),
         }
     }
     if let Some((n, span)) = t.integer("concurrency", diags) {
         match usize::try_from(n) {
             Ok(n) if (1..=256).contains(&n) => mail.concurrency = n,
-            _ => diags.push(t.error(span, format!("concurrency = {n} is out of range")).expected("1 to 256 connections")),
+            _ => diags.push(
+                t.error(span, format!("concurrency = {n} is out of range"))
+                    .expected("1 to 256 connections"),
+            ),
         }
     }
     let key = t.string("dkim_key", diags);
@@ -417,7 +510,8 @@ fn read_mail(t: Option<TableReader<'_, '_>>, root: &Path, paths: &Paths, diags: 
             })
         }
         (Some((_, span)), None) | (None, Some((_, span))) => diags.push(
-            t.error(span, "DKIM needs both `dkim_key` and `dkim_selector`").expected("both keys, or neither"),
+            t.error(span, "DKIM needs both `dkim_key` and `dkim_selector`")
+                .expected("both keys, or neither"),
         ),
         (None, None) => {}
     }
@@ -445,9 +539,13 @@ fn read_secret(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Opti
                 .expected("password_file, password_env or password_credential"),
         );
     }
-    let file = t.string("password_file", diags).map(|(p, _)| Secret::File(PathBuf::from(p)));
+    let file = t
+        .string("password_file", diags)
+        .map(|(p, _)| Secret::File(PathBuf::from(p)));
     let env = t.string("password_env", diags).map(|(v, _)| Secret::Env(v));
-    let cred = t.string("password_credential", diags).map(|(c, _)| Secret::Credential(c));
+    let cred = t
+        .string("password_credential", diags)
+        .map(|(c, _)| Secret::Credential(c));
     file.or(env).or(cred)
 }
 
@@ -461,17 +559,30 @@ fn read_dispatch(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) ->
         return dispatch;
     };
     let window = t.string("window", diags);
-    let expected = "a cron expression: sec min hour day month weekday, like \"* * 7-17 * * Mon-Fri\"";
+    let expected =
+        "a cron expression: sec min hour day month weekday, like \"* * 7-17 * * Mon-Fri\"";
     if let Some(window) = parse_or(&t, window, cron::Schedule::from_str, expected, diags) {
         dispatch.window = window;
     }
     let duration_expected = "a duration like 24h, 90min or 3days";
     let catch_up = t.string("catch_up", diags);
-    if let Some(d) = parse_or(&t, catch_up, humantime::parse_duration, duration_expected, diags) {
+    if let Some(d) = parse_or(
+        &t,
+        catch_up,
+        humantime::parse_duration,
+        duration_expected,
+        diags,
+    ) {
         dispatch.catch_up = d;
     }
     let max_retry_age = t.string("max_retry_age", diags);
-    if let Some(d) = parse_or(&t, max_retry_age, humantime::parse_duration, duration_expected, diags) {
+    if let Some(d) = parse_or(
+        &t,
+        max_retry_age,
+        humantime::parse_duration,
+        duration_expected,
+        diags,
+    ) {
         dispatch.max_retry_age = d;
     }
     t.finish(diags);
@@ -483,9 +594,13 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, Vec<String>> {
-        Config::parse(text, Path::new("config/pressroom.toml"), Path::new("/srv/press"))
-            .map(|(c, _)| c)
-            .map_err(|d| d.iter().map(ToString::to_string).collect())
+        Config::parse(
+            text,
+            Path::new("config/pressroom.toml"),
+            Path::new("/srv/press"),
+        )
+        .map(|(c, _)| c)
+        .map_err(|d| d.iter().map(ToString::to_string).collect())
     }
 
     #[test]
@@ -505,7 +620,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.site.base_url.as_str(), "https://press.example.org/news/");
         assert_eq!(c.site.timezone, chrono_tz::Europe::Stockholm);
-        assert_eq!(c.site.publish_time, NaiveTime::from_hms_opt(8, 30, 0).unwrap());
+        assert_eq!(
+            c.site.publish_time,
+            NaiveTime::from_hms_opt(8, 30, 0).unwrap()
+        );
         assert_eq!(c.dispatch.catch_up, Duration::from_secs(12 * 3600));
     }
 
@@ -516,9 +634,25 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors.len(), 4, "{errors:#?}");
-        assert!(errors[0].starts_with("config/pressroom.toml:2:12: `Europe/Stokholm`"), "{}", errors[0]);
-        assert!(errors.iter().any(|e| e.contains("unknown key `base_ur` in [site] (did you mean `base_url`?)")));
-        assert!(errors.iter().any(|e| e.contains("5:12: a password never sits in the config file")));
-        assert!(errors.iter().any(|e| e.starts_with("config/pressroom.toml:7:10: `every day`")));
+        assert!(
+            errors[0].starts_with("config/pressroom.toml:2:12: `Europe/Stokholm`"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("unknown key `base_ur` in [site] (did you mean `base_url`?)"))
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("5:12: a password never sits in the config file"))
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("config/pressroom.toml:7:10: `every day`"))
+        );
     }
 }

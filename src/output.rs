@@ -6,8 +6,8 @@
 //! HTTP `Last-Modified`, stays put).
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::fs::{self, File};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -43,7 +43,12 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
 /// The files listed in the manifest of `dir`.
 pub fn manifest(dir: &Path) -> BTreeSet<String> {
     fs::read_to_string(dir.join(MANIFEST))
-        .map(|text| text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+        .map(|text| {
+            text.lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -52,7 +57,12 @@ pub fn manifest(dir: &Path) -> BTreeSet<String> {
 ///
 /// `memo` remembers a hash of each file this process wrote, so a rebuild need not read the
 /// disk to know a file is unchanged; pass an empty map for a one-off build.
-pub fn write(dir: &Path, outputs: &Outputs, keep: &[String], memo: &mut Memo) -> Result<Report, WriteError> {
+pub fn write(
+    dir: &Path,
+    outputs: &Outputs,
+    keep: &[String],
+    memo: &mut Memo,
+) -> Result<Report, WriteError> {
     let result = write_inner(dir, outputs, keep, memo);
     if result.is_err() {
         // What is on disk is no longer known for sure: compare with the disk next time.
@@ -61,7 +71,12 @@ pub fn write(dir: &Path, outputs: &Outputs, keep: &[String], memo: &mut Memo) ->
     result
 }
 
-fn write_inner(dir: &Path, outputs: &Outputs, keep: &[String], memo: &mut Memo) -> Result<Report, WriteError> {
+fn write_inner(
+    dir: &Path,
+    outputs: &Outputs,
+    keep: &[String],
+    memo: &mut Memo,
+) -> Result<Report, WriteError> {
     fs::create_dir_all(dir).map_err(at(dir))?;
     let old = manifest(dir);
     let mut report = Report::default();
@@ -93,7 +108,11 @@ fn write_inner(dir: &Path, outputs: &Outputs, keep: &[String], memo: &mut Memo) 
         }
         remove_empty_parents(dir, &target);
     }
-    let listed: Vec<&str> = outputs.keys().map(String::as_str).chain(kept.iter().map(String::as_str)).collect();
+    let listed: Vec<&str> = outputs
+        .keys()
+        .map(String::as_str)
+        .chain(kept.iter().map(String::as_str))
+        .collect();
     let mut sorted = listed;
     sorted.sort_unstable();
     let manifest_text = sorted.iter().map(|p| format!("{p}\n")).collect::<String>();
@@ -164,7 +183,9 @@ fn unchanged(target: &Path, output: &Output) -> bool {
         return false;
     };
     match output {
-        Output::Bytes(bytes) => meta.len() == bytes.len() as u64 && fs::read(target).is_ok_and(|b| &b == bytes),
+        Output::Bytes(bytes) => {
+            meta.len() == bytes.len() as u64 && fs::read(target).is_ok_and(|b| &b == bytes)
+        }
         Output::Kept => true,
         Output::Copy { from, len } => {
             let newer = |m: &fs::Metadata| m.modified().ok();
@@ -175,7 +196,10 @@ fn unchanged(target: &Path, output: &Output) -> bool {
 
 /// The temporary name beside a target: hidden, so no server or scanner picks it up.
 fn temp_path(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     target.with_file_name(format!(".{name}.pressroom-tmp"))
 }
 

@@ -11,10 +11,14 @@ pub enum Visibility {
     /// Never published.
     Draft,
     /// Not yet public; nothing of it exists in any output.
-    Embargoed { until: DateTime<Utc> },
+    Embargoed {
+        until: DateTime<Utc>,
+    },
     Public,
     /// Was public, then withdrawn: out of the feeds, its page says so.
-    Withdrawn { reason: String },
+    Withdrawn {
+        reason: String,
+    },
     /// Withdrawn before it was ever public: as invisible as an embargoed one.
     WithdrawnUnpublished,
 }
@@ -26,8 +30,12 @@ pub fn visibility(release: &Release, at: DateTime<Utc>) -> Visibility {
     let lifted = release.date <= at;
     match (&release.withdrawn, lifted) {
         (_, false) if release.withdrawn.is_some() => Visibility::WithdrawnUnpublished,
-        (_, false) => Visibility::Embargoed { until: release.date },
-        (Some(reason), true) => Visibility::Withdrawn { reason: reason.clone() },
+        (_, false) => Visibility::Embargoed {
+            until: release.date,
+        },
+        (Some(reason), true) => Visibility::Withdrawn {
+            reason: reason.clone(),
+        },
         (None, true) => Visibility::Public,
     }
 }
@@ -57,7 +65,11 @@ pub fn plan(releases: &[Release], at: DateTime<Utc>) -> Plan<'_> {
     }
     public.sort_by(|a, b| newest_first(a, b));
     withdrawn.sort_by(|a, b| newest_first(a, b));
-    Plan { at, public, withdrawn }
+    Plan {
+        at,
+        public,
+        withdrawn,
+    }
 }
 
 /// Newest first; ties broken by slug so the order never depends on the file system.
@@ -113,7 +125,10 @@ mod tests {
             visibility(&r, t("2018-10-17T21:59:59.999Z")),
             Visibility::Embargoed { until: r.date }
         );
-        assert_eq!(visibility(&r, t("2018-10-17T22:00:00Z")), Visibility::Public);
+        assert_eq!(
+            visibility(&r, t("2018-10-17T22:00:00Z")),
+            Visibility::Public
+        );
     }
 
     #[test]
@@ -123,8 +138,14 @@ mod tests {
         assert_eq!(visibility(&d, t("2030-01-01T00:00:00Z")), Visibility::Draft);
         let mut w = release("w", "2018-01-01T00:00:00Z");
         w.withdrawn = Some("fel siffror".into());
-        assert_eq!(visibility(&w, t("2017-01-01T00:00:00Z")), Visibility::WithdrawnUnpublished);
-        assert!(matches!(visibility(&w, t("2019-01-01T00:00:00Z")), Visibility::Withdrawn { .. }));
+        assert_eq!(
+            visibility(&w, t("2017-01-01T00:00:00Z")),
+            Visibility::WithdrawnUnpublished
+        );
+        assert!(matches!(
+            visibility(&w, t("2019-01-01T00:00:00Z")),
+            Visibility::Withdrawn { .. }
+        ));
     }
 
     #[test]
@@ -137,7 +158,10 @@ mod tests {
         let p = plan(&rs, t("2018-07-01T00:00:00Z"));
         let slugs: Vec<_> = p.public.iter().map(|r| r.slug.as_str()).collect();
         assert_eq!(slugs, ["new", "old"]);
-        assert_eq!(next_lift(&rs, t("2018-07-01T00:00:00Z")), Some(t("2018-12-01T00:00:00Z")));
+        assert_eq!(
+            next_lift(&rs, t("2018-07-01T00:00:00Z")),
+            Some(t("2018-12-01T00:00:00Z"))
+        );
         assert_eq!(next_lift(&rs, t("2018-12-01T00:00:00Z")), None);
     }
 }

@@ -11,7 +11,15 @@ use crate::config::Config;
 pub fn new_release(config: &Config, title: &str, at: DateTime<Utc>) -> (String, String) {
     let local = at.with_timezone(&config.site.timezone);
     let slug = slug::slugify(title);
-    let slug = if slug.is_empty() { "release".to_string() } else { slug.chars().take(80).collect::<String>().trim_end_matches('-').to_string() };
+    let slug = if slug.is_empty() {
+        "release".to_string()
+    } else {
+        slug.chars()
+            .take(80)
+            .collect::<String>()
+            .trim_end_matches('-')
+            .to_string()
+    };
     let name = format!("{}-{slug}.md", local.format("%Y-%m-%d"));
     let title_toml = toml::Value::String(title.to_string()).to_string();
     let text = format!(
@@ -24,11 +32,12 @@ pub fn new_release(config: &Config, title: &str, at: DateTime<Utc>) -> (String, 
          # Remove this line when the release is ready to be published and mailed.\n\
          draft = true\n\
          \n\
-         [[contacts]]\n\
-         name = \"\"\n\
-         role = \"\"\n\
-         phone = \"\"\n\
-         email = \"\"\n\
+         # Who journalists call. Repeat the block for each contact.\n\
+         # [[contacts]]\n\
+         # name = \"\"\n\
+         # role = \"\"\n\
+         # phone = \"\"\n\
+         # email = \"\"\n\
          +++\n\
          \n\
          The first paragraph is the summary journalists see in feeds and mail.\n",
@@ -54,6 +63,7 @@ pub fn create(config: &Config, title: &str, at: DateTime<Utc>) -> anyhow::Result
         .create_new(true)
         .open(&path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }

@@ -79,7 +79,10 @@ impl<'s, 'i> TableReader<'s, 'i> {
     /// A diagnostic for a key that must be present but is not.
     pub fn missing(&self, key: &str, example: &str) -> Diagnostic {
         self.src
-            .error(self.span.start..self.span.start, format!("{} has no `{key}`", self.name))
+            .error(
+                self.span.start..self.span.start,
+                format!("{} has no `{key}`", self.name),
+            )
             .expected(format!("a line like {example}"))
     }
 
@@ -92,7 +95,11 @@ impl<'s, 'i> TableReader<'s, 'i> {
             .expected(want.to_string())
     }
 
-    pub fn string(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<Located<String>> {
+    pub fn string(
+        &mut self,
+        key: &'static str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Located<String>> {
         let value = self.raw(key)?;
         match value.get_ref().as_str() {
             Some(s) => Some((s.to_string(), value.span())),
@@ -117,7 +124,11 @@ impl<'s, 'i> TableReader<'s, 'i> {
         self.string(key, diags)
     }
 
-    pub fn bool(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<Located<bool>> {
+    pub fn bool(
+        &mut self,
+        key: &'static str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Located<bool>> {
         let value = self.raw(key)?;
         match value.get_ref().as_bool() {
             Some(b) => Some((b, value.span())),
@@ -128,7 +139,11 @@ impl<'s, 'i> TableReader<'s, 'i> {
         }
     }
 
-    pub fn integer(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<Located<i64>> {
+    pub fn integer(
+        &mut self,
+        key: &'static str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<Located<i64>> {
         let value = self.raw(key)?;
         let parsed = value
             .get_ref()
@@ -163,7 +178,13 @@ impl<'s, 'i> TableReader<'s, 'i> {
                 Some(s) => out.push((s.to_string(), item.span())),
                 None => diags.push(
                     self.src
-                        .error(item.span(), format!("an item of `{key}` is {}", article(item.get_ref().type_str())))
+                        .error(
+                            item.span(),
+                            format!(
+                                "an item of `{key}` is {}",
+                                article(item.get_ref().type_str())
+                            ),
+                        )
                         .expected("a string in quotes"),
                 ),
             }
@@ -172,7 +193,11 @@ impl<'s, 'i> TableReader<'s, 'i> {
     }
 
     /// A nested table, as a reader of its own.
-    pub fn table(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<TableReader<'s, 'i>> {
+    pub fn table(
+        &mut self,
+        key: &'static str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<TableReader<'s, 'i>> {
         let name = format!("[{key}]");
         let value = self.raw(key)?;
         match value.get_ref().as_table() {
@@ -185,7 +210,11 @@ impl<'s, 'i> TableReader<'s, 'i> {
     }
 
     /// An array of tables (`[[key]]` or `key = [{...}]`), each as a reader.
-    pub fn tables(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Vec<TableReader<'s, 'i>> {
+    pub fn tables(
+        &mut self,
+        key: &'static str,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Vec<TableReader<'s, 'i>> {
         let Some(value) = self.raw(key) else {
             return Vec::new();
         };
@@ -196,10 +225,21 @@ impl<'s, 'i> TableReader<'s, 'i> {
         let mut out = Vec::new();
         for (i, item) in array.iter().enumerate() {
             match item.get_ref().as_table() {
-                Some(t) => out.push(TableReader::new(self.src, t, item.span(), format!("{key}[{}]", i + 1))),
+                Some(t) => out.push(TableReader::new(
+                    self.src,
+                    t,
+                    item.span(),
+                    format!("{key}[{}]", i + 1),
+                )),
                 None => diags.push(
                     self.src
-                        .error(item.span(), format!("an item of `{key}` is {}", article(item.get_ref().type_str())))
+                        .error(
+                            item.span(),
+                            format!(
+                                "an item of `{key}` is {}",
+                                article(item.get_ref().type_str())
+                            ),
+                        )
                         .expected("a table like { name = \"...\" }"),
                 ),
             }
@@ -264,7 +304,10 @@ mod tests {
     #[test]
     fn unknown_keys_get_a_suggestion() {
         let out = read("title = \"x\"\ntopcs = [\"a\"]\n");
-        assert_eq!(out, ["c.toml:2:1: unknown key `topcs` in front matter (did you mean `topics`?)"]);
+        assert_eq!(
+            out,
+            ["c.toml:2:1: unknown key `topcs` in front matter (did you mean `topics`?)"]
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! than guessed; in the autumn overlap the earlier instant wins, so an embargo never lifts
 //! an hour late.
 
-use chrono::{DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 
 /// A date-time as written, before the site's time zone is applied.
@@ -35,7 +37,12 @@ impl Written {
         if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
             return Ok(Written::Exact(dt));
         }
-        for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        for format in [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M",
+        ] {
             if let Ok(local) = NaiveDateTime::parse_from_str(s, format) {
                 return Ok(Written::Local(local));
             }
@@ -70,7 +77,9 @@ impl Written {
         let local = date.and_time(time);
         match dt.offset {
             None => Ok(Written::Local(local)),
-            Some(toml::value::Offset::Z) => Ok(Written::Exact(Utc.from_utc_datetime(&local).fixed_offset())),
+            Some(toml::value::Offset::Z) => {
+                Ok(Written::Exact(Utc.from_utc_datetime(&local).fixed_offset()))
+            }
             Some(toml::value::Offset::Custom { minutes }) => {
                 let offset = FixedOffset::east_opt(i32::from(minutes) * 60)
                     .ok_or_else(|| TimeError::Unreadable(text.clone()))?;
@@ -138,7 +147,10 @@ mod tests {
     fn dst_gap_is_refused_and_overlap_takes_the_earlier() {
         let gap = parse_instant("2019-03-31T02:30", Stockholm, NaiveTime::MIN);
         assert!(matches!(gap, Err(TimeError::SkippedByDst { .. })));
-        assert_eq!(at("2019-10-27T02:30").to_rfc3339(), "2019-10-27T00:30:00+00:00");
+        assert_eq!(
+            at("2019-10-27T02:30").to_rfc3339(),
+            "2019-10-27T00:30:00+00:00"
+        );
     }
 
     #[test]
@@ -147,6 +159,9 @@ mod tests {
             Written::parse("2018-02-30"),
             Err(TimeError::ImpossibleDate("2018-02-30".into()))
         );
-        assert!(matches!(Written::parse("tomorrow"), Err(TimeError::Unreadable(_))));
+        assert!(matches!(
+            Written::parse("tomorrow"),
+            Err(TimeError::Unreadable(_))
+        ));
     }
 }

@@ -25,13 +25,21 @@ pub struct Parsed {
 pub fn parse(file: &SourceFile, site: &Site) -> Parsed {
     let mut diags = Vec::new();
     let release = parse_inner(file, site, &mut diags);
-    let release = if diags.iter().any(Diagnostic::is_error) { None } else { release };
+    let release = if diags.iter().any(Diagnostic::is_error) {
+        None
+    } else {
+        release
+    };
     Parsed { release, diags }
 }
 
 /// Splits `+++\n…\n+++\n` from the body: (front matter range, body range).
 fn split(text: &str) -> Option<(Range<usize>, Range<usize>)> {
-    let start = if text.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let start = if text.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
     let mut lines = text[start..].split_inclusive('\n');
     let first = lines.next()?;
     if first.trim_end() != "+++" {
@@ -73,20 +81,32 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
     let date = read_date(&mut t, site, diags);
     let lang = match t.string("lang", diags) {
         Some((lang, span)) => LangTag::parse(&lang)
-            .map_err(|e| diags.push(t.error(span, format!("`{lang}`: {e}")).expected("a BCP 47 language tag like sv or en-GB")))
+            .map_err(|e| {
+                diags.push(
+                    t.error(span, format!("`{lang}`: {e}"))
+                        .expected("a BCP 47 language tag like sv or en-GB"),
+                )
+            })
             .ok(),
         None => Some(site.lang.clone()),
     };
     let slug = match t.string("slug", diags) {
         Some((slug, span)) => Slug::parse(&slug)
-            .map_err(|e| diags.push(t.error(span, e).expected("lowercase letters, digits and -, like du-avgor")))
+            .map_err(|e| {
+                diags.push(
+                    t.error(span, e)
+                        .expected("lowercase letters, digits and -, like du-avgor"),
+                )
+            })
             .ok(),
         None => Slug::parse(Slug::from_file_name(&file.entry.name))
             .map_err(|e| {
                 diags.push(
                     whole
                         .error(0..0, format!("the file name gives the slug {e}"))
-                        .expected("a file name of lowercase letters, digits and -, or a `slug` key"),
+                        .expected(
+                            "a file name of lowercase letters, digits and -, or a `slug` key",
+                        ),
                 )
             })
             .ok(),
@@ -95,7 +115,9 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
     let topics = read_topics(&mut t, diags);
     let contacts = read_contacts(&mut t, diags);
     let files = file.files.as_deref();
-    let image = t.string("image", diags).and_then(|(name, span)| attachment(&t, files, &name, span, diags));
+    let image = t
+        .string("image", diags)
+        .and_then(|(name, span)| attachment(&t, files, &name, span, diags));
     let image_alt = t.string("image_alt", diags).map(|(alt, _)| alt);
     let attachments: Vec<Attachment> = t
         .string_list("attachments", diags)
@@ -108,7 +130,10 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
     let mail = t.bool("mail", diags).is_none_or(|(m, _)| m);
     let id = t.string("id", diags).and_then(|(id, span)| {
         if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            diags.push(t.error(span, "`id` is empty or contains spaces").expected("a URI like tag:example.org,2018:du-avgor"));
+            diags.push(
+                t.error(span, "`id` is empty or contains spaces")
+                    .expected("a URI like tag:example.org,2018:du-avgor"),
+            );
             None
         } else {
             Some(id)
@@ -128,14 +153,26 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         );
     }
     let summary = match summary {
-        Some((s, _)) => s.split_whitespace().collect::<Vec<_>>().join(" "),
+        // Plain text: markup and raw HTML in a summary are dropped, never passed on.
+        Some((s, _)) => markdown::plain_text(&s)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
         None => markdown::first_paragraph(&body).unwrap_or_default(),
     };
     if summary.is_empty() {
-        diags.push(src.error(front_span.clone(), "the release has no summary and no body").expected("a `summary` or a first paragraph").warning());
+        diags.push(
+            src.error(front_span.clone(), "the release has no summary and no body")
+                .expected("a `summary` or a first paragraph")
+                .warning(),
+        );
     }
     if contacts.is_empty() {
-        diags.push(src.error(front_span, "the release names no press contact").expected("contacts = [{ name = \"...\", phone = \"...\" }]").warning());
+        diags.push(
+            src.error(front_span, "the release names no press contact")
+                .expected("contacts = [{ name = \"...\", phone = \"...\" }]")
+                .warning(),
+        );
     }
     let page_url = site
         .base_url
@@ -168,19 +205,29 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
 }
 
 fn read_title(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Option<String> {
-    let (title, span) = t.required_string("title", "title = \"Kampanj mot prostitution\"", diags)?;
+    let (title, span) =
+        t.required_string("title", "title = \"Kampanj mot prostitution\"", diags)?;
     if title.chars().any(char::is_control) {
-        diags.push(t.error(span, "the title contains a line break or control character").expected("one line of text"));
+        diags.push(
+            t.error(span, "the title contains a line break or control character")
+                .expected("one line of text"),
+        );
         return None;
     }
     let title = title.trim().to_string();
     let chars = title.chars().count();
     if chars == 0 {
-        diags.push(t.error(span, "the title is empty").expected("one line of text"));
+        diags.push(
+            t.error(span, "the title is empty")
+                .expected("one line of text"),
+        );
         return None;
     }
     if chars > MAX_TITLE_CHARS {
-        diags.push(t.error(span, format!("the title is {chars} characters long")).expected(format!("at most {MAX_TITLE_CHARS}")));
+        diags.push(
+            t.error(span, format!("the title is {chars} characters long"))
+                .expected(format!("at most {MAX_TITLE_CHARS}")),
+        );
         return None;
     }
     Some(title)
@@ -198,28 +245,45 @@ fn read_instant(
         (Some(dt), _) => Written::from_toml(dt),
         (None, Some(s)) => Written::parse(s),
         _ => {
-            diags.push(t.error(value.span(), format!("`{key}` is not a date")).expected(time::EXPECTED));
+            diags.push(
+                t.error(value.span(), format!("`{key}` is not a date"))
+                    .expected(time::EXPECTED),
+            );
             return None;
         }
     };
     match written.and_then(|w| w.resolve(site.timezone, site.publish_time)) {
         Ok(instant) => Some(instant),
         Err(e) => {
-            diags.push(t.error(value.span(), e.to_string()).expected(time::EXPECTED));
+            diags.push(
+                t.error(value.span(), e.to_string())
+                    .expected(time::EXPECTED),
+            );
             None
         }
     }
 }
 
-fn read_date(t: &mut TableReader<'_, '_>, site: &Site, diags: &mut Vec<Diagnostic>) -> Option<chrono::DateTime<chrono::Utc>> {
+fn read_date(
+    t: &mut TableReader<'_, '_>,
+    site: &Site,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
     if t.raw("date").is_none() {
-        diags.push(t.missing("date", "date = 2018-10-18 or date = 2018-10-18T08:00:00+02:00"));
+        diags.push(t.missing(
+            "date",
+            "date = 2018-10-18 or date = 2018-10-18T08:00:00+02:00",
+        ));
         return None;
     }
     read_instant(t, "date", site, diags)
 }
 
-fn read_updated(t: &mut TableReader<'_, '_>, site: &Site, diags: &mut Vec<Diagnostic>) -> Option<chrono::DateTime<chrono::Utc>> {
+fn read_updated(
+    t: &mut TableReader<'_, '_>,
+    site: &Site,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
     read_instant(t, "updated", site, diags)
 }
 
@@ -229,7 +293,10 @@ fn read_topics(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Vec<
         match Topic::parse(&name) {
             Ok(topic) if !topics.contains(&topic) => topics.push(topic),
             Ok(_) => {}
-            Err(e) => diags.push(t.error(span, e).expected("lowercase letters, digits and -, like jamstalldhet")),
+            Err(e) => diags.push(
+                t.error(span, e)
+                    .expected("lowercase letters, digits and -, like jamstalldhet"),
+            ),
         }
     }
     topics
@@ -239,12 +306,24 @@ fn read_contacts(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Ve
     let mut contacts = Vec::new();
     for mut c in t.tables("contacts", diags) {
         let name = c.required_string("name", "name = \"Simon Falk\"", diags);
-        let role = c.string("role", diags).map(|(r, _)| r);
-        let phone = c.string("phone", diags).map(|(p, _)| p);
-        let email = c.string("email", diags).and_then(|(e, span)| match e.parse::<lettre::Address>() {
+        let role = c
+            .string("role", diags)
+            .map(|(r, _)| r)
+            .filter(|r| !r.trim().is_empty());
+        let phone = c
+            .string("phone", diags)
+            .map(|(p, _)| p)
+            .filter(|p| !p.trim().is_empty());
+        let email = c
+            .string("email", diags)
+            .filter(|(e, _)| !e.trim().is_empty());
+        let email = email.and_then(|(e, span)| match e.parse::<lettre::Address>() {
             Ok(_) => Some(e),
             Err(err) => {
-                diags.push(c.error(span, format!("`{e}` is not an email address: {err}")).expected("an address like press@example.org"));
+                diags.push(
+                    c.error(span, format!("`{e}` is not an email address: {err}"))
+                        .expected("an address like press@example.org"),
+                );
                 None
             }
         });
@@ -254,11 +333,19 @@ fn read_contacts(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Ve
             .chain(name.as_ref().map(|(n, _)| n))
             .any(|s| s.chars().any(char::is_control));
         if control {
-            diags.push(c.error(c.span(), "a contact field contains a line break").expected("one line per field"));
+            diags.push(
+                c.error(c.span(), "a contact field contains a line break")
+                    .expected("one line per field"),
+            );
         }
         c.finish(diags);
         if let Some((name, _)) = name {
-            contacts.push(Contact { name, role, phone, email });
+            contacts.push(Contact {
+                name,
+                role,
+                phone,
+                email,
+            });
         }
     }
     contacts
@@ -286,10 +373,19 @@ fn attachment(
     match found {
         Some(f) if plain => {
             if f.len > super::source::MAX_ATTACHMENT_BYTES {
-                diags.push(t.error(span, format!("`{name}` is {} bytes", f.len)).expected(format!("at most {} bytes", super::source::MAX_ATTACHMENT_BYTES)));
+                diags.push(
+                    t.error(span, format!("`{name}` is {} bytes", f.len))
+                        .expected(format!(
+                            "at most {} bytes",
+                            super::source::MAX_ATTACHMENT_BYTES
+                        )),
+                );
                 return None;
             }
-            let mime = mime_guess::from_path(name).first_or_octet_stream().essence_str().to_string();
+            let mime = mime_guess::from_path(name)
+                .first_or_octet_stream()
+                .essence_str()
+                .to_string();
             Some(Attachment {
                 name: name.to_string(),
                 path: f.path.clone(),
@@ -304,7 +400,10 @@ fn attachment(
                 None if names.is_empty() => "a file in the bundle folder; it has none".to_string(),
                 None => format!("one of: {}", names.join(", ")),
             };
-            diags.push(t.error(span, format!("`{name}` is not a file in the bundle")).expected(hint));
+            diags.push(
+                t.error(span, format!("`{name}` is not a file in the bundle"))
+                    .expected(hint),
+            );
             None
         }
     }

@@ -57,9 +57,9 @@ pub fn plain_text(markdown: &str) -> String {
         match event {
             Event::Text(t) | Event::Code(t) => out.push_str(&t),
             Event::SoftBreak | Event::HardBreak => out.push(' '),
-            Event::End(TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::Item | TagEnd::TableRow) => {
-                out.push('\n')
-            }
+            Event::End(
+                TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::Item | TagEnd::TableRow,
+            ) => out.push('\n'),
             _ => {}
         }
     }
@@ -106,23 +106,41 @@ mod tests {
 
     #[test]
     fn relative_links_become_absolute() {
-        let html = to_html("[PDF](rapport.pdf) ![bild](bild.jpg) [abs](https://example.com/)", &page());
-        assert!(html.contains("href=\"https://press.example.org/releases/x/rapport.pdf\""), "{html}");
-        assert!(html.contains("src=\"https://press.example.org/releases/x/bild.jpg\""), "{html}");
+        let html = to_html(
+            "[PDF](rapport.pdf) ![bild](bild.jpg) [abs](https://example.com/)",
+            &page(),
+        );
+        assert!(
+            html.contains("href=\"https://press.example.org/releases/x/rapport.pdf\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("src=\"https://press.example.org/releases/x/bild.jpg\""),
+            "{html}"
+        );
         assert!(html.contains("href=\"https://example.com/\""), "{html}");
     }
 
     #[test]
     fn tables_footnotes_and_strikethrough() {
-        let html = to_html("| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~ new[^1]\n\n[^1]: note\n", &page());
+        let html = to_html(
+            "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~ new[^1]\n\n[^1]: note\n",
+            &page(),
+        );
         assert!(html.contains("<table>"), "{html}");
         assert!(html.contains("<del>old</del>"), "{html}");
-        assert!(html.contains("id=\"1\"") || html.contains("footnote"), "{html}");
+        assert!(
+            html.contains("id=\"1\"") || html.contains("footnote"),
+            "{html}"
+        );
     }
 
     #[test]
     fn the_summary_is_the_first_paragraph() {
         let md = "# Rubrik\n\nUtan efterfrågan ingen\nprostitution.\n\nMer.";
-        assert_eq!(first_paragraph(md).as_deref(), Some("Utan efterfrågan ingen prostitution."));
+        assert_eq!(
+            first_paragraph(md).as_deref(),
+            Some("Utan efterfrågan ingen prostitution.")
+        );
     }
 }

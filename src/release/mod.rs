@@ -77,7 +77,8 @@ fn is_url_name(s: &str, max: usize) -> bool {
         && s.len() <= max
         && !s.starts_with('-')
         && !s.ends_with('-')
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// A BCP 47 language tag, as written (`sv`, `en-GB`).

@@ -48,11 +48,9 @@ pub struct SourceFile {
 pub fn is_ignored(name: &str) -> bool {
     name.starts_with('.')
         || name.starts_with('_')
-        || [
-            "~", ".swp", ".swx", ".tmp", ".part", ".crdownload",
-        ]
-        .iter()
-        .any(|suffix| name.ends_with(suffix))
+        || ["~", ".swp", ".swx", ".tmp", ".part", ".crdownload"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
 }
 
 /// Lists the releases in `dir`, sorted by path. Unusable entries become diagnostics.
@@ -62,23 +60,34 @@ pub fn scan(dir: &Path) -> (Vec<Entry>, Vec<Diagnostic>) {
     let root = match dir.canonicalize() {
         Ok(root) => root,
         Err(e) => {
-            diags.push(Diagnostic::file(dir, format!("cannot read the releases folder: {e}")));
+            diags.push(Diagnostic::file(
+                dir,
+                format!("cannot read the releases folder: {e}"),
+            ));
             return (entries, diags);
         }
     };
     let listing = match fs::read_dir(dir) {
         Ok(listing) => listing,
         Err(e) => {
-            diags.push(Diagnostic::file(dir, format!("cannot read the releases folder: {e}")));
+            diags.push(Diagnostic::file(
+                dir,
+                format!("cannot read the releases folder: {e}"),
+            ));
             return (entries, diags);
         }
     };
-    let mut names: Vec<_> = listing.filter_map(Result::ok).map(|e| e.file_name()).collect();
+    let mut names: Vec<_> = listing
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
     names.sort();
     for os_name in names {
         let Some(name) = os_name.to_str() else {
             let path = dir.join(&os_name);
-            diags.push(Diagnostic::file(&path, "the file name is not UTF-8").expected("a UTF-8 file name"));
+            diags.push(
+                Diagnostic::file(&path, "the file name is not UTF-8").expected("a UTF-8 file name"),
+            );
             continue;
         };
         if is_ignored(name) {
@@ -121,7 +130,8 @@ pub fn scan(dir: &Path) -> (Vec<Entry>, Vec<Diagnostic>) {
 /// Reads one entry: the text and, for a bundle, its file list.
 pub fn read(entry: &Entry) -> Result<SourceFile, Diagnostic> {
     let path = &entry.path;
-    let meta = fs::metadata(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
+    let meta =
+        fs::metadata(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
     if !meta.is_file() {
         return Err(Diagnostic::file(path, "is not a regular file"));
     }
@@ -130,7 +140,9 @@ pub fn read(entry: &Entry) -> Result<SourceFile, Diagnostic> {
             path,
             format!("is {} bytes, too big for a release", meta.len()),
         )
-        .expected(format!("at most {MAX_TEXT_BYTES} bytes of Markdown; large files go in a bundle as attachments")));
+        .expected(format!(
+            "at most {MAX_TEXT_BYTES} bytes of Markdown; large files go in a bundle as attachments"
+        )));
     }
     let bytes = fs::read(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
     if bytes.contains(&0) {
@@ -159,7 +171,8 @@ pub fn read(entry: &Entry) -> Result<SourceFile, Diagnostic> {
 
 /// The metadata of `path`, refusing a symlink that leads out of `root`.
 fn inside(root: &Path, path: &Path) -> Result<fs::Metadata, Diagnostic> {
-    let link = fs::symlink_metadata(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
+    let link = fs::symlink_metadata(path)
+        .map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
     if link.file_type().is_symlink() {
         let target = path
             .canonicalize()
@@ -167,7 +180,10 @@ fn inside(root: &Path, path: &Path) -> Result<fs::Metadata, Diagnostic> {
         if !target.starts_with(root) {
             return Err(Diagnostic::file(
                 path,
-                format!("is a symlink leading out of the releases folder (to {})", target.display()),
+                format!(
+                    "is a symlink leading out of the releases folder (to {})",
+                    target.display()
+                ),
             )
             .expected("a file inside the releases folder"));
         }
@@ -179,7 +195,9 @@ fn stamp_of(meta: &fs::Metadata, name: &str) -> u64 {
     let mut h = DefaultHasher::new();
     name.hash(&mut h);
     meta.len().hash(&mut h);
-    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH).hash(&mut h);
+    meta.modified()
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+        .hash(&mut h);
     h.finish()
 }
 
@@ -206,7 +224,8 @@ fn bundle_files(dir: &Path) -> Result<Vec<BundleFile>, Diagnostic> {
         .canonicalize()
         .map_err(|e| Diagnostic::file(dir, format!("cannot read the bundle: {e}")))?;
     let mut files = Vec::new();
-    let listing = fs::read_dir(dir).map_err(|e| Diagnostic::file(dir, format!("cannot read the bundle: {e}")))?;
+    let listing = fs::read_dir(dir)
+        .map_err(|e| Diagnostic::file(dir, format!("cannot read the bundle: {e}")))?;
     for item in listing.filter_map(Result::ok) {
         let Ok(name) = item.file_name().into_string() else {
             continue;
@@ -237,7 +256,14 @@ mod tests {
 
     #[test]
     fn editor_leftovers_are_ignored() {
-        for name in [".x.md.swp", "_draft.md", "x.md~", "x.md.tmp", "x.md.part", ".#x.md"] {
+        for name in [
+            ".x.md.swp",
+            "_draft.md",
+            "x.md~",
+            "x.md.tmp",
+            "x.md.part",
+            ".#x.md",
+        ] {
             assert!(is_ignored(name), "{name}");
         }
         assert!(!is_ignored("2018-10-18-du-avgor.md"));

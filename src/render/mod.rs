@@ -26,7 +26,10 @@ use view::{DateView, LinkView, ReleaseView, SiteView};
 pub enum Output {
     Bytes(Vec<u8>),
     /// An attachment, copied from the bundle.
-    Copy { from: PathBuf, len: u64 },
+    Copy {
+        from: PathBuf,
+        len: u64,
+    },
     /// Already on disk exactly as it should be (the incremental builder knows it wrote it).
     Kept,
 }
@@ -90,7 +93,11 @@ fn list_items<'a>(releases: &[&'a Release], config: &Config) -> Vec<ListItem<'a>
 }
 
 /// The page of one release (public or withdrawn).
-pub fn release_page(config: &Config, templates: &Templates, release: &Release) -> Result<Vec<u8>, RenderError> {
+pub fn release_page(
+    config: &Config,
+    templates: &Templates,
+    release: &Release,
+) -> Result<Vec<u8>, RenderError> {
     let ctx = minijinja::context! {
         site => value(SiteView::new(config)),
         release => value(ReleaseView::new(release, config)),
@@ -123,39 +130,70 @@ pub fn release_files(release: &Release) -> impl Iterator<Item = (String, Output)
 
 /// Everything that lists releases: the index, year archives, topic and language pages, the
 /// feeds and the sitemap. These change whenever any release does; release pages do not.
-pub fn listings(config: &Config, templates: &Templates, plan: &Plan<'_>) -> Result<Outputs, RenderError> {
+pub fn listings(
+    config: &Config,
+    templates: &Templates,
+    plan: &Plan<'_>,
+) -> Result<Outputs, RenderError> {
     let mut out = Outputs::new();
     let site = value(SiteView::new(config));
     let tz = config.site.timezone;
-    let shown: Vec<&Release> = plan.public.iter().chain(plan.withdrawn.iter()).copied().collect();
+    let shown: Vec<&Release> = plan
+        .public
+        .iter()
+        .chain(plan.withdrawn.iter())
+        .copied()
+        .collect();
     let topics: BTreeSet<&Topic> = shown.iter().flat_map(|r| r.topics.iter()).collect();
     let langs: BTreeSet<LangTag> = shown.iter().map(|r| r.lang.clone()).collect();
     let mut by_year: BTreeMap<i32, Vec<&Release>> = BTreeMap::new();
     for r in &plan.public {
-        by_year.entry(r.date.with_timezone(&tz).year()).or_default().push(r);
+        by_year
+            .entry(r.date.with_timezone(&tz).year())
+            .or_default()
+            .push(r);
     }
     let mut sitemap = Vec::new();
     let lastmod = |r: &Release| Some(r.last_modified().with_timezone(&tz).to_rfc3339());
 
-    let page = |path: String, template: &'static str, feed: Option<&Feed<'_>>, extra: Value, out: &mut Outputs| {
+    let page = |path: String,
+                template: &'static str,
+                feed: Option<&Feed<'_>>,
+                extra: Value,
+                out: &mut Outputs| {
         let feeds = feed.map(|f| feed_links(f, config)).unwrap_or_default();
         let ctx = minijinja::context! { site => site.clone(), feeds => value(&feeds), canonical => config.url(&path).to_string(), ..extra };
-        let html = templates.render(template, ctx).map_err(|source| RenderError {
-            template,
-            page: path.clone(),
-            source,
-        })?;
-        out.insert(format!("{path}index.html"), Output::Bytes(html.into_bytes()));
+        let html = templates
+            .render(template, ctx)
+            .map_err(|source| RenderError {
+                template,
+                page: path.clone(),
+                source,
+            })?;
+        out.insert(
+            format!("{path}index.html"),
+            Output::Bytes(html.into_bytes()),
+        );
         Ok::<(), RenderError>(())
     };
     let emit_feed = |feed: &Feed<'_>, out: &mut Outputs| {
         for format in Format::ALL {
-            out.insert(format!("{}{}", feed.dir, format.file_name()), Output::Bytes(feed.render(config, format)));
+            out.insert(
+                format!("{}{}", feed.dir, format.file_name()),
+                Output::Bytes(feed.render(config, format)),
+            );
         }
     };
 
     // The index and the main feeds.
-    let main = Feed::new(String::new(), config.site.title.clone(), config.site.lang.clone(), &plan.public, config, plan.at);
+    let main = Feed::new(
+        String::new(),
+        config.site.title.clone(),
+        config.site.lang.clone(),
+        &plan.public,
+        config,
+        plan.at,
+    );
     emit_feed(&main, &mut out);
     let years: Vec<LinkView> = by_year
         .keys()
@@ -190,10 +228,20 @@ pub fn listings(config: &Config, templates: &Templates, plan: &Plan<'_>) -> Resu
         let path = format!("archive/{year}/");
         let items = list_items(releases, config);
         let heading = format!("{} {year}", SiteView::new(config).labels.archive);
-        page(path.clone(), "list.html", None, minijinja::context! { heading, releases => value(&items) }, &mut out)?;
+        page(
+            path.clone(),
+            "list.html",
+            None,
+            minijinja::context! { heading, releases => value(&items) },
+            &mut out,
+        )?;
         sitemap.push(sitemap::Page {
             loc: config.url(&path).to_string(),
-            lastmod: releases.iter().map(|r| r.last_modified()).max().map(|t| t.with_timezone(&tz).to_rfc3339()),
+            lastmod: releases
+                .iter()
+                .map(|r| r.last_modified())
+                .max()
+                .map(|t| t.with_timezone(&tz).to_rfc3339()),
         });
     }
 
@@ -201,18 +249,44 @@ pub fn listings(config: &Config, templates: &Templates, plan: &Plan<'_>) -> Resu
     let groups = topics
         .iter()
         .map(|t| {
-            let releases: Vec<&Release> = plan.public.iter().copied().filter(|r| r.topics.contains(t)).collect();
-            (format!("topics/{}/", t.as_str()), format!("{} – {}", config.site.title, t.as_str()), config.site.lang.clone(), releases)
+            let releases: Vec<&Release> = plan
+                .public
+                .iter()
+                .copied()
+                .filter(|r| r.topics.contains(t))
+                .collect();
+            (
+                format!("topics/{}/", t.as_str()),
+                format!("{} – {}", config.site.title, t.as_str()),
+                config.site.lang.clone(),
+                releases,
+            )
         })
         .chain(langs.iter().map(|l| {
-            let releases: Vec<&Release> = plan.public.iter().copied().filter(|r| &r.lang == l).collect();
-            (format!("lang/{}/", l.key()), format!("{} ({l})", config.site.title), l.clone(), releases)
+            let releases: Vec<&Release> = plan
+                .public
+                .iter()
+                .copied()
+                .filter(|r| &r.lang == l)
+                .collect();
+            (
+                format!("lang/{}/", l.key()),
+                format!("{} ({l})", config.site.title),
+                l.clone(),
+                releases,
+            )
         }));
     for (dir, title, lang, releases) in groups {
         let feed = Feed::new(dir.clone(), title.clone(), lang, &releases, config, plan.at);
         emit_feed(&feed, &mut out);
         let items = list_items(&releases, config);
-        page(dir.clone(), "list.html", Some(&feed), minijinja::context! { heading => title, releases => value(&items) }, &mut out)?;
+        page(
+            dir.clone(),
+            "list.html",
+            Some(&feed),
+            minijinja::context! { heading => title, releases => value(&items) },
+            &mut out,
+        )?;
         sitemap.push(sitemap::Page {
             loc: config.url(&dir).to_string(),
             lastmod: releases.first().and_then(|r| lastmod(r)),
@@ -225,15 +299,25 @@ pub fn listings(config: &Config, templates: &Templates, plan: &Plan<'_>) -> Resu
             lastmod: lastmod(r),
         });
     }
-    out.insert("sitemap.xml".into(), Output::Bytes(sitemap::write(&sitemap)));
+    out.insert(
+        "sitemap.xml".into(),
+        Output::Bytes(sitemap::write(&sitemap)),
+    );
     Ok(out)
 }
 
 /// The whole site at the plan's instant, rendered from scratch.
-pub fn site(config: &Config, templates: &Templates, plan: &Plan<'_>) -> Result<Outputs, RenderError> {
+pub fn site(
+    config: &Config,
+    templates: &Templates,
+    plan: &Plan<'_>,
+) -> Result<Outputs, RenderError> {
     let mut out = listings(config, templates, plan)?;
     for r in plan.public.iter().chain(plan.withdrawn.iter()) {
-        out.insert(format!("{}index.html", r.path()), Output::Bytes(release_page(config, templates, r)?));
+        out.insert(
+            format!("{}index.html", r.path()),
+            Output::Bytes(release_page(config, templates, r)?),
+        );
         if plan.withdrawn.iter().any(|w| std::ptr::eq(*w, *r)) {
             continue;
         }

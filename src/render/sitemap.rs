@@ -19,9 +19,11 @@ pub fn write(pages: &[Page]) -> Vec<u8> {
         .write_inner_content(|w| {
             for page in pages {
                 w.create_element("url").write_inner_content(|w| {
-                    w.create_element("loc").write_text_content(BytesText::new(&page.loc))?;
+                    w.create_element("loc")
+                        .write_text_content(BytesText::new(&page.loc))?;
                     if let Some(lastmod) = &page.lastmod {
-                        w.create_element("lastmod").write_text_content(BytesText::new(lastmod))?;
+                        w.create_element("lastmod")
+                            .write_text_content(BytesText::new(lastmod))?;
                     }
                     Ok(())
                 })?;

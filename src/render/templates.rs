@@ -24,7 +24,8 @@ impl Templates {
     pub fn built_in() -> Templates {
         let mut env = environment();
         for (name, source) in BUILT_IN {
-            env.add_template(name, source).unwrap_or_else(|e| panic!("built-in template {name}: {e}"));
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("built-in template {name}: {e}"));
         }
         Templates { env }
     }
@@ -58,8 +59,11 @@ impl Templates {
 
 /// A template error as `path:line:col: message`.
 pub fn template_error(path: &Path, e: &Error) -> Diagnostic {
-    let mut d = Diagnostic::file(path, format!("template error: {}", e.detail().unwrap_or("").trim()))
-        .expected("a valid minijinja (Jinja2) template");
+    let mut d = Diagnostic::file(
+        path,
+        format!("template error: {}", e.detail().unwrap_or("").trim()),
+    )
+    .expected("a valid minijinja (Jinja2) template");
     if d.message.ends_with(": ") {
         d.message = format!("template error: {}", e.kind());
     }
@@ -87,9 +91,8 @@ fn formatter(out: &mut minijinja::Output, state: &mut State, value: &Value) -> R
     match (state.auto_escape(), value.as_str()) {
         (AutoEscape::Html, Some(s)) if plain_string => {
             let mut escaped = String::with_capacity(s.len());
-            pulldown_cmark_escape::escape_html(&mut escaped, s).map_err(|_| {
-                Error::new(minijinja::ErrorKind::WriteFailure, "escaping failed")
-            })?;
+            pulldown_cmark_escape::escape_html(&mut escaped, s)
+                .map_err(|_| Error::new(minijinja::ErrorKind::WriteFailure, "escaping failed"))?;
             out.write_str(&escaped).map_err(Error::from)
         }
         _ => minijinja::escape_formatter(out, state, value),

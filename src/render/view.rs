@@ -85,7 +85,9 @@ impl<'a> ReleaseView<'a> {
         let page = config.url(&release.path());
         let file = |a: &crate::release::Attachment| FileView {
             name: a.name.clone(),
-            url: page.join(&a.name).map_or_else(|_| page.to_string(), |u| u.to_string()),
+            url: page
+                .join(&a.name)
+                .map_or_else(|_| page.to_string(), |u| u.to_string()),
             mime: a.mime.clone(),
             size: human_size(a.len),
         };
@@ -96,7 +98,10 @@ impl<'a> ReleaseView<'a> {
             id: &release.id,
             lang: release.lang.as_str(),
             date: DateView::new(release.date, tz),
-            updated: release.updated.filter(|u| *u > release.date).map(|u| DateView::new(u, tz)),
+            updated: release
+                .updated
+                .filter(|u| *u > release.date)
+                .map(|u| DateView::new(u, tz)),
             summary: &release.summary,
             topics: release
                 .topics
@@ -109,7 +114,11 @@ impl<'a> ReleaseView<'a> {
             contacts: &release.contacts,
             image: release.image.as_ref().map(file),
             image_alt: release.image_alt.as_deref(),
-            attachments: release.files().filter(|a| release.attachments.contains(a)).map(file).collect(),
+            attachments: release
+                .files()
+                .filter(|a| release.attachments.contains(a))
+                .map(file)
+                .collect(),
             body_html: &release.body_html,
             withdrawn: release.withdrawn.as_deref(),
             labels: Labels::for_lang(&release.lang),

@@ -2,14 +2,17 @@
 //! `published` at the embargo lift and `updated` moved only by a correction, the summary
 //! before the full HTML content, and one `enclosure` link per published file.
 
-use atom_syndication::{Category, Content, Entry, Feed as AtomFeed, FixedDateTime, Generator, Link, Person, Text};
+use atom_syndication::{
+    Category, Content, Entry, Feed as AtomFeed, FixedDateTime, Generator, Link, Person, Text,
+};
 
 use super::{Feed, Format, file_url};
 use crate::config::Config;
 
 pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
     let tz = config.site.timezone;
-    let fixed = |t: chrono::DateTime<chrono::Utc>| -> FixedDateTime { t.with_timezone(&tz).fixed_offset() };
+    let fixed =
+        |t: chrono::DateTime<chrono::Utc>| -> FixedDateTime { t.with_timezone(&tz).fixed_offset() };
     let mut links = vec![
         Link {
             href: feed.url(config, Format::Atom).to_string(),
@@ -29,7 +32,11 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
         rel: "hub".into(),
         ..Link::default()
     }));
-    let author = if config.site.author.is_empty() { &config.site.title } else { &config.site.author };
+    let author = if config.site.author.is_empty() {
+        &config.site.title
+    } else {
+        &config.site.author
+    };
     let entries = feed
         .entries
         .iter()

@@ -61,7 +61,11 @@ struct Attachment<'a> {
 pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
     let tz = config.site.timezone;
     let rfc3339 = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).to_rfc3339();
-    let author = if config.site.author.is_empty() { &config.site.title } else { &config.site.author };
+    let author = if config.site.author.is_empty() {
+        &config.site.title
+    } else {
+        &config.site.author
+    };
     let json = JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
         title: &feed.title,

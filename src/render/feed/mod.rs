@@ -61,10 +61,31 @@ impl Format {
 }
 
 impl<'a> Feed<'a> {
-    pub fn new(dir: String, title: String, lang: LangTag, releases: &[&'a Release], config: &Config, at: DateTime<Utc>) -> Self {
-        let entries: Vec<&Release> = releases.iter().copied().take(config.site.feed_items).collect();
-        let updated = entries.iter().map(|r| r.last_modified()).max().unwrap_or(at);
-        Feed { dir, title, lang, entries, updated }
+    pub fn new(
+        dir: String,
+        title: String,
+        lang: LangTag,
+        releases: &[&'a Release],
+        config: &Config,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let entries: Vec<&Release> = releases
+            .iter()
+            .copied()
+            .take(config.site.feed_items)
+            .collect();
+        let updated = entries
+            .iter()
+            .map(|r| r.last_modified())
+            .max()
+            .unwrap_or(at);
+        Feed {
+            dir,
+            title,
+            lang,
+            entries,
+            updated,
+        }
     }
 
     /// The feed's own URL in a format: what its self link says and where it is served.
@@ -88,7 +109,9 @@ impl<'a> Feed<'a> {
 
 /// The absolute URL of an attachment of a release.
 pub fn file_url(config: &Config, release: &Release, file: &Attachment) -> String {
-    config.url(&format!("{}{}", release.path(), file.name)).to_string()
+    config
+        .url(&format!("{}{}", release.path(), file.name))
+        .to_string()
 }
 
 /// The one enclosure RSS allows: the image, else the first attachment.

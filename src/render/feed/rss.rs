@@ -8,6 +8,13 @@ use rss::{Category, Channel, Enclosure, Guid, Item};
 use super::{Feed, Format, enclosure, file_url};
 use crate::config::Config;
 
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    // Writing into a String cannot fail.
+    let _ = pulldown_cmark_escape::escape_html(&mut out, text);
+    out
+}
+
 pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
     let tz = config.site.timezone;
     let rfc822 = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).to_rfc2822();
@@ -28,7 +35,8 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
         .map(|r| Item {
             title: Some(r.title.clone()),
             link: Some(config.url(&r.path()).to_string()),
-            description: Some(r.summary.clone()),
+            // Readers treat an RSS description as HTML: the plain-text summary is escaped.
+            description: Some(escape_html(&r.summary)),
             guid: Some(Guid {
                 value: r.id.clone(),
                 permalink: false,

@@ -1,0 +1,309 @@
+//! Bad input: each problem reported as path:line:col with what was expected, and every
+//! other release still built.
+
+use super::*;
+
+/// Builds the sample plus one bad file; returns stderr after checking the sample survived.
+fn build_with(p: &Project) -> String {
+    let out = p.out();
+    let o = p.run(&[
+        "build",
+        "--at",
+        "2020-01-01T00:00:00Z",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a bad release fails the build's exit code: {stderr}"
+    );
+    let feed = std::fs::read_to_string(out.join("feed.atom")).expect("feed written anyway");
+    assert!(
+        feed.contains(SAMPLE_TITLE),
+        "the good release is still published: {stderr}"
+    );
+    let check = p.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "check fails too");
+    let check_err = String::from_utf8_lossy(&check.stderr).into_owned();
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        check_err.contains(first),
+        "check reports what build reports: {check_err}"
+    );
+    stderr
+}
+
+fn bad(p: &Project, name: &str, text: &str) -> String {
+    p.write(&format!("releases/{name}"), text);
+    build_with(p)
+}
+
+#[test]
+fn malformed_toml() {
+    let p = Project::sample();
+    let err = bad(
+        &p,
+        "2019-05-01-trasig.md",
+        "+++\ntitle = \"Trasig\ndate = 2019-05-01\n+++\nText\n",
+    );
+    assert!(err.contains("releases/2019-05-01-trasig.md:2:"), "{err}");
+    assert!(
+        err.contains("invalid TOML") && err.contains("(TOML syntax"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_title() {
+    let p = Project::sample();
+    let err = bad(&p, "2019-05-01-x.md", &release("date = 2019-05-01", "Text"));
+    assert!(
+        err.contains(
+            "releases/2019-05-01-x.md:2:1: the front matter has no `title` (a line like title = "
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn impossible_date() {
+    let p = Project::sample();
+    let err = bad(
+        &p,
+        "2019-02-30-x.md",
+        &release("title = \"X\"\ndate = \"2019-02-30\"", "Text"),
+    );
+    assert!(
+        err.contains(
+            "releases/2019-02-30-x.md:3:8: 2019-02-30 is not a date in the calendar (RFC 3339"
+        ),
+        "{err}"
+    );
+    let err = bad(
+        &p,
+        "2019-02-31-y.md",
+        &release("title = \"Y\"\ndate = 2019-02-31", "Text"),
+    );
+    assert!(err.contains("releases/2019-02-31-y.md:3:"), "{err}");
+}
+
+#[test]
+fn unknown_key_with_did_you_mean() {
+    let p = Project::sample();
+    let err = bad(
+        &p,
+        "2019-05-01-x.md",
+        &release("title = \"X\"\ndate = 2019-05-01\ntopcis = [\"a\"]", "Text"),
+    );
+    assert!(err.contains("releases/2019-05-01-x.md:4:1: unknown key `topcis` in the front matter (did you mean `topics`?)"), "{err}");
+}
+
+#[test]
+fn a_line_break_in_a_title() {
+    let p = Project::sample();
+    let err = bad(
+        &p,
+        "2019-05-01-x.md",
+        &release(
+            "title = \"Rubrik\\r\\nBcc: alla@example.com\"\ndate = 2019-05-01",
+            "Text",
+        ),
+    );
+    assert!(err.contains("releases/2019-05-01-x.md:2:9: the title contains a line break or control character (one line of text)"), "{err}");
+    assert!(
+        !std::fs::read_to_string(p.out().join("feed.rss"))
+            .expect("rss")
+            .contains("Bcc")
+    );
+}
+
+#[test]
+fn two_releases_with_one_slug() {
+    let p = Project::sample();
+    let err = bad(
+        &p,
+        "2019-05-01-du-avgor.md",
+        &release("title = \"Kopia\"\ndate = 2019-05-01", "Kopierad text."),
+    );
+    assert!(
+        err.contains(
+            "releases/2019-05-01-du-avgor.md:1:1: the slug `du-avgor` is already used by "
+        ) && err.contains("2018-10-18-du-avgor.md"),
+        "{err}"
+    );
+    assert!(
+        !std::fs::read_to_string(p.out().join("feed.rss"))
+            .expect("rss")
+            .contains("Kopierad")
+    );
+}
+
+#[test]
+fn a_symlink_out_of_the_releases_folder() {
+    let p = Project::sample();
+    let secret = p.write(
+        "secret.md",
+        release("title = \"Hemlig\"\ndate = 2019-01-01", "Lösenord"),
+    );
+    std::os::unix::fs::symlink(&secret, p.path().join("releases/2019-01-01-lank.md"))
+        .expect("symlink");
+    let err = build_with(&p);
+    assert!(
+        err.contains(
+            "releases/2019-01-01-lank.md:1:1: is a symlink leading out of the releases folder"
+        ),
+        "{err}"
+    );
+    assert!(
+        !files(&p.out())
+            .values()
+            .any(|b| String::from_utf8_lossy(b).contains("Hemlig"))
+    );
+}
+
+#[test]
+fn a_huge_file_is_refused_unread() {
+    let p = Project::sample();
+    let path = p.path().join("releases/2019-01-01-stor.md");
+    let f = std::fs::File::create(&path).expect("create");
+    f.set_len(50 * 1024 * 1024).expect("50 MB");
+    let err = build_with(&p);
+    assert!(
+        err.contains("releases/2019-01-01-stor.md:1:1: is 52428800 bytes, too big for a release"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_binary_file() {
+    let p = Project::sample();
+    p.write(
+        "releases/2019-01-01-bild.md",
+        [0x89, b'P', b'N', b'G', 0, 0, 0, 13, 0xff, 0xfe],
+    );
+    let err = build_with(&p);
+    assert!(
+        err.contains(
+            "releases/2019-01-01-bild.md:1:1: is a binary file, not text (UTF-8 Markdown)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn editor_and_copy_leftovers_are_ignored_silently() {
+    let p = Project::sample();
+    for name in [
+        ".2019-01-01-x.md.swp",
+        "2019-01-01-x.md~",
+        "2019-01-01-x.md.part",
+        "_mall.md",
+        ".#x.md",
+    ] {
+        p.write(&format!("releases/{name}"), "+++\nhalf");
+    }
+    let o = p.run(&["check"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn every_problem_of_a_file_in_one_run_and_warnings_do_not_fail() {
+    let p = Project::sample();
+    p.write(
+        "releases/2019-05-01-x.md",
+        release("title = 5\ndate = \"igår\"\ndraft = \"ja\"", ""),
+    );
+    let o = p.run(&["check"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    for expected in [
+        "2019-05-01-x.md:2:9: `title` is an integer (a string in quotes)",
+        "2019-05-01-x.md:3:8: `igår` is not a date-time",
+        "2019-05-01-x.md:4:9: `draft` is a string (true or false)",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in {err}");
+    }
+
+    let q = Project::sample();
+    q.write(
+        "releases/2019-05-01-ok.md",
+        release("title = \"Utan kontakt\"\ndate = 2019-05-01", "Text."),
+    );
+    let o = q.run(&["check"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: the release names no press contact"),
+        "{err}"
+    );
+}
+
+#[test]
+fn script_event_handlers_and_javascript_links_never_reach_a_page_or_feed() {
+    let p = Project::empty();
+    p.write(
+        "releases/2019-05-01-elak.md",
+        release(
+            "title = \"Elak\"\ndate = 2019-05-01\nsummary = \"<img src=x onerror=alert(1)>\"",
+            "Hej <script>alert(1)</script>\n\n<img src=\"x.png\" onerror=\"alert(2)\">\n\n[klick](javascript:alert(3))\n\n<a href=\"jAvAsCrIpT:alert(4)\" onclick=\"alert(5)\">x</a>\n\n<iframe src=\"https://example.com\"></iframe>",
+        ),
+    );
+    let out = p.out();
+    p.build_at("2019-06-01T00:00:00Z", &out);
+    for (path, bytes) in files(&out) {
+        let lower = String::from_utf8_lossy(&bytes).to_lowercase();
+        for evil in ["<script", "onerror=", "onclick=", "javascript:", "<iframe"] {
+            assert!(!lower.contains(evil), "{path} contains {evil}");
+        }
+    }
+}
+
+#[test]
+fn a_title_is_plain_text_shown_escaped() {
+    let p = Project::empty();
+    p.write(
+        "releases/2019-05-01-elak.md",
+        release(
+            "title = \"<script>alert('t')</script> & <b>fet</b>\"\ndate = 2019-05-01",
+            "Text.",
+        ),
+    );
+    let out = p.out();
+    p.build_at("2019-06-01T00:00:00Z", &out);
+    let page = std::fs::read_to_string(out.join("releases/elak/index.html")).expect("page");
+    assert!(
+        page.contains(
+            "<h1>&lt;script&gt;alert(&#39;t&#39;)&lt;/script&gt; &amp; &lt;b&gt;fet&lt;/b&gt;</h1>"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("<script"));
+    let feed = feed_rs::parser::parse(&std::fs::read(out.join("feed.atom")).expect("atom")[..])
+        .expect("parse");
+    assert_eq!(
+        feed.entries[0].title.as_ref().map(|t| t.content.as_str()),
+        Some("<script>alert('t')</script> & <b>fet</b>")
+    );
+}
+
+#[test]
+fn a_broken_release_keeps_its_last_good_page_until_fixed() {
+    let p = Project::sample();
+    let out = p.out();
+    p.build_at("2020-01-01T00:00:00Z", &out);
+    let sample = p.path().join("releases/2018-10-18-du-avgor.md");
+    let good = std::fs::read_to_string(&sample).expect("read");
+    std::fs::write(&sample, &good[..40]).expect("half-written");
+    let o = p.run(&[
+        "build",
+        "--at",
+        "2020-01-01T00:00:00Z",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let page = std::fs::read_to_string(out.join("releases/du-avgor/index.html"))
+        .expect("last good page stays");
+    assert!(page.contains(SAMPLE_SENTENCES[0]));
+}

@@ -1,0 +1,242 @@
+//! Building the sample: the embargo, determinism, dates across DST.
+
+use super::*;
+
+const BEFORE: &str = "2018-10-17T23:59:59+02:00";
+const LIFT: &str = "2018-10-18T00:00:00+02:00";
+
+#[test]
+fn before_its_minute_nothing_of_the_release_exists_anywhere() {
+    let p = Project::sample();
+    let out = p.out();
+    p.build_at(BEFORE, &out);
+    let all = files(&out);
+    assert!(
+        all.contains_key("feed.rss") && all.contains_key("index.html"),
+        "{:?}",
+        all.keys()
+    );
+    for (path, bytes) in &all {
+        assert!(
+            !path.contains(SAMPLE_SLUG),
+            "{path} names the embargoed release"
+        );
+        let content = String::from_utf8_lossy(bytes);
+        for needle in [SAMPLE_TITLE, SAMPLE_SLUG, "prostitution", "Du avgör"]
+            .iter()
+            .chain(SAMPLE_SENTENCES)
+        {
+            assert!(
+                !content.contains(needle),
+                "{path} contains {needle:?} before the embargo lifts"
+            );
+        }
+    }
+    for feed in ["feed.rss", "feed.atom", "feed.json"] {
+        let parsed =
+            feed_rs::parser::parse(&all[feed][..]).unwrap_or_else(|e| panic!("{feed}: {e}"));
+        assert!(
+            parsed.entries.is_empty(),
+            "{feed} has entries before the lift"
+        );
+    }
+}
+
+#[test]
+fn at_its_minute_the_release_is_everywhere_with_swedish_letters_intact() {
+    let p = Project::sample();
+    let out = p.out();
+    p.build_at(LIFT, &out);
+    let all = files(&out);
+    let everywhere = [
+        "feed.rss",
+        "feed.atom",
+        "feed.json",
+        "lang/sv/feed.rss",
+        "lang/sv/feed.atom",
+        "lang/sv/feed.json",
+        "topics/prostitution/feed.rss",
+        "topics/manniskohandel/feed.atom",
+        "topics/jamstalldhet/feed.json",
+        "topics/prostitution/index.html",
+        "index.html",
+        "archive/2018/index.html",
+        "releases/du-avgor/index.html",
+    ];
+    for path in everywhere {
+        assert!(
+            text(&all, path).contains(SAMPLE_TITLE),
+            "{path} lacks the title"
+        );
+    }
+    for topic in ["prostitution", "manniskohandel", "jamstalldhet"] {
+        for feed in ["feed.rss", "feed.atom", "feed.json"] {
+            assert!(text(&all, &format!("topics/{topic}/{feed}")).contains(SAMPLE_TITLE));
+        }
+    }
+    let sitemap = text(&all, "sitemap.xml");
+    assert!(
+        sitemap.contains("<loc>http://127.0.0.1:8080/releases/du-avgor/</loc>"),
+        "{sitemap}"
+    );
+    let page = text(&all, "releases/du-avgor/index.html");
+    for sentence in SAMPLE_SENTENCES {
+        assert!(page.contains(sentence), "the page lacks {sentence:?}");
+    }
+    assert!(page.contains("<html lang=\"sv\">"));
+    assert!(
+        page.contains("070-784 74 97") && page.contains("mailto:press@jamy.se"),
+        "contacts shown"
+    );
+    assert!(
+        page.contains("datetime=\"2018-10-18T00:00:00+02:00\""),
+        "date shown"
+    );
+    assert!(
+        page.contains("href=\"https://nmtsverige.se/\""),
+        "web addresses are links"
+    );
+}
+
+#[test]
+fn builds_are_byte_identical_and_later_builds_leave_what_a_fresh_one_does() {
+    let p = Project::sample();
+    p.write(
+        "releases/2019-01-10-januari.md",
+        release("title = \"Januari\"\ndate = 2019-01-10", "Text i januari."),
+    );
+    let (a, b, fresh) = (
+        p.path().join("a"),
+        p.path().join("b"),
+        p.path().join("fresh"),
+    );
+    p.build_at(LIFT, &a);
+    p.build_at(LIFT, &b);
+    assert_eq!(files(&a), files(&b), "two builds at one instant differ");
+
+    // `a` moves on to a later instant; it must equal a fresh build there.
+    p.build_at("2019-01-10T00:00:00+01:00", &a);
+    p.build_at("2019-01-10T00:00:00+01:00", &fresh);
+    assert_eq!(files(&a), files(&fresh));
+    // And back again: the January release's files are gone.
+    p.build_at(LIFT, &a);
+    assert_eq!(files(&a), files(&b));
+    assert!(!a.join("releases/januari").exists());
+}
+
+#[test]
+fn a_date_alone_lifts_at_local_midnight_in_winter_and_summer_time() {
+    let p = Project::empty();
+    p.write(
+        "releases/2019-01-15-vinter.md",
+        release(
+            "title = \"Vinter\"\ndate = 2019-01-15\ntopics = [\"a\"]",
+            "Vintertext.",
+        ),
+    );
+    p.write(
+        "releases/2018-10-18-host.md",
+        release(
+            "title = \"Höst\"\ndate = 2018-10-18\ntopics = [\"a\"]",
+            "Hösttext.",
+        ),
+    );
+    let out = p.out();
+    p.build_at("2019-01-20T00:00:00Z", &out);
+    let atom = std::fs::read(out.join("feed.atom")).expect("atom");
+    let feed = feed_rs::parser::parse(&atom[..]).expect("parse");
+    let published: Vec<String> = feed
+        .entries
+        .iter()
+        .map(|e| e.published.expect("published").to_rfc3339())
+        .collect();
+    assert_eq!(
+        published,
+        ["2019-01-14T23:00:00+00:00", "2018-10-17T22:00:00+00:00"]
+    );
+    let atom = String::from_utf8(atom).expect("utf-8");
+    assert!(
+        atom.contains("<published>2019-01-15T00:00:00+01:00</published>"),
+        "{atom}"
+    );
+    assert!(
+        atom.contains("<published>2018-10-18T00:00:00+02:00</published>"),
+        "{atom}"
+    );
+
+    // One second before the winter lift, only the autumn release is out.
+    p.build_at("2019-01-14T23:59:59+01:00", &out);
+    let rss = std::fs::read_to_string(out.join("feed.rss")).expect("rss");
+    assert!(rss.contains("Höst") && !rss.contains("Vinter"));
+}
+
+#[test]
+fn drafts_stay_hidden_and_withdrawn_releases_leave_the_feeds_with_a_notice() {
+    let p = Project::sample();
+    p.write(
+        "releases/2018-10-01-utkast.md",
+        release(
+            "title = \"Utkast\"\ndate = 2018-10-01\ndraft = true",
+            "Hemligt utkast.",
+        ),
+    );
+    let out = p.out();
+    p.build_at(LIFT, &out);
+    let all = files(&out);
+    assert!(all.iter().all(|(path, b)| !path.contains("utkast")
+        && !String::from_utf8_lossy(b).contains("Hemligt utkast")));
+
+    let sample = p.path().join("releases/2018-10-18-du-avgor.md");
+    let text_before = std::fs::read_to_string(&sample).expect("read");
+    std::fs::write(
+        &sample,
+        text_before.replacen(
+            "lang = \"sv\"",
+            "lang = \"sv\"\nwithdrawn = \"Fel uppgifter\"",
+            1,
+        ),
+    )
+    .expect("write");
+    p.build_at(LIFT, &out);
+    let all = files(&out);
+    assert!(
+        !text(&all, "feed.atom").contains(SAMPLE_TITLE),
+        "withdrawn but still in the feed"
+    );
+    assert!(!text(&all, "index.html").contains(SAMPLE_TITLE));
+    let page = text(&all, "releases/du-avgor/index.html");
+    assert!(
+        page.contains("har dragits tillbaka") && page.contains("Fel uppgifter"),
+        "{page}"
+    );
+    assert!(
+        !page.contains(SAMPLE_SENTENCES[1]),
+        "a withdrawn page keeps no body"
+    );
+}
+
+#[test]
+fn check_passes_on_the_sample_and_new_scaffolds_a_draft_that_checks() {
+    let p = Project::sample();
+    let o = p.run(&["check"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let o = p.run(&["new", "Ny kampanj: \"Du avgör\" igen"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let path = String::from_utf8(o.stdout).expect("utf-8");
+    let path = Path::new(path.trim());
+    assert!(
+        path.file_name()
+            .expect("name")
+            .to_string_lossy()
+            .ends_with("-ny-kampanj-du-avgor-igen.md"),
+        "{path:?}"
+    );
+    let written = std::fs::read_to_string(path).expect("scaffold");
+    assert!(written.contains("draft = true"));
+    let o = p.run(&["check"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A draft is never built.
+    p.build_at("2100-01-01T00:00:00Z", &p.out());
+    assert!(!files(&p.out()).keys().any(|k| k.contains("ny-kampanj")));
+}
