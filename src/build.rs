@@ -6,16 +6,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, SourceText};
+use crate::ledger::{Ledger, LedgerError};
 use crate::output::{self, Memo};
-use crate::planner::{self, Plan};
-use crate::release::{self, Release, Slug, source};
+use crate::planner::{self, Plan, Visibility};
+use crate::release::{self, Release, Slug, revision, source};
 use crate::render::{self, Output, Templates};
 
 /// A parse result, remembered with the stamp of the file it came from.
@@ -35,6 +36,15 @@ pub struct Builder {
     pages: HashMap<String, u64>,
     memo: Memo,
     out_dir: PathBuf,
+    ledger: Option<(Ledger, Recording)>,
+}
+
+/// Whether a build writes what it sees into the ledger. A build for the real now does; a
+/// what-if build `--at` another instant only reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    Record,
+    ReadOnly,
 }
 
 /// Every release known at a moment, and every problem found while reading them.
@@ -72,7 +82,15 @@ impl Builder {
             pages: HashMap::new(),
             memo: Memo::new(),
             out_dir,
+            ledger: None,
         }
+    }
+
+    /// Tracks corrections in the ledger: a public release whose content changes gets an
+    /// `updated` instant.
+    pub fn with_ledger(mut self, ledger: Ledger, recording: Recording) -> Builder {
+        self.ledger = Some((ledger, recording));
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -130,7 +148,8 @@ impl Builder {
     /// Builds the site as of `at` into the output folder.
     pub fn build(&mut self, at: DateTime<Utc>) -> Result<BuildReport, BuildError> {
         let started = Instant::now();
-        let loaded = self.load();
+        let mut loaded = self.load();
+        self.apply_revisions(&mut loaded.releases, at)?;
         let plan = planner::plan(&loaded.releases, at);
         let outputs = self.render(&plan)?;
         let write = output::write(&self.out_dir, &outputs, &loaded.broken, &mut self.memo)?;
@@ -143,6 +162,38 @@ impl Builder {
             diags: loaded.diags,
             elapsed: started.elapsed(),
         })
+    }
+
+    /// Sets `updated` on releases corrected after publication, recording new sightings.
+    fn apply_revisions(
+        &mut self,
+        releases: &mut [Release],
+        at: DateTime<Utc>,
+    ) -> Result<(), BuildError> {
+        let Some((ledger, recording)) = &mut self.ledger else {
+            return Ok(());
+        };
+        let records = ledger.revisions()?;
+        let mut changed = Vec::new();
+        for r in releases.iter_mut() {
+            if !matches!(
+                planner::visibility(r, at),
+                Visibility::Public | Visibility::Withdrawn { .. }
+            ) {
+                continue;
+            }
+            let hash = revision::content_hash(r);
+            let record = records.get(&r.id);
+            let (next, shown) = revision::observe(record, &hash, at);
+            if record != Some(&next) {
+                changed.push((r.id.clone(), next));
+            }
+            r.updated = r.updated.max(shown);
+        }
+        if *recording == Recording::Record {
+            ledger.save_revisions(&changed)?;
+        }
+        Ok(())
     }
 
     fn render(&mut self, plan: &Plan<'_>) -> Result<BTreeMap<String, Output>, BuildError> {
@@ -173,6 +224,8 @@ pub enum BuildError {
     Render(#[from] render::RenderError),
     #[error("cannot write the site: {0}")]
     Write(#[from] output::WriteError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
 }
 
 fn fingerprint(release: &Release) -> u64 {
@@ -256,13 +309,4 @@ fn reject_duplicates(mut releases: Vec<Release>, diags: &mut Vec<Diagnostic>) ->
     });
     releases.sort_by(|a, b| a.source.cmp(&b.source));
     releases
-}
-
-/// A one-off build, as `pressroom build` does it.
-pub fn build_once(
-    config: &Config,
-    at: DateTime<Utc>,
-    out_dir: &Path,
-) -> Result<BuildReport, BuildError> {
-    Builder::new(config.clone(), out_dir.to_path_buf()).build(at)
 }

@@ -7,10 +7,11 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
-use crate::build::{BuildReport, Builder};
+use crate::build::{BuildReport, Builder, Recording};
 use crate::clock;
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
+use crate::ledger::Ledger;
 use crate::media::MediaList;
 use crate::time;
 
@@ -61,9 +62,17 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     match args.command {
         Command::Check => check(&config),
         Command::Build { at, out } => {
+            let recording = if at.is_some() {
+                Recording::ReadOnly
+            } else {
+                Recording::Record
+            };
             let at = instant(&config, at.as_deref())?;
             let out = out.unwrap_or_else(|| config.paths.public.clone());
-            let report = Builder::new(config.clone(), out.clone()).build(at)?;
+            let ledger = Ledger::open_in(&config.paths.state)?;
+            let report = Builder::new(config.clone(), out.clone())
+                .with_ledger(ledger, recording)
+                .build(at)?;
             print_diags(&report.diags);
             print_build(&config, &report, at, &out);
             Ok(outcome(&report.diags))

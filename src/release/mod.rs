@@ -4,6 +4,7 @@
 
 pub mod frontmatter;
 pub mod markdown;
+pub mod revision;
 pub mod source;
 
 use std::fmt;

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod build;
+mod corrections;
 mod feeds;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,117 @@
+//! The ledger: the SQLite file in `paths.state` that remembers what the filesystem cannot
+//! (when a release was first seen public and when it was corrected). WAL mode and
+//! `synchronous=FULL`: a committed record survives a crash or a power cut. The schema is
+//! versioned by `PRAGMA user_version` and migrated forward on open.
+//!
+//! One `Ledger` owns one connection; callers that need it from async code hand it to a
+//! blocking task rather than sharing it behind a mutex.
+
+mod revisions;
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+/// Schema migrations, in order; `user_version` counts how many have run.
+const MIGRATIONS: &[&str] = &["CREATE TABLE revisions (
+        release_id TEXT PRIMARY KEY,
+        hash TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        updated TEXT
+    ) STRICT;"];
+
+pub const FILE_NAME: &str = "pressroom.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("the ledger {path}: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the state folder {path}: {source}")]
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the ledger {path} was written by a newer pressroom (schema {found}, this one knows {known})"
+    )]
+    TooNew {
+        path: String,
+        found: usize,
+        known: usize,
+    },
+}
+
+pub struct Ledger {
+    conn: Connection,
+    path: String,
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger in the state folder.
+    pub fn open_in(state_dir: &Path) -> Result<Ledger, LedgerError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| LedgerError::Folder {
+            path: state_dir.display().to_string(),
+            source,
+        })?;
+        Ledger::open(&state_dir.join(FILE_NAME))
+    }
+
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        let shown = path.display().to_string();
+        let err = |source| LedgerError::Sqlite {
+            path: shown.clone(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(err)?;
+        let mut ledger = Ledger { conn, path: shown };
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
+        move |source| LedgerError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn migrate(&mut self) -> Result<(), LedgerError> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(self.err())?;
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > MIGRATIONS.len() {
+            return Err(LedgerError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known: MIGRATIONS.len(),
+            });
+        }
+        let path = self.path.clone();
+        let err = move |source| LedgerError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(&err)?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql).map_err(&err)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)
+    }
+}

@@ -1,0 +1,105 @@
+//! The `revisions` table: per release id, the content hash last seen public and when it
+//! changed. See `release::revision` for the rule.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Ledger, LedgerError};
+use crate::release::revision::Revision;
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl Ledger {
+    pub fn revisions(&self) -> Result<HashMap<String, Revision>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT release_id, hash, first_seen, updated FROM revisions")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |row| {
+                let id: String = row.get(0)?;
+                let hash: String = row.get(1)?;
+                let first: String = row.get(2)?;
+                let updated: Option<String> = row.get(3)?;
+                Ok((id, hash, first, updated))
+            })
+            .map_err(self.err())?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (id, hash, first, updated) = row.map_err(self.err())?;
+            let Some(first_seen) = parse_time(&first) else {
+                continue;
+            };
+            out.insert(
+                id,
+                Revision {
+                    hash,
+                    first_seen,
+                    updated: updated.as_deref().and_then(parse_time),
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    pub fn revision(&self, id: &str) -> Result<Option<Revision>, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT hash, first_seen, updated FROM revisions WHERE release_id = ?1",
+                [id],
+                |row| {
+                    let first: String = row.get(1)?;
+                    let updated: Option<String> = row.get(2)?;
+                    Ok((row.get::<_, String>(0)?, first, updated))
+                },
+            )
+            .optional()
+            .map_err(self.err())
+            .map(|found| {
+                found.and_then(|(hash, first, updated)| {
+                    Some(Revision {
+                        hash,
+                        first_seen: parse_time(&first)?,
+                        updated: updated.as_deref().and_then(parse_time),
+                    })
+                })
+            })
+    }
+
+    /// Stores changed records in one transaction.
+    pub fn save_revisions(&mut self, changed: &[(String, Revision)]) -> Result<(), LedgerError> {
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let err = move |source| LedgerError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(&err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO revisions (release_id, hash, first_seen, updated) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (release_id) DO UPDATE SET hash = excluded.hash, updated = excluded.updated",
+                )
+                .map_err(&err)?;
+            for (id, r) in changed {
+                stmt.execute(params![
+                    id,
+                    r.hash,
+                    r.first_seen.to_rfc3339(),
+                    r.updated.map(|u| u.to_rfc3339())
+                ])
+                .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+}
