@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::build::{BuildReport, Builder, Recording};
 use crate::clock;
-use crate::config::Config;
+use crate::config::{Config, ConfigInvalid};
 use crate::diagnostic::Diagnostic;
 use crate::ledger::Ledger;
 use crate::media::MediaList;
@@ -57,7 +57,17 @@ pub enum Outcome {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let (config, config_diags) = Config::load(args.config.as_deref())?;
+    let (config, config_diags) = match Config::load(args.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(e) => match e.downcast::<ConfigInvalid>() {
+            Ok(ConfigInvalid(diags)) => {
+                print_diags(&diags);
+                eprintln!("the config has errors: nothing was done");
+                return Ok(Outcome::InputErrors);
+            }
+            Err(e) => return Err(e),
+        },
+    };
     print_diags(&config_diags);
     match args.command {
         Command::Check => check(&config),
@@ -94,13 +104,22 @@ fn check(config: &Config) -> anyhow::Result<Outcome> {
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
     eprintln!(
-        "{} releases, {} recipients: {errors} error{}, {warnings} warning{}",
-        loaded.releases.len(),
-        media.recipients.len(),
-        if errors == 1 { "" } else { "s" },
-        if warnings == 1 { "" } else { "s" },
+        "{}, {}: {}, {}",
+        count(loaded.releases.len(), "release"),
+        count(media.recipients.len(), "recipient"),
+        count(errors, "error"),
+        count(warnings, "warning"),
     );
     Ok(outcome(&diags))
+}
+
+/// `1 release`, `2 releases`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn instant(config: &Config, at: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
@@ -119,9 +138,8 @@ fn print_diags(diags: &[Diagnostic]) {
 
 fn print_build(config: &Config, r: &BuildReport, at: DateTime<Utc>, out: &std::path::Path) {
     eprintln!(
-        "built {} public release{} ({} withdrawn) as of {} into {}: {} written, {} unchanged, {} removed in {} ms",
-        r.public,
-        if r.public == 1 { "" } else { "s" },
+        "built {} ({} withdrawn) as of {} into {}: {} written, {} unchanged, {} removed in {} ms",
+        count(r.public, "public release"),
         r.withdrawn,
         at.with_timezone(&config.site.timezone).to_rfc3339(),
         out.display(),

@@ -307,3 +307,57 @@ fn a_broken_release_keeps_its_last_good_page_until_fixed() {
         .expect("last good page stays");
     assert!(page.contains(SAMPLE_SENTENCES[0]));
 }
+
+#[test]
+fn a_broken_config_is_reported_with_its_line_and_nothing_is_built() {
+    let p = Project::sample();
+    let config = p.path().join("config/pressroom.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace(
+            "timezone = \"Europe/Stockholm\"",
+            "timezone = \"Europe/Stokholm\"\ntitel = \"x\"",
+        ),
+    )
+    .expect("write");
+    for args in [
+        &["check"][..],
+        &["build", "--at", "2020-01-01T00:00:00Z"][..],
+    ] {
+        let o = p.run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("config/pressroom.toml:9:12: `Europe/Stokholm`"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "config/pressroom.toml:10:1: unknown key `titel` in [site] (did you mean `title`?)"
+            ),
+            "{err}"
+        );
+    }
+    assert!(!p.out().exists());
+}
+
+#[test]
+fn a_bad_media_list_row_is_reported_with_its_line() {
+    let p = Project::sample();
+    p.write(
+        "config/media.csv",
+        "email;name;outlet;lang;topics\nanna@example.org;Anna;X;sv;\nnot an address;Bo;Y;;\n",
+    );
+    let o = p.run(&["check"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("config/media.csv:3:1: `not an address` is not an email address"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 release, 1 recipient: 1 error"),
+        "the good row counts: {err}"
+    );
+}
