@@ -1,12 +1,12 @@
 //! The build: releases folder + config + instant → files in the output folder. `Builder`
 //! keeps what it parsed and rendered, so after one file changes only that release is
-//! parsed and rendered again; the listings (index, feeds, sitemap) are always redone,
-//! being cheap. A release that fails to parse keeps its last good version in a
+//! parsed and rendered again, and only the listings that show it; the rest of the site is
+//! left as written. A release that fails to parse keeps its last good version in a
 //! long-running builder, and its files on disk in any case.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -16,27 +16,15 @@ use crate::diagnostic::{Diagnostic, SourceText};
 use crate::ledger::{Ledger, LedgerError};
 use crate::output::{self, Memo};
 use crate::planner::{self, Plan, Visibility};
-use crate::release::{self, Release, Slug, revision, source};
+use crate::release::revision::{self, Revision};
+use crate::release::{self, Release, Slug, source};
 use crate::render::{self, Output, Templates};
 
 /// A parse result, remembered with the stamp of the file it came from.
 struct Cached {
     stamp: u64,
-    release: Option<Release>,
+    release: Option<Arc<Release>>,
     diags: Vec<Diagnostic>,
-}
-
-pub struct Builder {
-    config: Config,
-    templates: Templates,
-    template_diags: Vec<Diagnostic>,
-    parsed: HashMap<PathBuf, Cached>,
-    last_good: HashMap<PathBuf, Release>,
-    /// Fingerprint of each release page as last written, by page path.
-    pages: HashMap<String, u64>,
-    memo: Memo,
-    out_dir: PathBuf,
-    ledger: Option<(Ledger, Recording)>,
 }
 
 /// Whether a build writes what it sees into the ledger. A build for the real now does; a
@@ -47,9 +35,30 @@ pub enum Recording {
     ReadOnly,
 }
 
+struct Revisions {
+    ledger: Ledger,
+    recording: Recording,
+    /// The ledger's `revisions` table, read once and kept in step with every save.
+    known: HashMap<String, Revision>,
+}
+
+pub struct Builder {
+    config: Config,
+    templates: Templates,
+    template_diags: Vec<Diagnostic>,
+    parsed: HashMap<PathBuf, Cached>,
+    last_good: HashMap<PathBuf, Arc<Release>>,
+    /// Key of each page and listing as last rendered, by output path.
+    keys: HashMap<String, u64>,
+    /// Hashes of the files written, by output path.
+    memo: Memo,
+    out_dir: PathBuf,
+    revisions: Option<Revisions>,
+}
+
 /// Every release known at a moment, and every problem found while reading them.
 pub struct Loaded {
-    pub releases: Vec<Release>,
+    pub releases: Vec<Arc<Release>>,
     pub diags: Vec<Diagnostic>,
     /// Page folders (`releases/<slug>/`) of releases that failed to parse.
     pub broken: Vec<String>,
@@ -70,6 +79,16 @@ impl BuildReport {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    #[error("cannot write the site: {0}")]
+    Write(#[from] output::WriteError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
 impl Builder {
     pub fn new(config: Config, out_dir: PathBuf) -> Builder {
         let (templates, template_diags) = Templates::load(&config.paths.templates);
@@ -79,18 +98,27 @@ impl Builder {
             template_diags,
             parsed: HashMap::new(),
             last_good: HashMap::new(),
-            pages: HashMap::new(),
+            keys: HashMap::new(),
             memo: Memo::new(),
             out_dir,
-            ledger: None,
+            revisions: None,
         }
     }
 
     /// Tracks corrections in the ledger: a public release whose content changes gets an
     /// `updated` instant.
-    pub fn with_ledger(mut self, ledger: Ledger, recording: Recording) -> Builder {
-        self.ledger = Some((ledger, recording));
-        self
+    pub fn with_ledger(
+        mut self,
+        ledger: Ledger,
+        recording: Recording,
+    ) -> Result<Builder, LedgerError> {
+        let known = ledger.revisions()?;
+        self.revisions = Some(Revisions {
+            ledger,
+            recording,
+            known,
+        });
+        Ok(self)
     }
 
     pub fn config(&self) -> &Config {
@@ -108,12 +136,14 @@ impl Builder {
         for (entry, cached) in stale.iter().zip(fresh) {
             self.parsed.insert(entry.path.clone(), cached);
         }
-        self.parsed
-            .retain(|path, _| entries.iter().any(|e| &e.path == path));
-        self.last_good
-            .retain(|path, _| entries.iter().any(|e| &e.path == path));
+        if self.parsed.len() > entries.len() {
+            let present: std::collections::HashSet<&PathBuf> =
+                entries.iter().map(|e| &e.path).collect();
+            self.parsed.retain(|path, _| present.contains(path));
+            self.last_good.retain(|path, _| present.contains(path));
+        }
 
-        let mut releases = Vec::new();
+        let mut releases = Vec::with_capacity(entries.len());
         let mut broken = Vec::new();
         for entry in &entries {
             let Some(cached) = self.parsed.get(&entry.path) else {
@@ -122,14 +152,14 @@ impl Builder {
             diags.extend(cached.diags.iter().cloned());
             match &cached.release {
                 Some(r) => {
-                    self.last_good.insert(entry.path.clone(), r.clone());
-                    releases.push(r.clone());
+                    self.last_good.insert(entry.path.clone(), Arc::clone(r));
+                    releases.push(Arc::clone(r));
                 }
                 None => {
                     // Keep serving what was good until the file is fixed.
                     if let Some(good) = self.last_good.get(&entry.path) {
                         broken.push(good.path());
-                        releases.push(good.clone());
+                        releases.push(Arc::clone(good));
                     } else if let Ok(slug) = Slug::parse(Slug::from_file_name(&entry.name)) {
                         broken.push(format!("releases/{slug}/"));
                     }
@@ -150,11 +180,16 @@ impl Builder {
         let started = Instant::now();
         let mut loaded = self.load();
         self.apply_revisions(&mut loaded.releases, at)?;
-        let plan = planner::plan(&loaded.releases, at);
-        let outputs = self.render(&plan)?;
+        let plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
+        let outputs = match self.render(&plan) {
+            Ok(outputs) => outputs,
+            Err(e) => {
+                self.keys.clear();
+                return Err(e);
+            }
+        };
         let write = output::write(&self.out_dir, &outputs, &loaded.broken, &mut self.memo)?;
-        // Only now is it certain that the pages on disk are those fingerprinted.
-        self.pages.retain(|path, _| outputs.contains_key(path));
+        self.keys.retain(|path, _| outputs.contains_key(path));
         Ok(BuildReport {
             public: plan.public.len(),
             withdrawn: plan.withdrawn.len(),
@@ -167,13 +202,12 @@ impl Builder {
     /// Sets `updated` on releases corrected after publication, recording new sightings.
     fn apply_revisions(
         &mut self,
-        releases: &mut [Release],
+        releases: &mut [Arc<Release>],
         at: DateTime<Utc>,
     ) -> Result<(), BuildError> {
-        let Some((ledger, recording)) = &mut self.ledger else {
+        let Some(revisions) = &mut self.revisions else {
             return Ok(());
         };
-        let records = ledger.revisions()?;
         let mut changed = Vec::new();
         for r in releases.iter_mut() {
             if !matches!(
@@ -182,32 +216,41 @@ impl Builder {
             ) {
                 continue;
             }
-            let hash = revision::content_hash(r);
-            let record = records.get(&r.id);
-            let (next, shown) = revision::observe(record, &hash, at);
+            let record = revisions.known.get(&r.id);
+            let (next, shown) = revision::observe(record, &r.content_hash, at);
             if record != Some(&next) {
                 changed.push((r.id.clone(), next));
             }
-            r.updated = r.updated.max(shown);
+            let updated = r.updated.max(shown);
+            if updated != r.updated {
+                Arc::make_mut(r).updated = updated;
+            }
         }
-        if *recording == Recording::Record {
-            ledger.save_revisions(&changed)?;
+        if revisions.recording == Recording::Record && !changed.is_empty() {
+            revisions.ledger.save_revisions(&changed)?;
+            revisions.known.extend(changed);
         }
         Ok(())
     }
 
     fn render(&mut self, plan: &Plan<'_>) -> Result<BTreeMap<String, Output>, BuildError> {
-        let mut outputs = render::listings(&self.config, &self.templates, plan)?;
-        let withdrawn: Vec<&Release> = plan.withdrawn.clone();
-        for r in plan.public.iter().chain(withdrawn.iter()) {
+        let memo = &self.memo;
+        let on_disk = |path: &str| memo.contains_key(path);
+        let mut outputs = render::listings(
+            &self.config,
+            &self.templates,
+            plan,
+            &mut self.keys,
+            &on_disk,
+        )?;
+        for r in plan.public.iter().chain(plan.withdrawn.iter()) {
             let page = format!("{}index.html", r.path());
-            let print = fingerprint(r);
-            let output = if self.pages.get(&page) == Some(&print) && self.memo.contains_key(&page) {
+            let key = r.page_key();
+            let output = if self.keys.get(&page) == Some(&key) && on_disk(&page) {
                 Output::Kept
             } else {
-                let bytes = render::release_page(&self.config, &self.templates, r)?;
-                self.pages.insert(page.clone(), print);
-                Output::Bytes(bytes)
+                self.keys.insert(page.clone(), key);
+                Output::Bytes(render::release_page(&self.config, &self.templates, r)?)
             };
             outputs.insert(page, output);
             if r.withdrawn.is_none() {
@@ -216,22 +259,6 @@ impl Builder {
         }
         Ok(outputs)
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error(transparent)]
-    Render(#[from] render::RenderError),
-    #[error("cannot write the site: {0}")]
-    Write(#[from] output::WriteError),
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-}
-
-fn fingerprint(release: &Release) -> u64 {
-    let mut h = DefaultHasher::new();
-    release.hash(&mut h);
-    h.finish()
 }
 
 /// Reads and parses entries, on every core: parsing and sanitising dominate a cold build.
@@ -267,7 +294,7 @@ fn parse_one(entry: &source::Entry, config: &Config) -> Cached {
             let parsed = release::parse(&file, &config.site);
             Cached {
                 stamp: entry.stamp,
-                release: parsed.release,
+                release: parsed.release.map(Arc::new),
                 diags: parsed.diags,
             }
         }
@@ -280,11 +307,15 @@ fn parse_one(entry: &source::Entry, config: &Config) -> Cached {
 }
 
 /// Two releases may not share a slug or an id: the one published first keeps it.
-fn reject_duplicates(mut releases: Vec<Release>, diags: &mut Vec<Diagnostic>) -> Vec<Release> {
+fn reject_duplicates(
+    mut releases: Vec<Arc<Release>>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Arc<Release>> {
     releases.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.source.cmp(&b.source)));
-    let mut slugs: HashMap<Slug, PathBuf> = HashMap::new();
-    let mut ids: HashMap<String, PathBuf> = HashMap::new();
-    releases.retain(|r| {
+    let mut slugs: HashMap<&Slug, &PathBuf> = HashMap::with_capacity(releases.len());
+    let mut ids: HashMap<&str, &PathBuf> = HashMap::with_capacity(releases.len());
+    let mut rejected = Vec::new();
+    for (i, r) in releases.iter().enumerate() {
         let clash = if let Some(first) = slugs.get(&r.slug) {
             Some(format!(
                 "the slug `{}` is already used by {}",
@@ -292,7 +323,7 @@ fn reject_duplicates(mut releases: Vec<Release>, diags: &mut Vec<Diagnostic>) ->
                 first.display()
             ))
         } else {
-            ids.get(&r.id)
+            ids.get(r.id.as_str())
                 .map(|first| format!("the id `{}` is already used by {}", r.id, first.display()))
         };
         if let Some(message) = clash {
@@ -301,11 +332,17 @@ fn reject_duplicates(mut releases: Vec<Release>, diags: &mut Vec<Diagnostic>) ->
                     .error(0..0, message)
                     .expected("a unique slug: rename the file or set `slug`"),
             );
-            return false;
+            rejected.push(i);
+            continue;
         }
-        slugs.insert(r.slug.clone(), r.source.clone());
-        ids.insert(r.id.clone(), r.source.clone());
-        true
+        slugs.insert(&r.slug, &r.source);
+        ids.insert(&r.id, &r.source);
+    }
+    let mut i = 0;
+    releases.retain(|_| {
+        let keep = !rejected.contains(&i);
+        i += 1;
+        keep
     });
     releases.sort_by(|a, b| a.source.cmp(&b.source));
     releases

@@ -81,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             let out = out.unwrap_or_else(|| config.paths.public.clone());
             let ledger = Ledger::open_in(&config.paths.state)?;
             let report = Builder::new(config.clone(), out.clone())
-                .with_ledger(ledger, recording)
+                .with_ledger(ledger, recording)?
                 .build(at)?;
             print_diags(&report.diags);
             print_build(&config, &report, at, &out);

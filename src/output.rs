@@ -101,6 +101,7 @@ fn write_inner(
             continue;
         }
         let target = dir.join(path);
+        memo.remove(path);
         match fs::remove_file(&target) {
             Ok(()) => report.removed += 1,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -53,7 +53,7 @@ pub struct Plan<'a> {
     pub withdrawn: Vec<&'a Release>,
 }
 
-pub fn plan(releases: &[Release], at: DateTime<Utc>) -> Plan<'_> {
+pub fn plan<'a>(releases: impl IntoIterator<Item = &'a Release>, at: DateTime<Utc>) -> Plan<'a> {
     let mut public = Vec::new();
     let mut withdrawn = Vec::new();
     for r in releases {
@@ -78,9 +78,12 @@ pub fn newest_first(a: &Release, b: &Release) -> std::cmp::Ordering {
 }
 
 /// The next instant after `now` at which some release becomes public.
-pub fn next_lift(releases: &[Release], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub fn next_lift<'a>(
+    releases: impl IntoIterator<Item = &'a Release>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     releases
-        .iter()
+        .into_iter()
         .filter(|r| !r.draft && r.withdrawn.is_none() && r.date > now)
         .map(|r| r.date)
         .min()
@@ -111,6 +114,7 @@ mod tests {
             mail: true,
             body: String::new(),
             body_html: String::new(),
+            content_hash: String::new(),
         }
     }
 

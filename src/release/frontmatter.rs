@@ -182,7 +182,7 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         let day = date.with_timezone(&site.timezone).format("%Y-%m-%d");
         format!("tag:{},{day}:{slug}", site.domain())
     });
-    Some(Release {
+    let mut release = Release {
         source: path.clone(),
         slug,
         id,
@@ -201,7 +201,10 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         mail,
         body_html: markdown::to_html(&body, &page_url),
         body,
-    })
+        content_hash: String::new(),
+    };
+    release.content_hash = super::revision::content_hash(&release);
+    Some(release)
 }
 
 fn read_title(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Option<String> {

@@ -163,6 +163,8 @@ pub struct Release {
     pub body: String,
     /// The body as sanitised HTML with absolute links.
     pub body_html: String,
+    /// A hash of everything readers see (`revision::content_hash`), computed once.
+    pub content_hash: String,
 }
 
 impl Release {
@@ -174,6 +176,16 @@ impl Release {
     /// The last change visible to readers: the correction if any, else the lift.
     pub fn last_modified(&self) -> DateTime<Utc> {
         self.updated.map_or(self.date, |u| u.max(self.date))
+    }
+
+    /// Identifies the rendered page: changes when the content or `updated` does.
+    pub fn page_key(&self) -> u64 {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut h = DefaultHasher::new();
+        self.content_hash.hash(&mut h);
+        self.updated.hash(&mut h);
+        self.id.hash(&mut h);
+        h.finish()
     }
 
     /// Every file the release publishes beside its page (image first, no repeats).

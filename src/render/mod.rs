@@ -7,7 +7,9 @@ pub mod sitemap;
 pub mod templates;
 pub mod view;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 
 use chrono::Datelike;
@@ -130,10 +132,16 @@ pub fn release_files(release: &Release) -> impl Iterator<Item = (String, Output)
 
 /// Everything that lists releases: the index, year archives, topic and language pages, the
 /// feeds and the sitemap. These change whenever any release does; release pages do not.
+///
+/// `cache` maps each listing's path to a key of what it shows; a listing whose key is
+/// unchanged and which `on_disk` confirms is already written becomes `Output::Kept`
+/// instead of being rendered again. A one-off build passes an empty cache.
 pub fn listings(
     config: &Config,
     templates: &Templates,
     plan: &Plan<'_>,
+    cache: &mut HashMap<String, u64>,
+    on_disk: &dyn Fn(&str) -> bool,
 ) -> Result<Outputs, RenderError> {
     let mut out = Outputs::new();
     let site = value(SiteView::new(config));
@@ -156,32 +164,46 @@ pub fn listings(
     let mut sitemap = Vec::new();
     let lastmod = |r: &Release| Some(r.last_modified().with_timezone(&tz).to_rfc3339());
 
-    let page = |path: String,
+    let cache = RefCell::new(cache);
+    // Whether `path` can stay as written: its content is identified by `key`.
+    let reuse = |path: &str, key: u64, out: &mut Outputs| {
+        let mut cache = cache.borrow_mut();
+        if cache.get(path) == Some(&key) && on_disk(path) {
+            out.insert(path.to_string(), Output::Kept);
+            return true;
+        }
+        cache.insert(path.to_string(), key);
+        false
+    };
+    let page = |dir: &str,
                 template: &'static str,
                 feed: Option<&Feed<'_>>,
-                extra: Value,
+                key: u64,
+                extra: &dyn Fn() -> Value,
                 out: &mut Outputs| {
+        let path = format!("{dir}index.html");
+        if reuse(&path, key, out) {
+            return Ok(());
+        }
         let feeds = feed.map(|f| feed_links(f, config)).unwrap_or_default();
-        let ctx = minijinja::context! { site => site.clone(), feeds => value(&feeds), canonical => config.url(&path).to_string(), ..extra };
+        let ctx = minijinja::context! { site => site.clone(), feeds => value(&feeds), canonical => config.url(dir).to_string(), ..extra() };
         let html = templates
             .render(template, ctx)
             .map_err(|source| RenderError {
                 template,
-                page: path.clone(),
+                page: dir.to_string(),
                 source,
             })?;
-        out.insert(
-            format!("{path}index.html"),
-            Output::Bytes(html.into_bytes()),
-        );
+        out.insert(path, Output::Bytes(html.into_bytes()));
         Ok::<(), RenderError>(())
     };
     let emit_feed = |feed: &Feed<'_>, out: &mut Outputs| {
+        let key = keyed(&(&feed.title, &feed.lang, feed.updated), &feed.entries);
         for format in Format::ALL {
-            out.insert(
-                format!("{}{}", feed.dir, format.file_name()),
-                Output::Bytes(feed.render(config, format)),
-            );
+            let path = format!("{}{}", feed.dir, format.file_name());
+            if !reuse(&path, key, out) {
+                out.insert(path, Output::Bytes(feed.render(config, format)));
+            }
         }
     };
 
@@ -210,33 +232,31 @@ pub fn listings(
             url: config.url(&format!("topics/{}/", t.as_str())).to_string(),
         })
         .collect();
-    let latest = list_items(&main.entries, config);
-    page(
-        String::new(),
-        "index.html",
-        Some(&main),
-        minijinja::context! { releases => value(&latest), years => value(&years), topics => value(&topic_links) },
-        &mut out,
-    )?;
+    let names = |links: &[LinkView]| links.iter().map(|l| l.name.clone()).collect::<Vec<_>>();
+    let key = keyed(&(names(&years), names(&topic_links)), &main.entries);
+    let index = || minijinja::context! { releases => value(list_items(&main.entries, config)), years => value(&years), topics => value(&topic_links) };
+    page("", "index.html", Some(&main), key, &index, &mut out)?;
     sitemap.push(sitemap::Page {
         loc: config.url("").to_string(),
         lastmod: plan.public.first().and_then(|r| lastmod(r)),
     });
 
     // Year archives.
+    let archive = SiteView::new(config).labels.archive;
     for (year, releases) in by_year.iter().rev() {
-        let path = format!("archive/{year}/");
-        let items = list_items(releases, config);
-        let heading = format!("{} {year}", SiteView::new(config).labels.archive);
+        let dir = format!("archive/{year}/");
+        let heading = format!("{archive} {year}");
+        let items = || minijinja::context! { heading => heading.clone(), releases => value(list_items(releases, config)) };
         page(
-            path.clone(),
+            &dir,
             "list.html",
             None,
-            minijinja::context! { heading, releases => value(&items) },
+            keyed(&heading, releases),
+            &items,
             &mut out,
         )?;
         sitemap.push(sitemap::Page {
-            loc: config.url(&path).to_string(),
+            loc: config.url(&dir).to_string(),
             lastmod: releases
                 .iter()
                 .map(|r| r.last_modified())
@@ -279,12 +299,13 @@ pub fn listings(
     for (dir, title, lang, releases) in groups {
         let feed = Feed::new(dir.clone(), title.clone(), lang, &releases, config, plan.at);
         emit_feed(&feed, &mut out);
-        let items = list_items(&releases, config);
+        let items = || minijinja::context! { heading => title.clone(), releases => value(list_items(&releases, config)) };
         page(
-            dir.clone(),
+            &dir,
             "list.html",
             Some(&feed),
-            minijinja::context! { heading => title, releases => value(&items) },
+            keyed(&title, &releases),
+            &items,
             &mut out,
         )?;
         sitemap.push(sitemap::Page {
@@ -306,22 +327,13 @@ pub fn listings(
     Ok(out)
 }
 
-/// The whole site at the plan's instant, rendered from scratch.
-pub fn site(
-    config: &Config,
-    templates: &Templates,
-    plan: &Plan<'_>,
-) -> Result<Outputs, RenderError> {
-    let mut out = listings(config, templates, plan)?;
-    for r in plan.public.iter().chain(plan.withdrawn.iter()) {
-        out.insert(
-            format!("{}index.html", r.path()),
-            Output::Bytes(release_page(config, templates, r)?),
-        );
-        if plan.withdrawn.iter().any(|w| std::ptr::eq(*w, *r)) {
-            continue;
-        }
-        out.extend(release_files(r));
+/// Identifies a listing's content: its own fields and the releases it shows, in order.
+fn keyed(own: &impl Hash, releases: &[&Release]) -> u64 {
+    let mut h = DefaultHasher::new();
+    own.hash(&mut h);
+    for r in releases {
+        r.page_key().hash(&mut h);
+        r.slug.hash(&mut h);
     }
-    Ok(out)
+    h.finish()
 }

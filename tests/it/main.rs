@@ -6,6 +6,7 @@ mod bad_input;
 mod build;
 mod corrections;
 mod feeds;
+mod incremental;
 mod validators;
 
 use std::collections::BTreeMap;
