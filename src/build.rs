@@ -4,7 +4,7 @@
 //! left as written. A release that fails to parse keeps its last good version in a
 //! long-running builder, and its files on disk in any case.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, SourceText};
 use crate::ledger::{Ledger, LedgerError};
-use crate::output::{self, Memo};
+use crate::output::{self, Memo, Staged, Staging};
 use crate::planner::{self, Plan, Visibility};
 use crate::release::revision::{self, Revision};
 use crate::release::{self, Release, Slug, source};
@@ -181,19 +181,23 @@ impl Builder {
         let mut loaded = self.load();
         self.apply_revisions(&mut loaded.releases, at)?;
         let plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
-        let outputs = match self.render(&plan) {
-            Ok(outputs) => outputs,
-            Err(e) => {
+        let staging = Staging::begin(&self.out_dir)?;
+        let staged = match self.render(&plan, &staging) {
+            Ok(staged) => staged,
+            Err((e, staged)) => {
+                output::abort(staged);
                 self.keys.clear();
                 return Err(e);
             }
         };
-        let write = output::write(&self.out_dir, &outputs, &loaded.broken, &mut self.memo)?;
-        self.keys.retain(|path, _| outputs.contains_key(path));
+        let write = staging.commit(staged, &loaded.broken, &mut self.memo);
+        if write.is_err() {
+            self.keys.clear();
+        }
         Ok(BuildReport {
             public: plan.public.len(),
             withdrawn: plan.withdrawn.len(),
-            write,
+            write: write?,
             diags: loaded.diags,
             elapsed: started.elapsed(),
         })
@@ -233,31 +237,83 @@ impl Builder {
         Ok(())
     }
 
-    fn render(&mut self, plan: &Plan<'_>) -> Result<BTreeMap<String, Output>, BuildError> {
+    /// Renders and stages the whole site. Listings are rendered here; release pages, the
+    /// bulk of a cold build, on every core, each written out as soon as it is rendered so
+    /// the site is never held in memory whole. On error, what was staged is handed back to
+    /// be cleaned up.
+    fn render(&mut self, plan: &Plan<'_>, staging: &Staging) -> Result<Vec<Staged>, (BuildError, Vec<Staged>)> {
         let memo = &self.memo;
         let on_disk = |path: &str| memo.contains_key(path);
-        let mut outputs = render::listings(
-            &self.config,
-            &self.templates,
-            plan,
-            &mut self.keys,
-            &on_disk,
-        )?;
+        let mut staged = Vec::new();
+        let listings = render::listings(&self.config, &self.templates, plan, &mut self.keys, &on_disk)
+            .map_err(|e| (BuildError::from(e), Vec::new()))?;
+        for (path, output) in &listings {
+            match staging.stage(path, output, memo) {
+                Ok(s) => staged.push(s),
+                Err(e) => return Err((e.into(), staged)),
+            }
+        }
+        drop(listings);
+
+        // Which pages must be rendered; the rest stay as written.
+        let mut todo = Vec::new();
         for r in plan.public.iter().chain(plan.withdrawn.iter()) {
             let page = format!("{}index.html", r.path());
             let key = r.page_key();
-            let output = if self.keys.get(&page) == Some(&key) && on_disk(&page) {
-                Output::Kept
+            if self.keys.get(&page) == Some(&key) && on_disk(&page) {
+                match staging.stage(&page, &Output::Kept, memo) {
+                    Ok(s) => staged.push(s),
+                    Err(e) => return Err((e.into(), staged)),
+                }
             } else {
                 self.keys.insert(page.clone(), key);
-                Output::Bytes(render::release_page(&self.config, &self.templates, r)?)
-            };
-            outputs.insert(page, output);
+                todo.push((page, *r));
+            }
             if r.withdrawn.is_none() {
-                outputs.extend(render::release_files(r));
+                for (path, output) in render::release_files(r) {
+                    match staging.stage(&path, &output, memo) {
+                        Ok(s) => staged.push(s),
+                        Err(e) => return Err((e.into(), staged)),
+                    }
+                }
             }
         }
-        Ok(outputs)
+        let (config, templates) = (&self.config, &self.templates);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let chunk = todo.len().div_ceil(threads).max(1);
+        let results: Vec<(Vec<Staged>, Option<BuildError>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = todo
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        let mut done = Vec::with_capacity(part.len());
+                        for (page, release) in part {
+                            let rendered = render::release_page(config, templates, release)
+                                .map_err(BuildError::from)
+                                .and_then(|bytes| Ok(staging.stage(page, &Output::Bytes(bytes), memo)?));
+                            match rendered {
+                                Ok(s) => done.push(s),
+                                Err(e) => return (done, Some(e)),
+                            }
+                        }
+                        (done, None)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        });
+        let mut first_error = None;
+        for (done, error) in results {
+            staged.extend(done);
+            first_error = first_error.or(error);
+        }
+        match first_error {
+            Some(e) => Err((e, staged)),
+            None => Ok(staged),
+        }
     }
 }
 

@@ -5,11 +5,12 @@
 //! the folder is ever touched. Unchanged files are not rewritten (their mtime, and so the
 //! HTTP `Last-Modified`, stays put).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::render::{Output, Outputs};
 
@@ -52,97 +53,58 @@ pub fn manifest(dir: &Path) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Writes `outputs` into `dir`. Files of the previous build under any of `keep` (folders
-/// of releases that failed to parse this time) stay as they were.
-///
-/// `memo` remembers a hash of each file this process wrote, so a rebuild need not read the
-/// disk to know a file is unchanged; pass an empty map for a one-off build.
-pub fn write(
-    dir: &Path,
-    outputs: &Outputs,
-    keep: &[String],
-    memo: &mut Memo,
-) -> Result<Report, WriteError> {
-    let result = write_inner(dir, outputs, keep, memo);
-    if result.is_err() {
-        // What is on disk is no longer known for sure: compare with the disk next time.
-        memo.clear();
-    }
-    result
-}
-
-fn write_inner(
-    dir: &Path,
-    outputs: &Outputs,
-    keep: &[String],
-    memo: &mut Memo,
-) -> Result<Report, WriteError> {
-    fs::create_dir_all(dir).map_err(at(dir))?;
-    let old = manifest(dir);
-    let mut report = Report::default();
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let result = stage(dir, outputs, &mut staged, &mut report, memo);
-    if let Err(e) = result {
-        for (tmp, _) in &staged {
-            let _ = fs::remove_file(tmp);
-        }
-        return Err(e);
-    }
-    if !staged.is_empty() {
-        sync(dir)?;
-        for (tmp, target) in &staged {
-            fs::rename(tmp, target).map_err(at(target))?;
-        }
-    }
-    let mut kept = BTreeSet::new();
-    for path in old.iter().filter(|p| !outputs.contains_key(*p)) {
-        if keep.iter().any(|k| path.starts_with(k.as_str())) {
-            kept.insert(path.clone());
-            continue;
-        }
-        let target = dir.join(path);
-        memo.remove(path);
-        match fs::remove_file(&target) {
-            Ok(()) => report.removed += 1,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(at(&target)(e)),
-        }
-        remove_empty_parents(dir, &target);
-    }
-    let listed: Vec<&str> = outputs
-        .keys()
-        .map(String::as_str)
-        .chain(kept.iter().map(String::as_str))
-        .collect();
-    let mut sorted = listed;
-    sorted.sort_unstable();
-    let manifest_text = sorted.iter().map(|p| format!("{p}\n")).collect::<String>();
-    if fs::read_to_string(dir.join(MANIFEST)).ok().as_deref() != Some(manifest_text.as_str()) {
-        let target = dir.join(MANIFEST);
-        let tmp = temp_path(&target);
-        write_file(&tmp, manifest_text.as_bytes()).map_err(at(&tmp))?;
-        fs::rename(&tmp, &target).map_err(at(&target))?;
-    }
-    if !staged.is_empty() || report.removed > 0 {
-        sync(dir)?;
-    }
-    Ok(report)
-}
-
-fn stage(
-    dir: &Path,
-    outputs: &Outputs,
-    staged: &mut Vec<(PathBuf, PathBuf)>,
-    report: &mut Report,
-    memo: &mut Memo,
-) -> Result<(), WriteError> {
+/// Writes `outputs` into `dir` in one go: `Staging` for a single thread.
+pub fn write(dir: &Path, outputs: &Outputs, keep: &[String], memo: &mut Memo) -> Result<Report, WriteError> {
+    let staging = Staging::begin(dir)?;
+    let mut staged = Vec::with_capacity(outputs.len());
     for (path, output) in outputs {
-        let target = dir.join(path);
-        let hash = match output {
-            Output::Kept => {
-                report.unchanged += 1;
-                continue;
+        match staging.stage(path, output, memo) {
+            Ok(s) => staged.push(s),
+            Err(e) => {
+                abort(staged);
+                memo.clear();
+                return Err(e);
             }
+        }
+    }
+    staging.commit(staged, keep, memo)
+}
+
+/// One build's writes in progress. Files are staged (written beside their target under a
+/// hidden name) as they are rendered, from any number of threads, then `commit` syncs once,
+/// renames them all into place, removes what is no longer part of the site and writes the
+/// manifest.
+pub struct Staging {
+    dir: PathBuf,
+    old: BTreeSet<String>,
+    made: Mutex<HashSet<PathBuf>>,
+}
+
+/// One output after staging.
+#[derive(Debug)]
+pub struct Staged {
+    path: String,
+    /// (temporary file, target) when it has to be written.
+    rename: Option<(PathBuf, PathBuf)>,
+    /// Hash of the bytes, for the memo.
+    hash: Option<u64>,
+}
+
+impl Staging {
+    pub fn begin(dir: &Path) -> Result<Staging, WriteError> {
+        fs::create_dir_all(dir).map_err(at(dir))?;
+        Ok(Staging {
+            dir: dir.to_path_buf(),
+            old: manifest(dir),
+            made: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Writes `output` beside its target unless the target already holds it.
+    pub fn stage(&self, path: &str, output: &Output, memo: &Memo) -> Result<Staged, WriteError> {
+        let target = self.dir.join(path);
+        let hash = match output {
+            Output::Kept => None,
             Output::Bytes(bytes) => {
                 let mut h = DefaultHasher::new();
                 bytes.hash(&mut h);
@@ -150,19 +112,18 @@ fn stage(
             }
             Output::Copy { .. } => None,
         };
-        if hash.is_some() && memo.get(path) == hash.as_ref() {
-            report.unchanged += 1;
-            continue;
-        }
-        if let Some(h) = hash {
-            memo.insert(path.clone(), h);
-        }
-        if unchanged(&target, output) {
-            report.unchanged += 1;
-            continue;
+        let unchanged = matches!(output, Output::Kept)
+            || (hash.is_some() && memo.get(path) == hash.as_ref())
+            || (self.old.contains(path) && unchanged(&target, output));
+        if unchanged {
+            return Ok(Staged {
+                path: path.to_string(),
+                rename: None,
+                hash,
+            });
         }
         if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).map_err(at(parent))?;
+            self.make_dir(parent)?;
         }
         let tmp = temp_path(&target);
         match output {
@@ -170,12 +131,96 @@ fn stage(
             Output::Copy { from, .. } => {
                 fs::copy(from, &tmp).map_err(at(from))?;
             }
-            Output::Kept => continue,
+            Output::Kept => {}
         }
-        staged.push((tmp, target));
-        report.written += 1;
+        Ok(Staged {
+            path: path.to_string(),
+            rename: Some((tmp, target)),
+            hash,
+        })
     }
-    Ok(())
+
+    fn make_dir(&self, dir: &Path) -> Result<(), WriteError> {
+        let mut made = self.made.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !made.contains(dir) {
+            fs::create_dir_all(dir).map_err(at(dir))?;
+            made.insert(dir.to_path_buf());
+        }
+        Ok(())
+    }
+
+    /// Puts every staged file in place and removes the files of the previous build that are
+    /// not part of this one, except under `keep` (folders of releases that failed to parse).
+    /// The site is exactly the staged paths.
+    pub fn commit(self, staged: Vec<Staged>, keep: &[String], memo: &mut Memo) -> Result<Report, WriteError> {
+        let result = self.commit_inner(&staged, keep, memo);
+        if result.is_err() {
+            // What is on disk is no longer known for sure: compare with the disk next time.
+            memo.clear();
+            abort(staged);
+        }
+        result
+    }
+
+    fn commit_inner(&self, staged: &[Staged], keep: &[String], memo: &mut Memo) -> Result<Report, WriteError> {
+        let dir = &self.dir;
+        let mut report = Report::default();
+        let written = staged.iter().filter(|s| s.rename.is_some()).count();
+        report.written = written;
+        report.unchanged = staged.len() - written;
+        if written > 0 {
+            sync(dir)?;
+            for (tmp, target) in staged.iter().filter_map(|s| s.rename.as_ref()) {
+                fs::rename(tmp, target).map_err(at(target))?;
+            }
+        }
+        for s in staged {
+            if let Some(h) = s.hash {
+                memo.insert(s.path.clone(), h);
+            }
+        }
+        let paths: HashSet<&str> = staged.iter().map(|s| s.path.as_str()).collect();
+        let mut kept = Vec::new();
+        for path in self.old.iter().filter(|p| !paths.contains(p.as_str())) {
+            if keep.iter().any(|k| path.starts_with(k.as_str())) {
+                kept.push(path.as_str());
+                continue;
+            }
+            let target = dir.join(path);
+            memo.remove(path);
+            match fs::remove_file(&target) {
+                Ok(()) => report.removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(at(&target)(e)),
+            }
+            remove_empty_parents(dir, &target);
+        }
+        let mut listed: Vec<&str> = paths.into_iter().chain(kept).collect();
+        listed.sort_unstable();
+        let mut manifest_text = String::with_capacity(listed.len() * 40);
+        for p in &listed {
+            manifest_text.push_str(p);
+            manifest_text.push('\n');
+        }
+        let unchanged_manifest = listed.len() == self.old.len() && listed.iter().zip(&self.old).all(|(a, b)| *a == b);
+        if !unchanged_manifest {
+            let target = dir.join(MANIFEST);
+            let tmp = temp_path(&target);
+            write_file(&tmp, manifest_text.as_bytes()).map_err(at(&tmp))?;
+            fs::rename(&tmp, &target).map_err(at(&target))?;
+        }
+        if written > 0 || report.removed > 0 || !unchanged_manifest {
+            sync(dir)?;
+        }
+        Ok(report)
+    }
+}
+
+/// Removes the temporary files of a build that will not be committed.
+pub fn abort(staged: Vec<Staged>) {
+    for (tmp, _) in staged.into_iter().filter_map(|s| s.rename) {
+        let _ = fs::remove_file(tmp);
+    }
 }
 
 /// Whether the file on disk already holds exactly this output.

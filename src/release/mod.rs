@@ -183,8 +183,15 @@ impl Release {
         use std::hash::{DefaultHasher, Hash, Hasher};
         let mut h = DefaultHasher::new();
         self.content_hash.hash(&mut h);
-        self.updated.hash(&mut h);
-        self.id.hash(&mut h);
+        (self.updated, &self.id, &self.slug).hash(&mut h);
+        h.finish()
+    }
+
+    /// Identifies the release's line in a list of links: title, date, language and slug.
+    pub fn list_key(&self) -> u64 {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut h = DefaultHasher::new();
+        (&self.title, self.date, &self.lang, &self.slug).hash(&mut h);
         h.finish()
     }
 

@@ -77,12 +77,10 @@ pub fn scan(dir: &Path) -> (Vec<Entry>, Vec<Diagnostic>) {
             return (entries, diags);
         }
     };
-    let mut names: Vec<_> = listing
-        .filter_map(Result::ok)
-        .map(|e| e.file_name())
-        .collect();
-    names.sort();
-    for os_name in names {
+    let mut items: Vec<fs::DirEntry> = listing.filter_map(Result::ok).collect();
+    items.sort_by_key(|e| e.file_name());
+    for item in items {
+        let os_name = item.file_name();
         let Some(name) = os_name.to_str() else {
             let path = dir.join(&os_name);
             diags.push(
@@ -94,7 +92,14 @@ pub fn scan(dir: &Path) -> (Vec<Entry>, Vec<Diagnostic>) {
             continue;
         }
         let path = dir.join(name);
-        let meta = match inside(&root, &path) {
+        // The listing already says whether it is a symlink: only those need resolving.
+        let meta = if item.file_type().is_ok_and(|t| t.is_symlink()) {
+            inside(&root, &path)
+        } else {
+            item.metadata()
+                .map_err(|e| Diagnostic::file(&path, format!("cannot read: {e}")))
+        };
+        let meta = match meta {
             Ok(meta) => meta,
             Err(d) => {
                 diags.push(d);

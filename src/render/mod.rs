@@ -198,7 +198,7 @@ pub fn listings(
         Ok::<(), RenderError>(())
     };
     let emit_feed = |feed: &Feed<'_>, out: &mut Outputs| {
-        let key = keyed(&(&feed.title, &feed.lang, feed.updated), &feed.entries);
+        let key = keyed(&(&feed.title, &feed.lang, feed.updated), &feed.entries, Release::page_key);
         for format in Format::ALL {
             let path = format!("{}{}", feed.dir, format.file_name());
             if !reuse(&path, key, out) {
@@ -233,7 +233,7 @@ pub fn listings(
         })
         .collect();
     let names = |links: &[LinkView]| links.iter().map(|l| l.name.clone()).collect::<Vec<_>>();
-    let key = keyed(&(names(&years), names(&topic_links)), &main.entries);
+    let key = keyed(&(names(&years), names(&topic_links)), &main.entries, Release::list_key);
     let index = || minijinja::context! { releases => value(list_items(&main.entries, config)), years => value(&years), topics => value(&topic_links) };
     page("", "index.html", Some(&main), key, &index, &mut out)?;
     sitemap.push(sitemap::Page {
@@ -251,7 +251,7 @@ pub fn listings(
             &dir,
             "list.html",
             None,
-            keyed(&heading, releases),
+            keyed(&heading, releases, Release::list_key),
             &items,
             &mut out,
         )?;
@@ -304,7 +304,7 @@ pub fn listings(
             &dir,
             "list.html",
             Some(&feed),
-            keyed(&title, &releases),
+            keyed(&title, &releases, Release::list_key),
             &items,
             &mut out,
         )?;
@@ -314,26 +314,31 @@ pub fn listings(
         });
     }
 
-    for r in &plan.public {
-        sitemap.push(sitemap::Page {
-            loc: config.url(&r.path()).to_string(),
-            lastmod: lastmod(r),
-        });
+    let listed: Vec<(&str, &Option<String>)> = sitemap.iter().map(|p| (p.loc.as_str(), &p.lastmod)).collect();
+    let key = keyed(&listed, &plan.public, |r| {
+        let mut h = DefaultHasher::new();
+        (r.last_modified(), &r.slug).hash(&mut h);
+        h.finish()
+    });
+    if !reuse("sitemap.xml", key, &mut out) {
+        for r in &plan.public {
+            sitemap.push(sitemap::Page {
+                loc: config.url(&r.path()).to_string(),
+                lastmod: lastmod(r),
+            });
+        }
+        out.insert("sitemap.xml".into(), Output::Bytes(sitemap::write(&sitemap)));
     }
-    out.insert(
-        "sitemap.xml".into(),
-        Output::Bytes(sitemap::write(&sitemap)),
-    );
     Ok(out)
 }
 
-/// Identifies a listing's content: its own fields and the releases it shows, in order.
-fn keyed(own: &impl Hash, releases: &[&Release]) -> u64 {
+/// Identifies a listing's content: its own fields and, in order, what it shows of each
+/// release (`Release::list_key` for a list of links, `Release::page_key` for a feed).
+fn keyed(own: &impl Hash, releases: &[&Release], shown: impl Fn(&Release) -> u64) -> u64 {
     let mut h = DefaultHasher::new();
     own.hash(&mut h);
     for r in releases {
-        r.page_key().hash(&mut h);
-        r.slug.hash(&mut h);
+        shown(r).hash(&mut h);
     }
     h.finish()
 }
