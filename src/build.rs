@@ -20,6 +20,10 @@ use crate::release::revision::{self, Revision};
 use crate::release::{self, Release, Slug, source};
 use crate::render::{self, Output, Templates};
 
+/// A hash map with a fast hasher: keys here are our own paths and names, not input
+/// an attacker chooses to collide.
+pub type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 /// A parse result, remembered with the stamp of the file it came from.
 struct Cached {
     stamp: u64,
@@ -46,10 +50,11 @@ pub struct Builder {
     config: Config,
     templates: Templates,
     template_diags: Vec<Diagnostic>,
-    parsed: HashMap<PathBuf, Cached>,
-    last_good: HashMap<PathBuf, Arc<Release>>,
+    /// By `Entry::key`, the name in the releases folder.
+    parsed: Map<String, Cached>,
+    last_good: Map<String, Arc<Release>>,
     /// Key of each page and listing as last rendered, by output path.
-    keys: HashMap<String, u64>,
+    keys: Map<String, u64>,
     /// Hashes of the files written, by output path.
     memo: Memo,
     out_dir: PathBuf,
@@ -96,10 +101,10 @@ impl Builder {
             config,
             templates,
             template_diags,
-            parsed: HashMap::new(),
-            last_good: HashMap::new(),
-            keys: HashMap::new(),
-            memo: Memo::new(),
+            parsed: Map::default(),
+            last_good: Map::default(),
+            keys: Map::default(),
+            memo: Memo::default(),
             out_dir,
             revisions: None,
         }
@@ -128,36 +133,38 @@ impl Builder {
     /// Scans the releases folder, parsing only files that changed since the last call.
     pub fn load(&mut self) -> Loaded {
         let (entries, mut diags) = source::scan(&self.config.paths.releases);
+
         let stale: Vec<&source::Entry> = entries
             .iter()
-            .filter(|e| self.parsed.get(&e.path).is_none_or(|c| c.stamp != e.stamp))
+            .filter(|e| self.parsed.get(&e.key).is_none_or(|c| c.stamp != e.stamp))
             .collect();
         let fresh = parse_all(&stale, &self.config);
         for (entry, cached) in stale.iter().zip(fresh) {
-            self.parsed.insert(entry.path.clone(), cached);
+            if let Some(r) = &cached.release {
+                self.last_good.insert(entry.key.clone(), Arc::clone(r));
+            }
+            self.parsed.insert(entry.key.clone(), cached);
         }
         if self.parsed.len() > entries.len() {
-            let present: std::collections::HashSet<&PathBuf> =
-                entries.iter().map(|e| &e.path).collect();
-            self.parsed.retain(|path, _| present.contains(path));
-            self.last_good.retain(|path, _| present.contains(path));
+            let present: std::collections::HashSet<&str> =
+                entries.iter().map(|e| e.key.as_str()).collect();
+            self.parsed.retain(|key, _| present.contains(key.as_str()));
+            self.last_good
+                .retain(|key, _| present.contains(key.as_str()));
         }
 
         let mut releases = Vec::with_capacity(entries.len());
         let mut broken = Vec::new();
         for entry in &entries {
-            let Some(cached) = self.parsed.get(&entry.path) else {
+            let Some(cached) = self.parsed.get(&entry.key) else {
                 continue;
             };
             diags.extend(cached.diags.iter().cloned());
             match &cached.release {
-                Some(r) => {
-                    self.last_good.insert(entry.path.clone(), Arc::clone(r));
-                    releases.push(Arc::clone(r));
-                }
+                Some(r) => releases.push(Arc::clone(r)),
                 None => {
                     // Keep serving what was good until the file is fixed.
-                    if let Some(good) = self.last_good.get(&entry.path) {
+                    if let Some(good) = self.last_good.get(&entry.key) {
                         broken.push(good.path());
                         releases.push(Arc::clone(good));
                     } else if let Ok(slug) = Slug::parse(Slug::from_file_name(&entry.name)) {
@@ -166,7 +173,9 @@ impl Builder {
                 }
             }
         }
+
         let releases = reject_duplicates(releases, &mut diags);
+
         diags.extend(self.template_diags.iter().cloned());
         Loaded {
             releases,
@@ -179,8 +188,10 @@ impl Builder {
     pub fn build(&mut self, at: DateTime<Utc>) -> Result<BuildReport, BuildError> {
         let started = Instant::now();
         let mut loaded = self.load();
+
         self.apply_revisions(&mut loaded.releases, at)?;
         let plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
+
         let staging = Staging::begin(&self.out_dir)?;
         let staged = match self.render(&plan, &staging) {
             Ok(staged) => staged,
@@ -190,7 +201,9 @@ impl Builder {
                 return Err(e);
             }
         };
+
         let write = staging.commit(staged, &loaded.broken, &mut self.memo);
+
         if write.is_err() {
             self.keys.clear();
         }
@@ -227,7 +240,7 @@ impl Builder {
             }
             let updated = r.updated.max(shown);
             if updated != r.updated {
-                Arc::make_mut(r).updated = updated;
+                Arc::make_mut(r).set_updated(updated);
             }
         }
         if revisions.recording == Recording::Record && !changed.is_empty() {
@@ -241,32 +254,34 @@ impl Builder {
     /// bulk of a cold build, on every core, each written out as soon as it is rendered so
     /// the site is never held in memory whole. On error, what was staged is handed back to
     /// be cleaned up.
-    fn render(&mut self, plan: &Plan<'_>, staging: &Staging) -> Result<Vec<Staged>, (BuildError, Vec<Staged>)> {
-        let memo = &self.memo;
+    fn render(
+        &mut self,
+        plan: &Plan<'_>,
+        staging: &Staging,
+    ) -> Result<Vec<Staged>, (BuildError, Vec<Staged>)> {
+        let Builder {
+            config,
+            templates,
+            keys,
+            memo,
+            ..
+        } = self;
+        let memo = &*memo;
         let on_disk = |path: &str| memo.contains_key(path);
         let mut staged = Vec::new();
-        let listings = render::listings(&self.config, &self.templates, plan, &mut self.keys, &on_disk)
-            .map_err(|e| (BuildError::from(e), Vec::new()))?;
-        for (path, output) in &listings {
-            match staging.stage(path, output, memo) {
-                Ok(s) => staged.push(s),
-                Err(e) => return Err((e.into(), staged)),
-            }
-        }
-        drop(listings);
 
-        // Which pages must be rendered; the rest stay as written.
+        // Which release pages must be rendered; the rest stay as written.
         let mut todo = Vec::new();
         for r in plan.public.iter().chain(plan.withdrawn.iter()) {
             let page = format!("{}index.html", r.path());
             let key = r.page_key();
-            if self.keys.get(&page) == Some(&key) && on_disk(&page) {
+            if keys.get(&page) == Some(&key) && on_disk(&page) {
                 match staging.stage(&page, &Output::Kept, memo) {
                     Ok(s) => staged.push(s),
                     Err(e) => return Err((e.into(), staged)),
                 }
             } else {
-                self.keys.insert(page.clone(), key);
+                keys.insert(page.clone(), key);
                 todo.push((page, *r));
             }
             if r.withdrawn.is_none() {
@@ -278,11 +293,29 @@ impl Builder {
                 }
             }
         }
-        let (config, templates) = (&self.config, &self.templates);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+
+        // The listings on one thread, the release pages on the others, all at once.
+        let (config, templates) = (&*config, &*templates);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8);
         let chunk = todo.len().div_ceil(threads).max(1);
         let results: Vec<(Vec<Staged>, Option<BuildError>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = todo
+            let listings = scope.spawn(move || {
+                let mut done = Vec::new();
+                let listings = match render::listings(config, templates, plan, keys, &on_disk) {
+                    Ok(listings) => listings,
+                    Err(e) => return (done, Some(e.into())),
+                };
+                for (path, output) in &listings {
+                    match staging.stage(path, output, memo) {
+                        Ok(s) => done.push(s),
+                        Err(e) => return (done, Some(e.into())),
+                    }
+                }
+                (done, None)
+            });
+            let mut handles: Vec<_> = todo
                 .chunks(chunk)
                 .map(|part| {
                     scope.spawn(move || {
@@ -290,7 +323,9 @@ impl Builder {
                         for (page, release) in part {
                             let rendered = render::release_page(config, templates, release)
                                 .map_err(BuildError::from)
-                                .and_then(|bytes| Ok(staging.stage(page, &Output::Bytes(bytes), memo)?));
+                                .and_then(|bytes| {
+                                    Ok(staging.stage(page, &Output::Bytes(bytes), memo)?)
+                                });
                             match rendered {
                                 Ok(s) => done.push(s),
                                 Err(e) => return (done, Some(e)),
@@ -300,9 +335,13 @@ impl Builder {
                     })
                 })
                 .collect();
+            handles.push(listings);
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
                 .collect()
         });
         let mut first_error = None;
@@ -362,44 +401,63 @@ fn parse_one(entry: &source::Entry, config: &Config) -> Cached {
     }
 }
 
-/// Two releases may not share a slug or an id: the one published first keeps it.
+/// Two releases may not share a slug or an id: the one published first (then the first
+/// by path) keeps it, the others are refused. The order of `releases` is kept.
 fn reject_duplicates(
-    mut releases: Vec<Arc<Release>>,
+    releases: Vec<Arc<Release>>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Arc<Release>> {
-    releases.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.source.cmp(&b.source)));
-    let mut slugs: HashMap<&Slug, &PathBuf> = HashMap::with_capacity(releases.len());
-    let mut ids: HashMap<&str, &PathBuf> = HashMap::with_capacity(releases.len());
-    let mut rejected = Vec::new();
-    for (i, r) in releases.iter().enumerate() {
-        let clash = if let Some(first) = slugs.get(&r.slug) {
-            Some(format!(
-                "the slug `{}` is already used by {}",
-                r.slug,
-                first.display()
-            ))
-        } else {
-            ids.get(r.id.as_str())
-                .map(|first| format!("the id `{}` is already used by {}", r.id, first.display()))
-        };
-        if let Some(message) = clash {
+    let first =
+        |a: &Release, b: &Release| (a.date, a.source.as_os_str()) < (b.date, b.source.as_os_str());
+    let mut keep = vec![true; releases.len()];
+    for key in [Key::Slug, Key::Id] {
+        let mut owner: Map<&str, usize> =
+            Map::with_capacity_and_hasher(releases.len(), Default::default());
+        for (i, r) in releases.iter().enumerate() {
+            if !keep[i] {
+                continue;
+            }
+            let name = match key {
+                Key::Slug => r.slug.as_str(),
+                Key::Id => r.id.as_str(),
+            };
+            let Some(&j) = owner.get(name) else {
+                owner.insert(name, i);
+                continue;
+            };
+            let (winner, loser) = if first(r, &releases[j]) {
+                (i, j)
+            } else {
+                (j, i)
+            };
+            keep[loser] = false;
+            owner.insert(name, winner);
+            let (what, value) = match key {
+                Key::Slug => ("slug", releases[loser].slug.as_str()),
+                Key::Id => ("id", releases[loser].id.as_str()),
+            };
             diags.push(
-                SourceText::whole(&r.source, "")
-                    .error(0..0, message)
+                SourceText::whole(&releases[loser].source, "")
+                    .error(
+                        0..0,
+                        format!(
+                            "the {what} `{value}` is already used by {}",
+                            releases[winner].source.display()
+                        ),
+                    )
                     .expected("a unique slug: rename the file or set `slug`"),
             );
-            rejected.push(i);
-            continue;
         }
-        slugs.insert(&r.slug, &r.source);
-        ids.insert(&r.id, &r.source);
     }
-    let mut i = 0;
-    releases.retain(|_| {
-        let keep = !rejected.contains(&i);
-        i += 1;
-        keep
-    });
-    releases.sort_by(|a, b| a.source.cmp(&b.source));
     releases
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(r, k)| k.then_some(r))
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+enum Key {
+    Slug,
+    Id,
 }

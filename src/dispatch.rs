@@ -51,7 +51,11 @@ pub enum AutoDispatch {
     TooLate,
 }
 
-pub fn auto_dispatch(date: DateTime<Utc>, first_seen: DateTime<Utc>, catch_up: Duration) -> AutoDispatch {
+pub fn auto_dispatch(
+    date: DateTime<Utc>,
+    first_seen: DateTime<Utc>,
+    catch_up: Duration,
+) -> AutoDispatch {
     let late = first_seen.signed_duration_since(date);
     match TimeDelta::from_std(catch_up) {
         Ok(limit) if late > limit => AutoDispatch::TooLate,
@@ -85,7 +89,9 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(60 * 60);
 /// The wait before retry number `attempts` (1 after the first failure).
 pub fn backoff(attempts: u32) -> Duration {
     let doublings = attempts.saturating_sub(1).min(16);
-    BACKOFF_FIRST.saturating_mul(1 << doublings).min(BACKOFF_CAP)
+    BACKOFF_FIRST
+        .saturating_mul(1 << doublings)
+        .min(BACKOFF_CAP)
 }
 
 /// Decides the next state of a delivery queued at `queued_at` after its `attempts`-th
@@ -99,13 +105,19 @@ pub fn after_attempt(
 ) -> Next {
     match attempt {
         Attempt::Accepted(_) => Next::Sent,
-        Attempt::Permanent(reply) => Next::Failed { reason: reply.clone() },
+        Attempt::Permanent(reply) => Next::Failed {
+            reason: reply.clone(),
+        },
         Attempt::Transient(reply) => {
-            let retry_at = now + TimeDelta::from_std(backoff(attempts)).unwrap_or(TimeDelta::hours(1));
-            let give_up = queued_at + TimeDelta::from_std(max_retry_age).unwrap_or(TimeDelta::days(3));
+            let retry_at =
+                now + TimeDelta::from_std(backoff(attempts)).unwrap_or(TimeDelta::hours(1));
+            let give_up =
+                queued_at + TimeDelta::from_std(max_retry_age).unwrap_or(TimeDelta::days(3));
             if retry_at > give_up {
                 Next::Failed {
-                    reason: format!("gave up after {attempts} attempts over {max_retry_age:?}; last reply: {reply}"),
+                    reason: format!(
+                        "gave up after {attempts} attempts over {max_retry_age:?}; last reply: {reply}"
+                    ),
                 }
             } else {
                 Next::Retry { at: retry_at }
@@ -144,9 +156,15 @@ mod tests {
     #[test]
     fn a_release_public_at_midnight_waits_for_seven() {
         let w = weekdays_7_to_18();
-        assert_eq!(w.next_opening(t("2018-10-18T00:00:00+02:00")), Some(t("2018-10-18T07:00:00+02:00")));
+        assert_eq!(
+            w.next_opening(t("2018-10-18T00:00:00+02:00")),
+            Some(t("2018-10-18T07:00:00+02:00"))
+        );
         // Friday evening waits for Monday, across the end of summer time.
-        assert_eq!(w.next_opening(t("2018-10-26T18:00:00+02:00")), Some(t("2018-10-29T07:00:00+01:00")));
+        assert_eq!(
+            w.next_opening(t("2018-10-26T18:00:00+02:00")),
+            Some(t("2018-10-29T07:00:00+01:00"))
+        );
         let open = t("2018-10-18T09:12:34+02:00");
         assert_eq!(w.next_opening(open), Some(open));
     }
@@ -159,15 +177,24 @@ mod tests {
         };
         assert!(w.contains(t("2020-01-01T09:30:59Z")));
         assert!(!w.contains(t("2020-01-01T09:31:00Z")));
-        assert_eq!(w.next_opening(t("2020-01-01T09:31:00Z")), Some(t("2020-01-02T09:30:00Z")));
+        assert_eq!(
+            w.next_opening(t("2020-01-01T09:31:00Z")),
+            Some(t("2020-01-02T09:30:00Z"))
+        );
     }
 
     #[test]
     fn first_seen_too_late_is_not_mailed() {
         let date = t("2018-10-18T00:00:00+02:00");
         let day = Duration::from_secs(24 * 3600);
-        assert_eq!(auto_dispatch(date, t("2018-10-19T00:00:00+02:00"), day), AutoDispatch::Queue);
-        assert_eq!(auto_dispatch(date, t("2018-10-19T01:00:00+02:00"), day), AutoDispatch::TooLate);
+        assert_eq!(
+            auto_dispatch(date, t("2018-10-19T00:00:00+02:00"), day),
+            AutoDispatch::Queue
+        );
+        assert_eq!(
+            auto_dispatch(date, t("2018-10-19T01:00:00+02:00"), day),
+            AutoDispatch::TooLate
+        );
     }
 
     #[test]
@@ -183,14 +210,24 @@ mod tests {
         let soft = Attempt::Transient("451 4.7.1 try later".into());
         assert_eq!(
             after_attempt(&soft, 1, queued, t("2020-01-01T10:00:05Z"), age),
-            Next::Retry { at: t("2020-01-01T10:05:05Z") }
+            Next::Retry {
+                at: t("2020-01-01T10:05:05Z")
+            }
         );
-        assert!(matches!(after_attempt(&soft, 4, queued, t("2020-01-01T10:30:00Z"), age), Next::Failed { .. }));
+        assert!(matches!(
+            after_attempt(&soft, 4, queued, t("2020-01-01T10:30:00Z"), age),
+            Next::Failed { .. }
+        ));
         let hard = Attempt::Permanent("550 5.1.1 no such user".into());
         assert_eq!(
             after_attempt(&hard, 1, queued, queued, age),
-            Next::Failed { reason: "550 5.1.1 no such user".into() }
+            Next::Failed {
+                reason: "550 5.1.1 no such user".into()
+            }
         );
-        assert_eq!(after_attempt(&Attempt::Accepted("250 ok".into()), 1, queued, queued, age), Next::Sent);
+        assert_eq!(
+            after_attempt(&Attempt::Accepted("250 ok".into()), 1, queued, queued, age),
+            Next::Sent
+        );
     }
 }

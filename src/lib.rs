@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod diagnostic;
+pub mod dispatch;
 pub mod ledger;
 pub mod media;
 pub mod output;

@@ -17,7 +17,7 @@ use crate::render::{Output, Outputs};
 pub const MANIFEST: &str = ".pressroom-manifest";
 
 /// Hashes of the files this process last wrote, by path.
-pub type Memo = HashMap<String, u64>;
+pub type Memo = HashMap<String, u64, foldhash::fast::FixedState>;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -54,7 +54,12 @@ pub fn manifest(dir: &Path) -> BTreeSet<String> {
 }
 
 /// Writes `outputs` into `dir` in one go: `Staging` for a single thread.
-pub fn write(dir: &Path, outputs: &Outputs, keep: &[String], memo: &mut Memo) -> Result<Report, WriteError> {
+pub fn write(
+    dir: &Path,
+    outputs: &Outputs,
+    keep: &[String],
+    memo: &mut Memo,
+) -> Result<Report, WriteError> {
     let staging = Staging::begin(dir)?;
     let mut staged = Vec::with_capacity(outputs.len());
     for (path, output) in outputs {
@@ -76,7 +81,7 @@ pub fn write(dir: &Path, outputs: &Outputs, keep: &[String], memo: &mut Memo) ->
 /// manifest.
 pub struct Staging {
     dir: PathBuf,
-    old: BTreeSet<String>,
+    old: HashSet<String, foldhash::fast::FixedState>,
     made: Mutex<HashSet<PathBuf>>,
 }
 
@@ -95,7 +100,7 @@ impl Staging {
         fs::create_dir_all(dir).map_err(at(dir))?;
         Ok(Staging {
             dir: dir.to_path_buf(),
-            old: manifest(dir),
+            old: manifest(dir).into_iter().collect(),
             made: Mutex::new(HashSet::new()),
         })
     }
@@ -141,7 +146,10 @@ impl Staging {
     }
 
     fn make_dir(&self, dir: &Path) -> Result<(), WriteError> {
-        let mut made = self.made.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut made = self
+            .made
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if !made.contains(dir) {
             fs::create_dir_all(dir).map_err(at(dir))?;
             made.insert(dir.to_path_buf());
@@ -152,7 +160,12 @@ impl Staging {
     /// Puts every staged file in place and removes the files of the previous build that are
     /// not part of this one, except under `keep` (folders of releases that failed to parse).
     /// The site is exactly the staged paths.
-    pub fn commit(self, staged: Vec<Staged>, keep: &[String], memo: &mut Memo) -> Result<Report, WriteError> {
+    pub fn commit(
+        self,
+        staged: Vec<Staged>,
+        keep: &[String],
+        memo: &mut Memo,
+    ) -> Result<Report, WriteError> {
         let result = self.commit_inner(&staged, keep, memo);
         if result.is_err() {
             // What is on disk is no longer known for sure: compare with the disk next time.
@@ -162,7 +175,12 @@ impl Staging {
         result
     }
 
-    fn commit_inner(&self, staged: &[Staged], keep: &[String], memo: &mut Memo) -> Result<Report, WriteError> {
+    fn commit_inner(
+        &self,
+        staged: &[Staged],
+        keep: &[String],
+        memo: &mut Memo,
+    ) -> Result<Report, WriteError> {
         let dir = &self.dir;
         let mut report = Report::default();
         let written = staged.iter().filter(|s| s.rename.is_some()).count();
@@ -179,13 +197,16 @@ impl Staging {
                 memo.insert(s.path.clone(), h);
             }
         }
-        let paths: HashSet<&str> = staged.iter().map(|s| s.path.as_str()).collect();
+        let paths: HashSet<&str, foldhash::fast::FixedState> =
+            staged.iter().map(|s| s.path.as_str()).collect();
         let mut kept = Vec::new();
+        let mut removed_any = false;
         for path in self.old.iter().filter(|p| !paths.contains(p.as_str())) {
             if keep.iter().any(|k| path.starts_with(k.as_str())) {
                 kept.push(path.as_str());
                 continue;
             }
+            removed_any = true;
             let target = dir.join(path);
             memo.remove(path);
             match fs::remove_file(&target) {
@@ -195,15 +216,16 @@ impl Staging {
             }
             remove_empty_parents(dir, &target);
         }
-        let mut listed: Vec<&str> = paths.into_iter().chain(kept).collect();
-        listed.sort_unstable();
-        let mut manifest_text = String::with_capacity(listed.len() * 40);
-        for p in &listed {
-            manifest_text.push_str(p);
-            manifest_text.push('\n');
-        }
-        let unchanged_manifest = listed.len() == self.old.len() && listed.iter().zip(&self.old).all(|(a, b)| *a == b);
+        // Same files as before: every old one is still listed and no new one appeared.
+        let unchanged_manifest = !removed_any && paths.len() + kept.len() == self.old.len();
         if !unchanged_manifest {
+            let mut listed: Vec<&str> = paths.into_iter().chain(kept).collect();
+            listed.sort_unstable();
+            let mut manifest_text = String::with_capacity(listed.len() * 40);
+            for p in &listed {
+                manifest_text.push_str(p);
+                manifest_text.push('\n');
+            }
             let target = dir.join(MANIFEST);
             let tmp = temp_path(&target);
             write_file(&tmp, manifest_text.as_bytes()).map_err(at(&tmp))?;

@@ -115,6 +115,7 @@ mod tests {
             body: String::new(),
             body_html: String::new(),
             content_hash: String::new(),
+            keys: Default::default(),
         }
     }
 

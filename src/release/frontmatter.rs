@@ -152,13 +152,14 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
                 .warning(),
         );
     }
+    let rendered = markdown::render(&body, &page_url(site, &slug));
     let summary = match summary {
         // Plain text: markup and raw HTML in a summary are dropped, never passed on.
         Some((s, _)) => markdown::plain_text(&s)
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" "),
-        None => markdown::first_paragraph(&body).unwrap_or_default(),
+        None => rendered.first_paragraph.clone().unwrap_or_default(),
     };
     if summary.is_empty() {
         diags.push(
@@ -174,10 +175,6 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
                 .warning(),
         );
     }
-    let page_url = site
-        .base_url
-        .join(&format!("releases/{slug}/"))
-        .unwrap_or_else(|_| site.base_url.clone());
     let id = id.unwrap_or_else(|| {
         let day = date.with_timezone(&site.timezone).format("%Y-%m-%d");
         format!("tag:{},{day}:{slug}", site.domain())
@@ -199,11 +196,13 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         draft,
         withdrawn,
         mail,
-        body_html: markdown::to_html(&body, &page_url),
+        body_html: rendered.html,
         body,
         content_hash: String::new(),
+        keys: super::Keys::default(),
     };
     release.content_hash = super::revision::content_hash(&release);
+    release.keys = super::Keys::of(&release);
     Some(release)
 }
 

@@ -165,6 +165,27 @@ pub struct Release {
     pub body_html: String,
     /// A hash of everything readers see (`revision::content_hash`), computed once.
     pub content_hash: String,
+    /// Cached identities of what pages and lists show of it (see `Keys::of`).
+    pub keys: Keys,
+}
+
+/// Hashes that tell the incremental builder whether output showing a release must be
+/// rendered again. Computed once per parse (and per correction), not per listing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Keys {
+    pub page: u64,
+    pub list: u64,
+}
+
+impl Keys {
+    pub fn of(r: &Release) -> Keys {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hasher = BuildHasherDefault::<DefaultHasher>::default();
+        Keys {
+            page: hasher.hash_one((&r.content_hash, r.updated, &r.id, &r.slug)),
+            list: hasher.hash_one((&r.title, r.date, &r.lang, &r.slug)),
+        }
+    }
 }
 
 impl Release {
@@ -180,19 +201,18 @@ impl Release {
 
     /// Identifies the rendered page: changes when the content or `updated` does.
     pub fn page_key(&self) -> u64 {
-        use std::hash::{DefaultHasher, Hash, Hasher};
-        let mut h = DefaultHasher::new();
-        self.content_hash.hash(&mut h);
-        (self.updated, &self.id, &self.slug).hash(&mut h);
-        h.finish()
+        self.keys.page
     }
 
     /// Identifies the release's line in a list of links: title, date, language and slug.
     pub fn list_key(&self) -> u64 {
-        use std::hash::{DefaultHasher, Hash, Hasher};
-        let mut h = DefaultHasher::new();
-        (&self.title, self.date, &self.lang, &self.slug).hash(&mut h);
-        h.finish()
+        self.keys.list
+    }
+
+    /// Sets the correction instant, keeping the page key in step.
+    pub fn set_updated(&mut self, updated: Option<DateTime<Utc>>) {
+        self.updated = updated;
+        self.keys = Keys::of(self);
     }
 
     /// Every file the release publishes beside its page (image first, no repeats).

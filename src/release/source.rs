@@ -21,6 +21,8 @@ pub struct Entry {
     pub path: PathBuf,
     /// `<name>`: the file name without `.md`, or the bundle's folder name.
     pub name: String,
+    /// The name in the releases folder (`x.md` or the bundle folder `x`): unique.
+    pub key: String,
     /// The bundle folder, for a bundle.
     pub bundle: Option<PathBuf>,
     /// Changes whenever the file or any file of its bundle changes.
@@ -77,12 +79,47 @@ pub fn scan(dir: &Path) -> (Vec<Entry>, Vec<Diagnostic>) {
             return (entries, diags);
         }
     };
-    let mut items: Vec<fs::DirEntry> = listing.filter_map(Result::ok).collect();
-    items.sort_by_key(|e| e.file_name());
-    for item in items {
-        let os_name = item.file_name();
+    let mut items: Vec<(std::ffi::OsString, fs::DirEntry)> = listing
+        .filter_map(Result::ok)
+        .map(|e| (e.file_name(), e))
+        .collect();
+    items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // One stat per entry: on every core, as it dominates a rebuild of a large folder.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let parts: Vec<(Vec<Entry>, Vec<Diagnostic>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| examine(dir, &root, part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    for (e, d) in parts {
+        entries.extend(e);
+        diags.extend(d);
+    }
+    (entries, diags)
+}
+
+/// Turns listed names into entries (one stat each), in order.
+fn examine(
+    dir: &Path,
+    root: &Path,
+    items: &[(std::ffi::OsString, fs::DirEntry)],
+) -> (Vec<Entry>, Vec<Diagnostic>) {
+    let mut entries = Vec::with_capacity(items.len());
+    let mut diags = Vec::new();
+    for (os_name, item) in items {
         let Some(name) = os_name.to_str() else {
-            let path = dir.join(&os_name);
+            let path = dir.join(os_name);
             diags.push(
                 Diagnostic::file(&path, "the file name is not UTF-8").expected("a UTF-8 file name"),
             );
@@ -94,7 +131,7 @@ pub fn scan(dir: &Path) -> (Vec<Entry>, Vec<Diagnostic>) {
         let path = dir.join(name);
         // The listing already says whether it is a symlink: only those need resolving.
         let meta = if item.file_type().is_ok_and(|t| t.is_symlink()) {
-            inside(&root, &path)
+            inside(root, &path)
         } else {
             item.metadata()
                 .map_err(|e| Diagnostic::file(&path, format!("cannot read: {e}")))
@@ -111,10 +148,11 @@ pub fn scan(dir: &Path) -> (Vec<Entry>, Vec<Diagnostic>) {
             if !index.exists() {
                 continue;
             }
-            match bundle_stamp(&root, &path) {
+            match bundle_stamp(root, &path) {
                 Ok(stamp) => entries.push(Entry {
                     path: index,
                     name: name.to_string(),
+                    key: name.to_string(),
                     bundle: Some(path),
                     stamp,
                 }),
@@ -122,6 +160,7 @@ pub fn scan(dir: &Path) -> (Vec<Entry>, Vec<Diagnostic>) {
             }
         } else if let Some(stem) = name.strip_suffix(".md") {
             entries.push(Entry {
+                key: name.to_string(),
                 path,
                 name: stem.to_string(),
                 bundle: None,

@@ -8,7 +8,9 @@ pub mod templates;
 pub mod view;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use foldhash::fast::FixedState;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 
@@ -82,16 +84,40 @@ struct ListItem<'a> {
     date: DateView,
 }
 
-fn list_items<'a>(releases: &[&'a Release], config: &Config) -> Vec<ListItem<'a>> {
-    releases
-        .iter()
-        .map(|r| ListItem {
-            title: &r.title,
-            url: config.url(&r.path()).to_string(),
-            lang: r.lang.as_str(),
-            date: DateView::new(r.date, config.site.timezone),
-        })
-        .collect()
+/// Each release's line in lists, made into a template value once per build however many
+/// lists show it (a release is in its year's archive, its topics' pages and its language's).
+struct ListItems<'a> {
+    config: &'a Config,
+    made: RefCell<crate::build::Map<&'a str, Value>>,
+}
+
+impl<'a> ListItems<'a> {
+    fn new(config: &'a Config) -> Self {
+        ListItems {
+            config,
+            made: RefCell::new(Default::default()),
+        }
+    }
+
+    fn of(&self, releases: &[&'a Release]) -> Value {
+        let mut made = self.made.borrow_mut();
+        let items: Vec<Value> = releases
+            .iter()
+            .map(|r| {
+                made.entry(r.slug.as_str())
+                    .or_insert_with(|| {
+                        value(ListItem {
+                            title: &r.title,
+                            url: self.config.url(&r.path()).to_string(),
+                            lang: r.lang.as_str(),
+                            date: DateView::new(r.date, self.config.site.timezone),
+                        })
+                    })
+                    .clone()
+            })
+            .collect();
+        Value::from(items)
+    }
 }
 
 /// The page of one release (public or withdrawn).
@@ -140,7 +166,7 @@ pub fn listings(
     config: &Config,
     templates: &Templates,
     plan: &Plan<'_>,
-    cache: &mut HashMap<String, u64>,
+    cache: &mut crate::build::Map<String, u64>,
     on_disk: &dyn Fn(&str) -> bool,
 ) -> Result<Outputs, RenderError> {
     let mut out = Outputs::new();
@@ -152,8 +178,11 @@ pub fn listings(
         .chain(plan.withdrawn.iter())
         .copied()
         .collect();
-    let topics: BTreeSet<&Topic> = shown.iter().flat_map(|r| r.topics.iter()).collect();
-    let langs: BTreeSet<LangTag> = shown.iter().map(|r| r.lang.clone()).collect();
+    // Distinct first (cheap), sorted after (few).
+    let topics: HashSet<&Topic, FixedState> = shown.iter().flat_map(|r| r.topics.iter()).collect();
+    let topics: BTreeSet<&Topic> = topics.into_iter().collect();
+    let langs: HashSet<&LangTag, FixedState> = shown.iter().map(|r| &r.lang).collect();
+    let langs: BTreeSet<&LangTag> = langs.into_iter().collect();
     let mut by_year: BTreeMap<i32, Vec<&Release>> = BTreeMap::new();
     for r in &plan.public {
         by_year
@@ -164,6 +193,7 @@ pub fn listings(
     let mut sitemap = Vec::new();
     let lastmod = |r: &Release| Some(r.last_modified().with_timezone(&tz).to_rfc3339());
 
+    let list_items = ListItems::new(config);
     let cache = RefCell::new(cache);
     // Whether `path` can stay as written: its content is identified by `key`.
     let reuse = |path: &str, key: u64, out: &mut Outputs| {
@@ -198,7 +228,11 @@ pub fn listings(
         Ok::<(), RenderError>(())
     };
     let emit_feed = |feed: &Feed<'_>, out: &mut Outputs| {
-        let key = keyed(&(&feed.title, &feed.lang, feed.updated), &feed.entries, Release::page_key);
+        let key = keyed(
+            &(&feed.title, &feed.lang, feed.updated),
+            &feed.entries,
+            Release::page_key,
+        );
         for format in Format::ALL {
             let path = format!("{}{}", feed.dir, format.file_name());
             if !reuse(&path, key, out) {
@@ -233,8 +267,12 @@ pub fn listings(
         })
         .collect();
     let names = |links: &[LinkView]| links.iter().map(|l| l.name.clone()).collect::<Vec<_>>();
-    let key = keyed(&(names(&years), names(&topic_links)), &main.entries, Release::list_key);
-    let index = || minijinja::context! { releases => value(list_items(&main.entries, config)), years => value(&years), topics => value(&topic_links) };
+    let key = keyed(
+        &(names(&years), names(&topic_links)),
+        &main.entries,
+        Release::list_key,
+    );
+    let index = || minijinja::context! { releases => list_items.of(&main.entries), years => value(&years), topics => value(&topic_links) };
     page("", "index.html", Some(&main), key, &index, &mut out)?;
     sitemap.push(sitemap::Page {
         loc: config.url("").to_string(),
@@ -246,7 +284,7 @@ pub fn listings(
     for (year, releases) in by_year.iter().rev() {
         let dir = format!("archive/{year}/");
         let heading = format!("{archive} {year}");
-        let items = || minijinja::context! { heading => heading.clone(), releases => value(list_items(releases, config)) };
+        let items = || minijinja::context! { heading => heading.clone(), releases => list_items.of(releases) };
         page(
             &dir,
             "list.html",
@@ -266,15 +304,24 @@ pub fn listings(
     }
 
     // Topic and language pages, each with its feeds.
-    let groups = topics
-        .iter()
-        .map(|t| {
-            let releases: Vec<&Release> = plan
-                .public
-                .iter()
-                .copied()
-                .filter(|r| r.topics.contains(t))
-                .collect();
+    // One pass over the public releases fills every topic and language list, newest first.
+    let mut by_topic: BTreeMap<&Topic, Vec<&Release>> =
+        topics.iter().map(|t| (*t, Vec::new())).collect();
+    let mut by_lang: BTreeMap<&LangTag, Vec<&Release>> =
+        langs.iter().map(|l| (*l, Vec::new())).collect();
+    for r in &plan.public {
+        for t in &r.topics {
+            if let Some(list) = by_topic.get_mut(t) {
+                list.push(r);
+            }
+        }
+        if let Some(list) = by_lang.get_mut(&r.lang) {
+            list.push(r);
+        }
+    }
+    let groups = by_topic
+        .into_iter()
+        .map(|(t, releases)| {
             (
                 format!("topics/{}/", t.as_str()),
                 format!("{} – {}", config.site.title, t.as_str()),
@@ -282,13 +329,7 @@ pub fn listings(
                 releases,
             )
         })
-        .chain(langs.iter().map(|l| {
-            let releases: Vec<&Release> = plan
-                .public
-                .iter()
-                .copied()
-                .filter(|r| &r.lang == l)
-                .collect();
+        .chain(by_lang.into_iter().map(|(l, releases)| {
             (
                 format!("lang/{}/", l.key()),
                 format!("{} ({l})", config.site.title),
@@ -299,7 +340,7 @@ pub fn listings(
     for (dir, title, lang, releases) in groups {
         let feed = Feed::new(dir.clone(), title.clone(), lang, &releases, config, plan.at);
         emit_feed(&feed, &mut out);
-        let items = || minijinja::context! { heading => title.clone(), releases => value(list_items(&releases, config)) };
+        let items = || minijinja::context! { heading => title.clone(), releases => list_items.of(&releases) };
         page(
             &dir,
             "list.html",
@@ -314,7 +355,10 @@ pub fn listings(
         });
     }
 
-    let listed: Vec<(&str, &Option<String>)> = sitemap.iter().map(|p| (p.loc.as_str(), &p.lastmod)).collect();
+    let listed: Vec<(&str, &Option<String>)> = sitemap
+        .iter()
+        .map(|p| (p.loc.as_str(), &p.lastmod))
+        .collect();
     let key = keyed(&listed, &plan.public, |r| {
         let mut h = DefaultHasher::new();
         (r.last_modified(), &r.slug).hash(&mut h);
@@ -327,7 +371,10 @@ pub fn listings(
                 lastmod: lastmod(r),
             });
         }
-        out.insert("sitemap.xml".into(), Output::Bytes(sitemap::write(&sitemap)));
+        out.insert(
+            "sitemap.xml".into(),
+            Output::Bytes(sitemap::write(&sitemap)),
+        );
     }
     Ok(out)
 }
