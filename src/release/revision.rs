@@ -48,7 +48,13 @@ pub fn content_hash(r: &Release) -> String {
         field(&a.name);
         field(&a.len.to_string());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in h.finalize().iter() {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// Seeing `hash` of a public release at `at`, given what was recorded: the record to keep
