@@ -11,8 +11,11 @@ use crate::build::{BuildReport, Builder, Recording};
 use crate::clock;
 use crate::config::{Config, ConfigInvalid};
 use crate::diagnostic::Diagnostic;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, OptOutSource};
+use crate::mail::{self, Kind, Letter};
 use crate::media::MediaList;
+use crate::optout::TokenKey;
+use crate::render::Templates;
 use crate::time;
 
 #[derive(Parser, Debug)]
@@ -47,6 +50,27 @@ pub enum Command {
         /// The release's title.
         title: String,
     },
+    /// Show the mail of a release exactly as it would be sent.
+    Preview {
+        /// The release's slug (its page is releases/<slug>/).
+        slug: String,
+        /// Whose copy: an address on the media list, or any address for a test.
+        #[arg(long, value_name = "EMAIL")]
+        recipient: Option<String>,
+        /// Only the plain-text part.
+        #[arg(long, conflicts_with_all = ["html", "eml"])]
+        text: bool,
+        /// Only the HTML part.
+        #[arg(long, conflicts_with_all = ["text", "eml"])]
+        html: bool,
+        /// The whole message as it goes on the wire (RFC 5322).
+        #[arg(long, conflicts_with_all = ["text", "html"])]
+        eml: bool,
+    },
+    /// Stop mailing an address (recorded in the ledger; nothing is ever mailed to it again).
+    Unsubscribe { email: String },
+    /// Mail an address again after it unsubscribed.
+    Resubscribe { email: String },
 }
 
 /// What a command ended with, as an exit code.
@@ -87,12 +111,147 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             print_build(&config, &report, at, &out);
             Ok(outcome(&report.diags))
         }
+        Command::Unsubscribe { ref email } | Command::Resubscribe { ref email } => {
+            let address: lettre::Address = email
+                .trim()
+                .parse()
+                .with_context(|| format!("`{email}` is not an email address"))?;
+            let address = address.to_string().to_lowercase();
+            let mut ledger = Ledger::open_in(&config.paths.state)?;
+            let now = clock::now();
+            let (changed, done, already) = match &args.command {
+                Command::Unsubscribe { .. } => (
+                    ledger.unsubscribe(&address, OptOutSource::Command, now)?,
+                    "unsubscribed: nothing more will be mailed to",
+                    "already unsubscribed:",
+                ),
+                _ => (
+                    ledger.resubscribe(&address, OptOutSource::Command, now)?,
+                    "resubscribed: releases will be mailed again to",
+                    "not unsubscribed:",
+                ),
+            };
+            println!("{} {address}", if changed { done } else { already });
+            Ok(Outcome::Ok)
+        }
+        Command::Preview {
+            ref slug,
+            ref recipient,
+            text,
+            html,
+            eml,
+        } => preview(
+            &config,
+            slug,
+            recipient.as_deref(),
+            if eml {
+                Part::Eml
+            } else if html {
+                Part::Html
+            } else if text {
+                Part::Text
+            } else {
+                Part::Summary
+            },
+        ),
         Command::New { title } => {
             let path = crate::scaffold::create(&config, &title, clock::now())?;
             println!("{}", path.display());
             Ok(Outcome::Ok)
         }
     }
+}
+
+enum Part {
+    Summary,
+    Text,
+    Html,
+    Eml,
+}
+
+fn preview(
+    config: &Config,
+    slug: &str,
+    recipient: Option<&str>,
+    part: Part,
+) -> anyhow::Result<Outcome> {
+    let mut builder = Builder::new(config.clone(), config.paths.public.clone());
+    let loaded = builder.load();
+    let Some(release) = loaded.releases.iter().find(|r| r.slug.as_str() == slug) else {
+        let known: Vec<&str> = loaded.releases.iter().map(|r| r.slug.as_str()).collect();
+        let hint = crate::schema::did_you_mean(slug, &known)
+            .map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
+        anyhow::bail!("no release has the slug `{slug}`{hint}");
+    };
+    let (media, _) = MediaList::load(&config.paths.media);
+    let recipient = match recipient {
+        Some(email) => {
+            let address: lettre::Address = email
+                .trim()
+                .parse()
+                .with_context(|| format!("`{email}` is not an email address"))?;
+            let key = address.to_string().to_lowercase();
+            media
+                .recipients
+                .iter()
+                .find(|r| r.key() == key)
+                .cloned()
+                .unwrap_or(crate::media::Recipient {
+                    email: address,
+                    name: String::new(),
+                    outlet: String::new(),
+                    lang: None,
+                    topics: Vec::new(),
+                    line: 0,
+                })
+        }
+        None => media.targets(release).next().cloned().with_context(|| {
+            format!(
+                "nobody on {} is targeted by `{slug}`: give --recipient",
+                config.paths.media.display()
+            )
+        })?,
+    };
+    let key = TokenKey::load_or_create(&config.paths.state, credentials_dir().as_deref())?;
+    let (templates, _) = Templates::load(&config.paths.templates);
+    let letter = Letter {
+        release,
+        recipient: &recipient,
+        kind: Kind::Original,
+        version: 1,
+        date: clock::now(),
+    };
+    let composed = mail::compose(config, &templates, &key, &letter)?;
+    let mut out = std::io::stdout().lock();
+    use std::io::Write;
+    match part {
+        Part::Eml => out.write_all(&composed.message.formatted())?,
+        Part::Text => out.write_all(composed.text.as_bytes())?,
+        Part::Html => out.write_all(composed.html.as_bytes())?,
+        Part::Summary => {
+            let headers = composed.message.headers();
+            for name in [
+                "From",
+                "To",
+                "Reply-To",
+                "Subject",
+                "Message-ID",
+                "List-Unsubscribe",
+            ] {
+                if let Some(value) = headers.get_raw(name) {
+                    writeln!(out, "{name}: {value}")?;
+                }
+            }
+            writeln!(out)?;
+            out.write_all(composed.text.as_bytes())?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// systemd's `$CREDENTIALS_DIRECTORY`, where `LoadCredential=` puts secrets.
+fn credentials_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from)
 }
 
 fn check(config: &Config) -> anyhow::Result<Outcome> {

@@ -6,19 +6,37 @@
 //! One `Ledger` owns one connection; callers that need it from async code hand it to a
 //! blocking task rather than sharing it behind a mutex.
 
+mod optouts;
 mod revisions;
+
+pub use optouts::OptOutSource;
 
 use std::path::Path;
 
 use rusqlite::Connection;
 
 /// Schema migrations, in order; `user_version` counts how many have run.
-const MIGRATIONS: &[&str] = &["CREATE TABLE revisions (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE revisions (
         release_id TEXT PRIMARY KEY,
         hash TEXT NOT NULL,
         first_seen TEXT NOT NULL,
         updated TEXT
-    ) STRICT;"];
+    ) STRICT;",
+    // Opt-outs: the current set, and every change ever made to it.
+    "CREATE TABLE optouts (
+        address TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE optout_log (
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('unsubscribe', 'resubscribe')),
+        at TEXT NOT NULL,
+        source TEXT NOT NULL
+    ) STRICT;",
+];
 
 pub const FILE_NAME: &str = "pressroom.db";
 
@@ -84,6 +102,15 @@ impl Ledger {
     fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
         move |source| LedgerError::Sqlite {
             path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// An error mapper that does not borrow the ledger (for use inside transactions).
+    fn err_owned(&self) -> impl Fn(rusqlite::Error) -> LedgerError + use<> {
+        let path = self.path.clone();
+        move |source| LedgerError::Sqlite {
+            path: path.clone(),
             source,
         }
     }

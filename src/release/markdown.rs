@@ -114,6 +114,93 @@ fn sanitise(html: &str, page_url: &Url) -> String {
     cleaner.clean(html).to_string()
 }
 
+/// The body as plain text for the text part of a mail: paragraphs separated by blank
+/// lines, headings underlined, list items dashed, each link followed by its absolute URL in
+/// angle brackets. Raw HTML is dropped; the text inside inline tags is kept.
+pub fn to_text(markdown: &str, page_url: &Url) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    let mut links: Vec<(String, usize)> = Vec::new();
+    let mut lists: Vec<Option<u64>> = Vec::new();
+    let mut heading: Option<usize> = None;
+    for event in Parser::new_ext(markdown, options()) {
+        match event {
+            Event::Text(t) | Event::Code(t) => out.push_str(&t),
+            Event::SoftBreak => out.push(' '),
+            Event::HardBreak => out.push('\n'),
+            Event::Rule => out.push_str("----------------------------------------\n\n"),
+            Event::FootnoteReference(name) => {
+                out.push_str(&format!("[{name}]"));
+            }
+            Event::Start(Tag::Heading { .. }) => heading = Some(out.len()),
+            Event::End(TagEnd::Heading(level)) => {
+                let width = heading
+                    .take()
+                    .map_or(0, |start| out[start..].chars().count());
+                let line = if level <= pulldown_cmark::HeadingLevel::H2 {
+                    '='
+                } else {
+                    '-'
+                };
+                out.push('\n');
+                out.extend(std::iter::repeat_n(line, width));
+                out.push_str("\n\n");
+            }
+            Event::End(TagEnd::Paragraph) => out.push_str("\n\n"),
+            Event::Start(Tag::List(first)) => lists.push(first),
+            Event::End(TagEnd::List(_)) => {
+                lists.pop();
+                if lists.is_empty() {
+                    out.push('\n');
+                }
+            }
+            Event::Start(Tag::Item) => {
+                let depth = lists.len().saturating_sub(1);
+                out.push_str(&"  ".repeat(depth));
+                match lists.last_mut() {
+                    Some(Some(n)) => {
+                        out.push_str(&format!("{n}. "));
+                        *n += 1;
+                    }
+                    _ => out.push_str("- "),
+                }
+            }
+            Event::End(TagEnd::Item) => {
+                while out.ends_with('\n') {
+                    out.pop();
+                }
+                out.push('\n');
+            }
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                links.push((safe_url(&dest_url, page_url).unwrap_or_default(), out.len()));
+            }
+            Event::End(TagEnd::Link | TagEnd::Image) => {
+                if let Some((url, start)) = links.pop()
+                    && !url.is_empty()
+                {
+                    let text = out[start..].trim();
+                    let same = text == url || format!("mailto:{text}") == url;
+                    if !same {
+                        out.push_str(&format!(" <{url}>"));
+                    }
+                }
+            }
+            Event::End(TagEnd::TableCell) => out.push_str(" | "),
+            Event::End(TagEnd::TableRow | TagEnd::TableHead) => {
+                while out.ends_with(' ') || out.ends_with('|') {
+                    out.pop();
+                }
+                out.push('\n');
+            }
+            Event::End(TagEnd::Table) => out.push('\n'),
+            _ => {}
+        }
+    }
+    let trimmed = out.trim_end().len();
+    out.truncate(trimmed);
+    out.push('\n');
+    out
+}
+
 /// `url` made absolute against the page, if its scheme is allowed.
 fn safe_url(url: &str, page_url: &Url) -> Option<String> {
     let absolute = page_url.join(url.trim()).ok()?;
@@ -241,6 +328,18 @@ mod tests {
         assert!(
             plain.contains(href) && with_html.contains(href),
             "{plain} {with_html}"
+        );
+    }
+
+    #[test]
+    fn plain_text_for_mail() {
+        let text = to_text(
+            "## Bakgrund\n\nLäs [rapporten](rapport.pdf) eller <https://example.org/>.\n\n- ett\n- två\n\n1. a\n2. b\n\n<div>rå</div>\n\n[x](javascript:alert(1))",
+            &page(),
+        );
+        assert_eq!(
+            text,
+            "Bakgrund\n========\n\nLäs rapporten <https://press.example.org/releases/x/rapport.pdf> eller https://example.org/.\n\n- ett\n- två\n\n1. a\n2. b\n\nx\n"
         );
     }
 

@@ -151,6 +151,12 @@ pub struct Labels {
     pub withdrawn: &'static str,
     pub subscribe: &'static str,
     pub none: &'static str,
+    pub greeting: &'static str,
+    pub greeting_anonymous: &'static str,
+    pub correction: &'static str,
+    pub update_subject: &'static str,
+    pub read_online: &'static str,
+    pub unsubscribe: &'static str,
 }
 
 const SV: Labels = Labels {
@@ -167,6 +173,12 @@ const SV: Labels = Labels {
     withdrawn: "Pressmeddelandet har dragits tillbaka",
     subscribe: "Prenumerera",
     none: "Inga pressmeddelanden ännu.",
+    greeting: "Hej",
+    greeting_anonymous: "Hej!",
+    correction: "Rättelse: det här pressmeddelandet har uppdaterats sedan vi skickade det.",
+    update_subject: "Uppdaterat",
+    read_online: "Läs pressmeddelandet på webben",
+    unsubscribe: "Avsluta prenumerationen",
 };
 
 const EN: Labels = Labels {
@@ -183,6 +195,12 @@ const EN: Labels = Labels {
     withdrawn: "This press release has been withdrawn",
     subscribe: "Subscribe",
     none: "No press releases yet.",
+    greeting: "Dear",
+    greeting_anonymous: "Hello,",
+    correction: "Correction: this press release has been updated since we sent it.",
+    update_subject: "Updated",
+    read_online: "Read the press release online",
+    unsubscribe: "Unsubscribe",
 };
 
 impl Labels {

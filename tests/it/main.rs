@@ -7,6 +7,7 @@ mod build;
 mod corrections;
 mod feeds;
 mod incremental;
+mod mail;
 mod validators;
 
 use std::collections::BTreeMap;

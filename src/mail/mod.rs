@@ -1,0 +1,6 @@
+//! Mail: one personal message per (release, recipient). `compose` builds it with lettre's
+//! message builder from the built-in (or overridden) `mail.txt` and `mail.html` templates.
+
+pub mod compose;
+
+pub use compose::{Composed, Kind, Letter, compose, message_id};

@@ -1,0 +1,163 @@
+//! The mail as a journalist's mailbox sees it: `pressroom preview --eml` parsed by
+//! mail-parser, a third-party MIME parser.
+
+use mail_parser::{HeaderValue, MessageParser};
+
+use super::*;
+
+fn eml(p: &Project, args: &[&str]) -> Vec<u8> {
+    let mut all = vec!["preview", "du-avgor", "--eml"];
+    all.extend_from_slice(args);
+    let o = p.run(&all);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    o.stdout
+}
+
+fn header<'a>(m: &'a mail_parser::Message<'a>, name: &str) -> String {
+    match m.header(name) {
+        Some(HeaderValue::Text(t)) => t.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => panic!("no {name} header"),
+    }
+}
+
+#[test]
+fn one_personal_standards_clean_message_with_both_parts() {
+    let p = Project::sample();
+    let raw = eml(&p, &["--recipient", "bo.ek@example.com"]);
+    assert!(
+        !raw.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
+        "CRLF line ends only"
+    );
+    assert!(
+        raw.split(|&b| b == b'\n').all(|line| line.len() <= 998),
+        "lines fit SMTP"
+    );
+    let m = MessageParser::default()
+        .parse(&raw)
+        .expect("a MIME parser reads it");
+
+    assert_eq!(
+        m.subject(),
+        Some("Pressmeddelande: Kampanj mot prostitution och människohandel")
+    );
+    let from = m.from().and_then(|a| a.first()).expect("From");
+    assert_eq!(from.name(), Some("Jämställdhetsmyndigheten"));
+    assert_eq!(from.address(), Some("pressroom@example.org"));
+    let to = m.to().and_then(|a| a.first()).expect("To");
+    assert_eq!(
+        (to.name(), to.address()),
+        (Some("Bo Ek"), Some("bo.ek@example.com"))
+    );
+    assert_eq!(
+        m.reply_to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address()),
+        Some("press@jamy.se")
+    );
+    assert!(m.date().is_some(), "Date");
+    let id = m.message_id().expect("Message-ID").to_string();
+    assert!(id.ends_with("@example.org"), "{id}");
+    assert_eq!(header(&m, "Content-Language"), "sv");
+    assert!(format!("{:?}", m.header("List-Id")).contains("newsroom.example.org"));
+    let unsubscribe = format!(
+        "{:?}",
+        m.header("List-Unsubscribe").expect("List-Unsubscribe")
+    );
+    assert!(
+        unsubscribe.contains("http://127.0.0.1:8080/unsubscribe/"),
+        "{unsubscribe}"
+    );
+    assert!(
+        unsubscribe.contains("mailto:press@jamy.se?subject=unsubscribe"),
+        "{unsubscribe}"
+    );
+    assert_eq!(
+        header(&m, "List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click"
+    );
+
+    let text = m.body_text(0).expect("a plain-text part");
+    let html = m.body_html(0).expect("an HTML part");
+    assert!(text.starts_with("Hej Bo Ek,"), "personal greeting: {text}");
+    assert!(html.contains("<p>Hej Bo Ek,</p>"));
+    for sentence in SAMPLE_SENTENCES {
+        assert!(text.contains(sentence), "text part lacks {sentence:?}");
+        assert!(html.contains(sentence), "HTML part lacks {sentence:?}");
+    }
+    assert!(
+        text.contains("Simon Falk, Pressansvarig, 070-784 74 97, press@jamy.se"),
+        "contacts: {text}"
+    );
+    assert!(
+        text.contains("http://127.0.0.1:8080/releases/du-avgor/"),
+        "a link to its page"
+    );
+    assert!(
+        !html.contains("<img"),
+        "no tracking pixel (the sample has no image)"
+    );
+
+    // The same release and recipient: the same Message-ID on every attempt.
+    let again = MessageParser::default()
+        .parse(&eml(&p, &["--recipient", "bo.ek@example.com"])[..])
+        .map(|m| m.message_id().map(str::to_string));
+    assert_eq!(again.flatten().as_deref(), Some(id.as_str()));
+    let other = eml(&p, &["--recipient", "anna.lind@example.org"]);
+    let other = MessageParser::default().parse(&other).expect("parse");
+    assert_ne!(other.message_id(), Some(id.as_str()));
+}
+
+#[test]
+fn a_body_that_could_break_smtp_arrives_intact() {
+    let p = Project::empty();
+    let long = "x".repeat(2000);
+    p.write(
+        "releases/2019-01-01-punkt.md",
+        release(
+            "title = \"Punkt\"\ndate = 2019-01-01",
+            &format!("Före\n\n.\n\nEfter med ensam\rCR och {long}"),
+        ),
+    );
+    let o = p.run(&[
+        "preview",
+        "punkt",
+        "--eml",
+        "--recipient",
+        "anna.lind@example.org",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stdout
+            .split(|&b| b == b'\n')
+            .all(|line| line.len() <= 998),
+        "long lines are encoded"
+    );
+    let m = MessageParser::default().parse(&o.stdout).expect("parse");
+    let text = m.body_text(0).expect("text");
+    assert!(text.contains(&long), "the 2,000-character line survives");
+    assert!(
+        text.contains("\n.\n") || text.contains("\r\n.\r\n"),
+        "a lone dot line survives: {text}"
+    );
+}
+
+#[test]
+fn unsubscribe_and_resubscribe_are_recorded() {
+    let p = Project::sample();
+    let o = p.run(&["unsubscribe", "Anna.Lind@Example.org"]);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "unsubscribed: nothing more will be mailed to anna.lind@example.org"
+    );
+    let o = p.run(&["unsubscribe", "anna.lind@example.org"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "already unsubscribed: anna.lind@example.org"
+    );
+    let o = p.run(&["resubscribe", "anna.lind@example.org"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("resubscribed"));
+    let o = p.run(&["unsubscribe", "not an address"]);
+    assert_eq!(o.status.code(), Some(2));
+}
