@@ -6,9 +6,11 @@
 //! One `Ledger` owns one connection; callers that need it from async code hand it to a
 //! blocking task rather than sharing it behind a mutex.
 
+mod deliveries;
 mod optouts;
 mod revisions;
 
+pub use deliveries::{Delivery, DeliveryState, Outcome};
 pub use optouts::OptOutSource;
 
 use std::path::Path;
@@ -36,6 +38,29 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL,
         source TEXT NOT NULL
     ) STRICT;",
+    // Mail: one dispatch per (release, version); one delivery per recipient of it.
+    "CREATE TABLE dispatches (
+        release_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('auto', 'manual', 'update', 'late')),
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (release_id, version)
+    ) STRICT;
+    CREATE TABLE deliveries (
+        release_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        address TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'unknown', 'cancelled')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt TEXT,
+        last_reply TEXT,
+        message_id TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        sent_at TEXT,
+        PRIMARY KEY (release_id, version, address)
+    ) STRICT;
+    CREATE INDEX deliveries_by_state ON deliveries (state, next_attempt);",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";

@@ -241,6 +241,10 @@ mod tests {
             a,
             message_id("tag:x,2018:b", "anna@example.org", 1, "example.org")
         );
-        assert!(a.starts_with('<') && a.ends_with("@example.org>") && a.len() == "<@example.org>".len() + 32);
+        assert!(
+            a.starts_with('<')
+                && a.ends_with("@example.org>")
+                && a.len() == "<@example.org>".len() + 32
+        );
     }
 }

@@ -1,0 +1,412 @@
+//! Deliveries: one row per (release, version, recipient) and its state. The intent to send
+//! (`sending`) is committed before the SMTP transaction starts and the outcome after it,
+//! so after a crash the only rows whose fate is unknown are those left `sending`; they
+//! become `unknown` and are sent again with the same Message-ID.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{Ledger, LedgerError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    Queued,
+    Sending,
+    Sent,
+    Deferred,
+    Failed,
+    Unknown,
+    Cancelled,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 7] = [
+        DeliveryState::Queued,
+        DeliveryState::Sending,
+        DeliveryState::Sent,
+        DeliveryState::Deferred,
+        DeliveryState::Failed,
+        DeliveryState::Unknown,
+        DeliveryState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Deferred => "deferred",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Unknown => "unknown",
+            DeliveryState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> DeliveryState {
+        DeliveryState::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .unwrap_or(DeliveryState::Unknown)
+    }
+}
+
+/// One row of the `deliveries` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub release_id: String,
+    pub version: u32,
+    pub address: String,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub next_attempt: Option<DateTime<Utc>>,
+    pub last_reply: Option<String>,
+    pub message_id: String,
+    pub queued_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The result of one attempt, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        reply: String,
+    },
+    Deferred {
+        reply: String,
+        retry_at: DateTime<Utc>,
+    },
+    Failed {
+        reply: String,
+    },
+}
+
+fn time(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+const COLUMNS: &str = "release_id, version, address, state, attempts, next_attempt, last_reply, message_id, queued_at, updated_at, sent_at";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    let epoch = DateTime::<Utc>::UNIX_EPOCH;
+    Ok(Delivery {
+        release_id: r.get(0)?,
+        version: r.get(1)?,
+        address: r.get(2)?,
+        state: DeliveryState::parse(&r.get::<_, String>(3)?),
+        attempts: r.get(4)?,
+        next_attempt: time(r.get(5)?),
+        last_reply: r.get(6)?,
+        message_id: r.get(7)?,
+        queued_at: time(r.get(8)?).unwrap_or(epoch),
+        updated_at: time(r.get(9)?).unwrap_or(epoch),
+        sent_at: time(r.get(10)?),
+    })
+}
+
+impl Ledger {
+    /// Records that a dispatch of this release version was decided. False if it already was.
+    pub fn create_dispatch(
+        &mut self,
+        release_id: &str,
+        version: u32,
+        kind: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let added = self
+            .conn
+            .execute(
+                "INSERT INTO dispatches (release_id, version, kind, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![release_id, version, kind, at.to_rfc3339()],
+            )
+            .map_err(self.err())?;
+        Ok(added > 0)
+    }
+
+    pub fn has_dispatch(&self, release_id: &str, version: u32) -> Result<bool, LedgerError> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM dispatches WHERE release_id = ?1 AND version = ?2",
+                params![release_id, version],
+                |r| r.get(0),
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    /// Queues deliveries (address, Message-ID) that do not exist yet; returns how many
+    /// were added. One transaction.
+    pub fn queue(
+        &mut self,
+        release_id: &str,
+        version: u32,
+        recipients: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<usize, LedgerError> {
+        let err = self.err_owned();
+        let tx = self.conn.transaction().map_err(&err)?;
+        let mut added = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO deliveries (release_id, version, address, state, message_id, queued_at, updated_at)
+                     VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5) ON CONFLICT DO NOTHING",
+                )
+                .map_err(&err)?;
+            let at = at.to_rfc3339();
+            for (address, message_id) in recipients {
+                added += stmt
+                    .execute(params![release_id, version, address, message_id, at])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)?;
+        Ok(added)
+    }
+
+    /// After a crash: every row left `sending` may or may not have gone out.
+    pub fn mark_interrupted(&mut self, at: DateTime<Utc>) -> Result<usize, LedgerError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET state = 'unknown', updated_at = ?1 WHERE state = 'sending'",
+                [at.to_rfc3339()],
+            )
+            .map_err(self.err())
+    }
+
+    /// Claims up to `limit` deliveries of a release version that are waiting (queued,
+    /// unknown, or deferred and due by `due`; any deferred one when `due` is None), marking
+    /// them `sending` with one more attempt, in one committed transaction.
+    pub fn claim(
+        &mut self,
+        release_id: &str,
+        version: u32,
+        due: Option<DateTime<Utc>>,
+        limit: usize,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, LedgerError> {
+        let err = self.err_owned();
+        let tx = self.conn.transaction().map_err(&err)?;
+        let claimed = {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM deliveries
+                     WHERE release_id = ?1 AND version = ?2
+                       AND (state IN ('queued', 'unknown') OR (state = 'deferred' AND (?3 IS NULL OR next_attempt <= ?3)))
+                     ORDER BY address LIMIT ?4"
+                ))
+                .map_err(&err)?;
+            let due = due.map(|d| d.to_rfc3339());
+            let rows = stmt
+                .query_map(params![release_id, version, due, limit as i64], row)
+                .map_err(&err)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(&err)?
+        };
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?4
+                     WHERE release_id = ?1 AND version = ?2 AND address = ?3",
+                )
+                .map_err(&err)?;
+            let at = at.to_rfc3339();
+            for d in &claimed {
+                stmt.execute(params![d.release_id, d.version, d.address, at])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)?;
+        Ok(claimed
+            .into_iter()
+            .map(|mut d| {
+                d.attempts += 1;
+                d.state = DeliveryState::Sending;
+                d
+            })
+            .collect())
+    }
+
+    /// Records the outcomes of attempts, in one committed transaction (a group commit).
+    pub fn record(
+        &mut self,
+        outcomes: &[(Delivery, Outcome)],
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let err = self.err_owned();
+        let tx = self.conn.transaction().map_err(&err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET state = ?4, last_reply = ?5, next_attempt = ?6, updated_at = ?7,
+                            sent_at = CASE WHEN ?4 = 'sent' THEN ?7 ELSE sent_at END
+                     WHERE release_id = ?1 AND version = ?2 AND address = ?3",
+                )
+                .map_err(&err)?;
+            let at = at.to_rfc3339();
+            for (d, outcome) in outcomes {
+                let (state, reply, retry) = match outcome {
+                    Outcome::Sent { reply } => (DeliveryState::Sent, reply, None),
+                    Outcome::Deferred { reply, retry_at } => {
+                        (DeliveryState::Deferred, reply, Some(retry_at.to_rfc3339()))
+                    }
+                    Outcome::Failed { reply } => (DeliveryState::Failed, reply, None),
+                };
+                stmt.execute(params![
+                    d.release_id,
+                    d.version,
+                    d.address,
+                    state.as_str(),
+                    reply,
+                    retry,
+                    at
+                ])
+                .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
+    /// Puts failed deliveries of a release version back in the queue.
+    pub fn requeue_failed(
+        &mut self,
+        release_id: &str,
+        version: u32,
+        at: DateTime<Utc>,
+    ) -> Result<usize, LedgerError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET state = 'queued', updated_at = ?3 WHERE release_id = ?1 AND version = ?2 AND state = 'failed'",
+                params![release_id, version, at.to_rfc3339()],
+            )
+            .map_err(self.err())
+    }
+
+    /// Cancels deliveries that have not gone out (withdrawal, opt-out after queueing).
+    pub fn cancel(
+        &mut self,
+        release_id: &str,
+        address: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<usize, LedgerError> {
+        self.conn
+            .execute(
+                "UPDATE deliveries SET state = 'cancelled', updated_at = ?3
+                 WHERE release_id = ?1 AND (?2 IS NULL OR address = ?2) AND state IN ('queued', 'deferred', 'unknown')",
+                params![release_id, address, at.to_rfc3339()],
+            )
+            .map_err(self.err())
+    }
+
+    /// Every delivery of a release, by version then address.
+    pub fn deliveries(&self, release_id: &str) -> Result<Vec<Delivery>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM deliveries WHERE release_id = ?1 ORDER BY version, address"
+            ))
+            .map_err(self.err())?;
+        let rows = stmt.query_map([release_id], row).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// How many deliveries of a release are in each state.
+    pub fn counts(&self, release_id: &str) -> Result<Vec<(DeliveryState, u64)>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT state, count(*) FROM deliveries WHERE release_id = ?1 GROUP BY state",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([release_id], |r| {
+                Ok((
+                    DeliveryState::parse(&r.get::<_, String>(0)?),
+                    r.get::<_, i64>(1)? as u64,
+                ))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_delivery_goes_from_queued_through_sending_to_its_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open_in(dir.path()).unwrap();
+        let at = t("2018-10-18T07:00:00Z");
+        let who = vec![
+            ("a@example.org".to_string(), "<1@x>".to_string()),
+            ("b@example.org".to_string(), "<2@x>".to_string()),
+        ];
+        assert_eq!(l.queue("r", 1, &who, at).unwrap(), 2);
+        assert_eq!(
+            l.queue("r", 1, &who, at).unwrap(),
+            0,
+            "queueing twice adds nobody"
+        );
+        let claimed = l.claim("r", 1, Some(at), 10, at).unwrap();
+        assert_eq!(claimed.len(), 2);
+        assert!(
+            l.claim("r", 1, Some(at), 10, at).unwrap().is_empty(),
+            "sending rows are not claimed again"
+        );
+        l.record(
+            &[(
+                claimed[0].clone(),
+                Outcome::Sent {
+                    reply: "250 ok".into(),
+                },
+            )],
+            at,
+        )
+        .unwrap();
+        // A crash now: b was in flight.
+        drop(l);
+        let mut l = Ledger::open_in(dir.path()).unwrap();
+        assert_eq!(l.mark_interrupted(at).unwrap(), 1);
+        let again = l.claim("r", 1, Some(at), 10, at).unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            (
+                again[0].address.as_str(),
+                again[0].message_id.as_str(),
+                again[0].attempts
+            ),
+            ("b@example.org", "<2@x>", 2)
+        );
+        let retry_at = t("2018-10-18T07:05:00Z");
+        l.record(
+            &[(
+                again[0].clone(),
+                Outcome::Deferred {
+                    reply: "451 later".into(),
+                    retry_at,
+                },
+            )],
+            at,
+        )
+        .unwrap();
+        assert!(
+            l.claim("r", 1, Some(at), 10, at).unwrap().is_empty(),
+            "not due yet"
+        );
+        assert_eq!(
+            l.claim("r", 1, Some(retry_at), 10, retry_at).unwrap().len(),
+            1
+        );
+    }
+}
