@@ -50,6 +50,15 @@ impl DeliveryState {
     }
 }
 
+/// Which deferred deliveries a claim takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Those whose retry time has come (the daemon).
+    By(DateTime<Utc>),
+    /// All, but each once per run: those not touched since the run began (a manual send).
+    UntouchedSince(DateTime<Utc>),
+}
+
 /// One row of the `deliveries` table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
@@ -79,6 +88,16 @@ pub enum Outcome {
     Failed {
         reply: String,
     },
+    /// Not sent: the recipient opted out after it was queued, or the release was withdrawn.
+    Cancelled {
+        reason: String,
+    },
+}
+
+/// Timestamps are stored in one fixed format (UTC, milliseconds) so SQL compares them as
+/// strings correctly.
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn time(s: Option<String>) -> Option<DateTime<Utc>> {
@@ -112,17 +131,34 @@ impl Ledger {
         release_id: &str,
         version: u32,
         kind: &str,
+        content_hash: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, LedgerError> {
         let added = self
             .conn
             .execute(
-                "INSERT INTO dispatches (release_id, version, kind, created_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT DO NOTHING",
-                params![release_id, version, kind, at.to_rfc3339()],
+                "INSERT INTO dispatches (release_id, version, kind, created_at, content_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                params![release_id, version, kind, ts(&at), content_hash],
             )
             .map_err(self.err())?;
         Ok(added > 0)
+    }
+
+    /// The newest dispatch of a release: (version, kind, content hash).
+    pub fn latest_dispatch(
+        &self,
+        release_id: &str,
+    ) -> Result<Option<(u32, String, String)>, LedgerError> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row(
+                "SELECT version, kind, content_hash FROM dispatches WHERE release_id = ?1 ORDER BY version DESC LIMIT 1",
+                [release_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(self.err())
     }
 
     pub fn has_dispatch(&self, release_id: &str, version: u32) -> Result<bool, LedgerError> {
@@ -156,7 +192,7 @@ impl Ledger {
                      VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5) ON CONFLICT DO NOTHING",
                 )
                 .map_err(&err)?;
-            let at = at.to_rfc3339();
+            let at = ts(&at);
             for (address, message_id) in recipients {
                 added += stmt
                     .execute(params![release_id, version, address, message_id, at])
@@ -172,7 +208,7 @@ impl Ledger {
         self.conn
             .execute(
                 "UPDATE deliveries SET state = 'unknown', updated_at = ?1 WHERE state = 'sending'",
-                [at.to_rfc3339()],
+                [ts(&at)],
             )
             .map_err(self.err())
     }
@@ -184,7 +220,7 @@ impl Ledger {
         &mut self,
         release_id: &str,
         version: u32,
-        due: Option<DateTime<Utc>>,
+        due: Due,
         limit: usize,
         at: DateTime<Utc>,
     ) -> Result<Vec<Delivery>, LedgerError> {
@@ -195,13 +231,17 @@ impl Ledger {
                 .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM deliveries
                      WHERE release_id = ?1 AND version = ?2
-                       AND (state IN ('queued', 'unknown') OR (state = 'deferred' AND (?3 IS NULL OR next_attempt <= ?3)))
+                       AND (state IN ('queued', 'unknown')
+                            OR (state = 'deferred' AND ((?5 = 'by' AND next_attempt <= ?3) OR (?5 = 'untouched' AND updated_at < ?3))))
                      ORDER BY address LIMIT ?4"
                 ))
                 .map_err(&err)?;
-            let due = due.map(|d| d.to_rfc3339());
+            let (mode, due) = match due {
+                Due::By(t) => ("by", ts(&t)),
+                Due::UntouchedSince(t) => ("untouched", ts(&t)),
+            };
             let rows = stmt
-                .query_map(params![release_id, version, due, limit as i64], row)
+                .query_map(params![release_id, version, due, limit as i64, mode], row)
                 .map_err(&err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(&err)?
         };
@@ -212,7 +252,7 @@ impl Ledger {
                      WHERE release_id = ?1 AND version = ?2 AND address = ?3",
                 )
                 .map_err(&err)?;
-            let at = at.to_rfc3339();
+            let at = ts(&at);
             for d in &claimed {
                 stmt.execute(params![d.release_id, d.version, d.address, at])
                     .map_err(&err)?;
@@ -248,14 +288,15 @@ impl Ledger {
                      WHERE release_id = ?1 AND version = ?2 AND address = ?3",
                 )
                 .map_err(&err)?;
-            let at = at.to_rfc3339();
+            let at = ts(&at);
             for (d, outcome) in outcomes {
                 let (state, reply, retry) = match outcome {
                     Outcome::Sent { reply } => (DeliveryState::Sent, reply, None),
                     Outcome::Deferred { reply, retry_at } => {
-                        (DeliveryState::Deferred, reply, Some(retry_at.to_rfc3339()))
+                        (DeliveryState::Deferred, reply, Some(ts(retry_at)))
                     }
                     Outcome::Failed { reply } => (DeliveryState::Failed, reply, None),
+                    Outcome::Cancelled { reason } => (DeliveryState::Cancelled, reason, None),
                 };
                 stmt.execute(params![
                     d.release_id,
@@ -282,7 +323,7 @@ impl Ledger {
         self.conn
             .execute(
                 "UPDATE deliveries SET state = 'queued', updated_at = ?3 WHERE release_id = ?1 AND version = ?2 AND state = 'failed'",
-                params![release_id, version, at.to_rfc3339()],
+                params![release_id, version, ts(&at)],
             )
             .map_err(self.err())
     }
@@ -298,7 +339,7 @@ impl Ledger {
             .execute(
                 "UPDATE deliveries SET state = 'cancelled', updated_at = ?3
                  WHERE release_id = ?1 AND (?2 IS NULL OR address = ?2) AND state IN ('queued', 'deferred', 'unknown')",
-                params![release_id, address, at.to_rfc3339()],
+                params![release_id, address, ts(&at)],
             )
             .map_err(self.err())
     }
@@ -358,10 +399,10 @@ mod tests {
             0,
             "queueing twice adds nobody"
         );
-        let claimed = l.claim("r", 1, Some(at), 10, at).unwrap();
+        let claimed = l.claim("r", 1, Due::By(at), 10, at).unwrap();
         assert_eq!(claimed.len(), 2);
         assert!(
-            l.claim("r", 1, Some(at), 10, at).unwrap().is_empty(),
+            l.claim("r", 1, Due::By(at), 10, at).unwrap().is_empty(),
             "sending rows are not claimed again"
         );
         l.record(
@@ -378,7 +419,7 @@ mod tests {
         drop(l);
         let mut l = Ledger::open_in(dir.path()).unwrap();
         assert_eq!(l.mark_interrupted(at).unwrap(), 1);
-        let again = l.claim("r", 1, Some(at), 10, at).unwrap();
+        let again = l.claim("r", 1, Due::By(at), 10, at).unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(
             (
@@ -401,11 +442,13 @@ mod tests {
         )
         .unwrap();
         assert!(
-            l.claim("r", 1, Some(at), 10, at).unwrap().is_empty(),
+            l.claim("r", 1, Due::By(at), 10, at).unwrap().is_empty(),
             "not due yet"
         );
         assert_eq!(
-            l.claim("r", 1, Some(retry_at), 10, retry_at).unwrap().len(),
+            l.claim("r", 1, Due::By(retry_at), 10, retry_at)
+                .unwrap()
+                .len(),
             1
         );
     }

@@ -10,7 +10,7 @@ mod deliveries;
 mod optouts;
 mod revisions;
 
-pub use deliveries::{Delivery, DeliveryState, Outcome};
+pub use deliveries::{Delivery, DeliveryState, Due, Outcome};
 pub use optouts::OptOutSource;
 
 use std::path::Path;
@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
         version INTEGER NOT NULL,
         kind TEXT NOT NULL CHECK (kind IN ('auto', 'manual', 'update', 'late')),
         created_at TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
         PRIMARY KEY (release_id, version)
     ) STRICT;
     CREATE TABLE deliveries (

@@ -2,5 +2,8 @@
 //! message builder from the built-in (or overridden) `mail.txt` and `mail.html` templates.
 
 pub mod compose;
+pub mod rate;
+pub mod sender;
+pub mod transport;
 
 pub use compose::{Composed, Kind, Letter, compose, message_id};
