@@ -221,6 +221,7 @@ impl Ledger {
         release_id: &str,
         version: u32,
         due: Due,
+        only: Option<&str>,
         limit: usize,
         at: DateTime<Utc>,
     ) -> Result<Vec<Delivery>, LedgerError> {
@@ -231,6 +232,7 @@ impl Ledger {
                 .prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM deliveries
                      WHERE release_id = ?1 AND version = ?2
+                       AND (?6 IS NULL OR address = ?6)
                        AND (state IN ('queued', 'unknown')
                             OR (state = 'deferred' AND ((?5 = 'by' AND next_attempt <= ?3) OR (?5 = 'untouched' AND updated_at < ?3))))
                      ORDER BY address LIMIT ?4"
@@ -241,7 +243,10 @@ impl Ledger {
                 Due::UntouchedSince(t) => ("untouched", ts(&t)),
             };
             let rows = stmt
-                .query_map(params![release_id, version, due, limit as i64, mode], row)
+                .query_map(
+                    params![release_id, version, due, limit as i64, mode, only],
+                    row,
+                )
                 .map_err(&err)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(&err)?
         };
@@ -399,10 +404,12 @@ mod tests {
             0,
             "queueing twice adds nobody"
         );
-        let claimed = l.claim("r", 1, Due::By(at), 10, at).unwrap();
+        let claimed = l.claim("r", 1, Due::By(at), None, 10, at).unwrap();
         assert_eq!(claimed.len(), 2);
         assert!(
-            l.claim("r", 1, Due::By(at), 10, at).unwrap().is_empty(),
+            l.claim("r", 1, Due::By(at), None, 10, at)
+                .unwrap()
+                .is_empty(),
             "sending rows are not claimed again"
         );
         l.record(
@@ -419,7 +426,7 @@ mod tests {
         drop(l);
         let mut l = Ledger::open_in(dir.path()).unwrap();
         assert_eq!(l.mark_interrupted(at).unwrap(), 1);
-        let again = l.claim("r", 1, Due::By(at), 10, at).unwrap();
+        let again = l.claim("r", 1, Due::By(at), None, 10, at).unwrap();
         assert_eq!(again.len(), 1);
         assert_eq!(
             (
@@ -442,11 +449,13 @@ mod tests {
         )
         .unwrap();
         assert!(
-            l.claim("r", 1, Due::By(at), 10, at).unwrap().is_empty(),
+            l.claim("r", 1, Due::By(at), None, 10, at)
+                .unwrap()
+                .is_empty(),
             "not due yet"
         );
         assert_eq!(
-            l.claim("r", 1, Due::By(retry_at), 10, retry_at)
+            l.claim("r", 1, Due::By(retry_at), None, 10, retry_at)
                 .unwrap()
                 .len(),
             1

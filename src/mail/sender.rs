@@ -33,6 +33,8 @@ pub struct Dispatch<'a> {
     pub version: u32,
     /// For a correction: each recipient's original Message-ID, to thread to.
     pub originals: HashMap<String, String>,
+    /// Send only to this address (`send --to`).
+    pub only: Option<String>,
 }
 
 /// What one run did.
@@ -73,7 +75,14 @@ pub async fn run(
         } else {
             Due::By(now)
         };
-        let batch = ledger.claim(&d.release.id, d.version, due, batch_size, now)?;
+        let batch = ledger.claim(
+            &d.release.id,
+            d.version,
+            due,
+            d.only.as_deref(),
+            batch_size,
+            now,
+        )?;
         if batch.is_empty() {
             break;
         }

@@ -12,7 +12,9 @@ use crate::clock;
 use crate::config::{Config, ConfigInvalid};
 use crate::diagnostic::Diagnostic;
 use crate::ledger::{Ledger, OptOutSource};
-use crate::mail::{self, Kind, Letter};
+mod mail;
+
+use crate::mail::{Kind, Letter};
 use crate::media::MediaList;
 use crate::optout::TokenKey;
 use crate::render::Templates;
@@ -66,6 +68,33 @@ pub enum Command {
         /// The whole message as it goes on the wire (RFC 5322).
         #[arg(long, conflicts_with_all = ["text", "html"])]
         eml: bool,
+    },
+    /// Mail a release now, to everyone targeted the ledger has not yet mailed it to.
+    Send {
+        slug: String,
+        /// Show who would be mailed; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Mail only this address (a test send, or one journalist).
+        #[arg(long, value_name = "EMAIL")]
+        to: Option<String>,
+        /// Try again the deliveries that failed permanently.
+        #[arg(long)]
+        retry_failed: bool,
+        /// Mail the edited release as a correction to those who received the original.
+        #[arg(long)]
+        update: bool,
+    },
+    /// Each release's state and its mail.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who got which version of a release, when, with the server's reply.
+    Report {
+        slug: String,
+        #[arg(long)]
+        csv: bool,
     },
     /// Stop mailing an address (recorded in the ledger; nothing is ever mailed to it again).
     Unsubscribe { email: String },
@@ -154,6 +183,24 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 Part::Summary
             },
         ),
+        Command::Send {
+            ref slug,
+            dry_run,
+            ref to,
+            retry_failed,
+            update,
+        } => mail::send(
+            &config,
+            mail::SendArgs {
+                slug,
+                dry_run,
+                to: to.as_deref(),
+                retry_failed,
+                update,
+            },
+        ),
+        Command::Status { json } => mail::status(&config, json),
+        Command::Report { ref slug, csv } => mail::report(&config, slug, csv),
         Command::New { title } => {
             let path = crate::scaffold::create(&config, &title, clock::now())?;
             println!("{}", path.display());
@@ -221,7 +268,7 @@ fn preview(
         version: 1,
         date: clock::now(),
     };
-    let composed = mail::compose(config, &templates, &key, &letter)?;
+    let composed = crate::mail::compose(config, &templates, &key, &letter)?;
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     match part {
@@ -250,7 +297,7 @@ fn preview(
 }
 
 /// systemd's `$CREDENTIALS_DIRECTORY`, where `LoadCredential=` puts secrets.
-fn credentials_dir() -> Option<std::path::PathBuf> {
+pub(crate) fn credentials_dir() -> Option<std::path::PathBuf> {
     std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from)
 }
 

@@ -1,0 +1,378 @@
+//! The mail commands: `send`, `status` and `report`. They do the IO around the ledger and
+//! the sender; every decision (who, which version, what state) is in `mail` and `ledger`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+
+use super::{Outcome, credentials_dir};
+use crate::build::Builder;
+use crate::clock;
+use crate::config::Config;
+use crate::ledger::{Delivery, DeliveryState, Ledger};
+use crate::mail::sender::{self, Dispatch, Summary};
+use crate::mail::transport::Transport;
+use crate::mail::{self};
+use crate::media::MediaList;
+use crate::optout::TokenKey;
+use crate::planner::{self, Visibility};
+use crate::release::Release;
+use crate::render::Templates;
+
+/// `send` options.
+pub struct SendArgs<'a> {
+    pub slug: &'a str,
+    pub dry_run: bool,
+    pub to: Option<&'a str>,
+    pub retry_failed: bool,
+    pub update: bool,
+}
+
+/// Holds the ledger's send lock: one process sends from a ledger at a time.
+pub struct SendLock(#[allow(dead_code)] File);
+
+impl SendLock {
+    pub fn acquire(state: &Path) -> anyhow::Result<SendLock> {
+        std::fs::create_dir_all(state)
+            .with_context(|| format!("cannot create {}", state.display()))?;
+        let path = state.join("send.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+            |_| {
+                anyhow::anyhow!(
+                    "another pressroom process is sending from {} (it holds {})",
+                    state.display(),
+                    path.display()
+                )
+            },
+        )?;
+        Ok(SendLock(file))
+    }
+}
+
+fn find(config: &Config, slug: &str) -> anyhow::Result<Release> {
+    let mut builder = Builder::new(config.clone(), config.paths.public.clone());
+    let loaded = builder.load();
+    match loaded.releases.iter().find(|r| r.slug.as_str() == slug) {
+        Some(r) => Ok((**r).clone()),
+        None => {
+            let known: Vec<&str> = loaded.releases.iter().map(|r| r.slug.as_str()).collect();
+            let hint = crate::schema::did_you_mean(slug, &known)
+                .map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
+            bail!("no release has the slug `{slug}`{hint}")
+        }
+    }
+}
+
+fn local(config: &Config, t: DateTime<Utc>) -> String {
+    t.with_timezone(&config.site.timezone)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
+    let release = find(config, args.slug)?;
+    let now = clock::now();
+    match planner::visibility(&release, now) {
+        Visibility::Public => {}
+        Visibility::Embargoed { until } => bail!(
+            "`{}` is embargoed until {}: nothing is mailed before",
+            args.slug,
+            local(config, until)
+        ),
+        Visibility::Draft => bail!("`{}` is a draft: drafts are never mailed", args.slug),
+        Visibility::Withdrawn { .. } | Visibility::WithdrawnUnpublished => {
+            bail!("`{}` is withdrawn", args.slug)
+        }
+    }
+    let mut ledger = Ledger::open_in(&config.paths.state)?;
+    let _lock = SendLock::acquire(&config.paths.state)?;
+    let interrupted = ledger.mark_interrupted(now)?;
+    if interrupted > 0 {
+        eprintln!(
+            "{interrupted} deliveries were in flight when a previous send stopped: marked unknown, they are sent again with the same Message-ID"
+        );
+    }
+    let (media, media_diags) = MediaList::load(&config.paths.media);
+    for d in media_diags.iter().filter(|d| d.is_error()) {
+        eprintln!("{d}");
+    }
+    let opted_out = ledger.opted_out()?;
+    let domain = config.mail.from.email.domain().to_string();
+
+    let (version, originals) = if args.update {
+        let originals: HashMap<String, String> = ledger
+            .deliveries(&release.id)?
+            .into_iter()
+            .filter(|d| d.version == 1 && d.state == DeliveryState::Sent)
+            .map(|d| (d.address, d.message_id))
+            .collect();
+        let version = match ledger.latest_dispatch(&release.id)? {
+            None => bail!(
+                "`{}` was never mailed: send it first, without --update",
+                args.slug
+            ),
+            Some((v, _, hash)) if hash == release.content_hash && v > 1 => v,
+            Some((1, _, hash)) if hash == release.content_hash => {
+                bail!(
+                    "`{}` has not changed since it was mailed: edit it first",
+                    args.slug
+                )
+            }
+            Some((v, _, _)) => {
+                ledger.create_dispatch(&release.id, v + 1, "update", &release.content_hash, now)?;
+                v + 1
+            }
+        };
+        let who: Vec<(String, String)> = originals
+            .keys()
+            .filter(|a| {
+                !opted_out.contains(*a) && args.to.is_none_or(|to| to.eq_ignore_ascii_case(a))
+            })
+            .map(|a| {
+                (
+                    a.clone(),
+                    mail::message_id(&release.id, a, version, &domain),
+                )
+            })
+            .collect();
+        ledger.queue(&release.id, version, &who, now)?;
+        (version, originals)
+    } else {
+        ledger.create_dispatch(&release.id, 1, "manual", &release.content_hash, now)?;
+        let who: Vec<(String, String)> = match args.to {
+            Some(to) => {
+                let address: lettre::Address = to
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("`{to}` is not an email address"))?;
+                vec![address.to_string().to_lowercase()]
+            }
+            None => media.targets(&release).map(|r| r.key()).collect(),
+        }
+        .into_iter()
+        .filter(|a| !opted_out.contains(a))
+        .map(|a| {
+            let id = mail::message_id(&release.id, &a, 1, &domain);
+            (a, id)
+        })
+        .collect();
+        ledger.queue(&release.id, 1, &who, now)?;
+        (1, HashMap::new())
+    };
+    if args.retry_failed {
+        let n = ledger.requeue_failed(&release.id, version, now)?;
+        eprintln!("{n} failed deliveries queued again");
+    }
+    let only = args.to.map(|t| t.trim().to_lowercase());
+    let waiting: Vec<Delivery> = ledger
+        .deliveries(&release.id)?
+        .into_iter()
+        .filter(|d| d.version == version && only.as_ref().is_none_or(|o| *o == d.address))
+        .filter(|d| {
+            matches!(
+                d.state,
+                DeliveryState::Queued | DeliveryState::Unknown | DeliveryState::Deferred
+            )
+        })
+        .collect();
+    if args.dry_run {
+        for d in &waiting {
+            println!("{}\t{}\t{}", d.address, d.state.as_str(), d.message_id);
+        }
+        eprintln!("{} would be mailed (dry run: nothing sent)", waiting.len());
+        return Ok(Outcome::Ok);
+    }
+    if waiting.is_empty() {
+        eprintln!(
+            "nothing to send: everyone targeted has been mailed `{}`",
+            args.slug
+        );
+        return Ok(Outcome::Ok);
+    }
+    let (templates, _) = Templates::load(&config.paths.templates);
+    let key = TokenKey::load_or_create(&config.paths.state, credentials_dir().as_deref())?;
+    let transport = Transport::from_config(&config.mail, credentials_dir().as_deref())?;
+    let dispatch = Dispatch {
+        config,
+        templates: &templates,
+        key: &key,
+        media: &media,
+        release: &release,
+        version,
+        originals,
+        only,
+    };
+    let bar = indicatif::ProgressBar::new(waiting.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |s: &Summary| {
+        bar.set_position(s.total() as u64);
+        bar.set_message(format!(
+            "{} sent, {} deferred, {} failed",
+            s.sent, s.deferred, s.failed
+        ));
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let summary = runtime.block_on(sender::run(
+        &dispatch,
+        &mut ledger,
+        &transport,
+        true,
+        &progress,
+    ))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "`{}`{}: {} sent, {} deferred (retried later), {} failed, {} cancelled",
+        args.slug,
+        if version > 1 {
+            format!(" (correction {})", version - 1)
+        } else {
+            String::new()
+        },
+        summary.sent,
+        summary.deferred,
+        summary.failed,
+        summary.cancelled
+    );
+    Ok(Outcome::Ok)
+}
+
+#[derive(serde::Serialize)]
+struct StatusLine {
+    slug: String,
+    title: String,
+    state: &'static str,
+    date: String,
+    until: Option<String>,
+    mail: Vec<(String, u64)>,
+}
+
+pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
+    let mut builder = Builder::new(config.clone(), config.paths.public.clone());
+    let loaded = builder.load();
+    let ledger = Ledger::open_in(&config.paths.state)?;
+    let now = clock::now();
+    let mut lines = Vec::new();
+    let mut releases: Vec<&Release> = loaded.releases.iter().map(|r| &**r).collect();
+    releases.sort_by(|a, b| planner::newest_first(a, b));
+    for r in releases {
+        let (state, until) = match planner::visibility(r, now) {
+            Visibility::Draft => ("draft", None),
+            Visibility::Embargoed { until } => ("embargoed", Some(local(config, until))),
+            Visibility::Public => ("public", None),
+            Visibility::Withdrawn { .. } | Visibility::WithdrawnUnpublished => ("withdrawn", None),
+        };
+        let mut mail: Vec<(String, u64)> = ledger
+            .counts(&r.id)?
+            .into_iter()
+            .map(|(s, n)| (s.as_str().to_string(), n))
+            .collect();
+        mail.sort();
+        lines.push(StatusLine {
+            slug: r.slug.to_string(),
+            title: r.title.clone(),
+            state,
+            date: local(config, r.date),
+            until,
+            mail,
+        });
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &lines)?;
+        writeln!(out)?;
+        return Ok(Outcome::Ok);
+    }
+    for l in &lines {
+        let state = match (&l.until, l.state) {
+            (Some(until), _) => format!("embargoed until {until}"),
+            (None, "public") => format!("public since {}", l.date),
+            (None, s) => s.to_string(),
+        };
+        let mail = if l.mail.is_empty() {
+            "not mailed".to_string()
+        } else {
+            l.mail
+                .iter()
+                .map(|(s, n)| format!("{n} {s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        writeln!(out, "{:<28} {:<40} mail: {mail}", l.slug, state)?;
+    }
+    Ok(Outcome::Ok)
+}
+
+pub fn report(config: &Config, slug: &str, csv_out: bool) -> anyhow::Result<Outcome> {
+    let release = find(config, slug)?;
+    let ledger = Ledger::open_in(&config.paths.state)?;
+    let rows = ledger.deliveries(&release.id)?;
+    let out = std::io::stdout().lock();
+    if csv_out {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record([
+            "address",
+            "version",
+            "state",
+            "attempts",
+            "queued_at",
+            "sent_at",
+            "reply",
+            "message_id",
+        ])?;
+        for d in &rows {
+            w.write_record([
+                d.address.as_str(),
+                &d.version.to_string(),
+                d.state.as_str(),
+                &d.attempts.to_string(),
+                &d.queued_at.to_rfc3339(),
+                &d.sent_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                d.last_reply.as_deref().unwrap_or(""),
+                &d.message_id,
+            ])?;
+        }
+        w.flush()?;
+        return Ok(Outcome::Ok);
+    }
+    let mut out = out;
+    for d in &rows {
+        let when = d
+            .sent_at
+            .map(|t| local(config, t))
+            .unwrap_or_else(|| "-".into());
+        let version = if d.version > 1 {
+            format!("correction {}", d.version - 1)
+        } else {
+            "original".into()
+        };
+        writeln!(
+            out,
+            "{:<36} {:<13} {:<9} {:<20} {}",
+            d.address,
+            version,
+            d.state.as_str(),
+            when,
+            d.last_reply.as_deref().unwrap_or("")
+        )?;
+    }
+    if rows.is_empty() {
+        writeln!(out, "`{slug}` has not been mailed")?;
+    }
+    Ok(Outcome::Ok)
+}
