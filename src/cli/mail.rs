@@ -201,6 +201,12 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
     }
     let (templates, _) = Templates::load(&config.paths.templates);
     let key = TokenKey::load_or_create(&config.paths.state, credentials_dir().as_deref())?;
+    // lettre's SMTP pool lives on the runtime: build and drop the transport inside it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let _inside = runtime.enter();
     let transport = Transport::from_config(&config.mail, credentials_dir().as_deref())?;
     let dispatch = Dispatch {
         config,
@@ -224,10 +230,6 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             s.sent, s.deferred, s.failed
         ));
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let summary = runtime.block_on(sender::run(
         &dispatch,
         &mut ledger,

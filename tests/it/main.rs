@@ -8,6 +8,7 @@ mod corrections;
 mod feeds;
 mod incremental;
 mod mail;
+mod smtp;
 mod validators;
 
 use std::collections::BTreeMap;

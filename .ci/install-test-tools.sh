@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One entry point for the tools that pressroom's tests need:
+#   - aiosmtpd (Python) for the SMTP test server tests/smtp/server.py
+#   - the feed validators, via .ci/install-validators.sh when that file exists
+# Idempotent; meant to run as root on Debian bookworm with access to Debian's
+# packages and PyPI only. Installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+export PIP_ROOT_USER_ACTION=ignore  # running as root is expected here
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+apt_updated=0
+apt_install() { # apt_install PKG... (updates the package lists once, if needed)
+  if [ "$apt_updated" -eq 0 ]; then
+    $SUDO apt-get update -qq
+    apt_updated=1
+  fi
+  $SUDO apt-get install -y -qq "$@"
+}
+
+# 1. python3 itself.
+if ! command -v python3 >/dev/null 2>&1; then
+  apt_install python3
+fi
+
+# 2. aiosmtpd for whichever python3 is first on PATH.
+have_aiosmtpd() { python3 -c 'import aiosmtpd.smtp' >/dev/null 2>&1; }
+if ! have_aiosmtpd; then
+  py="$(command -v python3)"
+  if [ "$(readlink -f "$py")" = "$(readlink -f /usr/bin/python3 2>/dev/null || true)" ]; then
+    # Debian's own python3 is externally managed (PEP 668): use its package.
+    apt_install python3-aiosmtpd || true
+  else
+    # A separate interpreter (pyenv, venv, ...): install from PyPI.
+    python3 -m pip --version >/dev/null 2>&1 || python3 -m ensurepip --upgrade
+    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+  fi
+fi
+if ! have_aiosmtpd; then
+  # Last resort for an externally managed interpreter without the Debian package.
+  python3 -m pip --version >/dev/null 2>&1 || python3 -m ensurepip --upgrade || true
+  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
+fi
+
+# 3. The feed validators (jing, feedparser, jsonschema).
+if [ -f .ci/install-validators.sh ]; then
+  bash .ci/install-validators.sh
+fi
+
+# 4. Report; fail loudly if aiosmtpd is still missing.
+python3 - <<'EOF'
+import sys
+import aiosmtpd.smtp
+from aiosmtpd import __version__
+print("install-test-tools: python3 %s at %s, aiosmtpd %s"
+      % (sys.version.split()[0], sys.executable, __version__))
+EOF

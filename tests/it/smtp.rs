@@ -1,0 +1,369 @@
+//! Mail through a real SMTP server process: aiosmtpd (tests/smtp/server.py), a third-party
+//! server implementation whose replies a rules file scripts: 451s, 550s, dropped
+//! connections, a server that is down and comes up.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use super::*;
+
+pub struct SmtpServer {
+    child: Child,
+    pub port: u16,
+    pub maildir: PathBuf,
+    rules: PathBuf,
+}
+
+impl SmtpServer {
+    /// Starts the server; `port` 0 picks a free one.
+    pub fn start(dir: &Path, port: u16) -> SmtpServer {
+        let maildir = dir.join("maildir");
+        let rules = dir.join("smtp-rules.json");
+        if !rules.exists() {
+            std::fs::write(&rules, "{}").expect("rules");
+        }
+        let mut child = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/server.py"))
+            .args(["--port", &port.to_string(), "--maildir"])
+            .arg(&maildir)
+            .arg("--rules")
+            .arg(&rules)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("smtp.log")).expect("log"))
+            .spawn()
+            .expect("python3 runs tests/smtp/server.py (install with .ci/install-test-tools.sh)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("READY line");
+        let port = line
+            .strip_prefix("READY ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no READY line: {line:?}"));
+        SmtpServer {
+            child,
+            port,
+            maildir,
+            rules,
+        }
+    }
+
+    pub fn rules(&self, json: &str) {
+        std::fs::write(&self.rules, json).expect("rules");
+    }
+
+    /// Every stored message: (recipient, raw bytes), in arrival order.
+    pub fn messages(&self) -> Vec<(String, Vec<u8>)> {
+        let mut found: Vec<(f64, String, Vec<u8>)> = Vec::new();
+        let Ok(listing) = std::fs::read_dir(self.maildir.join("new")) else {
+            return Vec::new();
+        };
+        for entry in listing.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "eml") {
+                let meta: serde_json::Value = serde_json::from_slice(
+                    &std::fs::read(path.with_extension("json")).expect("sidecar"),
+                )
+                .expect("json");
+                let rcpt = meta["rcpt_to"][0].as_str().expect("rcpt").to_lowercase();
+                let received = meta["received_at"].as_f64().unwrap_or(0.0);
+                found.push((received, rcpt, std::fs::read(&path).expect("eml")));
+            }
+        }
+        found.sort_by(|a, b| a.0.total_cmp(&b.0));
+        found.into_iter().map(|(_, r, b)| (r, b)).collect()
+    }
+
+    /// How many messages each recipient got.
+    pub fn per_recipient(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for (rcpt, _) in self.messages() {
+            *counts.entry(rcpt).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sample project pointed at the server, with `n` extra recipients on the media list.
+pub fn project_with_smtp(port: u16, n: usize) -> Project {
+    let p = Project::sample();
+    let config = p.path().join("config/pressroom.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text
+        .replace(
+            "transport = \"file\"",
+            &format!("transport = \"smtp\"\nurl = \"smtp://127.0.0.1:{port}\""),
+        )
+        .replace("rate = 20", "rate = 5000")
+        .replace("concurrency = 4", "concurrency = 8");
+    std::fs::write(&config, text).expect("config");
+    let mut media = std::fs::read_to_string(p.path().join("config/media.csv")).expect("media");
+    for i in 0..n {
+        media.push_str(&format!(
+            "journalist{i:04}@example.org,Journalist {i},Tidning {i},,\n"
+        ));
+    }
+    std::fs::write(p.path().join("config/media.csv"), media).expect("media");
+    p
+}
+
+fn send(p: &Project, extra: &[&str]) -> String {
+    let mut args = vec!["send", "du-avgor"];
+    args.extend_from_slice(extra);
+    let o = p.run(&args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "send failed: {err}");
+    err
+}
+
+/// The sample's targeted recipients (sv or any language, matching topics) plus the extras.
+fn targeted(n: usize) -> Vec<String> {
+    let mut all = vec![
+        "anna.lind@example.org".to_string(),
+        "bo.ek@example.com".into(),
+        "cecilia.berg@example.org".into(),
+    ];
+    all.extend((0..n).map(|i| format!("journalist{i:04}@example.org")));
+    all.sort();
+    all
+}
+
+#[test]
+fn every_targeted_recipient_gets_exactly_one_message_and_a_second_send_mails_nobody() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    let p = project_with_smtp(server.port, 20);
+    let err = send(&p, &[]);
+    assert!(err.contains("23 sent, 0 deferred"), "{err}");
+    let counts = server.per_recipient();
+    assert_eq!(
+        counts.keys().cloned().collect::<Vec<_>>(),
+        targeted(20),
+        "nobody else (not en, not sport)"
+    );
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    let first = server.messages().swap_remove(0).1;
+    let m = mail_parser::MessageParser::default()
+        .parse(&first)
+        .expect("parse");
+    assert_eq!(
+        m.subject(),
+        Some("Pressmeddelande: Kampanj mot prostitution och människohandel")
+    );
+    assert!(m.body_text(0).is_some() && m.body_html(0).is_some());
+
+    let err = send(&p, &[]);
+    assert!(err.contains("nothing to send"), "{err}");
+    assert_eq!(server.messages().len(), 23, "run twice, mails nobody twice");
+}
+
+#[test]
+fn temporary_failures_are_retried_permanent_ones_never() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    server.rules(r#"{"rcpt": {"journalist0001@example.org": {"code": 451, "times": 1}, "journalist0002@example.org": {"code": 550}}}"#);
+    let p = project_with_smtp(server.port, 5);
+    let err = send(&p, &[]);
+    assert!(
+        err.contains("6 sent, 1 deferred (retried later), 1 failed"),
+        "{err}"
+    );
+    let report =
+        String::from_utf8_lossy(&p.run(&["report", "du-avgor", "--csv"]).stdout).into_owned();
+    assert!(
+        report.contains("journalist0001@example.org,1,deferred,1,"),
+        "{report}"
+    );
+    assert!(
+        report.contains("journalist0002@example.org,1,failed,1,") && report.contains("550"),
+        "{report}"
+    );
+
+    let err = send(&p, &[]);
+    assert!(
+        err.contains("1 sent, 0 deferred (retried later), 0 failed"),
+        "the 451 is retried; the 550 is not: {err}"
+    );
+    let counts = server.per_recipient();
+    assert_eq!(counts.get("journalist0001@example.org"), Some(&1));
+    assert_eq!(counts.get("journalist0002@example.org"), None);
+    assert_eq!(counts.values().sum::<usize>(), 7);
+}
+
+#[test]
+fn a_dropped_connection_misses_nobody_and_doubles_nobody() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    server.rules(r#"{"drop_after_messages": 10}"#);
+    let p = project_with_smtp(server.port, 40);
+    let first = send(&p, &[]);
+    assert!(
+        first.contains(" 1 deferred"),
+        "the dropped message is deferred: {first}"
+    );
+    send(&p, &[]);
+    let counts = server.per_recipient();
+    assert_eq!(
+        counts.keys().cloned().collect::<Vec<_>>(),
+        targeted(40),
+        "nobody missed"
+    );
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "nobody doubled: {counts:?}"
+    );
+}
+
+#[test]
+fn a_server_that_is_down_then_up_gets_everything() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Find a free port, then leave it closed: the server is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let p = project_with_smtp(port, 5);
+    let err = send(&p, &[]);
+    assert!(err.contains("0 sent, 8 deferred"), "{err}");
+    let server = SmtpServer::start(dir.path(), port);
+    let err = send(&p, &[]);
+    assert!(err.contains("8 sent"), "{err}");
+    assert_eq!(server.per_recipient().len(), 8);
+}
+
+#[test]
+fn an_opt_out_recorded_after_queueing_still_stops_the_mail() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let p = project_with_smtp(port, 2);
+    send(&p, &[]); // server down: everyone deferred
+    assert!(
+        p.run(&["unsubscribe", "bo.ek@example.com"])
+            .status
+            .success()
+    );
+    let server = SmtpServer::start(dir.path(), port);
+    let err = send(&p, &[]);
+    assert!(
+        err.contains("4 sent") && err.contains("1 cancelled"),
+        "{err}"
+    );
+    assert!(!server.per_recipient().contains_key("bo.ek@example.com"));
+}
+
+#[test]
+fn a_correction_goes_only_to_those_who_got_the_original_threaded_to_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    server.rules(r#"{"rcpt": {"journalist0000@example.org": {"code": 550}}}"#);
+    let p = project_with_smtp(server.port, 1);
+    send(&p, &[]);
+    let originals: BTreeMap<String, String> = server
+        .messages()
+        .iter()
+        .map(|(r, b)| {
+            let m = mail_parser::MessageParser::default()
+                .parse(b)
+                .expect("parse");
+            (r.clone(), m.message_id().expect("id").to_string())
+        })
+        .collect();
+    let sample = p.path().join("releases/2018-10-18-du-avgor.md");
+    let text = std::fs::read_to_string(&sample).expect("read");
+    std::fs::write(&sample, text.replace("drygt 7 procent", "drygt 8 procent")).expect("edit");
+    let err = send(&p, &["--update"]);
+    assert!(err.contains("(correction 1): 3 sent"), "{err}");
+    let all = server.messages();
+    assert_eq!(all.len(), 6);
+    for (rcpt, bytes) in &all[3..] {
+        let m = mail_parser::MessageParser::default()
+            .parse(&bytes[..])
+            .expect("parse");
+        assert!(
+            m.subject().is_some_and(|s| s.contains("Uppdaterat: ")),
+            "marked as an update"
+        );
+        let original = &originals[rcpt];
+        assert_eq!(
+            m.in_reply_to().as_text(),
+            Some(original.as_str()),
+            "threaded"
+        );
+        assert!(
+            m.body_text(0)
+                .is_some_and(|t| t.contains("drygt 8 procent"))
+        );
+    }
+    assert!(!all.iter().any(|(r, _)| r == "journalist0000@example.org"));
+}
+
+#[test]
+fn killed_mid_dispatch_the_next_run_finishes_and_only_unknowns_can_double() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    let p = project_with_smtp(server.port, 1000);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pressroom"))
+        .arg("--config")
+        .arg(p.path().join("config/pressroom.toml"))
+        .args(["send", "du-avgor"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("send");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.messages().len() < 300 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let before = server.messages().len();
+    assert!(before < 1003, "killed before the end ({before})");
+
+    let err = send(&p, &[]);
+    let in_flight: usize = err
+        .split_whitespace()
+        .next()
+        .filter(|_| err.contains("were in flight"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let mut ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (rcpt, bytes) in server.messages() {
+        let m = mail_parser::MessageParser::default()
+            .parse(&bytes[..])
+            .expect("parse");
+        ids.entry(rcpt)
+            .or_default()
+            .push(m.message_id().expect("id").to_string());
+    }
+    assert_eq!(
+        ids.keys().cloned().collect::<Vec<_>>(),
+        targeted(1000),
+        "every recipient has a message"
+    );
+    let doubled: Vec<_> = ids.iter().filter(|(_, v)| v.len() > 1).collect();
+    assert!(
+        doubled.len() <= in_flight,
+        "{} doubled, {in_flight} reported unknown: {err}",
+        doubled.len()
+    );
+    for (rcpt, v) in doubled {
+        assert!(
+            v.iter().all(|id| *id == v[0]),
+            "{rcpt}: a duplicate carries the same Message-ID"
+        );
+    }
+}
