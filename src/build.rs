@@ -76,6 +76,9 @@ pub struct BuildReport {
     pub write: output::Report,
     pub diags: Vec<Diagnostic>,
     pub elapsed: std::time::Duration,
+    /// Releases this build saw public for the first time (recorded builds only): each is
+    /// a publication, for which a dispatch is decided.
+    pub newly_public: Vec<Arc<Release>>,
 }
 
 impl BuildReport {
@@ -189,7 +192,7 @@ impl Builder {
         let started = Instant::now();
         let mut loaded = self.load();
 
-        self.apply_revisions(&mut loaded.releases, at)?;
+        let newly_public = self.apply_revisions(&mut loaded.releases, at)?;
         let plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
 
         let staging = Staging::begin(&self.out_dir)?;
@@ -213,6 +216,7 @@ impl Builder {
             write: write?,
             diags: loaded.diags,
             elapsed: started.elapsed(),
+            newly_public,
         })
     }
 
@@ -221,11 +225,12 @@ impl Builder {
         &mut self,
         releases: &mut [Arc<Release>],
         at: DateTime<Utc>,
-    ) -> Result<(), BuildError> {
+    ) -> Result<Vec<Arc<Release>>, BuildError> {
         let Some(revisions) = &mut self.revisions else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let mut changed = Vec::new();
+        let mut first_seen = Vec::new();
         for r in releases.iter_mut() {
             if !matches!(
                 planner::visibility(r, at),
@@ -234,6 +239,9 @@ impl Builder {
                 continue;
             }
             let record = revisions.known.get(&r.id);
+            if record.is_none() && planner::visibility(r, at) == Visibility::Public {
+                first_seen.push(Arc::clone(r));
+            }
             let (next, shown) = revision::observe(record, &r.content_hash, at);
             if record != Some(&next) {
                 changed.push((r.id.clone(), next));
@@ -243,11 +251,14 @@ impl Builder {
                 Arc::make_mut(r).set_updated(updated);
             }
         }
-        if revisions.recording == Recording::Record && !changed.is_empty() {
+        if revisions.recording == Recording::ReadOnly {
+            return Ok(Vec::new());
+        }
+        if !changed.is_empty() {
             revisions.ledger.save_revisions(&changed)?;
             revisions.known.extend(changed);
         }
-        Ok(())
+        Ok(first_seen)
     }
 
     /// Renders and stages the whole site. Listings are rendered here; release pages, the

@@ -262,6 +262,8 @@ struct StatusLine {
     date: String,
     until: Option<String>,
     mail: Vec<(String, u64)>,
+    /// Published too long after its date to be mailed automatically.
+    late: bool,
 }
 
 pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
@@ -292,6 +294,9 @@ pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
             date: local(config, r.date),
             until,
             mail,
+            late: ledger
+                .latest_dispatch(&r.id)?
+                .is_some_and(|(_, kind, _)| kind == "late"),
         });
     }
     let mut out = std::io::stdout().lock();
@@ -306,7 +311,9 @@ pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
             (None, "public") => format!("public since {}", l.date),
             (None, s) => s.to_string(),
         };
-        let mail = if l.mail.is_empty() {
+        let mail = if l.mail.is_empty() && l.late {
+            "not mailed automatically (first seen too late)".to_string()
+        } else if l.mail.is_empty() {
             "not mailed".to_string()
         } else {
             l.mail

@@ -14,6 +14,7 @@ use crate::diagnostic::Diagnostic;
 use crate::ledger::{Ledger, OptOutSource};
 mod mail;
 
+use crate::mail::queue::Decision;
 use crate::mail::{Kind, Letter};
 use crate::media::MediaList;
 use crate::optout::TokenKey;
@@ -138,6 +139,27 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 .build(at)?;
             print_diags(&report.diags);
             print_build(&config, &report, at, &out);
+            if !report.newly_public.is_empty() {
+                let mut ledger = Ledger::open_in(&config.paths.state)?;
+                let (media, _) = MediaList::load(&config.paths.media);
+                for r in &report.newly_public {
+                    let decision =
+                        crate::mail::queue::on_publication(&mut ledger, &config, &media, r, at)?;
+                    let said = match decision {
+                        Decision::Queued(n) => format!(
+                            "{n} messages queued for the dispatch window (`pressroom send {}` mails them now)",
+                            r.slug
+                        ),
+                        Decision::NotMailed => "not mailed (mail = false)".to_string(),
+                        Decision::TooLate => format!(
+                            "first seen more than catch_up after its date: not mailed automatically (`pressroom send {}` can)",
+                            r.slug
+                        ),
+                        Decision::AlreadyDecided => continue,
+                    };
+                    eprintln!("published {}: {said}", r.slug);
+                }
+            }
             Ok(outcome(&report.diags))
         }
         Command::Unsubscribe { ref email } | Command::Resubscribe { ref email } => {

@@ -161,3 +161,71 @@ fn unsubscribe_and_resubscribe_are_recorded() {
     let o = p.run(&["unsubscribe", "not an address"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `build` for the real now records publications; this places releases relative to the
+/// clock the binary will read.
+#[allow(clippy::disallowed_methods)]
+fn hours_ago(h: i64) -> String {
+    (chrono::Utc::now() - chrono::TimeDelta::hours(h)).to_rfc3339()
+}
+
+#[test]
+fn publication_queues_the_mail_unless_first_seen_too_late() {
+    let p = Project::sample();
+    p.write(
+        "releases/ny.md",
+        release(
+            &format!(
+                "title = \"Ny\"\ndate = {}\ntopics = [\"jamstalldhet\"]",
+                hours_ago(1)
+            ),
+            "Text.",
+        ),
+    );
+    p.write(
+        "releases/gammal.md",
+        release(
+            &format!("title = \"Gammal\"\ndate = {}", hours_ago(25)),
+            "Text.",
+        ),
+    );
+    p.write(
+        "releases/tyst.md",
+        release(
+            &format!("title = \"Tyst\"\ndate = {}\nmail = false", hours_ago(1)),
+            "Text.",
+        ),
+    );
+    let o = p.run(&["build"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("published ny: 2 messages queued"),
+        "anna takes all, cecilia takes jamstalldhet: {err}"
+    );
+    assert!(err.contains("published gammal: first seen more than catch_up after its date: not mailed automatically"), "{err}");
+    assert!(
+        err.contains("published du-avgor: first seen more than catch_up"),
+        "the 2018 sample, first seen now: {err}"
+    );
+    assert!(
+        err.contains("published tyst: not mailed (mail = false)"),
+        "{err}"
+    );
+    // A second build decides nothing again.
+    let o = p.run(&["build"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("published"));
+    let status = String::from_utf8_lossy(&p.run(&["status"]).stdout).into_owned();
+    assert!(status.contains("mail: 2 queued"), "{status}");
+    assert!(
+        status.contains("not mailed automatically (first seen too late)"),
+        "{status}"
+    );
+    // The manual send mails the queued ones.
+    let o = p.run(&["send", "ny"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("2 sent"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
