@@ -79,6 +79,9 @@ pub struct BuildReport {
     /// Releases this build saw public for the first time (recorded builds only): each is
     /// a publication, for which a dispatch is decided.
     pub newly_public: Vec<Arc<Release>>,
+    /// (id, slug) of the releases withdrawn (and once public) at the build's instant:
+    /// their pending mail is cancelled.
+    pub withdrawn_releases: Vec<(String, String)>,
 }
 
 impl BuildReport {
@@ -217,6 +220,11 @@ impl Builder {
             diags: loaded.diags,
             elapsed: started.elapsed(),
             newly_public,
+            withdrawn_releases: plan
+                .withdrawn
+                .iter()
+                .map(|r| (r.id.clone(), r.slug.to_string()))
+                .collect(),
         })
     }
 

@@ -139,6 +139,18 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 .build(at)?;
             print_diags(&report.diags);
             print_build(&config, &report, at, &out);
+            if recording == Recording::Record {
+                let mut ledger = Ledger::open_in(&config.paths.state)?;
+                for (id, slug) in &report.withdrawn_releases {
+                    let n = ledger.cancel(id, None, at)?;
+                    if n > 0 {
+                        eprintln!(
+                            "withdrawn {slug}: {}",
+                            count(n, "pending message") + " cancelled"
+                        );
+                    }
+                }
+            }
             if !report.newly_public.is_empty() {
                 let mut ledger = Ledger::open_in(&config.paths.state)?;
                 let (media, _) = MediaList::load(&config.paths.media);

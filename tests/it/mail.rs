@@ -229,3 +229,33 @@ fn publication_queues_the_mail_unless_first_seen_too_late() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn withdrawing_a_release_cancels_its_pending_mail() {
+    let p = Project::sample();
+    let path = p.write(
+        "releases/ny.md",
+        release(&format!("title = \"Ny\"\ndate = {}", hours_ago(1)), "Text."),
+    );
+    assert!(p.run(&["build"]).status.success());
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        text.replace(
+            "title = \"Ny\"",
+            "title = \"Ny\"\nwithdrawn = \"Fel datum\"",
+        ),
+    )
+    .expect("write");
+    let o = p.run(&["build"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("withdrawn ny: 1 pending message cancelled"),
+        "anna takes everything: {err}"
+    );
+    let o = p.run(&["send", "ny"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is withdrawn"));
+    let report = String::from_utf8_lossy(&p.run(&["report", "ny", "--csv"]).stdout).into_owned();
+    assert_eq!(report.matches(",cancelled,").count(), 1, "{report}");
+}
