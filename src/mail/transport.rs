@@ -1,36 +1,64 @@
 //! Where messages go: `.eml` files in an outbox folder (the default: a fresh checkout needs
-//! no mail server) or an SMTP server through lettre's async, pooled transport (STARTTLS or
+//! no mail server) or an SMTP server over lettre's async SMTP connections (STARTTLS or
 //! implicit TLS with rustls; AUTH with a password read from a file, an environment variable
-//! or systemd's credentials directory, never from the config). Every outcome is classified
-//! for the dispatch policy: accepted, transient, permanent.
+//! or systemd's credentials directory, never from the config), reused across messages, at
+//! most as many as messages in flight. Every outcome is classified for the dispatch
+//! policy: accepted, transient, permanent.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::sync::Mutex;
+
+use lettre::Message;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 
 use crate::config::{Mail, Secret, Transport as Configured};
 use crate::dispatch::Attempt;
 
-#[derive(Clone)]
 pub enum Transport {
     File { outbox: PathBuf },
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Smtp),
+}
+
+/// An SMTP server and the connections open to it. Connections are opened here rather than
+/// by lettre's pool so that `TCP_NODELAY` can be set: lettre writes a message and its final
+/// `.` line separately, and with Nagle's algorithm the second write waits for the delayed
+/// ACK of the first (40 ms a message on Linux loopback).
+pub struct Smtp {
+    host: String,
+    port: u16,
+    tls: Tls,
+    credentials: Option<Credentials>,
+    hello: ClientId,
+    idle: Mutex<Vec<AsyncSmtpConnection>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tls {
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp://…?tls=required`: STARTTLS or fail.
+    Required,
+    /// `smtp://…?tls=opportunistic`: STARTTLS when offered.
+    Opportunistic,
+    /// `smtp://`: plain (a relay on localhost).
+    None,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("the SMTP password: {0}")]
     Secret(String),
-    #[error("the SMTP URL {url}: {source}")]
-    Url {
-        url: String,
-        #[source]
-        source: lettre::transport::smtp::Error,
-    },
+    #[error("the SMTP URL {url}: {reason}")]
+    Url { url: String, reason: String },
 }
+
+/// How long connecting, and then one whole message, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Transport {
     pub fn from_config(
@@ -46,25 +74,48 @@ impl Transport {
                 user,
                 password,
             } => {
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
-                    .map_err(|source| TransportError::Url {
-                        url: url.to_string(),
-                        source,
-                    })?
-                    .pool_config(PoolConfig::new().max_size(mail.concurrency as u32))
-                    .timeout(Some(Duration::from_secs(60)));
-                if let Some(user) = user {
-                    let secret = match password {
-                        Some(secret) => read_secret(secret, credentials_dir)?,
-                        None => {
-                            return Err(TransportError::Secret(format!(
-                                "user `{user}` has no password_file, password_env or password_credential"
-                            )));
-                        }
-                    };
-                    builder = builder.credentials(Credentials::new(user.clone(), secret));
-                }
-                Ok(Transport::Smtp(builder.build()))
+                let bad = |reason: &str| TransportError::Url {
+                    url: url.to_string(),
+                    reason: reason.to_string(),
+                };
+                let host = url.host_str().ok_or_else(|| bad("no host"))?.to_string();
+                let query = url
+                    .query_pairs()
+                    .find(|(k, _)| k == "tls")
+                    .map(|(_, v)| v.to_string());
+                let (tls, default_port) = match (url.scheme(), query.as_deref()) {
+                    ("smtps", _) => (Tls::Implicit, 465),
+                    ("smtp", Some("required")) => (Tls::Required, 587),
+                    ("smtp", Some("opportunistic")) => (Tls::Opportunistic, 587),
+                    ("smtp", None) => (Tls::None, 587),
+                    _ => {
+                        return Err(bad(
+                            "expected smtps://, or smtp:// with tls=required or tls=opportunistic",
+                        ));
+                    }
+                };
+                let credentials = match user {
+                    Some(user) => {
+                        let secret = match password {
+                            Some(secret) => read_secret(secret, credentials_dir)?,
+                            None => {
+                                return Err(TransportError::Secret(format!(
+                                    "user `{user}` has no password_file, password_env or password_credential"
+                                )));
+                            }
+                        };
+                        Some(Credentials::new(user.clone(), secret))
+                    }
+                    None => None,
+                };
+                Ok(Transport::Smtp(Smtp {
+                    host,
+                    port: url.port().unwrap_or(default_port),
+                    tls,
+                    credentials,
+                    hello: ClientId::default(),
+                    idle: Mutex::new(Vec::new()),
+                }))
             }
         }
     }
@@ -73,17 +124,101 @@ impl Transport {
     pub async fn send(&self, message: &Message) -> Attempt {
         match self {
             Transport::File { outbox } => write_eml(outbox, message),
-            Transport::Smtp(smtp) => match smtp.send(message.clone()).await {
-                Ok(response) => Attempt::Accepted(format!(
-                    "{} {}",
-                    response.code(),
-                    response.message().collect::<Vec<_>>().join(" ")
-                )),
-                Err(e) if e.is_permanent() => Attempt::Permanent(e.to_string()),
-                // 4xx replies, and anything else (a dropped connection, a timeout, TLS).
-                Err(e) => Attempt::Transient(e.to_string()),
-            },
+            Transport::Smtp(smtp) => smtp.send(message).await,
         }
+    }
+}
+
+impl Smtp {
+    async fn send(&self, message: &Message) -> Attempt {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match idle {
+            Some(conn) if !conn.has_broken() => conn,
+            _ => match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(attempt)) => return attempt,
+                Err(_) => {
+                    return Attempt::Transient(format!(
+                        "connecting to {}:{} timed out",
+                        self.host, self.port
+                    ));
+                }
+            },
+        };
+        let sent = tokio::time::timeout(
+            SEND_TIMEOUT,
+            conn.send(message.envelope(), &message.formatted()),
+        )
+        .await;
+        match sent {
+            Ok(Ok(response)) => {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(conn);
+                let text = response.message().collect::<Vec<_>>().join(" ");
+                Attempt::Accepted(format!("{} {text}", response.code()))
+            }
+            // lettre drops a connection after an error reply; it is not reused.
+            Ok(Err(e)) => classify(&e),
+            Err(_) => Attempt::Transient(format!(
+                "no reply from {}:{} within {SEND_TIMEOUT:?}",
+                self.host, self.port
+            )),
+        }
+    }
+
+    /// A new connection, greeted, upgraded to TLS and authenticated as configured; a
+    /// failure is what the attempt to send came to.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, Attempt> {
+        let lettre = |e: lettre::transport::smtp::Error| classify(&e);
+        let tls = || TlsParameters::new(self.host.clone()).map_err(lettre);
+        let mut conn = if self.tls == Tls::Implicit {
+            // lettre opens this socket itself; Nagle's delay stays (see the module note).
+            AsyncSmtpConnection::connect_tokio1(
+                (self.host.as_str(), self.port),
+                Some(CONNECT_TIMEOUT),
+                &self.hello,
+                Some(tls()?),
+                None,
+            )
+            .await
+            .map_err(lettre)?
+        } else {
+            let unreachable = |e: std::io::Error| {
+                Attempt::Transient(format!("connecting to {}:{}: {e}", self.host, self.port))
+            };
+            let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+                .await
+                .map_err(unreachable)?;
+            tcp.set_nodelay(true).map_err(unreachable)?;
+            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+                .await
+                .map_err(lettre)?
+        };
+        let starttls = match self.tls {
+            Tls::Required => true,
+            Tls::Opportunistic => conn.can_starttls(),
+            Tls::Implicit | Tls::None => false,
+        };
+        if starttls {
+            conn.starttls(tls()?, &self.hello).await.map_err(lettre)?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(lettre)?;
+        }
+        Ok(conn)
+    }
+}
+
+/// 5xx: permanent. 4xx, and anything else (a dropped connection, TLS, a timeout): transient.
+fn classify(e: &lettre::transport::smtp::Error) -> Attempt {
+    if e.is_permanent() {
+        Attempt::Permanent(e.to_string())
+    } else {
+        Attempt::Transient(e.to_string())
     }
 }
 
