@@ -13,7 +13,7 @@ use super::{Outcome, credentials_dir};
 use crate::build::Builder;
 use crate::clock;
 use crate::config::Config;
-use crate::ledger::{Delivery, DeliveryState, Ledger};
+use crate::ledger::{DeliveryState, Ledger};
 use crate::mail::sender::{self, Dispatch, Summary};
 use crate::mail::transport::Transport;
 use crate::mail::{self};
@@ -174,25 +174,26 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         eprintln!("{n} failed deliveries queued again");
     }
     let only = args.to.map(|t| t.trim().to_lowercase());
-    let waiting: Vec<Delivery> = ledger
-        .deliveries(&release.id)?
-        .into_iter()
-        .filter(|d| d.version == version && only.as_ref().is_none_or(|o| *o == d.address))
-        .filter(|d| {
-            matches!(
-                d.state,
-                DeliveryState::Queued | DeliveryState::Unknown | DeliveryState::Deferred
-            )
-        })
-        .collect();
     if args.dry_run {
-        for d in &waiting {
+        let waiting = ledger.deliveries(&release.id)?.into_iter().filter(|d| {
+            d.version == version
+                && only.as_ref().is_none_or(|o| *o == d.address)
+                && matches!(
+                    d.state,
+                    DeliveryState::Queued | DeliveryState::Unknown | DeliveryState::Deferred
+                )
+        });
+        let mut n = 0;
+        for d in waiting {
             println!("{}\t{}\t{}", d.address, d.state.as_str(), d.message_id);
+            n += 1;
         }
-        eprintln!("{} would be mailed (dry run: nothing sent)", waiting.len());
+        eprintln!("{n} would be mailed (dry run: nothing sent)");
         return Ok(Outcome::Ok);
     }
-    if waiting.is_empty() {
+    // Counted, not loaded: memory stays flat in the number of recipients.
+    let waiting = ledger.waiting(&release.id, version, only.as_deref())?;
+    if waiting == 0 {
         eprintln!(
             "nothing to send: everyone targeted has been mailed `{}`",
             args.slug
@@ -218,7 +219,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         originals,
         only,
     };
-    let bar = indicatif::ProgressBar::new(waiting.len() as u64);
+    let bar = indicatif::ProgressBar::new(waiting);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),

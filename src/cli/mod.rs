@@ -295,8 +295,10 @@ fn preview(
     };
     let key = TokenKey::load_or_create(&config.paths.state, credentials_dir().as_deref())?;
     let (templates, _) = Templates::load(&config.paths.templates);
+    let prepared = crate::mail::Prepared::new(config, release);
     let letter = Letter {
         release,
+        prepared: &prepared,
         recipient: &recipient,
         kind: Kind::Original,
         version: 1,

@@ -361,6 +361,24 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// How many deliveries of a release version wait to be sent (queued, deferred, unknown).
+    pub fn waiting(
+        &self,
+        release_id: &str,
+        version: u32,
+        only: Option<&str>,
+    ) -> Result<u64, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM deliveries WHERE release_id = ?1 AND version = ?2
+                   AND (?3 IS NULL OR address = ?3) AND state IN ('queued', 'deferred', 'unknown')",
+                params![release_id, version, only],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.err())
+    }
+
     /// How many deliveries of a release are in each state.
     pub fn counts(&self, release_id: &str) -> Result<Vec<(DeliveryState, u64)>, LedgerError> {
         let mut stmt = self

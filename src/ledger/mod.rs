@@ -61,7 +61,7 @@ const MIGRATIONS: &[&str] = &[
         sent_at TEXT,
         PRIMARY KEY (release_id, version, address)
     ) STRICT;
-    CREATE INDEX deliveries_by_state ON deliveries (state, next_attempt);",
+    CREATE INDEX deliveries_waiting ON deliveries (release_id, version, state, address);",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";

@@ -27,9 +27,28 @@ pub enum Kind {
     },
 }
 
+/// What every message of a release shares, made once per dispatch rather than once per
+/// recipient (the release as templates see it, its body as plain text).
+pub struct Prepared {
+    site: Value,
+    release: Value,
+    body_text: String,
+}
+
+impl Prepared {
+    pub fn new(config: &Config, release: &Release) -> Prepared {
+        Prepared {
+            site: Value::from(minijinja::value::Serde(SiteView::new(config))),
+            release: Value::from(minijinja::value::Serde(ReleaseView::new(release, config))),
+            body_text: markdown::to_text(&release.body, &config.url(&release.path())),
+        }
+    }
+}
+
 /// What to compose: a release for one recipient, at an instant.
 pub struct Letter<'a> {
     pub release: &'a Release,
+    pub prepared: &'a Prepared,
     pub recipient: &'a Recipient,
     pub kind: Kind,
     /// 1 for the original, 2 and up for corrections.
@@ -94,14 +113,13 @@ pub fn compose(
         name => format!("{} {name},", labels.greeting),
     };
     let unsubscribe = unsubscribe_url(config, key, &address);
-    let page = config.url(&release.path());
     let update = matches!(letter.kind, Kind::Update { .. });
     let ctx = minijinja::context! {
-        site => Value::from(minijinja::value::Serde(SiteView::new(config))),
-        release => Value::from(minijinja::value::Serde(ReleaseView::new(release, config))),
+        site => letter.prepared.site.clone(),
+        release => letter.prepared.release.clone(),
         greeting,
         recipient => minijinja::context! { name => letter.recipient.name.clone(), outlet => letter.recipient.outlet.clone(), email => address.clone() },
-        body_text => markdown::to_text(&release.body, &page),
+        body_text => letter.prepared.body_text.as_str(),
         unsubscribe_url => unsubscribe.clone(),
         update,
     };

@@ -65,6 +65,8 @@ pub async fn run(
     let concurrency = d.config.mail.concurrency.max(1);
     let batch_size = (concurrency * 4).max(16);
     let bucket = Mutex::new(Bucket::new(d.config.mail.rate, Instant::now()));
+    let prepared = compose::Prepared::new(d.config, d.release);
+    let prepared = &prepared;
     let names: HashMap<String, &Recipient> =
         d.media.recipients.iter().map(|r| (r.key(), r)).collect();
     let mut summary = Summary::default();
@@ -87,9 +89,11 @@ pub async fn run(
             break;
         }
         let opted_out = ledger.opted_out()?;
-        let attempts = batch
-            .into_iter()
-            .map(|delivery| attempt(d, transport, &bucket, &names, &opted_out, delivery));
+        let attempts = batch.into_iter().map(|delivery| {
+            attempt(
+                d, prepared, transport, &bucket, &names, &opted_out, delivery,
+            )
+        });
         let outcomes: Vec<(Delivery, Outcome)> = stream::iter(attempts)
             .buffer_unordered(concurrency)
             .collect()
@@ -111,6 +115,7 @@ pub async fn run(
 /// One delivery: compose, wait for the rate, send, decide.
 async fn attempt(
     d: &Dispatch<'_>,
+    prepared: &compose::Prepared,
     transport: &Transport,
     bucket: &Mutex<Bucket>,
     names: &HashMap<String, &Recipient>,
@@ -154,6 +159,7 @@ async fn attempt(
     };
     let letter = Letter {
         release: d.release,
+        prepared,
         recipient: &recipient,
         kind,
         version: d.version,
