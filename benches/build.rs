@@ -36,6 +36,10 @@ use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use pressroom::build::Builder;
 use pressroom::config::Config;
 
+mod common;
+
+use common::{SV_WORDS, capitalise, parse_elapsed, sync};
+
 const RELEASES: usize = 10_000;
 const FULL_RUNS: usize = 3;
 const REBUILD_RUNS: usize = 20;
@@ -219,69 +223,6 @@ const TOPICS: [&str; 20] = [
     "regeringsuppdrag",
 ];
 
-const SV_WORDS: &[&str] = &[
-    "jämställdhet",
-    "myndigheten",
-    "regeringen",
-    "uppdraget",
-    "kvinnor",
-    "män",
-    "flickor",
-    "pojkar",
-    "arbetet",
-    "rapporten",
-    "kommunerna",
-    "länsstyrelserna",
-    "insatser",
-    "förebyggande",
-    "våld",
-    "stöd",
-    "samverkan",
-    "utvecklingen",
-    "uppföljning",
-    "statistiken",
-    "visar",
-    "att",
-    "och",
-    "för",
-    "med",
-    "inom",
-    "genom",
-    "under",
-    "året",
-    "nationella",
-    "strategin",
-    "målen",
-    "resultat",
-    "analys",
-    "kartläggning",
-    "verksamheter",
-    "organisationer",
-    "ekonomisk",
-    "självständighet",
-    "inflytande",
-    "utbildning",
-    "hälsa",
-    "arbetsmarknaden",
-    "lönegapet",
-    "föräldraledighet",
-    "omsorg",
-    "ansvar",
-    "viktigt",
-    "fortsatt",
-    "behöver",
-    "stärka",
-    "kunskap",
-    "metoder",
-    "bidrag",
-    "projekt",
-    "satsningen",
-    "Sverige",
-    "Göteborg",
-    "Stockholm",
-    "Malmö",
-];
-
 const EN_WORDS: &[&str] = &[
     "gender",
     "equality",
@@ -452,14 +393,6 @@ fn phrase(rng: &mut Rng, words: &[&str], min: usize, max: usize) -> String {
         .join(" ")
 }
 
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 fn sentence(rng: &mut Rng, words: &[&str]) -> String {
     format!("{}.", capitalise(&phrase(rng, words, 8, 18)))
 }
@@ -616,12 +549,6 @@ struct Measured {
     stderr: String,
 }
 
-/// Flushes dirty pages first, so that no run pays for writing back the corpus or the output
-/// of an earlier run (pressroom syncs the file system it writes to; Hugo does not).
-fn sync() {
-    let _ = Command::new("sync").status();
-}
-
 fn measure(time_bin: &Path, cmd: Command, report_file: &Path) -> Measured {
     let mut timed = Command::new(time_bin);
     timed
@@ -660,15 +587,6 @@ fn measure(time_bin: &Path, cmd: Command, report_file: &Path) -> Measured {
             .expect("kilobytes"),
         stderr,
     }
-}
-
-/// `h:mm:ss` or `m:ss.ss`.
-fn parse_elapsed(s: &str) -> Duration {
-    let secs = s
-        .split(':')
-        .try_fold(0.0, |acc, part| part.parse::<f64>().map(|v| acc * 60.0 + v))
-        .unwrap_or_else(|_| panic!("cannot read the elapsed time `{s}`"));
-    Duration::from_secs_f64(secs)
 }
 
 fn mib(kb: u64) -> f64 {

@@ -47,6 +47,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{SV_WORDS, capitalise, parse_elapsed, sync};
+
 const RECIPIENTS: usize = 10_000;
 const RUNS: usize = 3;
 const CONCURRENCY: [usize; 3] = [1, 4, 16];
@@ -395,69 +399,6 @@ impl Rng {
     }
 }
 
-const SV_WORDS: &[&str] = &[
-    "jämställdhet",
-    "myndigheten",
-    "regeringen",
-    "uppdraget",
-    "kvinnor",
-    "män",
-    "flickor",
-    "pojkar",
-    "arbetet",
-    "rapporten",
-    "kommunerna",
-    "länsstyrelserna",
-    "insatser",
-    "förebyggande",
-    "våld",
-    "stöd",
-    "samverkan",
-    "utvecklingen",
-    "uppföljning",
-    "statistiken",
-    "visar",
-    "att",
-    "och",
-    "för",
-    "med",
-    "inom",
-    "genom",
-    "under",
-    "året",
-    "nationella",
-    "strategin",
-    "målen",
-    "resultat",
-    "analys",
-    "kartläggning",
-    "verksamheter",
-    "organisationer",
-    "ekonomisk",
-    "självständighet",
-    "inflytande",
-    "utbildning",
-    "hälsa",
-    "arbetsmarknaden",
-    "lönegapet",
-    "föräldraledighet",
-    "omsorg",
-    "ansvar",
-    "viktigt",
-    "fortsatt",
-    "behöver",
-    "stärka",
-    "kunskap",
-    "metoder",
-    "bidrag",
-    "projekt",
-    "satsningen",
-    "Sverige",
-    "Göteborg",
-    "Stockholm",
-    "Malmö",
-];
-
 const FIRST_NAMES: &[&str] = &[
     "Anna", "Erik", "Maria", "Lars", "Karin", "Johan", "Sara", "Per", "Elin", "Mikael", "Lena",
     "Simon", "Petra", "Ahmed", "Fatima", "Jonas", "Åsa", "Örjan",
@@ -487,14 +428,6 @@ const OUTLETS: &[&str] = &[
     "Kvällsposten Exempel",
     "TV Exempel",
 ];
-
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
 
 fn phrase(rng: &mut Rng, min: usize, max: usize) -> String {
     let n = rng.range(min, max);
@@ -846,11 +779,6 @@ struct Measured {
     problem: Option<String>,
 }
 
-/// Flushes dirty pages first, so that no run pays for writing back an earlier one's.
-fn sync() {
-    let _ = Command::new("sync").status();
-}
-
 fn measure(time_bin: &Path, cmd: Command, report_file: &Path) -> Measured {
     let mut timed = Command::new(time_bin);
     timed
@@ -890,15 +818,6 @@ fn measure(time_bin: &Path, cmd: Command, report_file: &Path) -> Measured {
         stderr,
         problem: None,
     }
-}
-
-/// `h:mm:ss` or `m:ss.ss`.
-fn parse_elapsed(s: &str) -> Duration {
-    let secs = s
-        .split(':')
-        .try_fold(0.0, |acc, part| part.parse::<f64>().map(|v| acc * 60.0 + v))
-        .unwrap_or_else(|_| panic!("cannot read the elapsed time `{s}`"));
-    Duration::from_secs_f64(secs)
 }
 
 fn mib(kb: u64) -> f64 {
