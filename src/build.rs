@@ -315,10 +315,19 @@ impl Builder {
 
         // The listings on one thread, the release pages on the others, all at once.
         let (config, templates) = (&*config, &*templates);
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8);
-        let chunk = todo.len().div_ceil(threads).max(1);
+        let render_pages = |part: &[(String, &Release)]| {
+            let mut done = Vec::with_capacity(part.len());
+            for (page, release) in part {
+                let rendered = render::release_page(config, templates, release)
+                    .map_err(BuildError::from)
+                    .and_then(|bytes| Ok(staging.stage(page, &Output::Bytes(bytes), memo)?));
+                match rendered {
+                    Ok(s) => done.push(s),
+                    Err(e) => return (done, Some(e)),
+                }
+            }
+            (done, None)
+        };
         let results: Vec<(Vec<Staged>, Option<BuildError>)> = std::thread::scope(|scope| {
             let listings = scope.spawn(move || {
                 let mut done = Vec::new();
@@ -334,34 +343,13 @@ impl Builder {
                 }
                 (done, None)
             });
-            let mut handles: Vec<_> = todo
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        let mut done = Vec::with_capacity(part.len());
-                        for (page, release) in part {
-                            let rendered = render::release_page(config, templates, release)
-                                .map_err(BuildError::from)
-                                .and_then(|bytes| {
-                                    Ok(staging.stage(page, &Output::Bytes(bytes), memo)?)
-                                });
-                            match rendered {
-                                Ok(s) => done.push(s),
-                                Err(e) => return (done, Some(e)),
-                            }
-                        }
-                        (done, None)
-                    })
-                })
-                .collect();
-            handles.push(listings);
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
+            let mut results = crate::cores::split(&todo, render_pages);
+            results.push(
+                listings
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+            results
         });
         let mut first_error = None;
         for (done, error) in results {
@@ -377,29 +365,14 @@ impl Builder {
 
 /// Reads and parses entries, on every core: parsing and sanitising dominate a cold build.
 fn parse_all(entries: &[&source::Entry], config: &Config) -> Vec<Cached> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = entries.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = entries
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|e| parse_one(e, config))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    crate::cores::split(entries, |part| {
+        part.iter()
+            .map(|e| parse_one(e, config))
+            .collect::<Vec<_>>()
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn parse_one(entry: &source::Entry, config: &Config) -> Cached {

@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::render::{Output, Outputs};
+use crate::render::Output;
 
 pub const MANIFEST: &str = ".pressroom-manifest";
 
@@ -51,28 +51,6 @@ pub fn manifest(dir: &Path) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Writes `outputs` into `dir` in one go: `Staging` for a single thread.
-pub fn write(
-    dir: &Path,
-    outputs: &Outputs,
-    keep: &[String],
-    memo: &mut Memo,
-) -> Result<Report, WriteError> {
-    let staging = Staging::begin(dir)?;
-    let mut staged = Vec::with_capacity(outputs.len());
-    for (path, output) in outputs {
-        match staging.stage(path, output, memo) {
-            Ok(s) => staged.push(s),
-            Err(e) => {
-                abort(staged);
-                memo.clear();
-                return Err(e);
-            }
-        }
-    }
-    staging.commit(staged, keep, memo)
 }
 
 /// One build's writes in progress. Files are staged (written beside their target under a

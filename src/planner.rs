@@ -40,10 +40,6 @@ pub fn visibility(release: &Release, at: DateTime<Utc>) -> Visibility {
     }
 }
 
-pub fn is_public(release: &Release, at: DateTime<Utc>) -> bool {
-    visibility(release, at) == Visibility::Public
-}
-
 /// What the site shows at an instant: the public releases newest first, and the
 /// withdrawn ones whose page remains as a notice.
 #[derive(Debug)]

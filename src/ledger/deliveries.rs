@@ -161,18 +161,6 @@ impl Ledger {
             .map_err(self.err())
     }
 
-    pub fn has_dispatch(&self, release_id: &str, version: u32) -> Result<bool, LedgerError> {
-        let n: i64 = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM dispatches WHERE release_id = ?1 AND version = ?2",
-                params![release_id, version],
-                |r| r.get(0),
-            )
-            .map_err(self.err())?;
-        Ok(n > 0)
-    }
-
     /// Queues deliveries (address, Message-ID) that do not exist yet; returns how many
     /// were added. One transaction.
     pub fn queue(

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Ledger, LedgerError};
 use crate::release::revision::Revision;
@@ -46,30 +46,6 @@ impl Ledger {
             );
         }
         Ok(out)
-    }
-
-    pub fn revision(&self, id: &str) -> Result<Option<Revision>, LedgerError> {
-        self.conn
-            .query_row(
-                "SELECT hash, first_seen, updated FROM revisions WHERE release_id = ?1",
-                [id],
-                |row| {
-                    let first: String = row.get(1)?;
-                    let updated: Option<String> = row.get(2)?;
-                    Ok((row.get::<_, String>(0)?, first, updated))
-                },
-            )
-            .optional()
-            .map_err(self.err())
-            .map(|found| {
-                found.and_then(|(hash, first, updated)| {
-                    Some(Revision {
-                        hash,
-                        first_seen: parse_time(&first)?,
-                        updated: updated.as_deref().and_then(parse_time),
-                    })
-                })
-            })
     }
 
     /// Stores changed records in one transaction.

@@ -256,21 +256,6 @@ pub fn plain_text(markdown: &str) -> String {
     out
 }
 
-/// Relative link targets in the body (`[PDF](rapport.pdf)`), to check they exist.
-pub fn relative_links(markdown: &str) -> HashSet<String> {
-    let mut out = HashSet::new();
-    for event in Parser::new_ext(markdown, options()) {
-        if let Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) = event
-            && Url::parse(&dest_url).is_err()
-            && !dest_url.starts_with('#')
-            && !dest_url.starts_with('/')
-        {
-            out.insert(dest_url.to_string());
-        }
-    }
-    out
-}
-
 fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

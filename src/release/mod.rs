@@ -117,7 +117,7 @@ impl fmt::Display for LangTag {
 }
 
 /// A press contact named in the release.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Contact {
     pub name: String,
     pub role: Option<String>,
@@ -126,7 +126,7 @@ pub struct Contact {
 }
 
 /// A file published beside the release page.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
     /// The file name, also its name under the release's URL.
     pub name: String,
@@ -136,7 +136,7 @@ pub struct Attachment {
 }
 
 /// One release, fully validated.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
     /// The file it came from, as the user named it (for messages).
     pub source: PathBuf,

@@ -85,23 +85,7 @@ pub fn scan(dir: &Path) -> (Vec<Entry>, Vec<Diagnostic>) {
         .collect();
     items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     // One stat per entry: on every core, as it dominates a rebuild of a large folder.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    let chunk = items.len().div_ceil(threads).max(1);
-    let parts: Vec<(Vec<Entry>, Vec<Diagnostic>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| examine(dir, &root, part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+    let parts = crate::cores::split(&items, |part| examine(dir, &root, part));
     for (e, d) in parts {
         entries.extend(e);
         diags.extend(d);
