@@ -240,3 +240,35 @@ fn check_passes_on_the_sample_and_new_scaffolds_a_draft_that_checks() {
     p.build_at("2100-01-01T00:00:00Z", &p.out());
     assert!(!files(&p.out()).keys().any(|k| k.contains("ny-kampanj")));
 }
+
+#[test]
+fn templates_in_config_override_the_built_in_ones_and_a_broken_one_is_reported() {
+    let p = Project::sample();
+    p.write(
+        "config/templates/release.html",
+        "<!doctype html><title>{{ release.title }}</title><p class=\"egen\">{{ release.summary }}</p>",
+    );
+    p.write("config/templates/index.html", "{% if %}");
+    let out = p.out();
+    let o = p.run(&["build", "--at", LIFT, "--out", out.to_str().expect("utf-8")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a broken template is an error: {err}"
+    );
+    assert!(
+        err.contains("config/templates/index.html:1:1: template error"),
+        "{err}"
+    );
+    let page = std::fs::read_to_string(out.join("releases/du-avgor/index.html")).expect("page");
+    assert!(
+        page.starts_with("<!doctype html><title>Kampanj mot prostitution"),
+        "the override is used: {page}"
+    );
+    let index = std::fs::read_to_string(out.join("index.html")).expect("index");
+    assert!(
+        index.contains(SAMPLE_TITLE),
+        "the built-in index stays in place of the broken one"
+    );
+}
