@@ -136,6 +136,16 @@ impl Builder {
         &self.config
     }
 
+    /// The releases as last loaded (a broken file counts as its last good version).
+    pub fn releases(&self) -> impl Iterator<Item = &Arc<Release>> {
+        self.last_good.values()
+    }
+
+    /// The release with this id, as last loaded.
+    pub fn release(&self, id: &str) -> Option<Arc<Release>> {
+        self.releases().find(|r| r.id == id).cloned()
+    }
+
     /// Scans the releases folder, parsing only files that changed since the last call.
     pub fn load(&mut self) -> Loaded {
         let (entries, mut diags) = source::scan(&self.config.paths.releases);

@@ -24,6 +24,15 @@ pub struct Report {
     pub written: usize,
     pub unchanged: usize,
     pub removed: usize,
+    /// Feeds (`…/feed.rss`, `.atom`, `.json`) written or removed: WebSub hubs hear of them.
+    pub feeds_changed: Vec<String>,
+}
+
+/// Whether an output path is a feed.
+pub fn is_feed(path: &str) -> bool {
+    ["feed.rss", "feed.atom", "feed.json"]
+        .iter()
+        .any(|f| path == *f || path.ends_with(&format!("/{f}")))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,8 +175,13 @@ impl Staging {
         report.unchanged = staged.len() - written;
         if written > 0 {
             sync(dir)?;
-            for (tmp, target) in staged.iter().filter_map(|s| s.rename.as_ref()) {
-                fs::rename(tmp, target).map_err(at(target))?;
+            for s in staged {
+                if let Some((tmp, target)) = &s.rename {
+                    fs::rename(tmp, target).map_err(at(target))?;
+                    if is_feed(&s.path) {
+                        report.feeds_changed.push(s.path.clone());
+                    }
+                }
             }
         }
         for s in staged {
@@ -188,7 +202,12 @@ impl Staging {
             let target = dir.join(path);
             memo.remove(path);
             match fs::remove_file(&target) {
-                Ok(()) => report.removed += 1,
+                Ok(()) => {
+                    report.removed += 1;
+                    if is_feed(path) {
+                        report.feeds_changed.push(path.clone());
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(at(&target)(e)),
             }

@@ -2,9 +2,7 @@
 //! the sender; every decision (who, which version, what state) is in `mail` and `ledger`.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
@@ -13,7 +11,7 @@ use super::{Outcome, credentials_dir};
 use crate::build::Builder;
 use crate::clock;
 use crate::config::Config;
-use crate::ledger::{DeliveryState, Ledger};
+use crate::ledger::{DeliveryState, Ledger, SendLock};
 use crate::mail::sender::{self, Dispatch, Summary};
 use crate::mail::transport::Transport;
 use crate::mail::{self};
@@ -30,33 +28,6 @@ pub struct SendArgs<'a> {
     pub to: Option<&'a str>,
     pub retry_failed: bool,
     pub update: bool,
-}
-
-/// Holds the ledger's send lock: one process sends from a ledger at a time.
-pub struct SendLock(#[allow(dead_code)] File);
-
-impl SendLock {
-    pub fn acquire(state: &Path) -> anyhow::Result<SendLock> {
-        std::fs::create_dir_all(state)
-            .with_context(|| format!("cannot create {}", state.display()))?;
-        let path = state.join("send.lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
-            |_| {
-                anyhow::anyhow!(
-                    "another pressroom process is sending from {} (it holds {})",
-                    state.display(),
-                    path.display()
-                )
-            },
-        )?;
-        Ok(SendLock(file))
-    }
 }
 
 fn find(config: &Config, slug: &str) -> anyhow::Result<Release> {
@@ -230,6 +201,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             "{} sent, {} deferred, {} failed",
             s.sent, s.deferred, s.failed
         ));
+        std::ops::ControlFlow::Continue(())
     };
     let summary = runtime.block_on(sender::run(
         &dispatch,

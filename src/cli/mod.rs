@@ -48,6 +48,13 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// The daemon: build, watch the folders, publish on the minute, mail inside the window,
+    /// serve the site over HTTP. Stops on SIGTERM; SIGHUP reloads the config.
+    Run {
+        /// Log lines as text for people, or JSON for a log collector.
+        #[arg(long, value_enum, default_value = "human")]
+        log_format: crate::log::Format,
+    },
     /// Create a new release file (a draft) in the releases folder.
     New {
         /// The release's title.
@@ -125,6 +132,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     print_diags(&config_diags);
     match args.command {
         Command::Check => check(&config),
+        Command::Run { log_format } => {
+            crate::log::init(log_format);
+            crate::daemon::run(args.config.clone(), config)?;
+            Ok(Outcome::Ok)
+        }
         Command::Build { at, out } => {
             let recording = if at.is_some() {
                 Recording::ReadOnly

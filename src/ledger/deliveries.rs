@@ -3,6 +3,8 @@
 //! so after a crash the only rows whose fate is unknown are those left `sending`; they
 //! become `unknown` and are sent again with the same Message-ID.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
@@ -73,6 +75,15 @@ pub struct Delivery {
     pub queued_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A release version with deliveries waiting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub release_id: String,
+    pub version: u32,
+    /// When the first of them is due.
+    pub due: DateTime<Utc>,
 }
 
 /// The result of one attempt, as recorded.
@@ -365,6 +376,63 @@ impl Ledger {
             )
             .map(|n| n as u64)
             .map_err(self.err())
+    }
+
+    /// Every release version with deliveries waiting, and the earliest instant one of them
+    /// is due (queued and unknown ones at once, deferred ones at their retry time).
+    pub fn pending(&self) -> Result<Vec<Pending>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT release_id, version,
+                        min(CASE WHEN state = 'deferred' THEN next_attempt ELSE queued_at END)
+                 FROM deliveries WHERE state IN ('queued', 'deferred', 'unknown')
+                 GROUP BY release_id, version ORDER BY release_id, version",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Pending {
+                    release_id: r.get(0)?,
+                    version: r.get(1)?,
+                    due: time(r.get(2)?).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// The Message-ID of each original (version 1) a recipient received, to thread a
+    /// correction to.
+    pub fn originals(&self, release_id: &str) -> Result<HashMap<String, String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT address, message_id FROM deliveries
+                 WHERE release_id = ?1 AND version = 1 AND state = 'sent'",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([release_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// How many deliveries, of every release, are in each state.
+    pub fn all_counts(&self) -> Result<Vec<(DeliveryState, u64)>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT state, count(*) FROM deliveries GROUP BY state")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    DeliveryState::parse(&r.get::<_, String>(0)?),
+                    r.get::<_, i64>(1)? as u64,
+                ))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
     /// How many deliveries of a release are in each state.

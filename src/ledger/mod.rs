@@ -7,10 +7,12 @@
 //! blocking task rather than sharing it behind a mutex.
 
 mod deliveries;
+mod lock;
 mod optouts;
 mod revisions;
 
-pub use deliveries::{Delivery, DeliveryState, Due, Outcome};
+pub use deliveries::{Delivery, DeliveryState, Due, Outcome, Pending};
+pub use lock::{LockError, SendLock};
 pub use optouts::OptOutSource;
 
 use std::path::Path;
@@ -62,6 +64,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (release_id, version, address)
     ) STRICT;
     CREATE INDEX deliveries_waiting ON deliveries (release_id, version, state, address);",
+    // The daemon asks at every wake-up which dispatches wait; most rows are long sent.
+    "CREATE INDEX deliveries_pending ON deliveries (state, release_id, version)
+        WHERE state IN ('queued', 'deferred', 'unknown', 'sending');",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";

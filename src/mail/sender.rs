@@ -5,6 +5,7 @@
 //! one batch is ever held.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -53,13 +54,15 @@ impl Summary {
 }
 
 /// Sends every waiting delivery of the dispatch once. `manual` sends deferred ones at once
-/// (each once per run); otherwise only those whose retry time has come.
+/// (each once per run); otherwise only those whose retry time has come. After each batch is
+/// recorded, `between_batches` sees the progress and may stop the run (the daemon stops at
+/// shutdown and when the dispatch window closes); a batch in flight always finishes.
 pub async fn run(
     d: &Dispatch<'_>,
     ledger: &mut Ledger,
     transport: &Transport,
     manual: bool,
-    on_progress: &dyn Fn(&Summary),
+    between_batches: &dyn Fn(&Summary) -> ControlFlow<()>,
 ) -> Result<Summary, LedgerError> {
     let started = clock::now();
     let concurrency = d.config.mail.concurrency.max(1);
@@ -107,7 +110,9 @@ pub async fn run(
             }
         }
         ledger.record(&outcomes, clock::now())?;
-        on_progress(&summary);
+        if between_batches(&summary).is_break() {
+            break;
+        }
     }
     Ok(summary)
 }

@@ -5,6 +5,7 @@
 mod bad_input;
 mod build;
 mod corrections;
+mod daemon;
 mod feeds;
 mod incremental;
 mod mail;

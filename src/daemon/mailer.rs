@@ -1,0 +1,131 @@
+//! The daemon's mail run: sends what is due of every waiting dispatch, inside the window.
+//! It runs on a blocking thread of its own (SQLite and composing are synchronous work)
+//! driving its SMTP connections on the daemon's runtime, takes the ledger's send lock for
+//! the run (a `pressroom send` by hand meanwhile is told the daemon is sending, and the
+//! other way round), and stops between batches when the window closes or the daemon shuts
+//! down: the batch in flight always finishes, so its outcomes are recorded.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::clock;
+use crate::config::Config;
+use crate::dispatch::Window;
+use crate::http::Metrics;
+use crate::ledger::{Ledger, LockError, SendLock};
+use crate::mail::sender::{self, Dispatch, Summary};
+use crate::mail::transport::Transport;
+use crate::media::MediaList;
+use crate::optout::TokenKey;
+use crate::release::Release;
+use crate::render::Templates;
+
+/// One run: these release versions, as far as the window and shutdown allow.
+pub struct Job {
+    pub config: Config,
+    pub dispatches: Vec<(Arc<Release>, u32)>,
+    pub key: TokenKey,
+    pub stop: CancellationToken,
+    pub metrics: Arc<Metrics>,
+    pub credentials: Option<std::path::PathBuf>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Finished {
+    /// Another process holds the send lock; try again later.
+    Busy,
+    Ran(Vec<Ran>),
+}
+
+/// What a run did for one release version.
+#[derive(Debug)]
+pub struct Ran {
+    pub release: Arc<Release>,
+    pub version: u32,
+    pub summary: Summary,
+    /// Nothing of the dispatch waits any more: everyone was mailed, or failed for good.
+    pub complete: bool,
+}
+
+pub async fn run(job: Job) -> anyhow::Result<Finished> {
+    let started = Instant::now();
+    let state = &job.config.paths.state;
+    let _lock = match SendLock::acquire(state) {
+        Ok(lock) => lock,
+        Err(LockError::Busy { .. }) => return Ok(Finished::Busy),
+        Err(e) => return Err(e.into()),
+    };
+    let mut ledger = Ledger::open_in(state)?;
+    let interrupted = ledger.mark_interrupted(clock::now())?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "deliveries were in flight when sending last stopped: marked unknown, sent again with the same Message-ID"
+        );
+    }
+    let (media, media_diags) = MediaList::load(&job.config.paths.media);
+    for d in media_diags.iter().filter(|d| d.is_error()) {
+        tracing::warn!("{d}");
+    }
+    let (templates, _) = Templates::load(&job.config.paths.templates);
+    let transport = Transport::from_config(&job.config.mail, job.credentials.as_deref())?;
+    let window = Window {
+        schedule: job.config.dispatch.window.clone(),
+        tz: job.config.site.timezone,
+    };
+    let between_batches = |_: &Summary| {
+        if job.stop.is_cancelled() || !window.contains(clock::now()) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let mut ran = Vec::new();
+    for (release, version) in &job.dispatches {
+        if between_batches(&Summary::default()).is_break() {
+            break;
+        }
+        let originals = if *version > 1 {
+            ledger.originals(&release.id)?
+        } else {
+            Default::default()
+        };
+        let dispatch = Dispatch {
+            config: &job.config,
+            templates: &templates,
+            key: &job.key,
+            media: &media,
+            release,
+            version: *version,
+            originals,
+            only: None,
+        };
+        let summary =
+            sender::run(&dispatch, &mut ledger, &transport, false, &between_batches).await?;
+        let complete = ledger.waiting(&release.id, *version, None)? == 0;
+        tracing::info!(
+            slug = %release.slug,
+            version,
+            sent = summary.sent,
+            deferred = summary.deferred,
+            failed = summary.failed,
+            cancelled = summary.cancelled,
+            complete,
+            "mail run"
+        );
+        ran.push(Ran {
+            release: Arc::clone(release),
+            version: *version,
+            summary,
+            complete,
+        });
+    }
+    job.metrics
+        .send_seconds
+        .observe(started.elapsed().as_secs_f64());
+    Ok(Finished::Ran(ran))
+}

@@ -1,0 +1,291 @@
+//! Serving the built site from `public/`: a request path is resolved by a pure function
+//! that refuses anything that could leave the folder or reach a file we did not publish
+//! (`..`, encoded slashes, NUL, hidden files such as the manifest); files are served with
+//! their content type, a validator pair (`ETag`, `Last-Modified`) answered with 304 when the
+//! client already has them, `Cache-Control`, and on feeds `Link` headers naming the feed
+//! itself and its WebSub hubs. Folders serve their `index.html`; there are no listings.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use headers::{ETag, HeaderMapExt, IfModifiedSince, IfNoneMatch, LastModified};
+use tokio::io::AsyncReadExt;
+
+/// A request path that may be served: a path relative to the site folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub relative: PathBuf,
+    /// The path ended in `/`: a folder is asked for.
+    pub folder: bool,
+}
+
+/// Turns the path of a request URI (still percent-encoded) into a path inside the site, or
+/// refuses it. Pure, so it is unit-tested and fuzzed.
+pub fn resolve(uri_path: &str) -> Option<Resolved> {
+    let rest = uri_path.strip_prefix('/')?;
+    let folder = rest.is_empty() || rest.ends_with('/');
+    let mut relative = PathBuf::new();
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len() - 1;
+    for (i, segment) in segments.into_iter().enumerate() {
+        if segment.is_empty() {
+            // Only the end may be empty (`/`, `/topics/`); `//` is not a path we write.
+            if i == last {
+                continue;
+            }
+            return None;
+        }
+        let decoded = percent_encoding::percent_decode_str(segment)
+            .decode_utf8()
+            .ok()?;
+        // A segment names one file or folder: no separators once decoded (`%2f`), no
+        // parent or self references, nothing hidden (`.pressroom-manifest`, temp files),
+        // no NUL or other control characters.
+        if decoded.starts_with('.')
+            || decoded.contains(['/', '\\'])
+            || decoded.chars().any(char::is_control)
+        {
+            return None;
+        }
+        relative.push(decoded.as_ref());
+    }
+    Some(Resolved { relative, folder })
+}
+
+/// The content type of a file we serve. Feeds get their registered types, all text is
+/// UTF-8.
+pub fn content_type(path: &Path) -> HeaderValue {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let value = match (name, ext) {
+        (_, "rss") => "application/rss+xml; charset=utf-8",
+        (_, "atom") => "application/atom+xml; charset=utf-8",
+        ("feed.json", _) => "application/feed+json; charset=utf-8",
+        (_, "html") => "text/html; charset=utf-8",
+        (_, "xml") => "application/xml; charset=utf-8",
+        (_, "json") => "application/json; charset=utf-8",
+        (_, "txt") => "text/plain; charset=utf-8",
+        (_, "css") => "text/css; charset=utf-8",
+        _ => {
+            let guessed = mime_guess::from_path(path).first_or_octet_stream();
+            return HeaderValue::from_str(guessed.essence_str())
+                .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+        }
+    };
+    HeaderValue::from_static(value)
+}
+
+/// Pages and feeds are revalidated on every use (a 304 costs nothing, and a reader must
+/// see a release the minute it lifts); attachments never change under the same name
+/// within a release, so caches may keep them for an hour.
+fn cache_control(path: &Path) -> HeaderValue {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("html" | "rss" | "atom" | "json" | "xml") => HeaderValue::from_static("no-cache"),
+        _ => HeaderValue::from_static("public, max-age=3600"),
+    }
+}
+
+/// What a feed's `Link` header needs.
+pub struct Links<'a> {
+    pub base_url: &'a url::Url,
+    pub hubs: &'a [url::Url],
+}
+
+/// Files up to this size are read whole; bigger ones (attachments) are streamed.
+const READ_WHOLE: u64 = 1 << 20;
+
+/// Answers a GET or HEAD for `uri_path` from the site in `root`.
+pub async fn serve(
+    root: &Path,
+    method: &Method,
+    uri_path: &str,
+    request: &HeaderMap,
+    links: Links<'_>,
+) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+            "only GET and HEAD\n",
+        )
+            .into_response();
+    }
+    let Some(resolved) = resolve(uri_path) else {
+        return not_found();
+    };
+    let mut path = root.join(&resolved.relative);
+    // Never follow a symlink: the site holds only files we wrote.
+    let Ok(meta) = tokio::fs::symlink_metadata(&path).await else {
+        return not_found();
+    };
+    if meta.is_dir() {
+        if !resolved.folder {
+            // `/releases/du-avgor` → `/releases/du-avgor/`, so relative links work.
+            let location = format!("{}/", uri_path);
+            return (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, location)],
+            )
+                .into_response();
+        }
+        path.push("index.html");
+    } else if resolved.folder || !meta.is_file() {
+        return not_found();
+    }
+    let Ok(mut file) = tokio::fs::File::open(&path).await else {
+        return not_found();
+    };
+    // The metadata of the opened file: the one whose bytes we send, even if the build
+    // renames a new one into place meanwhile.
+    let Ok(meta) = file.metadata().await else {
+        return not_found();
+    };
+    if !meta.is_file() {
+        return not_found();
+    }
+    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let etag = etag_of(&meta);
+
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, content_type(&path));
+    headers.insert(header::CACHE_CONTROL, cache_control(&path));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(etag) = &etag {
+        headers.typed_insert(etag.clone());
+    }
+    headers.typed_insert(LastModified::from(modified));
+    if crate::output::is_feed(uri_path)
+        && let Some(value) = link_header(uri_path, &links)
+    {
+        headers.insert(header::LINK, value);
+    }
+
+    if not_modified(request, etag.as_ref(), modified) {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
+    if method == Method::HEAD {
+        return (StatusCode::OK, headers).into_response();
+    }
+    let body = if meta.len() <= READ_WHOLE {
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        if file.read_to_end(&mut bytes).await.is_err() {
+            return not_found();
+        }
+        Body::from(bytes)
+    } else {
+        Body::from_stream(tokio_util::io::ReaderStream::new(file))
+    };
+    (StatusCode::OK, headers, body).into_response()
+}
+
+/// A weak validator from the file's identity: every build writes a changed file under a
+/// new inode (written beside, renamed into place) and leaves unchanged files alone. Weak,
+/// because the compression layer may send other bytes for the same file.
+fn etag_of(meta: &std::fs::Metadata) -> Option<ETag> {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "W/\"{:x}-{:x}-{:x}\"",
+        meta.ino(),
+        meta.mtime_nsec() as u64 ^ ((meta.mtime() as u64) << 20),
+        meta.len()
+    )
+    .parse()
+    .ok()
+}
+
+/// RFC 9110 §13.2.2: If-None-Match decides when present; If-Modified-Since only without it.
+fn not_modified(request: &HeaderMap, etag: Option<&ETag>, modified: SystemTime) -> bool {
+    if let Some(inm) = request.typed_get::<IfNoneMatch>() {
+        return etag.is_some_and(|e| !inm.precondition_passes(e));
+    }
+    request
+        .typed_get::<IfModifiedSince>()
+        .is_some_and(|ims| !ims.is_modified(modified))
+}
+
+fn link_header(uri_path: &str, links: &Links<'_>) -> Option<HeaderValue> {
+    let this = links.base_url.join(uri_path.trim_start_matches('/')).ok()?;
+    let mut value = format!("<{this}>; rel=\"self\"");
+    for hub in links.hubs {
+        value.push_str(&format!(", <{hub}>; rel=\"hub\""));
+    }
+    HeaderValue::from_str(&value).ok()
+}
+
+pub fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "not found\n",
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_resolve_inside_the_site() {
+        assert_eq!(
+            resolve("/"),
+            Some(Resolved {
+                relative: PathBuf::new(),
+                folder: true
+            })
+        );
+        assert_eq!(
+            resolve("/releases/du-avgor/"),
+            Some(Resolved {
+                relative: "releases/du-avgor".into(),
+                folder: true
+            })
+        );
+        assert_eq!(
+            resolve("/topics/j%C3%A4mst%C3%A4lldhet/feed.atom").map(|r| r.relative),
+            Some("topics/jämställdhet/feed.atom".into())
+        );
+    }
+
+    #[test]
+    fn traversal_hidden_files_and_odd_bytes_are_refused() {
+        for p in [
+            "/../etc/passwd",
+            "/releases/../../etc/passwd",
+            "/%2e%2e/etc/passwd",
+            "/%2E%2E%2Fetc%2Fpasswd",
+            "/releases%2f..%2f..%2fetc",
+            "/releases/%5c..%5cx",
+            "/a%00b",
+            "/.pressroom-manifest",
+            "/releases/.x.tmp",
+            "//etc/passwd",
+            "/a//b",
+            "/%ff",
+            "relative",
+            "/a\nb",
+        ] {
+            assert_eq!(resolve(p), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn feeds_have_their_registered_types() {
+        let t = |p: &str| content_type(Path::new(p)).to_str().unwrap().to_string();
+        assert_eq!(t("feed.rss"), "application/rss+xml; charset=utf-8");
+        assert_eq!(
+            t("topics/x/feed.atom"),
+            "application/atom+xml; charset=utf-8"
+        );
+        assert_eq!(t("feed.json"), "application/feed+json; charset=utf-8");
+        assert_eq!(t("index.html"), "text/html; charset=utf-8");
+        assert_eq!(t("releases/x/photo.jpg"), "image/jpeg");
+    }
+}

@@ -1,0 +1,105 @@
+//! `/metrics` in Prometheus text format. Only counts, durations and times: no title, slug or
+//! message of any kind, so nothing here can name an embargoed release.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, &'static str)>;
+
+/// The daemon's metrics. The event loop and the send task update them; HTTP reads them.
+/// Each metric is atomic, so no lock is held across either.
+pub struct Metrics {
+    registry: Registry,
+    pub releases: Family<Labels, Gauge>,
+    pub deliveries: Family<Labels, Gauge>,
+    pub builds: Counter,
+    pub build_seconds: Histogram,
+    pub send_seconds: Histogram,
+    /// When the last error of each kind happened (Unix seconds); absent if none.
+    pub last_error: Family<Labels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("pressroom");
+        let releases = Family::<Labels, Gauge>::default();
+        let deliveries = Family::<Labels, Gauge>::default();
+        let builds = Counter::default();
+        let build_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        let send_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        let last_error = Family::<Labels, Gauge>::default();
+        registry.register(
+            "releases",
+            "Releases by state (draft, embargoed, public, withdrawn)",
+            releases.clone(),
+        );
+        registry.register("deliveries", "Mail deliveries by state", deliveries.clone());
+        registry.register("builds", "Builds of the site", builds.clone());
+        registry.register(
+            "build_duration_seconds",
+            "How long a build took",
+            build_seconds.clone(),
+        );
+        registry.register(
+            "send_duration_seconds",
+            "How long a run of the mail sender took",
+            send_seconds.clone(),
+        );
+        registry.register(
+            "last_error_timestamp_seconds",
+            "When the last error of each kind (build, config, mail, notify) happened",
+            last_error.clone(),
+        );
+        Metrics {
+            registry,
+            releases,
+            deliveries,
+            builds,
+            build_seconds,
+            send_seconds,
+            last_error,
+        }
+    }
+
+    pub fn error(&self, kind: &'static str, at: chrono::DateTime<chrono::Utc>) {
+        self.last_error
+            .get_or_create(&vec![("kind", kind)])
+            .set(at.timestamp());
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::new();
+        m.releases.get_or_create(&vec![("state", "public")]).set(3);
+        m.builds.inc();
+        let text = m.render();
+        assert!(
+            text.contains("pressroom_releases{state=\"public\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("pressroom_builds_total 1"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,150 @@
+//! The daemon's HTTP server (axum): the built site from `public/`, the unsubscribe page and
+//! its one-click POST, `/healthz` and `/metrics`. `serve` takes its listener and its
+//! shutdown trigger as arguments, so tests bind `127.0.0.1:0` and run the real server.
+
+mod files;
+pub mod metrics;
+mod unsubscribe;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::compression::CompressionLayer;
+
+pub use files::resolve;
+pub use metrics::Metrics;
+
+use crate::config::Config;
+use crate::optout::TokenKey;
+
+/// What the site's requests need of the config; replaced whole when the config is reloaded.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub title: String,
+    pub public: PathBuf,
+    pub base_url: url::Url,
+    pub hubs: Vec<url::Url>,
+}
+
+impl Site {
+    pub fn of(config: &Config) -> Site {
+        Site {
+            title: config.site.title.clone(),
+            public: config.paths.public.clone(),
+            base_url: config.site.base_url.clone(),
+            hubs: config.websub_hubs.clone(),
+        }
+    }
+}
+
+/// State shared by every request. The site is behind a std `RwLock` holding an `Arc`: a
+/// request clones the `Arc` and drops the lock at once, so the lock is never held across an
+/// await and a reload never waits for a slow client.
+pub struct Shared {
+    site: RwLock<Arc<Site>>,
+    pub state_dir: PathBuf,
+    pub key: TokenKey,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    pub fn new(config: &Config, key: TokenKey, metrics: Arc<Metrics>) -> Shared {
+        Shared {
+            site: RwLock::new(Arc::new(Site::of(config))),
+            state_dir: config.paths.state.clone(),
+            key,
+            metrics,
+        }
+    }
+
+    pub fn site(&self) -> Arc<Site> {
+        match self.site.read() {
+            Ok(site) => Arc::clone(&site),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn set_site(&self, site: Site) {
+        let mut guard = match self.site.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(site);
+    }
+}
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/unsubscribe/{token}",
+            get(unsubscribe::confirm).post(unsubscribe::one_click),
+        )
+        .fallback(site)
+        .layer(CompressionLayer::new())
+        .with_state(shared)
+}
+
+/// Serves until `shutdown` is cancelled, then lets requests in progress finish for a few
+/// seconds at most (a slow client cannot hold the daemon's exit).
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = router(shared);
+    let stopped = shutdown.clone();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stopped.cancelled().await })
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        } => Ok(()),
+    }
+}
+
+async fn site(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let site = shared.site();
+    files::serve(
+        &site.public,
+        request.method(),
+        request.uri().path(),
+        request.headers(),
+        files::Links {
+            base_url: &site.base_url,
+            hubs: &site.hubs,
+        },
+    )
+    .await
+}
+
+async fn healthz() -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], "ok\n").into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        shared.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,779 @@
+//! `pressroom run`, the daemon, as a real process: releases saved into its folder appear over
+//! HTTP at their minute and not before, mail leaves through a real SMTP server, signals
+//! reload and stop it, and journalists unsubscribe through the link in their mail.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::smtp::SmtpServer;
+use super::*;
+
+/// A running `pressroom run`; killed when dropped.
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// A port that was free a moment ago (the daemon's base_url must name it before it starts).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Points the project's site and listener at `port`, mail out at any hour.
+pub fn serve_on(p: &Project, port: u16) {
+    let config = p.path().join("config/pressroom.toml");
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace(
+            "base_url = \"http://127.0.0.1:8080/\"",
+            &format!("base_url = \"http://127.0.0.1:{port}/\""),
+        )
+        .replace(
+            "listen = \"127.0.0.1:8080\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+        .replace(
+            "window = \"* * 7-17 * * Mon-Fri\"",
+            "window = \"* * * * * *\"",
+        );
+    std::fs::write(&config, text).expect("config");
+}
+
+impl Daemon {
+    pub fn start(p: &Project) -> Daemon {
+        Daemon::start_with(p, &[])
+    }
+
+    pub fn start_with(p: &Project, env: &[(&str, &str)]) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pressroom"))
+            .arg("--config")
+            .arg(p.path().join("config/pressroom.toml"))
+            .arg("run")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pressroom run");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find("on http://") {
+                    let _ = tx.send(line[at + 3..].trim_end_matches('/').to_string());
+                }
+                lines.lock().expect("log").push(line);
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the daemon did not start serving: {:?}",
+                    log.lock().expect("log")
+                )
+            });
+        Daemon { child, base, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log").join("\n")
+    }
+
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{name}");
+    }
+
+    /// Waits for the process to exit; returns its status and how long it took.
+    pub fn wait(&mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < limit,
+                "still running after {limit:?}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// GET `path`: status and body.
+pub fn get(http: &reqwest::blocking::Client, base: &str, path: &str) -> (u16, String) {
+    let r = http.get(format!("{base}{path}")).send().expect("GET");
+    (r.status().as_u16(), r.text().expect("body"))
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !ok() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+fn feed_titles(body: &str) -> Vec<String> {
+    let feed = feed_rs::parser::parse(body.as_bytes()).expect("the feed parses");
+    feed.entries
+        .into_iter()
+        .filter_map(|e| e.title.map(|t| t.content))
+        .collect()
+}
+
+const SECRET_TITLE: &str = "Hemlig nyhet om jämställda löner";
+const SECRET_SENTENCE: &str = "Ingen får läsa den här meningen före embargot.";
+
+fn secret_release(date: &str) -> String {
+    release(
+        &format!(
+            "title = \"{SECRET_TITLE}\"\ndate = \"{date}\"\nslug = \"hemlig-nyhet\"\ntopics = [\"jamstalldhet\"]\ncontacts = [{{ name = \"Presstjänst\", email = \"press@example.org\" }}]"
+        ),
+        SECRET_SENTENCE,
+    )
+}
+
+/// Every URL a journalist or a crawler could ask for.
+const LOOKED_AT: &[&str] = &[
+    "/",
+    "/feed.rss",
+    "/feed.atom",
+    "/feed.json",
+    "/sitemap.xml",
+    "/releases/hemlig-nyhet/",
+    "/releases/hemlig-nyhet",
+    "/topics/jamstalldhet/",
+    "/topics/jamstalldhet/feed.atom",
+    "/topics/jamstalldhet/feed.rss",
+    "/topics/jamstalldhet/feed.json",
+    "/lang/sv/feed.atom",
+    "/archive/2026/",
+    "/metrics",
+    "/healthz",
+    "/no-such-page",
+];
+
+#[test]
+fn a_release_saved_three_seconds_ahead_is_nowhere_before_its_minute_then_everywhere_within_a_second()
+ {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    let p = smtp::project_with_smtp(server.port, 0);
+    let port = free_port();
+    serve_on(&p, port);
+    let daemon = Daemon::start(&p);
+    let http = client();
+
+    let date = (pressroom::clock::now() + chrono::TimeDelta::seconds(4)).with_nanosecond_zero();
+    p.write("releases/hemlig-nyhet.md", secret_release(&rfc3339(date)));
+    let mut looks = 0;
+    let other = p.path().join("releases/2018-10-18-du-avgor.md");
+    let other_text = std::fs::read(&other).expect("sample");
+    while pressroom::clock::now() < date - chrono::TimeDelta::milliseconds(150) {
+        // Another release being edited meanwhile: the site is rebuilt again and again
+        // before the date, and not one of those builds may show the embargoed one.
+        std::fs::write(&other, &other_text).expect("touch");
+        for path in LOOKED_AT {
+            let (_, body) = get(&http, &daemon.base, path);
+            for secret in [SECRET_TITLE, SECRET_SENTENCE, "hemlig-nyhet", "Hemlig"] {
+                assert!(
+                    !body.contains(secret),
+                    "{path} revealed `{secret}` before its date"
+                );
+            }
+            looks += 1;
+        }
+    }
+    assert!(looks > 50, "looked only {looks} times");
+    assert!(server.messages().is_empty(), "mail before the date");
+
+    let shown = wait_for("the release in every feed", Duration::from_secs(5), || {
+        [
+            "/feed.rss",
+            "/feed.atom",
+            "/feed.json",
+            "/topics/jamstalldhet/feed.atom",
+        ]
+        .iter()
+        .all(|f| feed_titles(&get(&http, &daemon.base, f).1).contains(&SECRET_TITLE.into()))
+    });
+    let late = pressroom::clock::now() - date;
+    assert!(
+        late < chrono::TimeDelta::seconds(1),
+        "in every feed {late:?} after its date (waited {shown:?})"
+    );
+    let (status, page) = get(&http, &daemon.base, "/releases/hemlig-nyhet/");
+    assert_eq!(status, 200);
+    assert!(page.contains(SECRET_SENTENCE));
+
+    // Its mail: the window is always open here; the recipients targeted by the topic.
+    wait_for("the mail", Duration::from_secs(20), || {
+        server.per_recipient().len() == 2
+    });
+    let counts = server.per_recipient();
+    assert_eq!(
+        counts.keys().cloned().collect::<Vec<_>>(),
+        ["anna.lind@example.org", "cecilia.berg@example.org"]
+    );
+    for (_, raw) in server.messages() {
+        let m = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("parse");
+        let sent = m.date().expect("Date").to_timestamp();
+        assert!(
+            sent >= date.timestamp(),
+            "a message dated before the embargo"
+        );
+    }
+    drop(daemon);
+}
+
+trait WholeSeconds {
+    fn with_nanosecond_zero(self) -> Self;
+}
+
+impl WholeSeconds for DateTime<Utc> {
+    fn with_nanosecond_zero(self) -> Self {
+        chrono::Timelike::with_nanosecond(&self, 0).expect("valid")
+    }
+}
+
+#[test]
+fn an_edit_after_publication_updates_the_feed_within_a_second_and_mails_nobody_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    let p = smtp::project_with_smtp(server.port, 0);
+    let port = free_port();
+    serve_on(&p, port);
+    let date = rfc3339(pressroom::clock::now() - chrono::TimeDelta::minutes(5));
+    p.write("releases/hemlig-nyhet.md", secret_release(&date));
+    let daemon = Daemon::start(&p);
+    let http = client();
+    wait_for("the mail", Duration::from_secs(20), || {
+        server.messages().len() == 2
+    });
+    let entry = |body: &str| {
+        let feed = feed_rs::parser::parse(body.as_bytes()).expect("atom parses");
+        feed.entries
+            .into_iter()
+            .find(|e| e.title.as_ref().is_some_and(|t| t.content == SECRET_TITLE))
+            .expect("the entry")
+    };
+    let before = entry(&get(&http, &daemon.base, "/feed.atom").1);
+
+    std::thread::sleep(Duration::from_millis(1100)); // so `updated` can move by a second
+    p.write(
+        "releases/hemlig-nyhet.md",
+        secret_release(&date).replace(SECRET_SENTENCE, "Rättad mening efter publiceringen."),
+    );
+    let took = wait_for("the edit in the feed", Duration::from_secs(5), || {
+        get(&http, &daemon.base, "/feed.atom")
+            .1
+            .contains("Rättad mening")
+    });
+    assert!(
+        took < Duration::from_secs(1),
+        "the edit showed after {took:?}"
+    );
+    let after = entry(&get(&http, &daemon.base, "/feed.atom").1);
+    assert_eq!(after.id, before.id, "the same entry");
+    assert!(
+        after.updated > before.updated,
+        "Atom updated moved: {:?} → {:?}",
+        before.updated,
+        after.updated
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(server.messages().len(), 2, "an edit mails nobody");
+}
+
+#[test]
+fn editor_saves_swap_files_and_half_written_files_never_break_a_page_or_feed() {
+    let p = Project::sample();
+    let port = free_port();
+    serve_on(&p, port);
+    let daemon = Daemon::start(&p);
+    let base = daemon.base.clone();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let http = client();
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                for path in ["/feed.atom", "/feed.rss", "/feed.json"] {
+                    let (status, body) = get(&http, &base, path);
+                    assert_eq!(status, 200, "{path}");
+                    feed_rs::parser::parse(body.as_bytes())
+                        .unwrap_or_else(|e| panic!("{path} broken: {e}"));
+                    reads += 1;
+                }
+                let (status, body) = get(&http, &base, "/");
+                assert_eq!(status, 200);
+                assert!(body.contains("</html>"), "a cut index page");
+            }
+            reads
+        })
+    };
+    let sample = p.path().join("releases/2018-10-18-du-avgor.md");
+    let original = std::fs::read_to_string(&sample).expect("sample");
+
+    // An editor's save: swap file, backup, write a temp file, rename it over the original.
+    p.write(
+        "releases/.2018-10-18-du-avgor.md.swp",
+        "b0VIM 9.0 binary swap",
+    );
+    p.write("releases/2018-10-18-du-avgor.md~", &original);
+    let edited = original.replace(
+        "Utan efterfrågan ingen prostitution.",
+        "Utan efterfrågan ingen prostitution (redigerad).",
+    );
+    p.write("releases/.2018-10-18-du-avgor.md.tmp", &edited);
+    std::fs::rename(
+        p.path().join("releases/.2018-10-18-du-avgor.md.tmp"),
+        &sample,
+    )
+    .expect("rename");
+    std::thread::sleep(Duration::from_millis(400));
+
+    // A file written in two halves, the pause longer than any debounce.
+    let path = p.path().join("releases/2026-01-15-halv.md");
+    let whole = release(
+        "title = \"En halvskriven release\"\ndate = 2019-01-15\ntopics = [\"jamstalldhet\"]",
+        "Första stycket.\n\nAndra stycket.",
+    );
+    let (head, tail) = whole.split_at(25);
+    let mut f = std::fs::File::create(&path).expect("create");
+    f.write_all(head.as_bytes()).expect("half");
+    f.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(600));
+    f.write_all(tail.as_bytes()).expect("rest");
+    drop(f);
+    std::thread::sleep(Duration::from_millis(600));
+    // Editors' leftovers go away.
+    std::fs::remove_file(p.path().join("releases/.2018-10-18-du-avgor.md.swp")).expect("rm");
+    std::fs::remove_file(p.path().join("releases/2018-10-18-du-avgor.md~")).expect("rm");
+    std::thread::sleep(Duration::from_millis(400));
+
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads = reader.join().expect("no broken feed or page");
+    assert!(reads > 20, "only {reads} reads");
+    let http = client();
+    let atom = get(&http, &daemon.base, "/feed.atom").1;
+    assert!(atom.contains("(redigerad)"), "the save took effect");
+    assert!(
+        feed_titles(&atom).contains(&"En halvskriven release".to_string()),
+        "the finished file is published"
+    );
+    assert!(
+        !daemon.log().contains("swp") && !daemon.log().contains(".md~"),
+        "editor files are not even read: {}",
+        daemon.log()
+    );
+}
+
+#[test]
+fn conditional_gets_content_types_compression_and_link_headers() {
+    let p = Project::sample();
+    let port = free_port();
+    serve_on(&p, port);
+    let hub = Receiver::start();
+    let config = p.path().join("config/pressroom.toml");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "\n[websub]\nhubs = [\"{}/hub\"]\n\n[[webhooks]]\nurl = \"{}/hook\"\n",
+        hub.base, hub.base
+    ));
+    std::fs::write(&config, text).expect("config");
+    let daemon = Daemon::start(&p);
+    let http = client();
+    let base = &daemon.base;
+
+    for (path, ty) in [
+        ("/feed.rss", "application/rss+xml; charset=utf-8"),
+        ("/feed.atom", "application/atom+xml; charset=utf-8"),
+        ("/feed.json", "application/feed+json; charset=utf-8"),
+        ("/", "text/html; charset=utf-8"),
+        ("/sitemap.xml", "application/xml; charset=utf-8"),
+    ] {
+        let r = http.get(format!("{base}{path}")).send().expect("GET");
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], ty, "{path}");
+        assert!(r.headers().contains_key("cache-control"), "{path}");
+        let etag = r.headers()["etag"].clone();
+        let modified = r.headers()["last-modified"].clone();
+        let again = http
+            .get(format!("{base}{path}"))
+            .header("If-None-Match", etag.clone())
+            .send()
+            .expect("GET");
+        assert_eq!(again.status(), 304, "{path} with If-None-Match");
+        assert_eq!(again.headers()["etag"], etag);
+        assert!(again.bytes().expect("body").is_empty());
+        let since = http
+            .get(format!("{base}{path}"))
+            .header("If-Modified-Since", modified)
+            .send()
+            .expect("GET");
+        assert_eq!(since.status(), 304, "{path} with If-Modified-Since");
+        let other = http
+            .get(format!("{base}{path}"))
+            .header("If-None-Match", "W/\"something-else\"")
+            .send()
+            .expect("GET");
+        assert_eq!(other.status(), 200, "{path} with another ETag");
+    }
+
+    let atom = http.get(format!("{base}/feed.atom")).send().expect("GET");
+    let link = atom.headers()["link"].to_str().expect("ascii").to_string();
+    assert!(
+        link.contains(&format!(
+            "<http://127.0.0.1:{port}/feed.atom>; rel=\"self\""
+        )) && link.contains(&format!("<{}/hub>; rel=\"hub\"", hub.base)),
+        "{link}"
+    );
+
+    let head = http.head(format!("{base}/feed.atom")).send().expect("HEAD");
+    assert_eq!(head.status(), 200);
+    assert!(head.headers().contains_key("content-length"));
+    assert!(head.bytes().expect("body").is_empty(), "HEAD has no body");
+
+    let gz = http
+        .get(format!("{base}/feed.atom"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .expect("GET");
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+
+    for path in [
+        "/releases/",
+        "/topics/",
+        "/.pressroom-manifest",
+        "/../config/pressroom.toml",
+        "/%2e%2e/config/pressroom.toml",
+        "/releases%2f..%2f..%2fconfig%2fpressroom.toml",
+    ] {
+        let (status, body) = get(&http, base, path);
+        assert_eq!(status, 404, "{path}");
+        assert!(
+            !body.contains("du-avgor") && !body.contains("[site]"),
+            "{path}"
+        );
+    }
+    let (status, _) = get(&http, base, "/releases/du-avgor");
+    assert_eq!(status, 301, "a folder without its slash is redirected");
+
+    // A new release: the hub hears of each changed feed, the webhook of the publication.
+    p.write(
+        "releases/ny.md",
+        release(
+            "title = \"Ny release för navet\"\ndate = 2019-01-15\ntopics = [\"jamstalldhet\"]",
+            "Text.",
+        ),
+    );
+    wait_for(
+        "the hub ping and the webhook",
+        Duration::from_secs(10),
+        || {
+            let got = hub.requests();
+            got.iter().any(|(path, body)| {
+                path == "/hub"
+                    && body.contains("hub.mode=publish")
+                    && body.contains(&format!(
+                        "hub.url=http%3A%2F%2F127.0.0.1%3A{port}%2Ffeed.atom"
+                    ))
+            }) && got
+                .iter()
+                .any(|(path, body)| path == "/hook" && body.contains("\"event\":\"published\""))
+        },
+    );
+}
+
+#[test]
+fn a_journalist_unsubscribes_from_the_link_in_their_mail_and_gets_nothing_more() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    let p = smtp::project_with_smtp(server.port, 0);
+    let port = free_port();
+    serve_on(&p, port);
+    let past = rfc3339(pressroom::clock::now() - chrono::TimeDelta::minutes(5));
+    p.write("releases/hemlig-nyhet.md", secret_release(&past));
+    let _daemon = Daemon::start(&p);
+    let http = client();
+    wait_for("the first mail", Duration::from_secs(20), || {
+        server.messages().len() == 2
+    });
+    let (_, raw) = server
+        .messages()
+        .into_iter()
+        .find(|(to, _)| to == "anna.lind@example.org")
+        .expect("anna's copy");
+    let m = mail_parser::MessageParser::default()
+        .parse(&raw)
+        .expect("parse");
+    let header = m
+        .header_raw("List-Unsubscribe")
+        .expect("List-Unsubscribe")
+        .to_string();
+    let link = header
+        .split(['<', '>'])
+        .find(|s| s.starts_with("http"))
+        .expect("an http link")
+        .to_string();
+    assert!(link.starts_with(&format!("http://127.0.0.1:{port}/unsubscribe/")));
+
+    // A forged token changes nothing.
+    let forged = format!("{}x", &link[..link.len() - 1]);
+    let r = http
+        .post(&forged)
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), 404);
+
+    let page = http.get(&link).send().expect("GET");
+    assert_eq!(page.status(), 200);
+    let page = page.text().expect("page");
+    assert!(page.contains("anna.lind@example.org") && page.contains("<form method=\"post\""));
+    let r = http
+        .post(&link)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), 200, "one-click");
+
+    p.write(
+        "releases/nasta.md",
+        release(
+            &format!(
+                "title = \"Nästa release\"\ndate = \"{}\"\ntopics = [\"jamstalldhet\"]",
+                rfc3339(pressroom::clock::now() - chrono::TimeDelta::minutes(1))
+            ),
+            "Mer text.",
+        ),
+    );
+    wait_for("the next release mailed", Duration::from_secs(20), || {
+        server.messages().len() == 3
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let counts = server.per_recipient();
+    assert_eq!(counts.get("anna.lind@example.org"), Some(&1), "{counts:?}");
+    assert_eq!(
+        counts.get("cecilia.berg@example.org"),
+        Some(&2),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_serving_and_a_fixed_one_takes_effect() {
+    let p = Project::sample();
+    let port = free_port();
+    serve_on(&p, port);
+    let daemon = Daemon::start(&p);
+    let http = client();
+    let before = get(&http, &daemon.base, "/feed.atom").1;
+    let config = p.path().join("config/pressroom.toml");
+    let good = std::fs::read_to_string(&config).expect("config");
+
+    std::fs::write(&config, good.replace("[site]", "[site\ntitel = ")).expect("break");
+    daemon.signal("HUP");
+    wait_for("the error reported", Duration::from_secs(5), || {
+        daemon.log().contains("the running config is kept")
+    });
+    assert_eq!(
+        get(&http, &daemon.base, "/feed.atom"),
+        (200, before.clone())
+    );
+    assert_eq!(get(&http, &daemon.base, "/healthz").0, 200);
+
+    std::fs::write(
+        &config,
+        good.replace(
+            "Jämställdhetsmyndigheten – Pressrum",
+            "Nytt namn på pressrummet",
+        ),
+    )
+    .expect("fix");
+    daemon.signal("HUP");
+    wait_for("the new title", Duration::from_secs(5), || {
+        get(&http, &daemon.base, "/feed.atom")
+            .1
+            .contains("Nytt namn på pressrummet")
+    });
+}
+
+#[test]
+fn sigterm_during_a_dispatch_exits_0_within_10_seconds_and_the_next_start_finishes_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    server.rules(r#"{"delay_ms": 15}"#);
+    let p = smtp::project_with_smtp(server.port, 300);
+    let port = free_port();
+    serve_on(&p, port);
+    let config = p.path().join("config/pressroom.toml");
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("concurrency = 8", "concurrency = 2");
+    std::fs::write(&config, text).expect("config");
+    p.write(
+        "releases/hemlig-nyhet.md",
+        secret_release(&rfc3339(
+            pressroom::clock::now() - chrono::TimeDelta::minutes(1),
+        )),
+    );
+    let mut daemon = Daemon::start(&p);
+    wait_for("some mail", Duration::from_secs(20), || {
+        server.messages().len() >= 20
+    });
+    daemon.signal("TERM");
+    let (status, took) = daemon.wait(Duration::from_secs(15));
+    assert!(status.success(), "exit status {status:?}: {}", daemon.log());
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let sent_before = server.messages().len();
+    assert!(
+        sent_before < 302,
+        "the dispatch was cut short ({sent_before})"
+    );
+    drop(daemon);
+
+    let _again = Daemon::start(&p);
+    wait_for("everyone mailed", Duration::from_secs(60), || {
+        server.per_recipient().len() == 302
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let counts = server.per_recipient();
+    let doubles: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        doubles.is_empty(),
+        "a clean stop records every outcome: nobody mailed twice: {doubles:?}"
+    );
+}
+
+#[test]
+fn under_systemd_it_says_ready_after_the_first_build_and_pings_the_watchdog() {
+    let p = Project::sample();
+    let port = free_port();
+    serve_on(&p, port);
+    let dir = tempfile::tempdir().expect("dir");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut daemon = Daemon::start_with(
+        &p,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8")),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !(seen.contains("READY=1") && seen.matches("WATCHDOG=1").count() >= 2) {
+        let n = socket.recv(&mut buf).expect("a notification");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.push('\n');
+    }
+    assert!(seen.contains("STATUS="), "{seen}");
+    // READY comes after the first build: the site is there when systemd says started.
+    assert_eq!(get(&client(), &daemon.base, "/feed.atom").0, 200);
+    daemon.signal("TERM");
+    assert!(daemon.wait(Duration::from_secs(10)).0.success());
+}
+
+/// A tiny HTTP endpoint standing in for a WebSub hub and a webhook receiver: it records
+/// each request's path and body and answers 204.
+struct Receiver {
+    base: String,
+    got: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&got);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let path = request_line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                record
+                    .lock()
+                    .expect("record")
+                    .push((path, String::from_utf8_lossy(&body).into_owned()));
+                let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            }
+        });
+        Receiver { base, got }
+    }
+
+    fn requests(&self) -> Vec<(String, String)> {
+        self.got.lock().expect("requests").clone()
+    }
+}
