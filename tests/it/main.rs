@@ -10,6 +10,7 @@ mod feeds;
 mod incremental;
 mod mail;
 mod smtp;
+mod systemd;
 mod validators;
 
 use std::collections::BTreeMap;
