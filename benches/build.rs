@@ -58,7 +58,7 @@ fn main() {
         eprintln!("error: /usr/bin/time is missing: apt-get install -y time");
         std::process::exit(2);
     }
-    let pressroom_bin = pressroom_binary();
+    let pressroom_bin = common::pressroom_binary("build");
 
     let (_guard, root) = match std::env::var_os("PRESSROOM_BENCH_DIR") {
         Some(dir) => {
@@ -139,32 +139,6 @@ fn main() {
     };
 
     report(count, &pressroom_full, &rebuild, hugo.as_ref());
-}
-
-// ---------------------------------------------------------------------------------------
-// Locating the binary.
-
-/// `target/<profile>/pressroom`: the bench runs from `target/<profile>/deps/build-<hash>`.
-fn pressroom_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the bench executable's path");
-    let name = format!("pressroom{}", std::env::consts::EXE_SUFFIX);
-    let found = exe
-        .ancestors()
-        .skip(1)
-        .take(3)
-        .map(|dir| dir.join(&name))
-        .find(|p| p.is_file());
-    match found {
-        Some(p) => p,
-        None => {
-            eprintln!(
-                "error: no {name} binary near {}: run `cargo bench --bench build` (it builds the binary), \
-                 or `cargo build --release` first",
-                exe.display()
-            );
-            std::process::exit(2);
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------

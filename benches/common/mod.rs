@@ -1,6 +1,10 @@
 //! What the benchmarks share: Swedish-looking words for generated text, and reading
 //! `/usr/bin/time -v` reports.
 
+// Each bench binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -88,4 +92,28 @@ pub fn parse_elapsed(s: &str) -> Duration {
 /// of an earlier run (pressroom syncs the file system it writes to; Hugo does not).
 pub fn sync() {
     let _ = Command::new("sync").status();
+}
+
+/// The `pressroom` binary that `cargo bench --bench NAME` built: `target/<profile>/pressroom`,
+/// beside `target/<profile>/deps/<bench>-<hash>`, the running bench.
+pub fn pressroom_binary(bench: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the bench executable's path");
+    let name = format!("pressroom{}", std::env::consts::EXE_SUFFIX);
+    let found = exe
+        .ancestors()
+        .skip(1)
+        .take(3)
+        .map(|dir| dir.join(&name))
+        .find(|p| p.is_file());
+    match found {
+        Some(p) => p,
+        None => {
+            eprintln!(
+                "error: no {name} binary near {}: run `cargo bench --bench {bench}` (it builds the binary), \
+                 or `cargo build --release` first",
+                exe.display()
+            );
+            std::process::exit(2);
+        }
+    }
 }

@@ -45,11 +45,17 @@ fn systemd_analyze_verify_has_nothing_to_say_about_the_unit() {
 #[test]
 fn the_unit_is_hardened_to_an_exposure_of_at_most_2() {
     let dir = tempfile::tempdir().expect("dir");
-    let o = analyze(&["security", "--offline=yes", "--no-pager"], &unit(dir.path()));
+    let o = analyze(
+        &["security", "--offline=yes", "--no-pager"],
+        &unit(dir.path()),
+    );
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let score: f64 = out
         .lines()
-        .find_map(|l| l.split("Overall exposure level for pressroom.service:").nth(1))
+        .find_map(|l| {
+            l.split("Overall exposure level for pressroom.service:")
+                .nth(1)
+        })
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no score in: {out}"));

@@ -1,0 +1,294 @@
+//! The daemon with 10,000 releases in its folder: how long from a saved file to the new feed
+//! served over HTTP (median and p99 of 100 saves), what the idle daemon costs (CPU, wake-ups
+//! and memory over 60 seconds), and conditional GETs of `feed.atom` per second from `wrk`.
+//!
+//!     cargo bench --bench daemon
+//!
+//! `wrk` (`apt-get install -y wrk`) is optional: without it that row is skipped.
+//! `PRESSROOM_BENCH_RELEASES`, `PRESSROOM_BENCH_SAVES` and `PRESSROOM_BENCH_IDLE_SECS` make
+//! a quicker run.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{SV_WORDS, capitalise};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let releases = env_or("PRESSROOM_BENCH_RELEASES", 10_000);
+    let saves = env_or("PRESSROOM_BENCH_SAVES", 100);
+    let idle_secs = env_or("PRESSROOM_BENCH_IDLE_SECS", 60);
+    let binary = common::pressroom_binary("daemon");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    write_site(dir.path(), releases, port);
+    eprintln!("{releases} releases written to {}", dir.path().display());
+
+    let started = Instant::now();
+    let mut daemon = Command::new(&binary)
+        .arg("--config")
+        .arg(dir.path().join("config/pressroom.toml"))
+        .arg("run")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start pressroom run");
+    wait_serving(&mut daemon);
+    let first_build = started.elapsed();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+
+    // Saves: the newest release (it is in the main feed) rewritten the way editors do,
+    // a temp file renamed over it, and the feed polled until it shows the change.
+    let newest = dir.path().join(release_name(releases - 1));
+    let original = std::fs::read_to_string(&newest).expect("newest release");
+    let mut latencies = Vec::with_capacity(saves);
+    for i in 0..saves {
+        let marker = format!("Ändring nummer {i} av texten.");
+        let text = original.replacen("\n\n", &format!("\n\n{marker}\n\n"), 1);
+        let tmp = newest.with_extension("md.tmp");
+        std::fs::write(&tmp, text).expect("write");
+        let saved = Instant::now();
+        std::fs::rename(&tmp, &newest).expect("rename");
+        loop {
+            let body = http
+                .get(format!("{base}/feed.atom"))
+                .send()
+                .and_then(|r| r.text())
+                .unwrap_or_default();
+            if body.contains(&marker) {
+                break;
+            }
+            assert!(
+                saved.elapsed() < Duration::from_secs(30),
+                "save {i} never showed"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        latencies.push(saved.elapsed());
+        // Let the build that the poll raced settle before the next save.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    latencies.sort();
+    let median = latencies[latencies.len() / 2];
+    let p99 = latencies[(latencies.len() * 99).div_ceil(100).saturating_sub(1)];
+    let max = latencies[latencies.len() - 1];
+
+    // Idle: nothing to do until the next event.
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = daemon.id();
+    let before = sample(pid);
+    std::thread::sleep(Duration::from_secs(idle_secs as u64));
+    let after = sample(pid);
+
+    let rps = wrk(&http, &base);
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let exited = daemon.wait().expect("wait");
+
+    println!();
+    println!("pressroom run with {releases} releases (first build and serving: {first_build:.2?})");
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| saved file → new feed over HTTP, {saves} saves | median {} ms, p99 {} ms, max {} ms |",
+        ms(median),
+        ms(p99),
+        ms(max)
+    );
+    println!(
+        "| idle {idle_secs} s: CPU | {:.3} s ({} ticks) |",
+        (after.cpu_ticks - before.cpu_ticks) as f64 / ticks_per_second(),
+        after.cpu_ticks - before.cpu_ticks
+    );
+    println!(
+        "| idle {idle_secs} s: context switches, all threads (wake-ups) | {} |",
+        after.switches - before.switches
+    );
+    println!(
+        "| idle: resident memory | {:.1} MiB (peak {:.1} MiB) |",
+        after.rss_kb as f64 / 1024.0,
+        after.hwm_kb as f64 / 1024.0
+    );
+    match rps {
+        Some((rps, line)) => println!(
+            "| conditional GET feed.atom (wrk -t2 -c32 -d10s, 304s) | {rps} req/s ({line}) |"
+        ),
+        None => {
+            println!("| conditional GET feed.atom | skipped: no wrk (apt-get install -y wrk) |")
+        }
+    }
+    println!("| exit on SIGTERM | {exited} |");
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn release_name(i: usize) -> String {
+    // Dates one day apart, oldest first, ending before today.
+    let day =
+        chrono::NaiveDate::from_ymd_opt(1995, 1, 1).expect("date") + chrono::Days::new(i as u64);
+    format!("releases/{day}-pressmeddelande-{i}.md")
+}
+
+fn write_site(dir: &Path, releases: usize, port: u16) {
+    std::fs::create_dir_all(dir.join("config")).expect("config dir");
+    std::fs::write(
+        dir.join("config/pressroom.toml"),
+        format!(
+            "[site]\ntitle = \"Pressrum\"\nbase_url = \"http://127.0.0.1:{port}/\"\nlang = \"sv\"\ntimezone = \"Europe/Stockholm\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n"
+        ),
+    )
+    .expect("config");
+    std::fs::write(
+        dir.join("config/media.csv"),
+        "email,name,outlet,lang,topics\n",
+    )
+    .expect("media");
+    std::fs::create_dir_all(dir.join("releases")).expect("releases dir");
+    let mut seed = 0x5EED_u64;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for i in 0..releases {
+        let words = |n: usize, next: &mut dyn FnMut() -> usize| {
+            (0..n)
+                .map(|_| SV_WORDS[next() % SV_WORDS.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let title = capitalise(&words(6, &mut next));
+        let mut body = String::new();
+        for _ in 0..6 {
+            body.push_str(&capitalise(&words(50, &mut next)));
+            body.push_str(".\n\n");
+        }
+        let topic = ["jamstalldhet", "arbetsliv", "utbildning", "halsa", "vald"][i % 5];
+        std::fs::write(
+            dir.join(release_name(i)),
+            format!(
+                "+++\ntitle = \"{title} {i}\"\ntopics = [\"{topic}\"]\nmail = false\n\
+                 contacts = [{{ name = \"Presstjänst\", email = \"press@example.org\" }}]\n+++\n\n{body}"
+            ),
+        )
+        .expect("release");
+    }
+}
+
+fn wait_serving(daemon: &mut Child) {
+    let stderr = daemon.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr line");
+        if line.contains("on http://") {
+            // Keep draining stderr so the daemon never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            return;
+        }
+    }
+    panic!("the daemon exited before serving");
+}
+
+struct Sample {
+    cpu_ticks: u64,
+    switches: u64,
+    rss_kb: u64,
+    hwm_kb: u64,
+}
+
+fn sample(pid: u32) -> Sample {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name in parentheses: utime is the 14th, stime the 15th.
+    let after_name = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let cpu_ticks = fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+    let mut switches = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .flatten()
+    {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        switches += status_field(&status, "voluntary_ctxt_switches")
+            + status_field(&status, "nonvoluntary_ctxt_switches");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    Sample {
+        cpu_ticks,
+        switches,
+        rss_kb: status_field(&status, "VmRSS"),
+        hwm_kb: status_field(&status, "VmHWM"),
+    }
+}
+
+fn status_field(status: &str, name: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn wrk(http: &reqwest::blocking::Client, base: &str) -> Option<(String, String)> {
+    let which = Command::new("wrk").arg("--version").output().ok()?;
+    let _ = which;
+    let etag = http
+        .get(format!("{base}/feed.atom"))
+        .send()
+        .ok()?
+        .headers()
+        .get("etag")?
+        .to_str()
+        .ok()?
+        .to_string();
+    let out = Command::new("wrk")
+        .args(["-t2", "-c32", "-d10s", "-H"])
+        .arg(format!("If-None-Match: {etag}"))
+        .arg(format!("{base}/feed.atom"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))?
+        .trim()
+        .to_string();
+    let non2xx = text
+        .lines()
+        .find(|l| l.contains("Non-2xx"))
+        .map_or_else(|| "all 2xx".to_string(), |l| l.trim().to_string());
+    Some((rps, non2xx))
+}
