@@ -86,11 +86,11 @@ pub fn next_lift<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::release::{LangTag, Slug};
 
-    fn release(slug: &str, date: &str) -> Release {
+    pub(crate) fn release(slug: &str, date: &str) -> Release {
         Release {
             source: format!("releases/{slug}.md").into(),
             slug: Slug::parse(slug).unwrap(),

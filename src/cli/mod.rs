@@ -93,6 +93,15 @@ pub enum Command {
         #[arg(long)]
         update: bool,
     },
+    /// The publications and mail that would happen, without doing them.
+    Schedule {
+        /// From this instant (default now): RFC 3339, or a local date-time in the site's zone.
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Until this instant (default 30 days after --from).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+    },
     /// Each release's state and its mail.
     Status {
         #[arg(long)]
@@ -246,6 +255,17 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             },
         ),
         Command::Status { json } => mail::status(&config, json),
+        Command::Schedule {
+            ref from,
+            ref until,
+        } => {
+            let from = instant(&config, from.as_deref())?;
+            let until = match until {
+                Some(u) => instant(&config, Some(u))?,
+                None => from + chrono::TimeDelta::days(30),
+            };
+            schedule(&config, from, until)
+        }
         Command::Report { ref slug, csv } => mail::report(&config, slug, csv),
         Command::New { title } => {
             let path = crate::scaffold::create(&config, &title, clock::now())?;
@@ -253,6 +273,53 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             Ok(Outcome::Ok)
         }
     }
+}
+
+fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyhow::Result<Outcome> {
+    use crate::daemon::schedule::{Action, timeline};
+    let mut builder = Builder::new(config.clone(), config.paths.public.clone());
+    let loaded = builder.load();
+    let ledger = Ledger::open_in(&config.paths.state)?;
+    let pending = ledger.pending()?;
+    let mut decided = std::collections::HashSet::new();
+    for r in &loaded.releases {
+        if ledger.latest_dispatch(&r.id)?.is_some() {
+            decided.insert(r.id.clone());
+        }
+    }
+    let window = crate::dispatch::Window {
+        schedule: config.dispatch.window.clone(),
+        tz: config.site.timezone,
+    };
+    let plan = timeline(
+        loaded.releases.iter().map(|r| &**r),
+        &pending,
+        &|r| decided.contains(&r.id),
+        &window,
+        from,
+        until,
+    );
+    let (media, _) = MediaList::load(&config.paths.media);
+    let tz = config.site.timezone;
+    for p in &plan {
+        let when = p.at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
+        match p.what {
+            Action::Publish => println!("{when}  publish  {}  {}", p.release.slug, p.release.title),
+            Action::Mail => println!(
+                "{when}  mail     {}  to {}",
+                p.release.slug,
+                count(media.targets(p.release).count(), "recipient")
+            ),
+        }
+    }
+    if plan.is_empty() {
+        eprintln!(
+            "nothing is published or mailed between {} and {}",
+            from.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+            until.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
+        );
+    }
+    Ok(Outcome::Ok)
 }
 
 enum Part {

@@ -1,11 +1,88 @@
 //! When the daemon must next act, as a pure function of the instant, the releases and the
 //! ledger's waiting mail: the next embargo lift, and the first instant a waiting delivery
 //! is due inside the dispatch window. The event loop sleeps until the earlier of the two.
+//! `pressroom schedule` prints the same plan over a span of time (`timeline`).
 
 use chrono::{DateTime, Utc};
 
 use crate::dispatch::Window;
 use crate::ledger::Pending;
+use crate::planner::{self, Visibility};
+use crate::release::Release;
+
+/// One thing the daemon would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned<'a> {
+    pub at: DateTime<Utc>,
+    pub release: &'a Release,
+    pub what: Action,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The embargo lifts: pages, feeds, sitemap.
+    Publish,
+    /// Mail starts to leave (the release's first dispatch, or mail that waits).
+    Mail,
+}
+
+/// What would happen in `(from, until]`: each lift, and when its mail would start to leave
+/// (the first opening of the window at or after the lift, for releases that are mailed and
+/// not mailed yet); and for mail already waiting, when it would leave. Pure.
+pub fn timeline<'a>(
+    releases: impl IntoIterator<Item = &'a Release>,
+    pending: &[Pending],
+    decided: &dyn Fn(&Release) -> bool,
+    window: &Window,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Vec<Planned<'a>> {
+    let mut out = Vec::new();
+    for r in releases {
+        match planner::visibility(r, from) {
+            Visibility::Embargoed { until: lift } if lift <= until => {
+                out.push(Planned {
+                    at: lift,
+                    release: r,
+                    what: Action::Publish,
+                });
+                if r.mail
+                    && !decided(r)
+                    && let Some(at) = window.next_opening(lift).filter(|t| *t <= until)
+                {
+                    out.push(Planned {
+                        at,
+                        release: r,
+                        what: Action::Mail,
+                    });
+                }
+            }
+            Visibility::Public => {
+                let due = pending
+                    .iter()
+                    .filter(|p| p.release_id == r.id)
+                    .map(|p| p.due)
+                    .min();
+                if let Some(at) = due
+                    .and_then(|due| window.next_opening(due.max(from)))
+                    .filter(|t| *t <= until)
+                {
+                    out.push(Planned {
+                        at,
+                        release: r,
+                        what: Action::Mail,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out.sort_by(|a, b| {
+        a.at.cmp(&b.at)
+            .then_with(|| a.release.slug.cmp(&b.release.slug))
+    });
+    out
+}
 
 /// What the daemon wakes up for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +175,64 @@ mod tests {
     #[test]
     fn nothing_waiting_means_no_mail_wake_up() {
         assert_eq!(next_mail(&[], &window(), t("2018-10-18T08:00:00Z")), None);
+    }
+
+    fn release(slug: &str, date: &str) -> Release {
+        let mut r = crate::planner::tests::release(slug, date);
+        r.id = slug.to_string();
+        r
+    }
+
+    #[test]
+    fn the_timeline_holds_each_lift_and_when_its_mail_would_leave() {
+        let thursday_midnight = release("torsdag", "2018-10-17T22:00:00Z");
+        let mut not_mailed = release("utan-post", "2018-10-18T08:00:00Z");
+        not_mailed.mail = false;
+        let already_public = release("redan-ute", "2018-10-16T08:00:00Z");
+        let later = release("senare", "2018-12-01T08:00:00Z");
+        let all = [thursday_midnight, not_mailed, already_public, later];
+        let waiting = [Pending {
+            release_id: "redan-ute".into(),
+            version: 1,
+            due: t("2018-10-16T09:00:00Z"),
+        }];
+        let plan = timeline(
+            &all,
+            &waiting,
+            &|_| false,
+            &window(),
+            t("2018-10-17T20:00:00Z"),
+            t("2018-10-31T00:00:00Z"),
+        );
+        let got: Vec<(String, &str, Action)> = plan
+            .iter()
+            .map(|p| (p.at.to_rfc3339(), p.release.slug.as_str(), p.what))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "2018-10-17T22:00:00+00:00".to_string(),
+                    "torsdag",
+                    Action::Publish
+                ),
+                (
+                    "2018-10-18T05:00:00+00:00".to_string(),
+                    "redan-ute",
+                    Action::Mail
+                ),
+                (
+                    "2018-10-18T05:00:00+00:00".to_string(),
+                    "torsdag",
+                    Action::Mail
+                ),
+                (
+                    "2018-10-18T08:00:00+00:00".to_string(),
+                    "utan-post",
+                    Action::Publish
+                ),
+            ]
+        );
     }
 
     #[test]

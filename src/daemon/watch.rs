@@ -68,6 +68,22 @@ impl Watched {
         folders
     }
 
+    /// What one event of the watcher asks for. Pure: unit-tested below.
+    pub fn change_of(&self, event: notify::Result<notify::Event>) -> Change {
+        match event {
+            // Lost events (the inotify queue overflowed): only a full rescan is safe.
+            Err(_) => Change::Rescan,
+            Ok(e) if e.need_rescan() => Change::Rescan,
+            Ok(e) if matches!(e.kind, EventKind::Access(_)) => Change::Nothing,
+            Ok(e) => e
+                .paths
+                .iter()
+                .map(|p| self.classify(p))
+                .max()
+                .unwrap_or(Change::Nothing),
+        }
+    }
+
     /// What a change of `path` asks for. Pure: unit-tested below.
     pub fn classify(&self, path: &Path) -> Change {
         let ignored = path
@@ -119,18 +135,7 @@ pub struct Watcher {
 pub fn start(watched: &Watched, tx: mpsc::UnboundedSender<Change>) -> notify::Result<Watcher> {
     let classify = watched.clone();
     let mut inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let change = match event {
-            // Lost events (the inotify queue overflowed): only a full rescan is safe.
-            Err(_) => Change::Rescan,
-            Ok(e) if e.need_rescan() => Change::Rescan,
-            Ok(e) if matches!(e.kind, EventKind::Access(_)) => Change::Nothing,
-            Ok(e) => e
-                .paths
-                .iter()
-                .map(|p| classify.classify(p))
-                .max()
-                .unwrap_or(Change::Nothing),
-        };
+        let change = classify.change_of(event);
         if change != Change::Nothing {
             // The loop has gone only at shutdown; nothing to do then.
             let _ = tx.send(change);
@@ -188,6 +193,25 @@ mod tests {
                 assert_eq!(c, Change::Nothing, "{p}");
             }
         }
+    }
+
+    #[test]
+    fn a_queue_overflow_or_a_watcher_error_is_a_full_rescan() {
+        let w = watched();
+        let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        assert_eq!(w.change_of(Ok(overflow)), Change::Rescan);
+        assert_eq!(
+            w.change_of(Err(notify::Error::generic("inotify failed"))),
+            Change::Rescan
+        );
+        let save = notify::Event::new(EventKind::Create(notify::event::CreateKind::File))
+            .add_path("/site/releases/.x.md.swp".into())
+            .add_path("/site/config/pressroom.toml".into());
+        assert_eq!(
+            w.change_of(Ok(save)),
+            Change::Config,
+            "the biggest change wins"
+        );
     }
 
     #[test]

@@ -413,6 +413,44 @@ fn editor_saves_swap_files_and_half_written_files_never_break_a_page_or_feed() {
 }
 
 #[test]
+fn a_burst_of_a_thousand_files_is_published_whole() {
+    let p = Project::sample();
+    let port = free_port();
+    serve_on(&p, port);
+    let daemon = Daemon::start(&p);
+    let http = client();
+    // Written elsewhere, then moved in at once, as a copy tool or `git pull` does.
+    let staging = p.path().join("incoming");
+    std::fs::create_dir_all(&staging).expect("staging");
+    for i in 0..1000 {
+        std::fs::write(
+            staging.join(format!("2019-03-{:02}-massutskick-{i}.md", i % 28 + 1)),
+            release(
+                &format!("title = \"Massutskick nummer {i}\"\ndate = 2019-03-01\nmail = false"),
+                "Text.",
+            ),
+        )
+        .expect("write");
+    }
+    for entry in std::fs::read_dir(&staging).expect("staging").flatten() {
+        std::fs::rename(
+            entry.path(),
+            p.path().join("releases").join(entry.file_name()),
+        )
+        .expect("move in");
+    }
+    let took = wait_for("all 1,000 in the sitemap", Duration::from_secs(30), || {
+        get(&http, &daemon.base, "/sitemap.xml")
+            .1
+            .matches("massutskick-")
+            .count()
+            == 1000
+    });
+    eprintln!("1,000 files published in {took:?}");
+    assert_eq!(get(&http, &daemon.base, "/feed.atom").0, 200);
+}
+
+#[test]
 fn conditional_gets_content_types_compression_and_link_headers() {
     let p = Project::sample();
     let port = free_port();

@@ -259,3 +259,31 @@ fn withdrawing_a_release_cancels_its_pending_mail() {
     let report = String::from_utf8_lossy(&p.run(&["report", "ny", "--csv"]).stdout).into_owned();
     assert_eq!(report.matches(",cancelled,").count(), 1, "{report}");
 }
+
+#[test]
+fn schedule_shows_the_lift_at_midnight_and_the_mail_at_seven() {
+    let p = Project::sample();
+    let o = p.run(&[
+        "schedule",
+        "--from",
+        "2018-10-17T20:00",
+        "--until",
+        "2018-10-19T00:00",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("2018-10-18 00:00 CEST  publish  du-avgor"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("2018-10-18 07:00 CEST  mail     du-avgor  to 3 recipients"),
+        "{out}"
+    );
+    assert!(
+        !p.path().join("public").exists() && !p.path().join("state/outbox").exists(),
+        "nothing was done"
+    );
+}
