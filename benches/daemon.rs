@@ -35,17 +35,22 @@ fn main() {
     eprintln!("{releases} releases written to {}", dir.path().display());
 
     let started = Instant::now();
-    let mut daemon = Command::new(&binary)
-        .arg("--config")
-        .arg(dir.path().join("config/pressroom.toml"))
-        .arg("run")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start pressroom run");
-    wait_serving(&mut daemon);
+    let mut daemon = Running(
+        Command::new(&binary)
+            .arg("--config")
+            .arg(dir.path().join("config/pressroom.toml"))
+            .arg("run")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start pressroom run"),
+    );
+    wait_serving(&mut daemon.0);
     let first_build = started.elapsed();
     let base = format!("http://127.0.0.1:{port}");
+    // reqwest is built without a TLS provider of its own; plain HTTP needs none, but the
+    // builder asks for one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -89,7 +94,7 @@ fn main() {
 
     // Idle: nothing to do until the next event.
     std::thread::sleep(Duration::from_secs(2));
-    let pid = daemon.id();
+    let pid = daemon.0.id();
     let before = sample(pid);
     std::thread::sleep(Duration::from_secs(idle_secs as u64));
     let after = sample(pid);
@@ -98,7 +103,7 @@ fn main() {
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
-    let exited = daemon.wait().expect("wait");
+    let exited = daemon.0.wait().expect("wait");
 
     println!();
     println!("pressroom run with {releases} releases (first build and serving: {first_build:.2?})");
@@ -135,6 +140,16 @@ fn main() {
     println!("| exit on SIGTERM | {exited} |");
 }
 
+/// The daemon, killed if the bench panics.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
@@ -146,11 +161,13 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Dates one day apart, oldest first, from 1995 (10,000 days end in 2022).
+fn day(i: usize) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(1995, 1, 1).expect("date") + chrono::Days::new(i as u64)
+}
+
 fn release_name(i: usize) -> String {
-    // Dates one day apart, oldest first, ending before today.
-    let day =
-        chrono::NaiveDate::from_ymd_opt(1995, 1, 1).expect("date") + chrono::Days::new(i as u64);
-    format!("releases/{day}-pressmeddelande-{i}.md")
+    format!("releases/{}-pressmeddelande-{i}.md", day(i))
 }
 
 fn write_site(dir: &Path, releases: usize, port: u16) {
@@ -192,8 +209,9 @@ fn write_site(dir: &Path, releases: usize, port: u16) {
         std::fs::write(
             dir.join(release_name(i)),
             format!(
-                "+++\ntitle = \"{title} {i}\"\ntopics = [\"{topic}\"]\nmail = false\n\
-                 contacts = [{{ name = \"Presstjänst\", email = \"press@example.org\" }}]\n+++\n\n{body}"
+                "+++\ntitle = \"{title} {i}\"\ndate = {}\ntopics = [\"{topic}\"]\nmail = false\n\
+                 contacts = [{{ name = \"Presstjänst\", email = \"press@example.org\" }}]\n+++\n\n{body}",
+                day(i)
             ),
         )
         .expect("release");
