@@ -54,10 +54,15 @@ impl Daemon {
     }
 
     pub fn start_with(p: &Project, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_full(p, env, &[])
+    }
+
+    pub fn start_full(p: &Project, env: &[(&str, &str)], args: &[&str]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pressroom"))
             .arg("--config")
             .arg(p.path().join("config/pressroom.toml"))
             .arg("run")
+            .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -72,7 +77,11 @@ impl Daemon {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(at) = line.find("on http://") {
-                    let _ = tx.send(line[at + 3..].trim_end_matches('/').to_string());
+                    let url: String = line[at + 3..]
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .collect();
+                    let _ = tx.send(url.trim_end_matches('/').to_string());
                 }
                 lines.lock().expect("log").push(line);
             }
@@ -814,4 +823,25 @@ impl Receiver {
     fn requests(&self) -> Vec<(String, String)> {
         self.got.lock().expect("requests").clone()
     }
+}
+
+#[test]
+fn with_log_format_json_every_log_line_is_a_json_object() {
+    let p = Project::sample();
+    let port = free_port();
+    serve_on(&p, port);
+    p.write("releases/trasig.md", "+++\ntitle = \"Trasig\"\n");
+    let mut daemon = Daemon::start_full(&p, &[], &["--log-format", "json"]);
+    daemon.signal("TERM");
+    assert!(daemon.wait(Duration::from_secs(10)).0.success());
+    let log = daemon.log();
+    let mut levels = Vec::new();
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        levels.push(v["level"].as_str().expect("a level").to_string());
+        assert!(v["timestamp"].is_string() && v["message"].is_string(), "{line}");
+    }
+    assert!(levels.contains(&"ERROR".to_string()), "the broken release is an error: {log}");
+    assert!(log.contains("trasig.md"), "{log}");
 }
