@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, SourceText};
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError, Notice};
 use crate::output::{self, Memo, Staged, Staging};
 use crate::planner::{self, Plan, Visibility};
 use crate::release::revision::{self, Revision};
@@ -44,6 +44,8 @@ struct Revisions {
     recording: Recording,
     /// The ledger's `revisions` table, read once and kept in step with every save.
     known: HashMap<String, Revision>,
+    /// The ledger's `notices`, likewise.
+    notices: HashMap<String, Notice>,
 }
 
 pub struct Builder {
@@ -124,10 +126,12 @@ impl Builder {
         recording: Recording,
     ) -> Result<Builder, LedgerError> {
         let known = ledger.revisions()?;
+        let notices = ledger.notices()?;
         self.revisions = Some(Revisions {
             ledger,
             recording,
             known,
+            notices,
         });
         Ok(self)
     }
@@ -206,6 +210,8 @@ impl Builder {
         let mut loaded = self.load();
 
         let newly_public = self.apply_revisions(&mut loaded.releases, at)?;
+        let deleted = self.deleted(&loaded.releases, at);
+        loaded.releases.extend(deleted);
         let plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
 
         let staging = Staging::begin(&self.out_dir)?;
@@ -249,12 +255,22 @@ impl Builder {
         };
         let mut changed = Vec::new();
         let mut first_seen = Vec::new();
+        let mut notices = Vec::new();
         for r in releases.iter_mut() {
             if !matches!(
                 planner::visibility(r, at),
                 Visibility::Public | Visibility::Withdrawn { .. }
             ) {
                 continue;
+            }
+            let notice = Notice {
+                slug: r.slug.to_string(),
+                title: r.title.clone(),
+                date: r.date,
+                lang: r.lang.to_string(),
+            };
+            if revisions.notices.get(&r.id) != Some(&notice) {
+                notices.push((r.id.clone(), notice));
             }
             let record = revisions.known.get(&r.id);
             if record.is_none() && planner::visibility(r, at) == Visibility::Public {
@@ -276,7 +292,40 @@ impl Builder {
             revisions.ledger.save_revisions(&changed)?;
             revisions.known.extend(changed);
         }
+        if !notices.is_empty() {
+            revisions.ledger.save_notices(&notices)?;
+            revisions.notices.extend(notices);
+        }
         Ok(first_seen)
+    }
+
+    /// Releases published by `at` whose files are gone: each still has a page at its URL,
+    /// saying it was withdrawn (SPEC §4), made from what the ledger remembers of it. None
+    /// takes the slug of a release that is there.
+    fn deleted(&self, present: &[Arc<Release>], at: DateTime<Utc>) -> Vec<Arc<Release>> {
+        let Some(revisions) = &self.revisions else {
+            return Vec::new();
+        };
+        let ids: std::collections::HashSet<&str> = present.iter().map(|r| r.id.as_str()).collect();
+        let slugs: std::collections::HashSet<&str> =
+            present.iter().map(|r| r.slug.as_str()).collect();
+        let mut gone = Vec::new();
+        for (id, notice) in &revisions.notices {
+            let Some(revision) = revisions.known.get(id) else {
+                continue;
+            };
+            if ids.contains(id.as_str())
+                || slugs.contains(notice.slug.as_str())
+                || notice.date > at
+                || revision.first_seen > at
+            {
+                continue;
+            }
+            if let Some(r) = release::deleted(id, notice, &revision.hash, &self.config) {
+                gone.push(Arc::new(r));
+            }
+        }
+        gone
     }
 
     /// Renders and stages the whole site. Listings are rendered here; release pages, the

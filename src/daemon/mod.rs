@@ -321,6 +321,11 @@ impl Daemon {
             );
         }
         for (id, slug) in &report.withdrawn_releases {
+            // A deleted file's mail is cancelled by `plan` after a grace period: an editor
+            // that saves by deleting and writing again must not cancel anything.
+            if self.builder.release(id).is_none() {
+                continue;
+            }
             match self.ledger.cancel(id, None, now) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(%slug, cancelled = n, "withdrawn: pending mail cancelled"),

@@ -14,6 +14,7 @@ mod revisions;
 pub use deliveries::{Delivery, DeliveryState, Due, Outcome, Pending};
 pub use lock::{LockError, SendLock};
 pub use optouts::OptOutSource;
+pub use revisions::Notice;
 
 use std::path::Path;
 
@@ -67,6 +68,14 @@ const MIGRATIONS: &[&str] = &[
     // The daemon asks at every wake-up which dispatches wait; most rows are long sent.
     "CREATE INDEX deliveries_pending ON deliveries (state, release_id, version)
         WHERE state IN ('queued', 'deferred', 'unknown', 'sending');",
+    // What a published release's withdrawal notice shows once its file is deleted.
+    "CREATE TABLE notices (
+        release_id TEXT PRIMARY KEY,
+        slug TEXT NOT NULL,
+        title TEXT NOT NULL,
+        date TEXT NOT NULL,
+        lang TEXT NOT NULL
+    ) STRICT;",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";

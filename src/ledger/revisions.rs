@@ -1,5 +1,7 @@
 //! The `revisions` table: per release id, the content hash last seen public and when it
-//! changed. See `release::revision` for the rule.
+//! changed. See `release::revision` for the rule. Beside it, `notices`: what a published
+//! release's page still shows (slug, title, date, language) after its file is deleted,
+//! when the page says it was withdrawn.
 
 use std::collections::HashMap;
 
@@ -15,7 +17,73 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// What the ledger remembers of a published release for its withdrawal notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub slug: String,
+    pub title: String,
+    pub date: DateTime<Utc>,
+    pub lang: String,
+}
+
 impl Ledger {
+    pub fn notices(&self) -> Result<HashMap<String, Notice>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT release_id, slug, title, date, lang FROM notices")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                ))
+            })
+            .map_err(self.err())?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (id, slug, title, date, lang) = row.map_err(self.err())?;
+            if let Some(date) = parse_time(&date) {
+                out.insert(
+                    id,
+                    Notice {
+                        slug,
+                        title,
+                        date,
+                        lang,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores changed notices in one transaction.
+    pub fn save_notices(&mut self, changed: &[(String, Notice)]) -> Result<(), LedgerError> {
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let err = self.err_owned();
+        let tx = self.conn.transaction().map_err(&err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO notices (release_id, slug, title, date, lang) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (release_id) DO UPDATE SET slug = excluded.slug,
+                        title = excluded.title, date = excluded.date, lang = excluded.lang",
+                )
+                .map_err(&err)?;
+            for (id, n) in changed {
+                stmt.execute(params![id, n.slug, n.title, n.date.to_rfc3339(), n.lang])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
+    }
+
     pub fn revisions(&self) -> Result<HashMap<String, Revision>, LedgerError> {
         let mut stmt = self
             .conn

@@ -226,6 +226,51 @@ impl Release {
     }
 }
 
+/// The stand-in for a published release whose file was deleted: withdrawn, with the slug,
+/// title, date and language the ledger remembers and nothing else, so its page says it was
+/// withdrawn and no feed, list or mail shows it. `None` if what was remembered no longer
+/// parses (a slug rule that changed).
+pub fn deleted(
+    id: &str,
+    notice: &crate::ledger::Notice,
+    last_hash: &str,
+    config: &crate::config::Config,
+) -> Option<Release> {
+    let lang = LangTag::parse(&notice.lang).ok()?;
+    let reason = if lang.key().starts_with("sv") {
+        "Pressmeddelandet har tagits bort."
+    } else {
+        "This release has been removed."
+    };
+    let mut r = Release {
+        source: config
+            .paths
+            .releases
+            .join(format!("{} (deleted)", notice.slug)),
+        slug: Slug::parse(&notice.slug).ok()?,
+        id: id.to_string(),
+        title: notice.title.clone(),
+        date: notice.date,
+        updated: None,
+        lang,
+        summary: String::new(),
+        topics: Vec::new(),
+        contacts: Vec::new(),
+        image: None,
+        image_alt: None,
+        attachments: Vec::new(),
+        draft: false,
+        withdrawn: Some(reason.to_string()),
+        mail: false,
+        body: String::new(),
+        body_html: String::new(),
+        content_hash: format!("deleted:{last_hash}"),
+        keys: Keys::default(),
+    };
+    r.keys = Keys::of(&r);
+    Some(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,3 +86,45 @@ fn a_what_if_build_records_nothing() {
         "the what-if build stored nothing"
     );
 }
+
+#[test]
+fn a_published_release_whose_file_is_deleted_keeps_a_page_saying_it_was_withdrawn() {
+    let p = Project::sample();
+    let o = p.run(&["build"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_file(p.path().join("releases/2018-10-18-du-avgor.md")).expect("delete");
+    let o = p.run(&["build"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let site = files(&p.out());
+    let page = text(&site, "releases/du-avgor/index.html");
+    assert!(page.contains(SAMPLE_TITLE), "the notice names it");
+    assert!(page.contains("Pressmeddelandet har tagits bort."), "{page}");
+    for sentence in SAMPLE_SENTENCES {
+        assert!(!page.contains(sentence), "its text is gone");
+    }
+    for feed in ["feed.rss", "feed.atom", "feed.json"] {
+        assert!(
+            !text(&site, feed).contains(SAMPLE_TITLE),
+            "{feed} dropped it"
+        );
+    }
+    assert!(!text(&site, "index.html").contains(SAMPLE_TITLE));
+}
+
+#[test]
+fn a_release_deleted_before_its_date_leaves_nothing_behind() {
+    let p = Project::empty();
+    p.write(
+        "releases/framtid.md",
+        release("title = \"Framtida nyhet\"\ndate = 2099-01-01", "Hemligt."),
+    );
+    assert!(p.run(&["build"]).status.success());
+    std::fs::remove_file(p.path().join("releases/framtid.md")).expect("delete");
+    assert!(p.run(&["build"]).status.success());
+    let site = files(&p.out());
+    assert!(
+        site.values()
+            .all(|bytes| !String::from_utf8_lossy(bytes).contains("Framtida")),
+        "never published, never shown"
+    );
+}

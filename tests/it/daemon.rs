@@ -840,8 +840,14 @@ fn with_log_format_json_every_log_line_is_a_json_object() {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
         levels.push(v["level"].as_str().expect("a level").to_string());
-        assert!(v["timestamp"].is_string() && v["message"].is_string(), "{line}");
+        assert!(
+            v["timestamp"].is_string() && v["message"].is_string(),
+            "{line}"
+        );
     }
-    assert!(levels.contains(&"ERROR".to_string()), "the broken release is an error: {log}");
+    assert!(
+        levels.contains(&"ERROR".to_string()),
+        "the broken release is an error: {log}"
+    );
     assert!(log.contains("trasig.md"), "{log}");
 }
