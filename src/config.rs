@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use lettre::message::Mailbox;
 use url::Url;
 
-use crate::diagnostic::{Diagnostic, SourceText};
+use crate::diagnostic::{Diagnostic, Location, SourceText};
 use crate::release::LangTag;
 use crate::schema::{self, Located, TableReader};
 
@@ -89,6 +89,14 @@ pub enum Transport {
     },
 }
 
+/// A file named in the config, and where it was named: read later, its problems still
+/// point at the config line.
+#[derive(Debug, Clone)]
+pub struct FileRef {
+    pub path: PathBuf,
+    pub written_at: Location,
+}
+
 /// Where a secret is read from. Never the config file itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Secret {
@@ -100,7 +108,8 @@ pub enum Secret {
 
 #[derive(Debug, Clone)]
 pub struct Dkim {
-    pub key_file: PathBuf,
+    /// A private key in PEM: RSA (PKCS#1 or PKCS#8) or Ed25519 (PKCS#8).
+    pub key: FileRef,
     pub selector: String,
 }
 
@@ -144,6 +153,10 @@ impl Config {
         match Config::parse(&text, &path, &root) {
             Ok((mut config, warnings)) => {
                 config.file = Some(path);
+                let problems = config.check_files();
+                if !problems.is_empty() {
+                    return Err(ConfigInvalid(problems).into());
+                }
                 Ok((config, warnings))
             }
             Err(diags) => Err(ConfigInvalid(diags).into()),
@@ -199,6 +212,21 @@ impl Config {
             webhooks,
         };
         Ok((config, diags))
+    }
+
+    /// Reads the files the config names for mail (the DKIM key), so a
+    /// bad one is a config error, reported at the line that names it, before anything runs.
+    pub fn check_files(&self) -> Vec<Diagnostic> {
+        let mut problems = Vec::new();
+        if let Some(dkim) = &self.mail.dkim {
+            let domain = self.mail.from.email.domain();
+            if let Err(e) = crate::mail::dkim::Signer::load(dkim, domain) {
+                problems.push(dkim.key.written_at.error(e.to_string()).expected(
+                    "an unencrypted RSA (2048 bits) or Ed25519 private key in PEM, e.g. from `openssl genpkey -algorithm ed25519`",
+                ));
+            }
+        }
+        problems
     }
 
     /// A URL under the site, from a path relative to the root (`releases/du-avgor/`).
@@ -503,21 +531,31 @@ fn read_mail(
     let key = t.string("dkim_key", diags);
     let selector = t.string("dkim_selector", diags);
     match (key, selector) {
-        (Some((key, span)), Some((selector, _))) => {
-            // Parsed and kept, but not used yet: lettre's signatures did not verify with
-            // dkimpy in our test, and unverifiable signatures are worse than none.
-            diags.push(
-                t.error(
-                    span,
-                    "DKIM signing is not available yet: messages go out unsigned",
-                )
-                .expected("sign at your mail relay for now")
-                .warning(),
-            );
-            mail.dkim = Some(Dkim {
-                key_file: root.join(key),
-                selector,
-            })
+        (Some((key, span)), Some((selector, selector_span))) => {
+            // The selector becomes a DNS label and the `s=` tag.
+            let label = |l: &str| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            };
+            if selector.split('.').all(label) {
+                mail.dkim = Some(Dkim {
+                    key: FileRef {
+                        path: root.join(key),
+                        written_at: t.source().location(span.start),
+                    },
+                    selector,
+                });
+            } else {
+                diags.push(
+                    t.error(
+                        selector_span,
+                        format!("`{selector}` is not a DKIM selector"),
+                    )
+                    .expected("DNS labels of letters, digits, `-` and `_`, like press2026"),
+                );
+            }
         }
         (Some((_, span)), None) | (None, Some((_, span))) => diags.push(
             t.error(span, "DKIM needs both `dkim_key` and `dkim_selector`")

@@ -14,6 +14,7 @@ use crate::build::Builder;
 use crate::clock;
 use crate::config::Config;
 use crate::ledger::{DeliveryState, Ledger};
+use crate::mail::dkim::Signer;
 use crate::mail::sender::{self, Dispatch, Summary};
 use crate::mail::transport::Transport;
 use crate::mail::{self};
@@ -71,6 +72,15 @@ fn find(config: &Config, slug: &str) -> anyhow::Result<Release> {
             bail!("no release has the slug `{slug}`{hint}")
         }
     }
+}
+
+/// The DKIM signer, when the config names a key.
+pub fn signer(config: &Config) -> anyhow::Result<Option<Signer>> {
+    let Some(dkim) = &config.mail.dkim else {
+        return Ok(None);
+    };
+    let signer = Signer::load(dkim, config.mail.from.email.domain())?;
+    Ok(Some(signer))
 }
 
 fn local(config: &Config, t: DateTime<Utc>) -> String {
@@ -209,6 +219,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         .context("cannot start the async runtime")?;
     let _inside = runtime.enter();
     let transport = Transport::from_config(&config.mail, credentials_dir().as_deref())?;
+    let signer = signer(config)?;
     let dispatch = Dispatch {
         config,
         templates: &templates,
@@ -218,6 +229,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         version,
         originals,
         only,
+        signer: signer.as_ref(),
     };
     let bar = indicatif::ProgressBar::new(waiting);
     bar.set_style(

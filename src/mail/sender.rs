@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 
 use super::compose::{self, Kind, Letter};
+use super::dkim::Signer;
 use super::rate::Bucket;
 use super::transport::Transport;
 use crate::clock;
@@ -35,6 +36,8 @@ pub struct Dispatch<'a> {
     pub originals: HashMap<String, String>,
     /// Send only to this address (`send --to`).
     pub only: Option<String>,
+    /// Signs each message once, after composing, when DKIM is configured.
+    pub signer: Option<&'a Signer>,
 }
 
 /// What one run did.
@@ -165,7 +168,7 @@ async fn attempt(
         version: d.version,
         date: clock::now(),
     };
-    let message = match compose::compose(d.config, d.templates, d.key, &letter) {
+    let mut message = match compose::compose(d.config, d.templates, d.key, &letter) {
         Ok(composed) => composed.message,
         Err(e) => {
             return (
@@ -176,6 +179,9 @@ async fn attempt(
             );
         }
     };
+    if let Some(signer) = d.signer {
+        signer.sign(&mut message);
+    }
     loop {
         let wait = bucket
             .lock()

@@ -5,6 +5,7 @@
 mod bad_input;
 mod build;
 mod corrections;
+mod dkim;
 mod feeds;
 mod incremental;
 mod mail;
