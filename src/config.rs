@@ -86,6 +86,8 @@ pub enum Transport {
         url: Url,
         user: Option<String>,
         password: Option<Secret>,
+        /// Certificates to trust besides the public roots (a relay with its own CA).
+        tls_ca: Option<FileRef>,
     },
 }
 
@@ -214,7 +216,7 @@ impl Config {
         Ok((config, diags))
     }
 
-    /// Reads the files the config names for mail (the DKIM key), so a
+    /// Reads the files the config names for mail (the DKIM key, the CA certificates), so a
     /// bad one is a config error, reported at the line that names it, before anything runs.
     pub fn check_files(&self) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
@@ -225,6 +227,17 @@ impl Config {
                     "an unencrypted RSA (2048 bits) or Ed25519 private key in PEM, e.g. from `openssl genpkey -algorithm ed25519`",
                 ));
             }
+        }
+        if let Transport::Smtp {
+            tls_ca: Some(ca), ..
+        } = &self.mail.transport
+            && let Err(e) = crate::mail::transport::read_ca(&ca.path)
+        {
+            problems.push(
+                ca.written_at
+                    .error(e.to_string())
+                    .expected("one or more PEM certificates (BEGIN CERTIFICATE)"),
+            );
         }
         problems
     }
@@ -468,6 +481,10 @@ fn read_mail(
     let smtp_url = t.string("url", diags);
     let user = t.string("user", diags).map(|(u, _)| u);
     let password = read_secret(&mut t, diags);
+    let tls_ca = t.string("tls_ca", diags).map(|(p, span)| FileRef {
+        path: root.join(p),
+        written_at: t.source().location(span.start),
+    });
     match t.string("transport", diags) {
         None => {}
         Some((kind, _)) if kind == "file" => {}
@@ -477,17 +494,39 @@ fn read_mail(
                 Some(_) => parse_or(&t, smtp_url.clone(), smtp_url_of, expected, diags),
                 None => {
                     diags.push(
-                        t.error(span, "transport = \"smtp\" needs a `url`")
+                        t.error(span.clone(), "transport = \"smtp\" needs a `url`")
                             .expected(expected),
                     );
                     None
                 }
             };
             if let Some(url) = url {
+                let clear = url.scheme() == "smtp"
+                    && !url
+                        .query_pairs()
+                        .any(|(k, v)| k == "tls" && (v == "required" || v == "opportunistic"));
+                if clear && user.is_some() {
+                    diags.push(
+                        t.error(
+                            span,
+                            "a password would cross the network in clear: plain smtp:// has no TLS",
+                        )
+                        .expected("smtps://host:465, or smtp://host:587?tls=required (STARTTLS)"),
+                    );
+                }
+                if let (true, Some(ca)) = (clear, &tls_ca) {
+                    diags.push(
+                        ca.written_at
+                            .error("tls_ca is not used: plain smtp:// has no TLS")
+                            .expected("smtps:// or tls=required")
+                            .warning(),
+                    );
+                }
                 mail.transport = Transport::Smtp {
                     url,
                     user,
                     password,
+                    tls_ca,
                 };
             }
         }

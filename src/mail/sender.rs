@@ -14,7 +14,7 @@ use futures_util::stream::{self, StreamExt};
 use super::compose::{self, Kind, Letter};
 use super::dkim::Signer;
 use super::rate::Bucket;
-use super::transport::Transport;
+use super::transport::{Refusal, Transport};
 use crate::clock;
 use crate::config::Config;
 use crate::dispatch::{self, Attempt, Next};
@@ -49,6 +49,16 @@ pub struct Summary {
     pub cancelled: usize,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The server will not take mail from us as configured: the run stopped, what was not
+    /// handed over waits in the ledger as it was.
+    #[error("{refusal}")]
+    Refused { refusal: Refusal, summary: Summary },
+}
+
 impl Summary {
     pub fn total(&self) -> usize {
         self.sent + self.deferred + self.failed + self.cancelled
@@ -63,7 +73,7 @@ pub async fn run(
     transport: &Transport,
     manual: bool,
     on_progress: &dyn Fn(&Summary),
-) -> Result<Summary, LedgerError> {
+) -> Result<Summary, SendError> {
     let started = clock::now();
     let concurrency = d.config.mail.concurrency.max(1);
     let batch_size = (concurrency * 4).max(16);
@@ -73,6 +83,8 @@ pub async fn run(
     let names: HashMap<String, &Recipient> =
         d.media.recipients.iter().map(|r| (r.key(), r)).collect();
     let mut summary = Summary::default();
+    // The first refusal stops every attempt not yet at the server.
+    let refused: Mutex<Option<Refusal>> = Mutex::new(None);
     loop {
         let now = clock::now();
         let due = if manual {
@@ -94,13 +106,21 @@ pub async fn run(
         let opted_out = ledger.opted_out()?;
         let attempts = batch.into_iter().map(|delivery| {
             attempt(
-                d, prepared, transport, &bucket, &names, &opted_out, delivery,
+                d, prepared, transport, &bucket, &names, &opted_out, &refused, delivery,
             )
         });
-        let outcomes: Vec<(Delivery, Outcome)> = stream::iter(attempts)
+        let results: Vec<(Delivery, Option<Outcome>)> = stream::iter(attempts)
             .buffer_unordered(concurrency)
             .collect()
             .await;
+        let mut outcomes = Vec::with_capacity(results.len());
+        let mut untried = Vec::new();
+        for (delivery, outcome) in results {
+            match outcome {
+                Some(outcome) => outcomes.push((delivery, outcome)),
+                None => untried.push(delivery),
+            }
+        }
         for (_, outcome) in &outcomes {
             match outcome {
                 Outcome::Sent { .. } => summary.sent += 1,
@@ -110,12 +130,22 @@ pub async fn run(
             }
         }
         ledger.record(&outcomes, clock::now())?;
+        ledger.unclaim(&untried, clock::now())?;
         on_progress(&summary);
+        if let Some(refusal) = lock(&refused).take() {
+            return Err(SendError::Refused { refusal, summary });
+        }
     }
     Ok(summary)
 }
 
-/// One delivery: compose, wait for the rate, send, decide.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One delivery: compose, wait for the rate, send, decide. None: not handed over, because
+/// the server refused us (now or in another attempt of the run).
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     d: &Dispatch<'_>,
     prepared: &compose::Prepared,
@@ -123,15 +153,19 @@ async fn attempt(
     bucket: &Mutex<Bucket>,
     names: &HashMap<String, &Recipient>,
     opted_out: &HashSet<String>,
+    refused: &Mutex<Option<Refusal>>,
     delivery: Delivery,
-) -> (Delivery, Outcome) {
+) -> (Delivery, Option<Outcome>) {
     if opted_out.contains(&delivery.address) {
         return (
             delivery,
-            Outcome::Cancelled {
+            Some(Outcome::Cancelled {
                 reason: "opted out".into(),
-            },
+            }),
         );
+    }
+    if lock(refused).is_some() {
+        return (delivery, None);
     }
     let recipient = match names.get(&delivery.address) {
         Some(r) => (*r).clone(),
@@ -147,9 +181,9 @@ async fn attempt(
             Err(e) => {
                 return (
                     delivery,
-                    Outcome::Failed {
+                    Some(Outcome::Failed {
                         reply: format!("not an address: {e}"),
-                    },
+                    }),
                 );
             }
         },
@@ -173,9 +207,9 @@ async fn attempt(
         Err(e) => {
             return (
                 delivery,
-                Outcome::Failed {
+                Some(Outcome::Failed {
                     reply: e.to_string(),
-                },
+                }),
             );
         }
     };
@@ -183,22 +217,31 @@ async fn attempt(
         signer.sign(&mut message);
     }
     loop {
-        let wait = bucket
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take(Instant::now());
+        let wait = lock(bucket).take(Instant::now());
         match wait {
             Ok(()) => break,
             Err(wait) => tokio::time::sleep(wait).await,
         }
     }
-    let result = transport.send(&message).await;
+    // Another attempt may have been refused while this one waited for the rate.
+    if lock(refused).is_some() {
+        lock(bucket).give_back();
+        return (delivery, None);
+    }
+    let result = match transport.send(&message).await {
+        Ok(result) => result,
+        Err(refusal) => {
+            lock(bucket).give_back();
+            lock(refused).get_or_insert(refusal);
+            return (delivery, None);
+        }
+    };
     if !matches!(result, Attempt::Accepted(_)) {
-        bucket.lock().unwrap_or_else(|p| p.into_inner()).give_back();
+        lock(bucket).give_back();
     }
     let now = clock::now();
     let outcome = outcome_of(&result, &delivery, now, d.config.dispatch.max_retry_age);
-    (delivery, outcome)
+    (delivery, Some(outcome))
 }
 
 fn outcome_of(

@@ -10,6 +10,7 @@ mod feeds;
 mod incremental;
 mod mail;
 mod smtp;
+mod smtp_tls;
 mod validators;
 
 use std::collections::BTreeMap;
