@@ -15,10 +15,20 @@ use std::sync::Mutex;
 
 use lettre::Message;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::config::{Mail, Secret, Transport as Configured};
 use crate::dispatch::Attempt;
@@ -29,9 +39,10 @@ pub enum Transport {
 }
 
 /// An SMTP server and the connections open to it. Connections are opened here rather than
-/// by lettre's pool so that `TCP_NODELAY` can be set: lettre writes a message and its final
-/// `.` line separately, and with Nagle's algorithm the second write waits for the delayed
-/// ACK of the first (40 ms a message on Linux loopback).
+/// by lettre so that `TCP_NODELAY` can be set, for `smtps://` too (we do its TLS with
+/// tokio-rustls and hand lettre the encrypted stream): lettre writes a message and its
+/// final `.` line separately, and with Nagle's algorithm the second write waits for the
+/// delayed ACK of the first (40 ms a message on Linux loopback).
 pub struct Smtp {
     host: String,
     port: u16,
@@ -41,6 +52,8 @@ pub struct Smtp {
     user: Option<String>,
     /// Certificates trusted besides the public roots (`tls_ca`).
     extra_roots: Vec<CertificateDer<'static>>,
+    /// rustls for `smtps://`, configured as lettre configures it for STARTTLS.
+    implicit: TlsConnector,
     hello: ClientId,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
@@ -150,7 +163,14 @@ impl Transport {
                     Some(ca) => read_ca(&ca.path)?,
                     None => Vec::new(),
                 };
+                let implicit = TlsConnector::from(client_config(&extra_roots).map_err(|e| {
+                    TransportError::Url {
+                        url: url.to_string(),
+                        reason: format!("TLS settings: {e}"),
+                    }
+                })?);
                 Ok(Transport::Smtp(Smtp {
+                    implicit,
                     host,
                     port: url.port().unwrap_or(default_port),
                     tls,
@@ -265,32 +285,40 @@ impl Smtp {
     async fn connect(&self) -> Result<AsyncSmtpConnection, NotReady> {
         let lettre = |e: lettre::transport::smtp::Error| self.not_ready(e);
         let tls = || self.tls_parameters();
-        let mut conn = if self.tls == Tls::Implicit {
-            // lettre opens this socket itself; Nagle's delay stays (see the module note).
-            AsyncSmtpConnection::connect_tokio1(
-                (self.host.as_str(), self.port),
-                Some(CONNECT_TIMEOUT),
-                &self.hello,
-                Some(tls()?),
-                None,
-            )
-            .await
-            .map_err(lettre)?
-        } else {
-            let unreachable = |e: std::io::Error| {
-                NotReady::Attempt(Attempt::Transient(format!(
-                    "connecting to {}:{}: {e}",
-                    self.host, self.port
-                )))
-            };
-            let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-                .await
-                .map_err(unreachable)?;
-            tcp.set_nodelay(true).map_err(unreachable)?;
-            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
-                .await
-                .map_err(lettre)?
+        let unreachable = |e: std::io::Error| {
+            NotReady::Attempt(Attempt::Transient(format!(
+                "connecting to {}:{}: {e}",
+                self.host, self.port
+            )))
         };
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(unreachable)?;
+        tcp.set_nodelay(true).map_err(unreachable)?;
+        let stream: Box<dyn AsyncTokioStream> = if self.tls == Tls::Implicit {
+            let name = ServerName::try_from(self.host.clone()).map_err(|e| {
+                NotReady::Attempt(Attempt::Transient(format!("{}: {e}", self.host)))
+            })?;
+            let tls =
+                self.implicit.connect(name, tcp).await.map_err(
+                    |e| match untrusted_certificate(&e) {
+                        Some(reason) => NotReady::Refused(Refusal::Certificate {
+                            server: self.server(),
+                            reason,
+                        }),
+                        None => NotReady::Attempt(Attempt::Transient(format!(
+                            "TLS with {}: {e}",
+                            self.server()
+                        ))),
+                    },
+                )?;
+            Box::new(ImplicitTls(tls))
+        } else {
+            Box::new(tcp)
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+            .await
+            .map_err(lettre)?;
         let starttls = match self.tls {
             Tls::Required if !conn.can_starttls() => {
                 conn.abort().await;
@@ -339,6 +367,67 @@ impl Smtp {
             }
         }
         Ok(conn)
+    }
+}
+
+/// The rustls client settings lettre 0.11 builds for its own TLS (with our features: the
+/// process's rustls provider or ring, TLS 1.2 and 1.3, the webpki roots), plus `tls_ca`.
+fn client_config(
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in extra_roots {
+        roots.add(cert.clone())?;
+    }
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    Ok(Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::ALL_VERSIONS)?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
+/// Implicit TLS over our own socket, in the form lettre takes a stream. lettre did not do
+/// this TLS, so it counts the stream as plain (`is_encrypted` is false); `Smtp::connect`
+/// knows better and allows AUTH on it.
+#[derive(Debug)]
+struct ImplicitTls(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl AsyncRead for ImplicitTls {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ImplicitTls {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for ImplicitTls {
+    fn peer_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.get_ref().0.peer_addr()
     }
 }
 
