@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for the tools that pressroom's tests need:
 #   - aiosmtpd (Python) for the SMTP test server tests/smtp/server.py
+#   - dkimpy with PyNaCl (Python) to verify DKIM signatures (tests/dkim/verify.py)
+#   - openssl, which makes the tests' throwaway DKIM keys and TLS certificates
 #   - the feed validators, via .ci/install-validators.sh when that file exists
 # Idempotent; meant to run as root on Debian bookworm with access to Debian's
 # packages and PyPI only. Installs only what is missing.
@@ -45,16 +47,35 @@ if ! have_aiosmtpd; then
   python3 -m pip install --quiet --disable-pip-version-check --break-system-packages aiosmtpd
 fi
 
-# 3. The feed validators (jing, feedparser, jsonschema).
+# 3. dkimpy (+ PyNaCl for Ed25519) for the same python3, and openssl.
+have_dkimpy() { python3 -c 'import dkim, nacl' >/dev/null 2>&1; }
+if ! have_dkimpy; then
+  py="$(command -v python3)"
+  if [ "$(readlink -f "$py")" = "$(readlink -f /usr/bin/python3 2>/dev/null || true)" ]; then
+    apt_install python3-dkim python3-nacl || true
+  else
+    python3 -m pip install --quiet --disable-pip-version-check "dkimpy[ed25519]"
+  fi
+fi
+if ! have_dkimpy; then
+  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "dkimpy[ed25519]"
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+  apt_install openssl
+fi
+
+# 4. The feed validators (jing, feedparser, jsonschema).
 if [ -f .ci/install-validators.sh ]; then
   bash .ci/install-validators.sh
 fi
 
-# 4. Report; fail loudly if aiosmtpd is still missing.
+# 5. Report; fail loudly if aiosmtpd or dkimpy is still missing.
 python3 - <<'EOF'
 import sys
 import aiosmtpd.smtp
+import dkim, nacl
 from aiosmtpd import __version__
-print("install-test-tools: python3 %s at %s, aiosmtpd %s"
-      % (sys.version.split()[0], sys.executable, __version__))
+print("install-test-tools: python3 %s at %s, aiosmtpd %s, dkimpy, PyNaCl %s"
+      % (sys.version.split()[0], sys.executable, __version__, nacl.__version__))
 EOF
+openssl version

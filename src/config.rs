@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use lettre::message::Mailbox;
 use url::Url;
 
-use crate::diagnostic::{Diagnostic, SourceText};
+use crate::diagnostic::{Diagnostic, Location, SourceText};
 use crate::release::LangTag;
 use crate::schema::{self, Located, TableReader};
 
@@ -86,7 +86,17 @@ pub enum Transport {
         url: Url,
         user: Option<String>,
         password: Option<Secret>,
+        /// Certificates to trust besides the public roots (a relay with its own CA).
+        tls_ca: Option<FileRef>,
     },
+}
+
+/// A file named in the config, and where it was named: read later, its problems still
+/// point at the config line.
+#[derive(Debug, Clone)]
+pub struct FileRef {
+    pub path: PathBuf,
+    pub written_at: Location,
 }
 
 /// Where a secret is read from. Never the config file itself.
@@ -100,7 +110,8 @@ pub enum Secret {
 
 #[derive(Debug, Clone)]
 pub struct Dkim {
-    pub key_file: PathBuf,
+    /// A private key in PEM: RSA (PKCS#1 or PKCS#8) or Ed25519 (PKCS#8).
+    pub key: FileRef,
     pub selector: String,
 }
 
@@ -144,6 +155,10 @@ impl Config {
         match Config::parse(&text, &path, &root) {
             Ok((mut config, warnings)) => {
                 config.file = Some(path);
+                let problems = config.check_files();
+                if !problems.is_empty() {
+                    return Err(ConfigInvalid(problems).into());
+                }
                 Ok((config, warnings))
             }
             Err(diags) => Err(ConfigInvalid(diags).into()),
@@ -199,6 +214,32 @@ impl Config {
             webhooks,
         };
         Ok((config, diags))
+    }
+
+    /// Reads the files the config names for mail (the DKIM key, the CA certificates), so a
+    /// bad one is a config error, reported at the line that names it, before anything runs.
+    pub fn check_files(&self) -> Vec<Diagnostic> {
+        let mut problems = Vec::new();
+        if let Some(dkim) = &self.mail.dkim {
+            let domain = self.mail.from.email.domain();
+            if let Err(e) = crate::mail::dkim::Signer::load(dkim, domain) {
+                problems.push(dkim.key.written_at.error(e.to_string()).expected(
+                    "an unencrypted RSA (2048 bits) or Ed25519 private key in PEM, e.g. from `openssl genpkey -algorithm ed25519`",
+                ));
+            }
+        }
+        if let Transport::Smtp {
+            tls_ca: Some(ca), ..
+        } = &self.mail.transport
+            && let Err(e) = crate::mail::transport::read_ca(&ca.path)
+        {
+            problems.push(
+                ca.written_at
+                    .error(e.to_string())
+                    .expected("one or more PEM certificates (BEGIN CERTIFICATE)"),
+            );
+        }
+        problems
     }
 
     /// A URL under the site, from a path relative to the root (`releases/du-avgor/`).
@@ -440,6 +481,10 @@ fn read_mail(
     let smtp_url = t.string("url", diags);
     let user = t.string("user", diags).map(|(u, _)| u);
     let password = read_secret(&mut t, diags);
+    let tls_ca = t.string("tls_ca", diags).map(|(p, span)| FileRef {
+        path: root.join(p),
+        written_at: t.source().location(span.start),
+    });
     match t.string("transport", diags) {
         None => {}
         Some((kind, _)) if kind == "file" => {}
@@ -449,17 +494,39 @@ fn read_mail(
                 Some(_) => parse_or(&t, smtp_url.clone(), smtp_url_of, expected, diags),
                 None => {
                     diags.push(
-                        t.error(span, "transport = \"smtp\" needs a `url`")
+                        t.error(span.clone(), "transport = \"smtp\" needs a `url`")
                             .expected(expected),
                     );
                     None
                 }
             };
             if let Some(url) = url {
+                let clear = url.scheme() == "smtp"
+                    && !url
+                        .query_pairs()
+                        .any(|(k, v)| k == "tls" && (v == "required" || v == "opportunistic"));
+                if clear && user.is_some() {
+                    diags.push(
+                        t.error(
+                            span,
+                            "a password would cross the network in clear: plain smtp:// has no TLS",
+                        )
+                        .expected("smtps://host:465, or smtp://host:587?tls=required (STARTTLS)"),
+                    );
+                }
+                if let (true, Some(ca)) = (clear, &tls_ca) {
+                    diags.push(
+                        ca.written_at
+                            .error("tls_ca is not used: plain smtp:// has no TLS")
+                            .expected("smtps:// or tls=required")
+                            .warning(),
+                    );
+                }
                 mail.transport = Transport::Smtp {
                     url,
                     user,
                     password,
+                    tls_ca,
                 };
             }
         }
@@ -503,21 +570,31 @@ fn read_mail(
     let key = t.string("dkim_key", diags);
     let selector = t.string("dkim_selector", diags);
     match (key, selector) {
-        (Some((key, span)), Some((selector, _))) => {
-            // Parsed and kept, but not used yet: lettre's signatures did not verify with
-            // dkimpy in our test, and unverifiable signatures are worse than none.
-            diags.push(
-                t.error(
-                    span,
-                    "DKIM signing is not available yet: messages go out unsigned",
-                )
-                .expected("sign at your mail relay for now")
-                .warning(),
-            );
-            mail.dkim = Some(Dkim {
-                key_file: root.join(key),
-                selector,
-            })
+        (Some((key, span)), Some((selector, selector_span))) => {
+            // The selector becomes a DNS label and the `s=` tag.
+            let label = |l: &str| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            };
+            if selector.split('.').all(label) {
+                mail.dkim = Some(Dkim {
+                    key: FileRef {
+                        path: root.join(key),
+                        written_at: t.source().location(span.start),
+                    },
+                    selector,
+                });
+            } else {
+                diags.push(
+                    t.error(
+                        selector_span,
+                        format!("`{selector}` is not a DKIM selector"),
+                    )
+                    .expected("DNS labels of letters, digits, `-` and `_`, like press2026"),
+                );
+            }
         }
         (Some((_, span)), None) | (None, Some((_, span))) => diags.push(
             t.error(span, "DKIM needs both `dkim_key` and `dkim_selector`")

@@ -67,6 +67,28 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// Where a value was written, kept so that a problem found later, when the file the value
+/// names is read, still points at that line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl Location {
+    pub fn error(&self, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            path: self.path.clone(),
+            line: self.line,
+            col: self.col,
+            severity: Severity::Error,
+            message: message.into(),
+            expected: None,
+        }
+    }
+}
+
 /// A text file being read, able to turn byte offsets into line and column.
 ///
 /// `offset` is where `text` starts inside the file, so a front-matter block parsed on its own
@@ -108,6 +130,16 @@ impl<'a> SourceText<'a> {
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let col = before[line_start..].chars().count() + 1;
         (line, col)
+    }
+
+    /// The place of a byte offset within `text`.
+    pub fn location(&self, at: usize) -> Location {
+        let (line, col) = self.position(at);
+        Location {
+            path: self.path.to_path_buf(),
+            line,
+            col,
+        }
     }
 
     /// An error at a byte range within `text`.

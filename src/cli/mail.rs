@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
@@ -12,7 +13,8 @@ use crate::build::Builder;
 use crate::clock;
 use crate::config::Config;
 use crate::ledger::{DeliveryState, Ledger, SendLock};
-use crate::mail::sender::{self, Dispatch, Summary};
+use crate::mail::dkim::Signer;
+use crate::mail::sender::{self, Dispatch, SendError, Summary};
 use crate::mail::transport::Transport;
 use crate::mail::{self};
 use crate::media::MediaList;
@@ -180,6 +182,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         .context("cannot start the async runtime")?;
     let _inside = runtime.enter();
     let transport = Transport::from_config(&config.mail, credentials_dir().as_deref())?;
+    let signer = Signer::from_config(config)?;
     let dispatch = Dispatch {
         config,
         templates: &templates,
@@ -189,6 +192,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         version,
         originals,
         only,
+        signer: signer.as_ref(),
     };
     let bar = indicatif::ProgressBar::new(waiting);
     bar.set_style(
@@ -203,28 +207,49 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         ));
         std::ops::ControlFlow::Continue(())
     };
-    let summary = runtime.block_on(sender::run(
+    let result = runtime.block_on(sender::run(
         &dispatch,
         &mut ledger,
         &transport,
         true,
         &progress,
-    ))?;
+    ));
     bar.finish_and_clear();
-    eprintln!(
-        "`{}`{}: {} sent, {} deferred (retried later), {} failed, {} cancelled",
-        args.slug,
-        if version > 1 {
-            format!(" (correction {})", version - 1)
-        } else {
-            String::new()
-        },
-        summary.sent,
-        summary.deferred,
-        summary.failed,
-        summary.cancelled
-    );
-    Ok(Outcome::Ok)
+    let report = |summary: &Summary| {
+        eprintln!(
+            "`{}`{}: {} sent, {} deferred (retried later), {} failed, {} cancelled",
+            args.slug,
+            if version > 1 {
+                format!(" (correction {})", version - 1)
+            } else {
+                String::new()
+            },
+            summary.sent,
+            summary.deferred,
+            summary.failed,
+            summary.cancelled
+        )
+    };
+    match result {
+        Ok(summary) => {
+            report(&summary);
+            Ok(Outcome::Ok)
+        }
+        // A configuration problem, not the recipients': nobody is marked failed.
+        Err(SendError::Refused { refusal, summary }) => {
+            report(&summary);
+            bail!(
+                "{refusal}\nsending stopped: the deliveries not sent wait in the ledger; correct [mail] in {} and run `pressroom send {}` again",
+                config
+                    .file
+                    .as_deref()
+                    .unwrap_or(Path::new(crate::config::DEFAULT_PATH))
+                    .display(),
+                args.slug
+            )
+        }
+        Err(SendError::Ledger(e)) => Err(e.into()),
+    }
 }
 
 #[derive(serde::Serialize)]

@@ -383,7 +383,11 @@ fn preview(
         version: 1,
         date: clock::now(),
     };
-    let composed = crate::mail::compose(config, &templates, &key, &letter)?;
+    let mut composed = crate::mail::compose(config, &templates, &key, &letter)?;
+    // Exactly as it would be sent: signed too, when DKIM is configured.
+    if let Some(signer) = crate::mail::dkim::Signer::from_config(config)? {
+        signer.sign(&mut composed.message);
+    }
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     match part {

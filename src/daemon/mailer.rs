@@ -16,7 +16,8 @@ use crate::config::Config;
 use crate::dispatch::Window;
 use crate::http::Metrics;
 use crate::ledger::{Ledger, LockError, SendLock};
-use crate::mail::sender::{self, Dispatch, Summary};
+use crate::mail::dkim::Signer;
+use crate::mail::sender::{self, Dispatch, SendError, Summary};
 use crate::mail::transport::Transport;
 use crate::media::MediaList;
 use crate::optout::TokenKey;
@@ -73,6 +74,7 @@ pub async fn run(job: Job) -> anyhow::Result<Finished> {
     }
     let (templates, _) = Templates::load(&job.config.paths.templates);
     let transport = Transport::from_config(&job.config.mail, job.credentials.as_deref())?;
+    let signer = Signer::from_config(&job.config)?;
     let window = Window {
         schedule: job.config.dispatch.window.clone(),
         tz: job.config.site.timezone,
@@ -103,9 +105,18 @@ pub async fn run(job: Job) -> anyhow::Result<Finished> {
             version: *version,
             originals,
             only: None,
+            signer: signer.as_ref(),
         };
         let summary =
-            sender::run(&dispatch, &mut ledger, &transport, false, &between_batches).await?;
+            match sender::run(&dispatch, &mut ledger, &transport, false, &between_batches).await {
+                Ok(summary) => summary,
+                // The server refused us (login, TLS): a configuration problem, not the
+                // recipients'. Their deliveries wait; the run stops.
+                Err(SendError::Refused { refusal, .. }) => {
+                    anyhow::bail!("sending stopped, the deliveries wait in the ledger: {refusal}")
+                }
+                Err(SendError::Ledger(e)) => return Err(e.into()),
+            };
         let complete = ledger.waiting(&release.id, *version, None)? == 0;
         tracing::info!(
             slug = %release.slug,

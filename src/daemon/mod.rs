@@ -65,6 +65,9 @@ const DEBOUNCE: Duration = Duration::from_millis(30);
 const DEBOUNCE_MAX: Duration = Duration::from_millis(250);
 /// How long a busy send lock (a `pressroom send` by hand) is left before trying again.
 const LOCK_RETRY: TimeDelta = TimeDelta::seconds(30);
+/// After a mail run that failed (the server refused our login, the ledger failed), the next
+/// one waits this long: a persistent problem is logged every few minutes, not in a loop.
+const FAILED_RUN_RETRY: TimeDelta = TimeDelta::minutes(5);
 /// A release deleted while its mail waits: its mail is cancelled once it has stayed away
 /// this long (an editor that saves by delete-and-write brings it back sooner).
 const DELETED_GRACE: TimeDelta = TimeDelta::seconds(5);
@@ -558,8 +561,7 @@ impl Daemon {
             Err(e) => {
                 tracing::error!("mail run failed: {e:#}");
                 self.metrics.error("mail", now);
-                // Do not spin on a persistent failure (a wrong password, a full disk).
-                self.lock_busy_until = Some(now + LOCK_RETRY);
+                self.lock_busy_until = Some(now + FAILED_RUN_RETRY);
             }
         }
         self.count_deliveries();

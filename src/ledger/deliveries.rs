@@ -214,7 +214,8 @@ impl Ledger {
 
     /// Claims up to `limit` deliveries of a release version that are waiting (queued,
     /// unknown, or deferred and due by `due`; any deferred one when `due` is None), marking
-    /// them `sending` with one more attempt, in one committed transaction.
+    /// them `sending` with one more attempt, in one committed transaction. Each comes back
+    /// with the state it had before, so `unclaim` can put it back.
     pub fn claim(
         &mut self,
         release_id: &str,
@@ -267,10 +268,40 @@ impl Ledger {
             .into_iter()
             .map(|mut d| {
                 d.attempts += 1;
-                d.state = DeliveryState::Sending;
                 d
             })
             .collect())
+    }
+
+    /// Puts claimed deliveries back in the state they were claimed from, the attempt not
+    /// counted: nothing was handed to the server (the run stopped first; see
+    /// `mail::transport::Refusal`).
+    pub fn unclaim(&mut self, claimed: &[Delivery], at: DateTime<Utc>) -> Result<(), LedgerError> {
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let err = self.err_owned();
+        let tx = self.conn.transaction().map_err(&err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET state = ?4, attempts = attempts - 1, updated_at = ?5
+                     WHERE release_id = ?1 AND version = ?2 AND address = ?3 AND state = 'sending'",
+                )
+                .map_err(&err)?;
+            let at = ts(&at);
+            for d in claimed {
+                stmt.execute(params![
+                    d.release_id,
+                    d.version,
+                    d.address,
+                    d.state.as_str(),
+                    at
+                ])
+                .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)
     }
 
     /// Records the outcomes of attempts, in one committed transaction (a group commit).

@@ -2,6 +2,7 @@
 //! message builder from the built-in (or overridden) `mail.txt` and `mail.html` templates.
 
 pub mod compose;
+pub mod dkim;
 pub mod queue;
 pub mod rate;
 pub mod sender;

@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 
 use super::compose::{self, Kind, Letter};
+use super::dkim::Signer;
 use super::rate::Bucket;
-use super::transport::Transport;
+use super::transport::{Refusal, Transport};
 use crate::clock;
 use crate::config::Config;
 use crate::dispatch::{self, Attempt, Next};
@@ -36,6 +37,8 @@ pub struct Dispatch<'a> {
     pub originals: HashMap<String, String>,
     /// Send only to this address (`send --to`).
     pub only: Option<String>,
+    /// Signs each message once, after composing, when DKIM is configured.
+    pub signer: Option<&'a Signer>,
 }
 
 /// What one run did.
@@ -45,6 +48,16 @@ pub struct Summary {
     pub deferred: usize,
     pub failed: usize,
     pub cancelled: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The server will not take mail from us as configured: the run stopped, what was not
+    /// handed over waits in the ledger as it was.
+    #[error("{refusal}")]
+    Refused { refusal: Refusal, summary: Summary },
 }
 
 impl Summary {
@@ -63,7 +76,7 @@ pub async fn run(
     transport: &Transport,
     manual: bool,
     between_batches: &dyn Fn(&Summary) -> ControlFlow<()>,
-) -> Result<Summary, LedgerError> {
+) -> Result<Summary, SendError> {
     let started = clock::now();
     let concurrency = d.config.mail.concurrency.max(1);
     let batch_size = (concurrency * 4).max(16);
@@ -73,6 +86,8 @@ pub async fn run(
     let names: HashMap<String, &Recipient> =
         d.media.recipients.iter().map(|r| (r.key(), r)).collect();
     let mut summary = Summary::default();
+    // The first refusal stops every attempt not yet at the server.
+    let refused: Mutex<Option<Refusal>> = Mutex::new(None);
     loop {
         let now = clock::now();
         let due = if manual {
@@ -94,13 +109,21 @@ pub async fn run(
         let opted_out = ledger.opted_out()?;
         let attempts = batch.into_iter().map(|delivery| {
             attempt(
-                d, prepared, transport, &bucket, &names, &opted_out, delivery,
+                d, prepared, transport, &bucket, &names, &opted_out, &refused, delivery,
             )
         });
-        let outcomes: Vec<(Delivery, Outcome)> = stream::iter(attempts)
+        let results: Vec<(Delivery, Option<Outcome>)> = stream::iter(attempts)
             .buffer_unordered(concurrency)
             .collect()
             .await;
+        let mut outcomes = Vec::with_capacity(results.len());
+        let mut untried = Vec::new();
+        for (delivery, outcome) in results {
+            match outcome {
+                Some(outcome) => outcomes.push((delivery, outcome)),
+                None => untried.push(delivery),
+            }
+        }
         for (_, outcome) in &outcomes {
             match outcome {
                 Outcome::Sent { .. } => summary.sent += 1,
@@ -110,6 +133,10 @@ pub async fn run(
             }
         }
         ledger.record(&outcomes, clock::now())?;
+        ledger.unclaim(&untried, clock::now())?;
+        if let Some(refusal) = lock(&refused).take() {
+            return Err(SendError::Refused { refusal, summary });
+        }
         if between_batches(&summary).is_break() {
             break;
         }
@@ -117,7 +144,13 @@ pub async fn run(
     Ok(summary)
 }
 
-/// One delivery: compose, wait for the rate, send, decide.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One delivery: compose, wait for the rate, send, decide. None: not handed over, because
+/// the server refused us (now or in another attempt of the run).
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     d: &Dispatch<'_>,
     prepared: &compose::Prepared,
@@ -125,15 +158,19 @@ async fn attempt(
     bucket: &Mutex<Bucket>,
     names: &HashMap<String, &Recipient>,
     opted_out: &HashSet<String>,
+    refused: &Mutex<Option<Refusal>>,
     delivery: Delivery,
-) -> (Delivery, Outcome) {
+) -> (Delivery, Option<Outcome>) {
     if opted_out.contains(&delivery.address) {
         return (
             delivery,
-            Outcome::Cancelled {
+            Some(Outcome::Cancelled {
                 reason: "opted out".into(),
-            },
+            }),
         );
+    }
+    if lock(refused).is_some() {
+        return (delivery, None);
     }
     let recipient = match names.get(&delivery.address) {
         Some(r) => (*r).clone(),
@@ -149,9 +186,9 @@ async fn attempt(
             Err(e) => {
                 return (
                     delivery,
-                    Outcome::Failed {
+                    Some(Outcome::Failed {
                         reply: format!("not an address: {e}"),
-                    },
+                    }),
                 );
             }
         },
@@ -170,34 +207,46 @@ async fn attempt(
         version: d.version,
         date: clock::now(),
     };
-    let message = match compose::compose(d.config, d.templates, d.key, &letter) {
+    let mut message = match compose::compose(d.config, d.templates, d.key, &letter) {
         Ok(composed) => composed.message,
         Err(e) => {
             return (
                 delivery,
-                Outcome::Failed {
+                Some(Outcome::Failed {
                     reply: e.to_string(),
-                },
+                }),
             );
         }
     };
+    if let Some(signer) = d.signer {
+        signer.sign(&mut message);
+    }
     loop {
-        let wait = bucket
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take(Instant::now());
+        let wait = lock(bucket).take(Instant::now());
         match wait {
             Ok(()) => break,
             Err(wait) => tokio::time::sleep(wait).await,
         }
     }
-    let result = transport.send(&message).await;
+    // Another attempt may have been refused while this one waited for the rate.
+    if lock(refused).is_some() {
+        lock(bucket).give_back();
+        return (delivery, None);
+    }
+    let result = match transport.send(&message).await {
+        Ok(result) => result,
+        Err(refusal) => {
+            lock(bucket).give_back();
+            lock(refused).get_or_insert(refusal);
+            return (delivery, None);
+        }
+    };
     if !matches!(result, Attempt::Accepted(_)) {
-        bucket.lock().unwrap_or_else(|p| p.into_inner()).give_back();
+        lock(bucket).give_back();
     }
     let now = clock::now();
     let outcome = outcome_of(&result, &delivery, now, d.config.dispatch.max_retry_age);
-    (delivery, outcome)
+    (delivery, Some(outcome))
 }
 
 fn outcome_of(

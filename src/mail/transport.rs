@@ -3,7 +3,10 @@
 //! implicit TLS with rustls; AUTH with a password read from a file, an environment variable
 //! or systemd's credentials directory, never from the config), reused across messages, at
 //! most as many as messages in flight. Every outcome is classified for the dispatch
-//! policy: accepted, transient, permanent.
+//! policy: accepted, transient, permanent; or, when the server will not take mail from us
+//! as configured (login rejected, no STARTTLS under `tls=required`, an untrusted
+//! certificate), a `Refusal` that stops the run and leaves the deliveries waiting.
+//! A password is only ever sent over an encrypted connection.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,8 +15,20 @@ use std::sync::Mutex;
 
 use lettre::Message;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 use crate::config::{Mail, Secret, Transport as Configured};
 use crate::dispatch::Attempt;
@@ -24,14 +39,21 @@ pub enum Transport {
 }
 
 /// An SMTP server and the connections open to it. Connections are opened here rather than
-/// by lettre's pool so that `TCP_NODELAY` can be set: lettre writes a message and its final
-/// `.` line separately, and with Nagle's algorithm the second write waits for the delayed
-/// ACK of the first (40 ms a message on Linux loopback).
+/// by lettre so that `TCP_NODELAY` can be set, for `smtps://` too (we do its TLS with
+/// tokio-rustls and hand lettre the encrypted stream): lettre writes a message and its
+/// final `.` line separately, and with Nagle's algorithm the second write waits for the
+/// delayed ACK of the first (40 ms a message on Linux loopback).
 pub struct Smtp {
     host: String,
     port: u16,
     tls: Tls,
     credentials: Option<Credentials>,
+    /// The configured user, for messages.
+    user: Option<String>,
+    /// Certificates trusted besides the public roots (`tls_ca`).
+    extra_roots: Vec<CertificateDer<'static>>,
+    /// rustls for `smtps://`, configured as lettre configures it for STARTTLS.
+    implicit: TlsConnector,
     hello: ClientId,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
@@ -52,8 +74,36 @@ enum Tls {
 pub enum TransportError {
     #[error("the SMTP password: {0}")]
     Secret(String),
+    #[error("the CA certificates {}: {reason}", path.display())]
+    Ca { path: PathBuf, reason: String },
     #[error("the SMTP URL {url}: {reason}")]
     Url { url: String, reason: String },
+}
+
+/// The server will not take mail from us as configured. No retry fixes that: the run stops
+/// and the deliveries wait for a corrected config. The message was not handed over.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{server} rejected the login of `{user}`: {reply}")]
+    Login {
+        server: String,
+        user: String,
+        reply: String,
+    },
+    #[error("{server} requires a login, and the config has no `user`: {reply}")]
+    LoginRequired { server: String, reply: String },
+    #[error("{server} offers no login we use (PLAIN or LOGIN)")]
+    NoMechanism { server: String },
+    #[error("{server} does not offer STARTTLS, and tls=required forbids sending in clear")]
+    NoStartTls { server: String },
+    #[error(
+        "{server} did not offer STARTTLS, so the connection is not encrypted: the password is not sent in clear"
+    )]
+    Cleartext { server: String },
+    #[error(
+        "{server}'s TLS certificate is not trusted ({reason}); a relay with its own CA needs `tls_ca`"
+    )]
+    Certificate { server: String, reason: String },
 }
 
 /// How long connecting, and then one whole message, may take.
@@ -73,6 +123,7 @@ impl Transport {
                 url,
                 user,
                 password,
+                tls_ca,
             } => {
                 let bad = |reason: &str| TransportError::Url {
                     url: url.to_string(),
@@ -108,11 +159,24 @@ impl Transport {
                     }
                     None => None,
                 };
+                let extra_roots = match tls_ca {
+                    Some(ca) => read_ca(&ca.path)?,
+                    None => Vec::new(),
+                };
+                let implicit = TlsConnector::from(client_config(&extra_roots).map_err(|e| {
+                    TransportError::Url {
+                        url: url.to_string(),
+                        reason: format!("TLS settings: {e}"),
+                    }
+                })?);
                 Ok(Transport::Smtp(Smtp {
+                    implicit,
                     host,
                     port: url.port().unwrap_or(default_port),
                     tls,
                     credentials,
+                    user: user.clone(),
+                    extra_roots,
                     hello: ClientId::default(),
                     idle: Mutex::new(Vec::new()),
                 }))
@@ -120,28 +184,42 @@ impl Transport {
         }
     }
 
-    /// Hands one message over; says what became of it.
-    pub async fn send(&self, message: &Message) -> Attempt {
+    /// Hands one message over; says what became of it, or that the server refuses us.
+    pub async fn send(&self, message: &Message) -> Result<Attempt, Refusal> {
         match self {
-            Transport::File { outbox } => write_eml(outbox, message),
+            Transport::File { outbox } => Ok(write_eml(outbox, message)),
             Transport::Smtp(smtp) => smtp.send(message).await,
         }
     }
 }
 
+/// Why a connection could not be made ready to send.
+enum NotReady {
+    /// Counts as the message's attempt (the server is down, a 4xx, a timeout).
+    Attempt(Attempt),
+    Refused(Refusal),
+}
+
+impl From<Refusal> for NotReady {
+    fn from(r: Refusal) -> NotReady {
+        NotReady::Refused(r)
+    }
+}
+
 impl Smtp {
-    async fn send(&self, message: &Message) -> Attempt {
+    async fn send(&self, message: &Message) -> Result<Attempt, Refusal> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut conn = match idle {
             Some(conn) if !conn.has_broken() => conn,
             _ => match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
                 Ok(Ok(conn)) => conn,
-                Ok(Err(attempt)) => return attempt,
+                Ok(Err(NotReady::Attempt(attempt))) => return Ok(attempt),
+                Ok(Err(NotReady::Refused(refusal))) => return Err(refusal),
                 Err(_) => {
-                    return Attempt::Transient(format!(
+                    return Ok(Attempt::Transient(format!(
                         "connecting to {}:{} timed out",
                         self.host, self.port
-                    ));
+                    )));
                 }
             },
         };
@@ -157,46 +235,98 @@ impl Smtp {
                     .unwrap_or_else(|p| p.into_inner())
                     .push(conn);
                 let text = response.message().collect::<Vec<_>>().join(" ");
-                Attempt::Accepted(format!("{} {text}", response.code()))
+                Ok(Attempt::Accepted(format!("{} {text}", response.code())))
             }
+            // RFC 4954's 530 at MAIL: the server wants a login the config does not give.
+            Ok(Err(e)) if code(&e).as_deref() == Some("530") => Err(Refusal::LoginRequired {
+                server: self.server(),
+                reply: e.to_string(),
+            }),
             // lettre drops a connection after an error reply; it is not reused.
-            Ok(Err(e)) => classify(&e),
-            Err(_) => Attempt::Transient(format!(
+            Ok(Err(e)) => Ok(classify(&e)),
+            Err(_) => Ok(Attempt::Transient(format!(
                 "no reply from {}:{} within {SEND_TIMEOUT:?}",
                 self.host, self.port
-            )),
+            ))),
+        }
+    }
+
+    fn server(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// lettre's TLS settings (its roots and rustls config) plus our `tls_ca`.
+    fn tls_parameters(&self) -> Result<TlsParameters, NotReady> {
+        let mut builder = TlsParameters::builder(self.host.clone());
+        for cert in &self.extra_roots {
+            let cert = Certificate::from_der(cert.to_vec())
+                .map_err(|e| NotReady::Attempt(classify(&e)))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        builder
+            .build_rustls()
+            .map_err(|e| NotReady::Attempt(classify(&e)))
+    }
+
+    /// A lettre error while making the connection ready: an untrusted certificate is a
+    /// refusal, anything else is the attempt's outcome.
+    fn not_ready(&self, e: lettre::transport::smtp::Error) -> NotReady {
+        match untrusted_certificate(&e) {
+            Some(reason) => NotReady::Refused(Refusal::Certificate {
+                server: self.server(),
+                reason,
+            }),
+            None => NotReady::Attempt(classify(&e)),
         }
     }
 
     /// A new connection, greeted, upgraded to TLS and authenticated as configured; a
-    /// failure is what the attempt to send came to.
-    async fn connect(&self) -> Result<AsyncSmtpConnection, Attempt> {
-        let lettre = |e: lettre::transport::smtp::Error| classify(&e);
-        let tls = || TlsParameters::new(self.host.clone()).map_err(lettre);
-        let mut conn = if self.tls == Tls::Implicit {
-            // lettre opens this socket itself; Nagle's delay stays (see the module note).
-            AsyncSmtpConnection::connect_tokio1(
-                (self.host.as_str(), self.port),
-                Some(CONNECT_TIMEOUT),
-                &self.hello,
-                Some(tls()?),
-                None,
-            )
-            .await
-            .map_err(lettre)?
-        } else {
-            let unreachable = |e: std::io::Error| {
-                Attempt::Transient(format!("connecting to {}:{}: {e}", self.host, self.port))
-            };
-            let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-                .await
-                .map_err(unreachable)?;
-            tcp.set_nodelay(true).map_err(unreachable)?;
-            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
-                .await
-                .map_err(lettre)?
+    /// failure is what the attempt to send came to, or a refusal.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, NotReady> {
+        let lettre = |e: lettre::transport::smtp::Error| self.not_ready(e);
+        let tls = || self.tls_parameters();
+        let unreachable = |e: std::io::Error| {
+            NotReady::Attempt(Attempt::Transient(format!(
+                "connecting to {}:{}: {e}",
+                self.host, self.port
+            )))
         };
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(unreachable)?;
+        tcp.set_nodelay(true).map_err(unreachable)?;
+        let stream: Box<dyn AsyncTokioStream> = if self.tls == Tls::Implicit {
+            let name = ServerName::try_from(self.host.clone()).map_err(|e| {
+                NotReady::Attempt(Attempt::Transient(format!("{}: {e}", self.host)))
+            })?;
+            let tls =
+                self.implicit.connect(name, tcp).await.map_err(
+                    |e| match untrusted_certificate(&e) {
+                        Some(reason) => NotReady::Refused(Refusal::Certificate {
+                            server: self.server(),
+                            reason,
+                        }),
+                        None => NotReady::Attempt(Attempt::Transient(format!(
+                            "TLS with {}: {e}",
+                            self.server()
+                        ))),
+                    },
+                )?;
+            Box::new(ImplicitTls(tls))
+        } else {
+            Box::new(tcp)
+        };
+        let mut conn = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
+            .await
+            .map_err(lettre)?;
         let starttls = match self.tls {
+            Tls::Required if !conn.can_starttls() => {
+                conn.abort().await;
+                return Err(Refusal::NoStartTls {
+                    server: self.server(),
+                }
+                .into());
+            }
             Tls::Required => true,
             Tls::Opportunistic => conn.can_starttls(),
             Tls::Implicit | Tls::None => false,
@@ -204,13 +334,143 @@ impl Smtp {
         if starttls {
             conn.starttls(tls()?, &self.hello).await.map_err(lettre)?;
         }
+        let encrypted = self.tls == Tls::Implicit || conn.is_encrypted();
         if let Some(credentials) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
-                .await
-                .map_err(lettre)?;
+            if !encrypted {
+                conn.abort().await;
+                return Err(Refusal::Cleartext {
+                    server: self.server(),
+                }
+                .into());
+            }
+            let mechanisms = [Mechanism::Plain, Mechanism::Login];
+            if conn.server_info().get_auth_mechanism(&mechanisms).is_none() {
+                conn.abort().await;
+                return Err(Refusal::NoMechanism {
+                    server: self.server(),
+                }
+                .into());
+            }
+            match conn.auth(&mechanisms, credentials).await {
+                Ok(_) => {}
+                // 535 (credentials invalid), 534, 538: the config is wrong, not the hour.
+                Err(e) if e.is_permanent() => {
+                    conn.abort().await;
+                    return Err(Refusal::Login {
+                        server: self.server(),
+                        user: self.user.clone().unwrap_or_default(),
+                        reply: e.to_string(),
+                    }
+                    .into());
+                }
+                Err(e) => return Err(lettre(e)),
+            }
         }
         Ok(conn)
     }
+}
+
+/// The rustls client settings lettre 0.11 builds for its own TLS (with our features: the
+/// process's rustls provider or ring, TLS 1.2 and 1.3, the webpki roots), plus `tls_ca`.
+fn client_config(
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in extra_roots {
+        roots.add(cert.clone())?;
+    }
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    Ok(Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(rustls::ALL_VERSIONS)?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
+}
+
+/// Implicit TLS over our own socket, in the form lettre takes a stream. lettre did not do
+/// this TLS, so it counts the stream as plain (`is_encrypted` is false); `Smtp::connect`
+/// knows better and allows AUTH on it.
+#[derive(Debug)]
+struct ImplicitTls(tokio_rustls::client::TlsStream<TcpStream>);
+
+impl AsyncRead for ImplicitTls {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ImplicitTls {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for ImplicitTls {
+    fn peer_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+/// The reply code of an SMTP error, if the server sent one.
+fn code(e: &lettre::transport::smtp::Error) -> Option<String> {
+    e.status().map(|c| c.to_string())
+}
+
+/// rustls's reason, when the error comes from a certificate it did not trust.
+fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        // tokio-rustls reports handshake failures as an io::Error wrapping rustls's error.
+        let inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        for candidate in [Some(e), inner].into_iter().flatten() {
+            if let Some(rustls::Error::InvalidCertificate(reason)) =
+                candidate.downcast_ref::<rustls::Error>()
+            {
+                return Some(format!("{reason:?}"));
+            }
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// The certificates of a PEM file (`tls_ca`).
+pub fn read_ca(path: &Path) -> Result<Vec<CertificateDer<'static>>, TransportError> {
+    let bad = |reason: String| TransportError::Ca {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("not PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("no certificate (BEGIN CERTIFICATE) in it".into()));
+    }
+    Ok(certs)
 }
 
 /// 5xx: permanent. 4xx, and anything else (a dropped connection, TLS, a timeout): transient.

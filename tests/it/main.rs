@@ -6,10 +6,12 @@ mod bad_input;
 mod build;
 mod corrections;
 mod daemon;
+mod dkim;
 mod feeds;
 mod incremental;
 mod mail;
 mod smtp;
+mod smtp_tls;
 mod systemd;
 mod validators;
 

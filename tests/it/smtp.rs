@@ -18,6 +18,11 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Starts the server; `port` 0 picks a free one.
     pub fn start(dir: &Path, port: u16) -> SmtpServer {
+        SmtpServer::start_with(dir, port, &[])
+    }
+
+    /// Starts the server with more options (`--tls`, `--auth`: see tests/smtp/server.py).
+    pub fn start_with(dir: &Path, port: u16, options: &[&str]) -> SmtpServer {
         let maildir = dir.join("maildir");
         let rules = dir.join("smtp-rules.json");
         if !rules.exists() {
@@ -29,6 +34,7 @@ impl SmtpServer {
             .arg(&maildir)
             .arg("--rules")
             .arg(&rules)
+            .args(options)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("smtp.log")).expect("log"))

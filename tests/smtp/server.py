@@ -8,6 +8,12 @@ failures listed in a rules file. See tests/smtp/README.md.
 Usage:
     python3 tests/smtp/server.py --port 0 --maildir DIR [--rules FILE]
                                  [--ignore-stdin]
+                                 [--tls starttls|implicit --tls-cert PEM --tls-key PEM]
+                                 [--auth USER:PASSWORD [--auth-exclude PLAIN]]
+
+--tls starttls: STARTTLS is offered and required before MAIL. --tls implicit:
+TLS from the first byte (port 465 style). --auth: AUTH PLAIN and LOGIN with
+this one user, required before MAIL, offered only over TLS.
 
 stdout: exactly one line, "READY <port>", once the socket listens.
 stderr: one line per event (connect, helo, mail, rcpt verdict, accepted
@@ -22,13 +28,14 @@ import json
 import os
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
 import time
 
 try:
-    from aiosmtpd.smtp import SMTP
+    from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 except ImportError:  # pragma: no cover - reported to the test, not hidden
     sys.stderr.write(
         "smtp-server: python module 'aiosmtpd' is missing for %s; "
@@ -254,6 +261,9 @@ class Handler:
                 "rcpt_options": list(envelope.rcpt_options),
                 "helo": session.host_name,
                 "session": server.session_no,
+                "tls": server.encrypted(),
+                "auth_user": (session.auth_data.login.decode("utf-8", "replace")
+                              if isinstance(session.auth_data, LoginPassword) else None),
                 "received_at": received_at,
                 "size": len(content),
                 "longest_line": max((len(l) for l in lines), default=0),
@@ -268,13 +278,36 @@ class Handler:
                 os.replace(tmp_path, os.path.join(new, base + ext))
 
 
+def authenticator_for(user, password):
+    """aiosmtpd authenticator: one fixed user and password, PLAIN or LOGIN."""
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword)
+              and auth_data.login == user.encode() and auth_data.password == password.encode())
+        login = auth_data.login.decode("utf-8", "replace") if isinstance(auth_data, LoginPassword) else "?"
+        log("auth", session=server.session_no, mechanism=mechanism, user=login,
+            tls=server.encrypted(), verdict="235" if ok else "535")
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+    return authenticate
+
+
 class TestSMTP(SMTP):
     line_length_limit = MAX_LINE  # also the StreamReader limit (read in __init__)
 
-    def __init__(self, handler, state):
+    def __init__(self, handler, state, tls=None, tls_context=None, auth=None,
+                 auth_exclude=()):
+        options = {}
+        if tls == "starttls":
+            options.update(tls_context=tls_context, require_starttls=True)
+        if auth is not None:
+            # Over implicit TLS aiosmtpd does not know the socket is encrypted, so
+            # "AUTH only over TLS" is ours to say there: the whole connection is.
+            options.update(authenticator=authenticator_for(*auth), auth_required=True,
+                           auth_require_tls=(tls != "implicit"),
+                           auth_exclude_mechanism=list(auth_exclude))
         super().__init__(handler, hostname=HOSTNAME, ident="pressroom-test-smtp",
                          enable_SMTPUTF8=True, decode_data=False,
-                         data_size_limit=DATA_SIZE_LIMIT, timeout=300)
+                         data_size_limit=DATA_SIZE_LIMIT, timeout=300, **options)
+        self.implicit_tls = tls == "implicit"
         self.state = state
         state.session_seq += 1
         self.session_no = state.session_seq
@@ -315,6 +348,9 @@ class TestSMTP(SMTP):
         if self._dropped:
             return
         await super().push(status)
+
+    def encrypted(self):
+        return self.implicit_tls or self._tls_protocol is not None
 
     def drop_connection(self, mode):
         self._dropped = True
@@ -362,11 +398,20 @@ async def serve(args, state):
         loop.add_signal_handler(getattr(signal, signame), stop, signame)
 
     handler = Handler(state)
-    server = await loop.create_server(lambda: TestSMTP(handler, state),
-                                      host="127.0.0.1", port=args.port)
+    context = None
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    server = await loop.create_server(
+        lambda: TestSMTP(handler, state, tls=args.tls, tls_context=context, auth=auth,
+                         auth_exclude=args.auth_exclude),
+        host="127.0.0.1", port=args.port,
+        ssl=context if args.tls == "implicit" else None)
     port = server.sockets[0].getsockname()[1]
     log("listening", host="127.0.0.1", port=port, maildir=state.maildir,
-        rules=state.rules_path or "-")
+        rules=state.rules_path or "-", tls=args.tls or "-",
+        auth="required" if args.auth else "-")
     sys.stdout.write("READY %d\n" % port)
     sys.stdout.flush()
     if not args.ignore_stdin:
@@ -387,7 +432,19 @@ def main(argv=None):
     p.add_argument("--rules", help="JSON rules file, re-read at every session")
     p.add_argument("--ignore-stdin", action="store_true",
                    help="do not exit when stdin closes (manual runs with </dev/null)")
+    p.add_argument("--tls", choices=("starttls", "implicit"),
+                   help="starttls: offer and require STARTTLS; implicit: TLS from the first byte")
+    p.add_argument("--tls-cert", help="server certificate chain (PEM), with --tls")
+    p.add_argument("--tls-key", help="its private key (PEM), with --tls")
+    p.add_argument("--auth", metavar="USER:PASSWORD",
+                   help="require AUTH (PLAIN or LOGIN) as this user before MAIL")
+    p.add_argument("--auth-exclude", action="append", default=[], metavar="MECHANISM",
+                   help="do not offer this AUTH mechanism (e.g. PLAIN, to test LOGIN)")
     args = p.parse_args(argv)
+    if args.tls and not (args.tls_cert and args.tls_key):
+        p.error("--tls needs --tls-cert and --tls-key")
+    if args.auth and ":" not in args.auth:
+        p.error("--auth wants USER:PASSWORD")
 
     maildir = os.path.abspath(args.maildir)
     for sub in ("tmp", "new", "cur"):
