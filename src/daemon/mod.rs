@@ -372,6 +372,8 @@ impl Daemon {
             self.announcer
                 .feeds_changed(&self.config.websub_hubs, feeds);
         }
+        // Publications queued mail and withdrawals cancelled it.
+        self.count_deliveries();
     }
 
     /// Reads the config again; an invalid one is reported and the running one kept.
@@ -587,7 +589,6 @@ impl Daemon {
                 .get_or_create(&vec![("state", state)])
                 .set(n);
         }
-        self.count_deliveries();
     }
 
     fn count_deliveries(&self) {

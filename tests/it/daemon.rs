@@ -851,3 +851,45 @@ fn with_log_format_json_every_log_line_is_a_json_object() {
     );
     assert!(log.contains("trasig.md"), "{log}");
 }
+
+#[test]
+fn outside_the_window_the_release_is_published_and_its_mail_waits() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    let p = smtp::project_with_smtp(server.port, 0);
+    let port = free_port();
+    serve_on(&p, port);
+    // A window that opens only on 1 January at 07:00.
+    let config = p.path().join("config/pressroom.toml");
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("window = \"* * * * * *\"", "window = \"* * 7 1 1 *\"");
+    std::fs::write(&config, text).expect("config");
+    let today = pressroom::clock::now().with_timezone(&chrono_tz::Europe::Stockholm);
+    if chrono::Datelike::ordinal(&today) == 1 {
+        return; // The window is open today: nothing to show.
+    }
+    p.write(
+        "releases/hemlig-nyhet.md",
+        secret_release(&rfc3339(
+            pressroom::clock::now() - chrono::TimeDelta::minutes(1),
+        )),
+    );
+    let daemon = Daemon::start(&p);
+    let http = client();
+    assert!(feed_titles(&get(&http, &daemon.base, "/feed.atom").1).contains(&SECRET_TITLE.into()));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(server.messages().is_empty(), "mail outside the window");
+    let status = String::from_utf8_lossy(&p.run(&["status"]).stdout).into_owned();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("hemlig-nyhet") && l.contains("2 queued")),
+        "{status}"
+    );
+    let metrics = get(&http, &daemon.base, "/metrics").1;
+    assert!(
+        metrics.contains("pressroom_deliveries{state=\"queued\"} 2"),
+        "{metrics}"
+    );
+}
