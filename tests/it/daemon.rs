@@ -893,3 +893,32 @@ fn outside_the_window_the_release_is_published_and_its_mail_waits() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_cut_off_and_others_are_served() {
+    use std::net::TcpStream;
+    let p = Project::sample();
+    let port = free_port();
+    serve_on(&p, port);
+    let daemon = Daemon::start(&p);
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    slow.write_all(b"GET /feed.atom HTTP/1.1\r\nHost: x\r\n")
+        .expect("half a request");
+    // Meanwhile everyone else is served.
+    assert_eq!(get(&client(), &daemon.base, "/feed.atom").0, 200);
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    let n = slow.read(&mut buf).unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        n == 0 || answer.starts_with("HTTP/1.1 408"),
+        "the server answered: {answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "cut off after {:?}",
+        started.elapsed()
+    );
+}
