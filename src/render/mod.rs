@@ -131,7 +131,7 @@ pub fn release_page(
         release => value(ReleaseView::new(release, config)),
         lang => release.lang.as_str(),
         canonical => config.url(&release.path()).to_string(),
-        description => release.summary.as_str(),
+        description => if release.withdrawn.is_some() { "" } else { release.summary.as_str() },
     };
     templates
         .render("release.html", ctx)

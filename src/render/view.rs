@@ -92,6 +92,9 @@ impl<'a> ReleaseView<'a> {
             size: human_size(a.len),
         };
         let tz = config.site.timezone;
+        // A withdrawn release's page is a notice: its title, date and the reason, never its
+        // text or files, whatever a custom template asks for.
+        let shown = release.withdrawn.is_none();
         ReleaseView {
             title: &release.title,
             url: page.to_string(),
@@ -102,7 +105,7 @@ impl<'a> ReleaseView<'a> {
                 .updated
                 .filter(|u| *u > release.date)
                 .map(|u| DateView::new(u, tz)),
-            summary: &release.summary,
+            summary: if shown { &release.summary } else { "" },
             topics: release
                 .topics
                 .iter()
@@ -112,14 +115,14 @@ impl<'a> ReleaseView<'a> {
                 })
                 .collect(),
             contacts: &release.contacts,
-            image: release.image.as_ref().map(file),
+            image: release.image.as_ref().filter(|_| shown).map(file),
             image_alt: release.image_alt.as_deref(),
             attachments: release
                 .files()
-                .filter(|a| release.attachments.contains(a))
+                .filter(|a| shown && release.attachments.contains(a))
                 .map(file)
                 .collect(),
-            body_html: &release.body_html,
+            body_html: if shown { &release.body_html } else { "" },
             withdrawn: release.withdrawn.as_deref(),
             labels: Labels::for_lang(&release.lang),
         }

@@ -7,6 +7,7 @@ mod build;
 mod corrections;
 mod daemon;
 mod dkim;
+mod embargo;
 mod feeds;
 mod incremental;
 mod mail;
