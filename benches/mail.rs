@@ -508,6 +508,15 @@ fn release_body(bytes: usize) -> String {
             _ => {}
         }
     }
+    // Cut at the last word that fits, so that sizing can reach its target.
+    let mut cut = bytes.min(body.len());
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    if let Some(space) = body[..cut].rfind(' ') {
+        body.truncate(space);
+        body.push_str(".\n");
+    }
     body
 }
 

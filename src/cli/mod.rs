@@ -303,6 +303,8 @@ fn preview(
         kind: Kind::Original,
         version: 1,
         date: clock::now(),
+        // A preview has no server to ask: the form any path carries.
+        transfer: crate::mail::Transfer::SevenBit,
     };
     let composed = crate::mail::compose(config, &templates, &key, &letter)?;
     let mut out = std::io::stdout().lock();

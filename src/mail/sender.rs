@@ -11,7 +11,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, StreamExt};
 
-use super::compose::{self, Kind, Letter};
+use super::compose::{self, Kind, Letter, Transfer};
 use super::rate::Bucket;
 use super::transport::Transport;
 use crate::clock;
@@ -67,6 +67,11 @@ pub async fn run(
     let bucket = Mutex::new(Bucket::new(d.config.mail.rate, Instant::now()));
     let prepared = compose::Prepared::new(d.config, d.release);
     let prepared = &prepared;
+    let composing = Composing {
+        prepared,
+        transfer: transport.transfer().await,
+    };
+    let composing = &composing;
     let names: HashMap<String, &Recipient> =
         d.media.recipients.iter().map(|r| (r.key(), r)).collect();
     let mut summary = Summary::default();
@@ -91,7 +96,7 @@ pub async fn run(
         let opted_out = ledger.opted_out()?;
         let attempts = batch.into_iter().map(|delivery| {
             attempt(
-                d, prepared, transport, &bucket, &names, &opted_out, delivery,
+                d, composing, transport, &bucket, &names, &opted_out, delivery,
             )
         });
         let outcomes: Vec<(Delivery, Outcome)> = stream::iter(attempts)
@@ -112,10 +117,16 @@ pub async fn run(
     Ok(summary)
 }
 
+/// What every message of the dispatch is composed with.
+struct Composing<'a> {
+    prepared: &'a compose::Prepared,
+    transfer: Transfer,
+}
+
 /// One delivery: compose, wait for the rate, send, decide.
 async fn attempt(
     d: &Dispatch<'_>,
-    prepared: &compose::Prepared,
+    composing: &Composing<'_>,
     transport: &Transport,
     bucket: &Mutex<Bucket>,
     names: &HashMap<String, &Recipient>,
@@ -159,11 +170,12 @@ async fn attempt(
     };
     let letter = Letter {
         release: d.release,
-        prepared,
+        prepared: composing.prepared,
         recipient: &recipient,
         kind,
         version: d.version,
         date: clock::now(),
+        transfer: composing.transfer,
     };
     let message = match compose::compose(d.config, d.templates, d.key, &letter) {
         Ok(composed) => composed.message,

@@ -13,8 +13,9 @@ use std::sync::Mutex;
 use lettre::Message;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::extension::{ClientId, Extension};
 
+use super::compose::Transfer;
 use crate::config::{Mail, Secret, Transport as Configured};
 use crate::dispatch::Attempt;
 
@@ -120,6 +121,19 @@ impl Transport {
         }
     }
 
+    /// What messages for this transport may carry, asked once per dispatch. For SMTP that is
+    /// what the server's EHLO advertised (a connection is opened if none is idle; if that
+    /// fails, the portable form, and the sends will report the failure). A server that
+    /// stops advertising 8BITMIME in the middle of a dispatch gets a refusal from lettre
+    /// for the 8-bit messages, which is transient: the next run asks again.
+    pub async fn transfer(&self) -> Transfer {
+        match self {
+            // An .eml file goes wherever the press office takes it: the portable form.
+            Transport::File { .. } => Transfer::SevenBit,
+            Transport::Smtp(smtp) => smtp.transfer().await,
+        }
+    }
+
     /// Hands one message over; says what became of it.
     pub async fn send(&self, message: &Message) -> Attempt {
         match self {
@@ -130,20 +144,41 @@ impl Transport {
 }
 
 impl Smtp {
-    async fn send(&self, message: &Message) -> Attempt {
+    async fn transfer(&self) -> Transfer {
+        let Ok(conn) = self.take().await else {
+            return Transfer::SevenBit;
+        };
+        let transfer = if conn.server_info().supports_feature(Extension::EightBitMime) {
+            Transfer::EightBitMime
+        } else {
+            Transfer::SevenBit
+        };
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        transfer
+    }
+
+    /// An idle connection, or a new one.
+    async fn take(&self) -> Result<AsyncSmtpConnection, Attempt> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut conn = match idle {
-            Some(conn) if !conn.has_broken() => conn,
+        match idle {
+            Some(conn) if !conn.has_broken() => Ok(conn),
             _ => match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(attempt)) => return attempt,
-                Err(_) => {
-                    return Attempt::Transient(format!(
-                        "connecting to {}:{} timed out",
-                        self.host, self.port
-                    ));
-                }
+                Ok(result) => result,
+                Err(_) => Err(Attempt::Transient(format!(
+                    "connecting to {}:{} timed out",
+                    self.host, self.port
+                ))),
             },
+        }
+    }
+
+    async fn send(&self, message: &Message) -> Attempt {
+        let mut conn = match self.take().await {
+            Ok(conn) => conn,
+            Err(attempt) => return attempt,
         };
         let sent = tokio::time::timeout(
             SEND_TIMEOUT,
