@@ -231,13 +231,14 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             s.sent, s.deferred, s.failed
         ));
     };
-    let summary = runtime.block_on(sender::run(
+    let summary = sender::run(
         &dispatch,
         &mut ledger,
         &transport,
+        &runtime,
         true,
         &progress,
-    ))?;
+    )?;
     bar.finish_and_clear();
     eprintln!(
         "`{}`{}: {} sent, {} deferred (retried later), {} failed, {} cancelled",

@@ -1,19 +1,27 @@
-//! Sending one dispatch (a release version to its recipients). Deliveries are claimed from
-//! the ledger in small batches (their `sending` intent committed first), composed, and handed
-//! to the transport with `concurrency` messages in flight and the rate enforced; the batch's
-//! outcomes are then committed together. Memory stays flat in the number of recipients: only
-//! one batch is ever held.
+//! Sending one dispatch (a release version to its recipients) as a pipeline of three
+//! owners, so that no stage waits for another's disk or CPU:
+//!
+//! - the *keeper* (a thread) owns the ledger: it claims deliveries in batches, committing
+//!   their `sending` intent before handing them on, and group-commits outcomes;
+//! - the *composer* (a thread) composes and formats each claimed message, one batch ahead
+//!   of the wire at most;
+//! - the *sender* (the async runtime, on the caller's thread) keeps `concurrency`
+//!   messages in flight with the rate enforced, and reports each outcome to the keeper.
+//!
+//! Memory stays flat in the number of recipients: at most two batches are claimed and not
+//! yet decided, and the channels between the stages are bounded by a batch.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::compose::{self, Kind, Letter, Transfer};
 use super::rate::Bucket;
-use super::transport::Transport;
+use super::transport::{Outgoing, Transport};
 use crate::clock;
 use crate::config::Config;
 use crate::dispatch::{self, Attempt, Next};
@@ -50,115 +58,229 @@ impl Summary {
     pub fn total(&self) -> usize {
         self.sent + self.deferred + self.failed + self.cancelled
     }
+
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Sent { .. } => self.sent += 1,
+            Outcome::Deferred { .. } => self.deferred += 1,
+            Outcome::Failed { .. } => self.failed += 1,
+            Outcome::Cancelled { .. } => self.cancelled += 1,
+        }
+    }
 }
 
+/// An outcome waits at most this long for its commit (it waits less when a batch's worth
+/// is pending). A crash in that window sends those messages again, as for any message in
+/// flight; the wait turns one fsync per message into one per batch.
+const COMMIT_WITHIN: Duration = Duration::from_millis(20);
+
 /// Sends every waiting delivery of the dispatch once. `manual` sends deferred ones at once
-/// (each once per run); otherwise only those whose retry time has come.
-pub async fn run(
+/// (each once per run); otherwise only those whose retry time has come. The transport's IO
+/// runs on `runtime`, driven from the calling thread.
+pub fn run(
     d: &Dispatch<'_>,
     ledger: &mut Ledger,
     transport: &Transport,
+    runtime: &tokio::runtime::Runtime,
     manual: bool,
     on_progress: &dyn Fn(&Summary),
 ) -> Result<Summary, LedgerError> {
-    let started = clock::now();
     let concurrency = d.config.mail.concurrency.max(1);
     let batch_size = (concurrency * 4).max(16);
-    let bucket = Mutex::new(Bucket::new(d.config.mail.rate, Instant::now()));
-    let prepared = compose::Prepared::new(d.config, d.release);
-    let prepared = &prepared;
-    let composing = Composing {
-        prepared,
-        transfer: transport.transfer().await,
+    let claims = Claims {
+        due: manual,
+        started: clock::now(),
+        batch_size,
     };
-    let composing = &composing;
-    let names: HashMap<String, &Recipient> =
-        d.media.recipients.iter().map(|r| (r.key(), r)).collect();
-    let mut summary = Summary::default();
-    loop {
-        let now = clock::now();
-        let due = if manual {
-            Due::UntouchedSince(started)
-        } else {
-            Due::By(now)
-        };
-        let batch = ledger.claim(
-            &d.release.id,
-            d.version,
-            due,
-            d.only.as_deref(),
-            batch_size,
-            now,
-        )?;
-        if batch.is_empty() {
-            break;
+    let transfer = runtime.block_on(transport.transfer());
+    let (to_keeper, inbox) = mpsc::channel();
+    let (composed, ready) = tokio::sync::mpsc::channel(batch_size);
+    std::thread::scope(|s| {
+        let keeper = s.spawn(|| keep(d, ledger, &claims, inbox));
+        let composer_to_keeper = to_keeper.clone();
+        s.spawn(move || compose_all(d, transfer, composer_to_keeper, composed));
+        let summary = runtime.block_on(send_all(
+            d,
+            transport,
+            ready,
+            to_keeper,
+            concurrency,
+            on_progress,
+        ));
+        match keeper.join() {
+            Ok(result) => result.map(|()| summary),
+            Err(panic) => std::panic::resume_unwind(panic),
         }
-        let opted_out = ledger.opted_out()?;
-        let attempts = batch.into_iter().map(|delivery| {
-            attempt(
-                d, composing, transport, &bucket, &names, &opted_out, delivery,
-            )
-        });
-        let outcomes: Vec<(Delivery, Outcome)> = stream::iter(attempts)
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        for (_, outcome) in &outcomes {
-            match outcome {
-                Outcome::Sent { .. } => summary.sent += 1,
-                Outcome::Deferred { .. } => summary.deferred += 1,
-                Outcome::Failed { .. } => summary.failed += 1,
-                Outcome::Cancelled { .. } => summary.cancelled += 1,
+    })
+}
+
+/// Which deliveries the keeper claims, and how many at a time.
+struct Claims {
+    /// A manual send (deferred ones at once, each once per run), or the daemon's.
+    due: bool,
+    started: DateTime<Utc>,
+    batch_size: usize,
+}
+
+/// What the keeper is asked to do.
+enum ToKeeper {
+    /// Claim the next batch and answer with it (empty when none is left).
+    Claim(mpsc::SyncSender<Batch>),
+    /// Record an outcome.
+    Outcome(Delivery, Outcome),
+}
+
+/// Claimed deliveries (their `sending` intent committed) and the opt-outs as of the claim.
+struct Batch {
+    deliveries: Vec<Delivery>,
+    opted_out: HashSet<String>,
+}
+
+/// The ledger's owner. Outcomes are committed in groups: when a batch's worth is pending,
+/// when the oldest has waited `COMMIT_WITHIN`, before a claim, and at the end. It never
+/// waits for the other stages, only for its inbox, so a slow server never holds an outcome
+/// back from its commit.
+fn keep(
+    d: &Dispatch<'_>,
+    ledger: &mut Ledger,
+    claims: &Claims,
+    inbox: mpsc::Receiver<ToKeeper>,
+) -> Result<(), LedgerError> {
+    let mut pending: Vec<(Delivery, Outcome)> = Vec::with_capacity(claims.batch_size);
+    let mut oldest: Option<Instant> = None;
+    loop {
+        let event = match oldest {
+            None => inbox.recv().ok(),
+            Some(since) => {
+                match inbox.recv_timeout(COMMIT_WITHIN.saturating_sub(since.elapsed())) {
+                    Ok(event) => Some(event),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        ledger.record(&pending, clock::now())?;
+                        pending.clear();
+                        oldest = None;
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                }
+            }
+        };
+        match event {
+            None => break,
+            Some(ToKeeper::Outcome(delivery, outcome)) => {
+                pending.push((delivery, outcome));
+                oldest.get_or_insert_with(Instant::now);
+                if pending.len() >= claims.batch_size {
+                    ledger.record(&pending, clock::now())?;
+                    pending.clear();
+                    oldest = None;
+                }
+            }
+            Some(ToKeeper::Claim(answer)) => {
+                ledger.record(&pending, clock::now())?;
+                pending.clear();
+                oldest = None;
+                let now = clock::now();
+                let due = if claims.due {
+                    Due::UntouchedSince(claims.started)
+                } else {
+                    Due::By(now)
+                };
+                let deliveries = ledger.claim(
+                    &d.release.id,
+                    d.version,
+                    due,
+                    d.only.as_deref(),
+                    claims.batch_size,
+                    now,
+                )?;
+                // Read right after the claim, so an opt-out recorded while the previous
+                // batch was sent still stops these messages.
+                let opted_out = if deliveries.is_empty() {
+                    HashSet::new()
+                } else {
+                    ledger.opted_out()?
+                };
+                // The composer may be gone (the sender stopped): these stay `sending`
+                // and become `unknown`, as after a crash.
+                let _ = answer.send(Batch {
+                    deliveries,
+                    opted_out,
+                });
             }
         }
-        ledger.record(&outcomes, clock::now())?;
-        on_progress(&summary);
     }
-    Ok(summary)
+    ledger.record(&pending, clock::now())
 }
 
-/// What every message of the dispatch is composed with.
-struct Composing<'a> {
-    prepared: &'a compose::Prepared,
-    transfer: Transfer,
+/// What the composer hands the sender.
+enum Item {
+    Send(Delivery, Outgoing),
+    /// Decided without sending: opted out, not an address, a template error.
+    Done(Delivery, Outcome),
 }
 
-/// One delivery: compose, wait for the rate, send, decide.
-async fn attempt(
+/// The composer: asks the keeper for a batch, and for the next one as soon as it has it
+/// (so a claim's commit overlaps composing and sending), composes and formats each
+/// message, and hands them on in order, waiting when the sender is a batch behind.
+fn compose_all(
     d: &Dispatch<'_>,
-    composing: &Composing<'_>,
-    transport: &Transport,
-    bucket: &Mutex<Bucket>,
+    transfer: Transfer,
+    keeper: mpsc::Sender<ToKeeper>,
+    ready: tokio::sync::mpsc::Sender<Item>,
+) {
+    let prepared = compose::Prepared::new(d.config, d.release);
+    let names: HashMap<String, &Recipient> =
+        d.media.recipients.iter().map(|r| (r.key(), r)).collect();
+    let claim = || {
+        let (answer, batch) = mpsc::sync_channel(1);
+        keeper.send(ToKeeper::Claim(answer)).ok().map(|()| batch)
+    };
+    let mut next = claim();
+    while let Some(Ok(batch)) = next.map(|b| b.recv()) {
+        if batch.deliveries.is_empty() {
+            break;
+        }
+        next = claim();
+        for delivery in batch.deliveries {
+            let item = prepare(d, &prepared, transfer, &names, &batch.opted_out, delivery);
+            if ready.blocking_send(item).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// One delivery, composed and formatted, or decided without sending.
+fn prepare(
+    d: &Dispatch<'_>,
+    prepared: &compose::Prepared,
+    transfer: Transfer,
     names: &HashMap<String, &Recipient>,
     opted_out: &HashSet<String>,
     delivery: Delivery,
-) -> (Delivery, Outcome) {
+) -> Item {
     if opted_out.contains(&delivery.address) {
-        return (
-            delivery,
-            Outcome::Cancelled {
-                reason: "opted out".into(),
-            },
-        );
+        let reason = "opted out".into();
+        return Item::Done(delivery, Outcome::Cancelled { reason });
     }
+    let unlisted;
     let recipient = match names.get(&delivery.address) {
-        Some(r) => (*r).clone(),
+        Some(r) => *r,
         None => match delivery.address.parse() {
-            Ok(email) => Recipient {
-                email,
-                name: String::new(),
-                outlet: String::new(),
-                lang: None,
-                topics: Vec::new(),
-                line: 0,
-            },
+            Ok(email) => {
+                unlisted = Recipient {
+                    email,
+                    name: String::new(),
+                    outlet: String::new(),
+                    lang: None,
+                    topics: Vec::new(),
+                    line: 0,
+                };
+                &unlisted
+            }
             Err(e) => {
-                return (
-                    delivery,
-                    Outcome::Failed {
-                        reply: format!("not an address: {e}"),
-                    },
-                );
+                let reply = format!("not an address: {e}");
+                return Item::Done(delivery, Outcome::Failed { reply });
             }
         },
     };
@@ -170,24 +292,70 @@ async fn attempt(
     };
     let letter = Letter {
         release: d.release,
-        prepared: composing.prepared,
-        recipient: &recipient,
+        prepared,
+        recipient,
         kind,
         version: d.version,
         date: clock::now(),
-        transfer: composing.transfer,
+        transfer,
     };
-    let message = match compose::compose(d.config, d.templates, d.key, &letter) {
-        Ok(composed) => composed.message,
+    match compose::compose(d.config, d.templates, d.key, &letter) {
+        Ok(composed) => Item::Send(delivery, Outgoing::new(&composed.message)),
         Err(e) => {
-            return (
-                delivery,
-                Outcome::Failed {
-                    reply: e.to_string(),
-                },
-            );
+            let reply = e.to_string();
+            Item::Done(delivery, Outcome::Failed { reply })
         }
+    }
+}
+
+/// The sender: up to `concurrency` messages in flight, each outcome reported to the keeper
+/// as soon as it is known. Ends when the composer is done and nothing is in flight.
+async fn send_all(
+    d: &Dispatch<'_>,
+    transport: &Transport,
+    mut ready: tokio::sync::mpsc::Receiver<Item>,
+    keeper: mpsc::Sender<ToKeeper>,
+    concurrency: usize,
+    on_progress: &dyn Fn(&Summary),
+) -> Summary {
+    let bucket = Mutex::new(Bucket::new(d.config.mail.rate, Instant::now()));
+    let bucket = &bucket;
+    let max_retry_age = d.config.dispatch.max_retry_age;
+    let mut in_flight = FuturesUnordered::new();
+    let mut summary = Summary::default();
+    let mut composing = true;
+    let mut finish = |delivery: Delivery, outcome: Outcome| {
+        summary.count(&outcome);
+        // Progress is drawn every so often: a terminal need not redraw 3,000 times a second.
+        if summary.total() % 64 == 0 {
+            on_progress(&summary);
+        }
+        // The keeper is gone only after a ledger error, which `run` reports.
+        let _ = keeper.send(ToKeeper::Outcome(delivery, outcome));
     };
+    loop {
+        tokio::select! {
+            item = ready.recv(), if composing && in_flight.len() < concurrency => match item {
+                None => composing = false,
+                Some(Item::Done(delivery, outcome)) => finish(delivery, outcome),
+                Some(Item::Send(delivery, message)) => in_flight.push(async move {
+                    let result = send_one(transport, bucket, &message).await;
+                    (delivery, result)
+                }),
+            },
+            Some((delivery, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                let outcome = outcome_of(&result, &delivery, clock::now(), max_retry_age);
+                finish(delivery, outcome);
+            }
+            else => break,
+        }
+    }
+    on_progress(&summary);
+    summary
+}
+
+/// Waits for the rate, then sends; a message the server did not take gives its token back.
+async fn send_one(transport: &Transport, bucket: &Mutex<Bucket>, message: &Outgoing) -> Attempt {
     loop {
         let wait = bucket
             .lock()
@@ -198,13 +366,11 @@ async fn attempt(
             Err(wait) => tokio::time::sleep(wait).await,
         }
     }
-    let result = transport.send(&message).await;
+    let result = transport.send(message).await;
     if !matches!(result, Attempt::Accepted(_)) {
         bucket.lock().unwrap_or_else(|p| p.into_inner()).give_back();
     }
-    let now = clock::now();
-    let outcome = outcome_of(&result, &delivery, now, d.config.dispatch.max_retry_age);
-    (delivery, outcome)
+    result
 }
 
 fn outcome_of(

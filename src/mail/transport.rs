@@ -11,6 +11,7 @@ use std::time::Duration;
 use std::sync::Mutex;
 
 use lettre::Message;
+use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::{ClientId, Extension};
@@ -22,6 +23,28 @@ use crate::dispatch::Attempt;
 pub enum Transport {
     File { outbox: PathBuf },
     Smtp(Smtp),
+}
+
+/// A message as it goes out: its envelope and its bytes, formatted by whoever composed it
+/// (off the thread that does the IO), and its Message-ID.
+pub struct Outgoing {
+    envelope: Envelope,
+    bytes: Vec<u8>,
+    message_id: String,
+}
+
+impl Outgoing {
+    pub fn new(message: &Message) -> Outgoing {
+        Outgoing {
+            envelope: message.envelope().clone(),
+            bytes: message.formatted(),
+            message_id: message
+                .headers()
+                .get_raw("Message-ID")
+                .unwrap_or("message")
+                .to_string(),
+        }
+    }
 }
 
 /// An SMTP server and the connections open to it. Connections are opened here rather than
@@ -135,7 +158,7 @@ impl Transport {
     }
 
     /// Hands one message over; says what became of it.
-    pub async fn send(&self, message: &Message) -> Attempt {
+    pub async fn send(&self, message: &Outgoing) -> Attempt {
         match self {
             Transport::File { outbox } => write_eml(outbox, message),
             Transport::Smtp(smtp) => smtp.send(message).await,
@@ -175,16 +198,13 @@ impl Smtp {
         }
     }
 
-    async fn send(&self, message: &Message) -> Attempt {
+    async fn send(&self, message: &Outgoing) -> Attempt {
         let mut conn = match self.take().await {
             Ok(conn) => conn,
             Err(attempt) => return attempt,
         };
-        let sent = tokio::time::timeout(
-            SEND_TIMEOUT,
-            conn.send(message.envelope(), &message.formatted()),
-        )
-        .await;
+        let sent =
+            tokio::time::timeout(SEND_TIMEOUT, conn.send(&message.envelope, &message.bytes)).await;
         match sent {
             Ok(Ok(response)) => {
                 self.idle
@@ -259,20 +279,15 @@ fn classify(e: &lettre::transport::smtp::Error) -> Attempt {
 
 /// Writes the message as `<outbox>/<Message-ID>.eml`, atomically; the same message twice
 /// is the same file.
-fn write_eml(outbox: &Path, message: &Message) -> Attempt {
-    let id = message
-        .headers()
-        .get_raw("Message-ID")
-        .unwrap_or("message")
-        .trim_matches(['<', '>'])
-        .replace(
-            |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '@' && c != '-',
-            "_",
-        );
+fn write_eml(outbox: &Path, message: &Outgoing) -> Attempt {
+    let id = message.message_id.trim_matches(['<', '>']).replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '@' && c != '-',
+        "_",
+    );
     let target = outbox.join(format!("{id}.eml"));
     let tmp = outbox.join(format!(".{id}.eml.tmp"));
     let result = std::fs::create_dir_all(outbox)
-        .and_then(|()| std::fs::write(&tmp, message.formatted()))
+        .and_then(|()| std::fs::write(&tmp, &message.bytes))
         .and_then(|()| std::fs::rename(&tmp, &target));
     match result {
         Ok(()) => Attempt::Accepted(format!("written to {}", target.display())),
