@@ -96,9 +96,18 @@ pub fn run(
     let (to_keeper, inbox) = mpsc::channel();
     let (composed, ready) = tokio::sync::mpsc::channel(batch_size);
     std::thread::scope(|s| {
-        let keeper = s.spawn(|| keep(d, ledger, &claims, inbox));
+        // Named, so that a profile shows which stage the time goes to.
+        let keeper = std::thread::Builder::new()
+            .name("mail keeper".into())
+            .spawn_scoped(s, || keep(d, ledger, &claims, inbox))
+            .expect("start the ledger thread");
         let composer_to_keeper = to_keeper.clone();
-        s.spawn(move || compose_all(d, transfer, composer_to_keeper, composed));
+        std::thread::Builder::new()
+            .name("mail composer".into())
+            .spawn_scoped(s, move || {
+                compose_all(d, transfer, composer_to_keeper, composed)
+            })
+            .expect("start the composer thread");
         let summary = runtime.block_on(send_all(
             d,
             transport,
