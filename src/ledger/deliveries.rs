@@ -175,12 +175,13 @@ impl Ledger {
     }
 
     /// Queues deliveries (address, Message-ID) that do not exist yet; returns how many
-    /// were added. One transaction.
+    /// were added. One transaction. An iterator, so that a dispatch to many recipients
+    /// is never held in memory whole.
     pub fn queue(
         &mut self,
         release_id: &str,
         version: u32,
-        recipients: &[(String, String)],
+        recipients: impl IntoIterator<Item = (String, String)>,
         at: DateTime<Utc>,
     ) -> Result<usize, LedgerError> {
         let err = self.err_owned();
@@ -196,7 +197,7 @@ impl Ledger {
             let at = ts(&at);
             for (address, message_id) in recipients {
                 added += stmt
-                    .execute(params![release_id, version, address, message_id, at])
+                    .execute(params![release_id, version, &address, &message_id, at])
                     .map_err(&err)?;
             }
         }
@@ -436,9 +437,9 @@ mod tests {
             ("a@example.org".to_string(), "<1@x>".to_string()),
             ("b@example.org".to_string(), "<2@x>".to_string()),
         ];
-        assert_eq!(l.queue("r", 1, &who, at).unwrap(), 2);
+        assert_eq!(l.queue("r", 1, who.clone(), at).unwrap(), 2);
         assert_eq!(
-            l.queue("r", 1, &who, at).unwrap(),
+            l.queue("r", 1, who, at).unwrap(),
             0,
             "queueing twice adds nobody"
         );

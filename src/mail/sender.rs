@@ -8,9 +8,12 @@
 //! - the *sender* (the async runtime, on the caller's thread) keeps `concurrency`
 //!   messages in flight with the rate enforced, and reports each outcome to the keeper.
 //!
-//! Memory stays flat in the number of recipients: at most two batches are claimed and not
-//! yet decided, and the channels between the stages are bounded by a batch.
+//! What is in flight does not grow with the number of recipients: at most two batches are
+//! claimed and not yet decided, and the channels between the stages are bounded by a
+//! batch. What does grow is the media list as loaded and the composer's index of it by
+//! address (one borrowed key per recipient).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::mpsc;
@@ -238,8 +241,22 @@ fn compose_all(
     ready: tokio::sync::mpsc::Sender<Item>,
 ) {
     let prepared = compose::Prepared::new(d.config, d.release);
-    let names: HashMap<String, &Recipient> =
-        d.media.recipients.iter().map(|r| (r.key(), r)).collect();
+    // Keyed by the address as the ledger has it (lowercase); borrowed when the media list
+    // wrote it so, which it nearly always does: one copy of every address is enough.
+    let names: HashMap<Cow<'_, str>, &Recipient> = d
+        .media
+        .recipients
+        .iter()
+        .map(|r| {
+            let email: &str = r.email.as_ref();
+            let key = if email.chars().any(char::is_uppercase) {
+                Cow::Owned(r.key())
+            } else {
+                Cow::Borrowed(email)
+            };
+            (key, r)
+        })
+        .collect();
     let claim = || {
         let (answer, batch) = mpsc::sync_channel(1);
         keeper.send(ToKeeper::Claim(answer)).ok().map(|()| batch)
@@ -264,7 +281,7 @@ fn prepare(
     d: &Dispatch<'_>,
     prepared: &compose::Prepared,
     transfer: Transfer,
-    names: &HashMap<String, &Recipient>,
+    names: &HashMap<Cow<'_, str>, &Recipient>,
     opted_out: &HashSet<String>,
     delivery: Delivery,
 ) -> Item {
@@ -273,7 +290,7 @@ fn prepare(
         return Item::Done(delivery, Outcome::Cancelled { reason });
     }
     let unlisted;
-    let recipient = match names.get(&delivery.address) {
+    let recipient = match names.get(delivery.address.as_str()) {
         Some(r) => *r,
         None => match delivery.address.parse() {
             Ok(email) => {
