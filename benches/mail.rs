@@ -228,9 +228,10 @@ fn main() {
             let project = Project::create(&root.join(format!("r{n}")), n, &body);
             let m = bench.send(&project, FLAT_CONCURRENCY, &format!("flat-{n}"));
             println!(
-                "  send to {n} recipients, concurrency {FLAT_CONCURRENCY}: {:.2} s wall, {:.0} msg/s, {:.0} MiB{}",
+                "  send to {n} recipients, concurrency {FLAT_CONCURRENCY}: {:.2} s wall, {:.0} msg/s, {:.2} s CPU, {:.0} MiB{}",
                 m.wall.as_secs_f64(),
                 n as f64 / m.wall.as_secs_f64(),
+                m.cpu.as_secs_f64(),
                 mib(m.max_rss_kb),
                 m.problem
                     .as_deref()
@@ -1066,15 +1067,17 @@ fn report(
     for (name, s) in rows.iter().chain(baseline) {
         row(name, s);
     }
+    println!("(CPU s: user + system time of pressroom or smtp-source; the sink's is not counted)");
     if !flat.is_empty() {
         println!();
         println!("Peak memory of pressroom send, concurrency {FLAT_CONCURRENCY}:");
         for (n, s) in flat {
             println!(
-                "  {n:>6} recipients: {:>6.0} MiB max RSS, {:.2} s wall, {:.0} msg/s{}",
+                "  {n:>6} recipients: {:>6.0} MiB max RSS, {:.2} s wall, {:.0} msg/s, {:.2} s CPU{}",
                 mib(s.max_rss_kb),
                 s.wall.as_secs_f64(),
                 *n as f64 / s.wall.as_secs_f64(),
+                s.cpu.as_secs_f64(),
                 if s.failures == 0 {
                     ""
                 } else {
