@@ -352,30 +352,42 @@ async fn send_all(
     let mut in_flight = FuturesUnordered::new();
     let mut summary = Summary::default();
     let mut composing = true;
-    let mut finish = |delivery: Delivery, outcome: Outcome| {
+    // Whether the keeper still records: it is gone only after a ledger error, which `run`
+    // reports; then nothing more is sent (what is in flight finishes, and the claimed rest
+    // stays `sending`, to become `unknown`).
+    let mut finish = |delivery: Delivery, outcome: Outcome| -> bool {
         summary.count(&outcome);
         // Progress is drawn every so often: a terminal need not redraw 3,000 times a second.
         if summary.total() % 64 == 0 {
             on_progress(&summary);
         }
-        // The keeper is gone only after a ledger error, which `run` reports.
-        let _ = keeper.send(ToKeeper::Outcome(delivery, outcome));
+        keeper.send(ToKeeper::Outcome(delivery, outcome)).is_ok()
     };
     loop {
-        tokio::select! {
+        let recording = tokio::select! {
             item = ready.recv(), if composing && in_flight.len() < concurrency => match item {
-                None => composing = false,
+                None => {
+                    composing = false;
+                    true
+                }
                 Some(Item::Done(delivery, outcome)) => finish(delivery, outcome),
-                Some(Item::Send(delivery, message)) => in_flight.push(async move {
-                    let result = send_one(transport, bucket, &message).await;
-                    (delivery, result)
-                }),
+                Some(Item::Send(delivery, message)) => {
+                    in_flight.push(async move {
+                        let result = send_one(transport, bucket, &message).await;
+                        (delivery, result)
+                    });
+                    true
+                }
             },
             Some((delivery, result)) = in_flight.next(), if !in_flight.is_empty() => {
                 let outcome = outcome_of(&result, &delivery, clock::now(), max_retry_age);
-                finish(delivery, outcome);
+                finish(delivery, outcome)
             }
             else => break,
+        };
+        if !recording {
+            composing = false;
+            ready.close();
         }
     }
     on_progress(&summary);
