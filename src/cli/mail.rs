@@ -106,7 +106,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
                 v + 1
             }
         };
-        let who: Vec<(String, String)> = originals
+        let who = originals
             .keys()
             .filter(|a| {
                 !opted_out.contains(*a) && args.to.is_none_or(|to| to.eq_ignore_ascii_case(a))
@@ -116,30 +116,27 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
                     a.clone(),
                     mail::message_id(&release.id, a, version, &domain),
                 )
-            })
-            .collect();
-        ledger.queue(&release.id, version, &who, now)?;
+            });
+        ledger.queue(&release.id, version, who, now)?;
         (version, originals)
     } else {
         ledger.create_dispatch(&release.id, 1, "manual", &release.content_hash, now)?;
-        let who: Vec<(String, String)> = match args.to {
+        // Streamed into the ledger: the dispatch is never held in memory whole.
+        let addresses: Box<dyn Iterator<Item = String>> = match args.to {
             Some(to) => {
                 let address: lettre::Address = to
                     .trim()
                     .parse()
                     .with_context(|| format!("`{to}` is not an email address"))?;
-                vec![address.to_string().to_lowercase()]
+                Box::new(std::iter::once(address.to_string().to_lowercase()))
             }
-            None => media.targets(&release).map(|r| r.key()).collect(),
-        }
-        .into_iter()
-        .filter(|a| !opted_out.contains(a))
-        .map(|a| {
+            None => Box::new(media.targets(&release).map(|r| r.key())),
+        };
+        let who = addresses.filter(|a| !opted_out.contains(a)).map(|a| {
             let id = mail::message_id(&release.id, &a, 1, &domain);
             (a, id)
-        })
-        .collect();
-        ledger.queue(&release.id, 1, &who, now)?;
+        });
+        ledger.queue(&release.id, 1, who, now)?;
         (1, HashMap::new())
     };
     if args.retry_failed {
@@ -205,15 +202,16 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             "{} sent, {} deferred, {} failed",
             s.sent, s.deferred, s.failed
         ));
-        std::ops::ControlFlow::Continue(())
     };
-    let result = runtime.block_on(sender::run(
+    let result = sender::run(
         &dispatch,
         &mut ledger,
         &transport,
+        &runtime,
         true,
         &progress,
-    ));
+        &|| true,
+    );
     bar.finish_and_clear();
     let report = |summary: &Summary| {
         eprintln!(

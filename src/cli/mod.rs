@@ -382,6 +382,8 @@ fn preview(
         kind: Kind::Original,
         version: 1,
         date: clock::now(),
+        // A preview has no server to ask: the form any path carries.
+        transfer: crate::mail::Transfer::SevenBit,
     };
     let mut composed = crate::mail::compose(config, &templates, &key, &letter)?;
     // Exactly as it would be sent: signed too, when DKIM is configured.

@@ -1,11 +1,10 @@
 //! The daemon's mail run: sends what is due of every waiting dispatch, inside the window.
-//! It runs on a blocking thread of its own (SQLite and composing are synchronous work)
-//! driving its SMTP connections on the daemon's runtime, takes the ledger's send lock for
-//! the run (a `pressroom send` by hand meanwhile is told the daemon is sending, and the
-//! other way round), and stops between batches when the window closes or the daemon shuts
-//! down: the batch in flight always finishes, so its outcomes are recorded.
+//! It runs on a blocking thread of its own with its own current-thread runtime for its
+//! SMTP connections (the sender's pipeline adds its keeper and composer threads), takes
+//! the ledger's send lock for the run (a `pressroom send` by hand meanwhile is told the
+//! daemon is sending, and the other way round), and stops claiming when the window closes
+//! or the daemon shuts down: what was claimed is sent, so its outcomes are recorded.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -52,7 +51,7 @@ pub struct Ran {
     pub complete: bool,
 }
 
-pub async fn run(job: Job) -> anyhow::Result<Finished> {
+pub fn run(job: Job) -> anyhow::Result<Finished> {
     let started = Instant::now();
     let state = &job.config.paths.state;
     let _lock = match SendLock::acquire(state) {
@@ -73,22 +72,21 @@ pub async fn run(job: Job) -> anyhow::Result<Finished> {
         tracing::warn!("{d}");
     }
     let (templates, _) = Templates::load(&job.config.paths.templates);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // lettre's connections belong to the runtime they are made on.
+    let _inside = runtime.enter();
     let transport = Transport::from_config(&job.config.mail, job.credentials.as_deref())?;
     let signer = Signer::from_config(&job.config)?;
     let window = Window {
         schedule: job.config.dispatch.window.clone(),
         tz: job.config.site.timezone,
     };
-    let between_batches = |_: &Summary| {
-        if job.stop.is_cancelled() || !window.contains(clock::now()) {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    };
+    let keep_going = || !job.stop.is_cancelled() && window.contains(clock::now());
     let mut ran = Vec::new();
     for (release, version) in &job.dispatches {
-        if between_batches(&Summary::default()).is_break() {
+        if !keep_going() {
             break;
         }
         let originals = if *version > 1 {
@@ -107,16 +105,23 @@ pub async fn run(job: Job) -> anyhow::Result<Finished> {
             only: None,
             signer: signer.as_ref(),
         };
-        let summary =
-            match sender::run(&dispatch, &mut ledger, &transport, false, &between_batches).await {
-                Ok(summary) => summary,
-                // The server refused us (login, TLS): a configuration problem, not the
-                // recipients'. Their deliveries wait; the run stops.
-                Err(SendError::Refused { refusal, .. }) => {
-                    anyhow::bail!("sending stopped, the deliveries wait in the ledger: {refusal}")
-                }
-                Err(SendError::Ledger(e)) => return Err(e.into()),
-            };
+        let summary = match sender::run(
+            &dispatch,
+            &mut ledger,
+            &transport,
+            &runtime,
+            false,
+            &|_| {},
+            &keep_going,
+        ) {
+            Ok(summary) => summary,
+            // The server refused us (login, TLS): a configuration problem, not the
+            // recipients'. Their deliveries wait; the run stops.
+            Err(SendError::Refused { refusal, .. }) => {
+                anyhow::bail!("sending stopped, the deliveries wait in the ledger: {refusal}")
+            }
+            Err(SendError::Ledger(e)) => return Err(e.into()),
+        };
         let complete = ledger.waiting(&release.id, *version, None)? == 0;
         tracing::info!(
             slug = %release.slug,

@@ -528,12 +528,10 @@ impl Daemon {
             credentials: crate::cli::credentials_dir(),
         };
         let done = self.sent_tx.clone();
-        let runtime = tokio::runtime::Handle::current();
-        // SQLite and composing block: the run gets a thread of its own, and drives its SMTP
-        // connections on the daemon's runtime.
+        // SQLite, composing and the sender's pipeline block: the run gets a thread of its
+        // own (see `mailer`).
         self.tracker.spawn_blocking(move || {
-            let result = runtime.block_on(mailer::run(job));
-            let _ = done.send(result);
+            let _ = done.send(mailer::run(job));
         });
     }
 

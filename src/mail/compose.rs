@@ -5,8 +5,10 @@
 
 use chrono::{DateTime, Utc};
 use lettre::Message;
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{
+    ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
+};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use minijinja::Value;
 use sha2::{Digest, Sha256};
 
@@ -45,6 +47,18 @@ impl Prepared {
     }
 }
 
+/// What the way to the recipient can carry, which decides how the two parts are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    /// Any path (a file, a preview, a server without 8BITMIME): lettre's choice, which is
+    /// 7bit only for ASCII in lines under 76 octets, else quoted-printable or base64.
+    SevenBit,
+    /// An SMTP server that advertised 8BITMIME (RFC 6152): a part goes as it is, only its
+    /// line ends made CRLF, when it is safe to (see `as_is`); lettre's choice otherwise.
+    /// Quoted-printable triples every å, ä and ö and was the largest cost of sending.
+    EightBitMime,
+}
+
 /// What to compose: a release for one recipient, at an instant.
 pub struct Letter<'a> {
     pub release: &'a Release,
@@ -54,6 +68,7 @@ pub struct Letter<'a> {
     /// 1 for the original, 2 and up for corrections.
     pub version: u32,
     pub date: DateTime<Utc>,
+    pub transfer: Transfer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,12 +196,12 @@ pub fn compose(
         .singlepart(
             SinglePart::builder()
                 .header(ContentType::TEXT_PLAIN)
-                .body(text.clone()),
+                .body(encode(&text, letter.transfer)),
         )
         .singlepart(
             SinglePart::builder()
                 .header(ContentType::TEXT_HTML)
-                .body(html.clone()),
+                .body(encode(&html, letter.transfer)),
         );
     Ok(Composed {
         message: builder.multipart(body)?,
@@ -194,6 +209,50 @@ pub fn compose(
         text,
         html,
     })
+}
+
+/// One part's body, encoded for the way it travels.
+fn encode(text: &str, transfer: Transfer) -> Body {
+    match transfer {
+        Transfer::EightBitMime => as_is(text).unwrap_or_else(|| Body::new(text.to_string())),
+        Transfer::SevenBit => Body::new(text.to_string()),
+    }
+}
+
+/// The longest line SMTP carries, without its CRLF (RFC 5321 4.5.3.1.6, RFC 5322 2.1.1).
+const MAX_LINE: usize = 998;
+
+/// `text` unencoded with CRLF line ends, labelled 7bit if it is ASCII and 8bit if not, or
+/// None when that would not arrive intact: a line over 998 octets, a NUL, or a CR that does
+/// not end a line (RFC 2045 2.7 and 2.8 allow neither in 7bit or 8bit data). lettre's
+/// `Body::new_with_encoding` would refuse 8bit for any line of 76 octets or more (HTML
+/// paragraphs are longer), so the body is handed over pre-encoded, checked here instead.
+/// Dot-stuffing stays lettre's, on the wire.
+fn as_is(text: &str) -> Option<Body> {
+    let bytes = text.as_bytes();
+    if memchr::memchr(0, bytes).is_some() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32 + 2);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
+        let line = &bytes[start..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() > MAX_LINE || memchr::memchr(b'\r', line).is_some() {
+            return None;
+        }
+        out.extend_from_slice(line);
+        if end < bytes.len() {
+            out.extend_from_slice(b"\r\n");
+        }
+        start = end + 1;
+    }
+    let encoding = if bytes.is_ascii() {
+        ContentTransferEncoding::SevenBit
+    } else {
+        ContentTransferEncoding::EightBit
+    };
+    Some(Body::dangerous_pre_encoded(out, encoding))
 }
 
 /// Declares a header whose value we build from validated, ASCII-only parts.
@@ -243,6 +302,24 @@ impl Header for ListUnsubscribePost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_goes_unencoded_only_when_smtp_carries_it_intact() {
+        let body = as_is("Hej Åsa,\n\n.\nen rad\r\nslut").expect("safe");
+        assert_eq!(body.encoding(), ContentTransferEncoding::EightBit);
+        assert_eq!(
+            body.as_ref(),
+            "Hej Åsa,\r\n\r\n.\r\nen rad\r\nslut".as_bytes(),
+            "CRLF line ends; dot-stuffing is the SMTP client's"
+        );
+        let ascii = as_is(&format!("{}\n", "x".repeat(MAX_LINE))).expect("998 fits");
+        assert_eq!(ascii.encoding(), ContentTransferEncoding::SevenBit);
+        assert!(as_is(&"x".repeat(MAX_LINE + 1)).is_none(), "999 does not");
+        assert!(as_is("ensam\rCR").is_none(), "a lone CR");
+        assert!(as_is("nul\0").is_none(), "a NUL");
+        let fallback = encode("ensam\rCR", Transfer::EightBitMime);
+        assert_ne!(fallback.encoding(), ContentTransferEncoding::EightBit);
+    }
 
     #[test]
     fn message_ids_depend_on_release_address_and_version_only() {

@@ -8,4 +8,4 @@ pub mod rate;
 pub mod sender;
 pub mod transport;
 
-pub use compose::{Composed, Kind, Letter, Prepared, compose, message_id};
+pub use compose::{Composed, Kind, Letter, Prepared, Transfer, compose, message_id};

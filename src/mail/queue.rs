@@ -46,19 +46,18 @@ pub fn on_publication(
     ledger.create_dispatch(&release.id, 1, "auto", &release.content_hash, first_seen)?;
     let opted_out = ledger.opted_out()?;
     let domain = config.mail.from.email.domain().to_string();
-    let who: Vec<(String, String)> = media
+    let who = media
         .targets(release)
         .map(|r| r.key())
         .filter(|a| !opted_out.contains(a))
         .map(|a| {
             let id = super::message_id(&release.id, &a, 1, &domain);
             (a, id)
-        })
-        .collect();
+        });
     Ok(Decision::Queued(ledger.queue(
         &release.id,
         1,
-        &who,
+        who,
         first_seen,
     )?))
 }

@@ -1,21 +1,35 @@
-//! Sending one dispatch (a release version to its recipients). Deliveries are claimed from
-//! the ledger in small batches (their `sending` intent committed first), composed, and handed
-//! to the transport with `concurrency` messages in flight and the rate enforced; the batch's
-//! outcomes are then committed together. Memory stays flat in the number of recipients: only
-//! one batch is ever held.
+//! Sending one dispatch (a release version to its recipients) as a pipeline of three
+//! owners, so that no stage waits for another's disk or CPU:
+//!
+//! - the *keeper* (a thread) owns the ledger: it claims deliveries in batches, committing
+//!   their `sending` intent before handing them on, and group-commits outcomes;
+//! - the *composer* (a thread) composes and formats each claimed message, one batch ahead
+//!   of the wire at most;
+//! - the *sender* (the async runtime, on the caller's thread) keeps `concurrency`
+//!   messages in flight with the rate enforced, and reports each outcome to the keeper.
+//!
+//! The run stops between claims when the caller's `keep_going` says so (the daemon at
+//! shutdown and when the dispatch window closes), and at once when the server refuses us
+//! (`Refusal`: a rejected login, no STARTTLS, an untrusted certificate): what was claimed
+//! and not handed over is put back as it was (`Ledger::unclaim`).
+//!
+//! What is in flight does not grow with the number of recipients: at most two batches are
+//! claimed and not yet decided, and the channel of composed messages holds `concurrency`. What does grow is the media list as loaded and the composer's index of it by
+//! address (one borrowed key per recipient).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::ops::ControlFlow;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::compose::{self, Kind, Letter};
+use super::compose::{self, Kind, Letter, Transfer};
 use super::dkim::Signer;
 use super::rate::Bucket;
-use super::transport::{Refusal, Transport};
+use super::transport::{Outgoing, Refusal, Transport};
 use crate::clock;
 use crate::config::Config;
 use crate::dispatch::{self, Attempt, Next};
@@ -41,15 +55,6 @@ pub struct Dispatch<'a> {
     pub signer: Option<&'a Signer>,
 }
 
-/// What one run did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Summary {
-    pub sent: usize,
-    pub deferred: usize,
-    pub failed: usize,
-    pub cancelled: usize,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     #[error(transparent)]
@@ -60,136 +65,300 @@ pub enum SendError {
     Refused { refusal: Refusal, summary: Summary },
 }
 
+/// What one run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub sent: usize,
+    pub deferred: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+}
+
 impl Summary {
     pub fn total(&self) -> usize {
         self.sent + self.deferred + self.failed + self.cancelled
     }
+
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Sent { .. } => self.sent += 1,
+            Outcome::Deferred { .. } => self.deferred += 1,
+            Outcome::Failed { .. } => self.failed += 1,
+            Outcome::Cancelled { .. } => self.cancelled += 1,
+        }
+    }
 }
 
+/// An outcome waits at most this long for its commit (it waits less when a batch's worth
+/// is pending). A crash in that window sends those messages again, as for any message in
+/// flight; the wait turns one fsync per message into one per batch.
+const COMMIT_WITHIN: Duration = Duration::from_millis(20);
+
 /// Sends every waiting delivery of the dispatch once. `manual` sends deferred ones at once
-/// (each once per run); otherwise only those whose retry time has come. After each batch is
-/// recorded, `between_batches` sees the progress and may stop the run (the daemon stops at
-/// shutdown and when the dispatch window closes); a batch in flight always finishes.
-pub async fn run(
+/// (each once per run); otherwise only those whose retry time has come. The transport's IO
+/// runs on `runtime`, driven from the calling thread. `keep_going` is asked before each
+/// claim; what was claimed is always sent.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
     d: &Dispatch<'_>,
     ledger: &mut Ledger,
     transport: &Transport,
+    runtime: &tokio::runtime::Runtime,
     manual: bool,
-    between_batches: &dyn Fn(&Summary) -> ControlFlow<()>,
+    on_progress: &dyn Fn(&Summary),
+    keep_going: &(dyn Fn() -> bool + Sync),
 ) -> Result<Summary, SendError> {
-    let started = clock::now();
     let concurrency = d.config.mail.concurrency.max(1);
-    let batch_size = (concurrency * 4).max(16);
-    let bucket = Mutex::new(Bucket::new(d.config.mail.rate, Instant::now()));
-    let prepared = compose::Prepared::new(d.config, d.release);
-    let prepared = &prepared;
-    let names: HashMap<String, &Recipient> =
-        d.media.recipients.iter().map(|r| (r.key(), r)).collect();
-    let mut summary = Summary::default();
-    // The first refusal stops every attempt not yet at the server.
-    let refused: Mutex<Option<Refusal>> = Mutex::new(None);
+    // Small batches, claimed one ahead: the opt-outs read with a claim are at most two
+    // batches (four times `concurrency` messages) older than its last send, as when one
+    // batch of that size was claimed and sent at a time. Larger batches were no faster.
+    let batch_size = (concurrency * 2).max(8);
+    let claims = Claims {
+        due: manual,
+        started: clock::now(),
+        batch_size,
+    };
+    let transfer = runtime.block_on(transport.transfer());
+    let (to_keeper, inbox) = mpsc::channel();
+    let (composed, ready) = tokio::sync::mpsc::channel(concurrency);
+    std::thread::scope(|s| {
+        // Named, so that a profile shows which stage the time goes to.
+        let keeper = std::thread::Builder::new()
+            .name("mail keeper".into())
+            .spawn_scoped(s, || keep(d, ledger, &claims, inbox))
+            .expect("start the ledger thread");
+        let composer_to_keeper = to_keeper.clone();
+        std::thread::Builder::new()
+            .name("mail composer".into())
+            .spawn_scoped(s, move || {
+                compose_all(d, transfer, composer_to_keeper, composed, keep_going)
+            })
+            .expect("start the composer thread");
+        let (summary, refused) = runtime.block_on(send_all(
+            d,
+            transport,
+            ready,
+            to_keeper,
+            concurrency,
+            on_progress,
+        ));
+        match keeper.join() {
+            Ok(result) => result?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        match refused {
+            Some(refusal) => Err(SendError::Refused { refusal, summary }),
+            None => Ok(summary),
+        }
+    })
+}
+
+/// Which deliveries the keeper claims, and how many at a time.
+struct Claims {
+    /// A manual send (deferred ones at once, each once per run), or the daemon's.
+    due: bool,
+    started: DateTime<Utc>,
+    batch_size: usize,
+}
+
+/// What the keeper is asked to do.
+enum ToKeeper {
+    /// Claim the next batch and answer with it (empty when none is left).
+    Claim(mpsc::SyncSender<Batch>),
+    /// Record an outcome.
+    Outcome(Delivery, Outcome),
+    /// Put back a claimed delivery that was not handed to the server.
+    Unclaim(Delivery),
+}
+
+/// Claimed deliveries (their `sending` intent committed) and the opt-outs as of the claim.
+struct Batch {
+    deliveries: Vec<Delivery>,
+    opted_out: HashSet<String>,
+}
+
+/// The ledger's owner. Outcomes are committed in groups: when a batch's worth is pending,
+/// when the oldest has waited `COMMIT_WITHIN`, before a claim, and at the end. It never
+/// waits for the other stages, only for its inbox, so a slow server never holds an outcome
+/// back from its commit.
+fn keep(
+    d: &Dispatch<'_>,
+    ledger: &mut Ledger,
+    claims: &Claims,
+    inbox: mpsc::Receiver<ToKeeper>,
+) -> Result<(), LedgerError> {
+    let mut pending: Vec<(Delivery, Outcome)> = Vec::with_capacity(claims.batch_size);
+    let mut oldest: Option<Instant> = None;
+    let mut put_back: Vec<Delivery> = Vec::new();
     loop {
-        let now = clock::now();
-        let due = if manual {
-            Due::UntouchedSince(started)
-        } else {
-            Due::By(now)
+        let event = match oldest {
+            None => inbox.recv().ok(),
+            Some(since) => {
+                match inbox.recv_timeout(COMMIT_WITHIN.saturating_sub(since.elapsed())) {
+                    Ok(event) => Some(event),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        ledger.record(&pending, clock::now())?;
+                        pending.clear();
+                        oldest = None;
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                }
+            }
         };
-        let batch = ledger.claim(
-            &d.release.id,
-            d.version,
-            due,
-            d.only.as_deref(),
-            batch_size,
-            now,
-        )?;
-        if batch.is_empty() {
-            break;
-        }
-        let opted_out = ledger.opted_out()?;
-        let attempts = batch.into_iter().map(|delivery| {
-            attempt(
-                d, prepared, transport, &bucket, &names, &opted_out, &refused, delivery,
-            )
-        });
-        let results: Vec<(Delivery, Option<Outcome>)> = stream::iter(attempts)
-            .buffer_unordered(concurrency)
-            .collect()
-            .await;
-        let mut outcomes = Vec::with_capacity(results.len());
-        let mut untried = Vec::new();
-        for (delivery, outcome) in results {
-            match outcome {
-                Some(outcome) => outcomes.push((delivery, outcome)),
-                None => untried.push(delivery),
+        match event {
+            None => break,
+            Some(ToKeeper::Unclaim(delivery)) => put_back.push(delivery),
+            Some(ToKeeper::Outcome(delivery, outcome)) => {
+                pending.push((delivery, outcome));
+                oldest.get_or_insert_with(Instant::now);
+                if pending.len() >= claims.batch_size {
+                    ledger.record(&pending, clock::now())?;
+                    pending.clear();
+                    oldest = None;
+                }
             }
-        }
-        for (_, outcome) in &outcomes {
-            match outcome {
-                Outcome::Sent { .. } => summary.sent += 1,
-                Outcome::Deferred { .. } => summary.deferred += 1,
-                Outcome::Failed { .. } => summary.failed += 1,
-                Outcome::Cancelled { .. } => summary.cancelled += 1,
+            Some(ToKeeper::Claim(answer)) => {
+                ledger.record(&pending, clock::now())?;
+                pending.clear();
+                oldest = None;
+                let now = clock::now();
+                let due = if claims.due {
+                    Due::UntouchedSince(claims.started)
+                } else {
+                    Due::By(now)
+                };
+                let deliveries = ledger.claim(
+                    &d.release.id,
+                    d.version,
+                    due,
+                    d.only.as_deref(),
+                    claims.batch_size,
+                    now,
+                )?;
+                // Read right after the claim, so an opt-out recorded while the previous
+                // batch was sent still stops these messages.
+                let opted_out = if deliveries.is_empty() {
+                    HashSet::new()
+                } else {
+                    ledger.opted_out()?
+                };
+                // The composer may be gone (the sender stopped): these stay `sending`
+                // and become `unknown`, as after a crash.
+                let _ = answer.send(Batch {
+                    deliveries,
+                    opted_out,
+                });
             }
-        }
-        ledger.record(&outcomes, clock::now())?;
-        ledger.unclaim(&untried, clock::now())?;
-        if let Some(refusal) = lock(&refused).take() {
-            return Err(SendError::Refused { refusal, summary });
-        }
-        if between_batches(&summary).is_break() {
-            break;
         }
     }
-    Ok(summary)
+    ledger.record(&pending, clock::now())?;
+    ledger.unclaim(&put_back, clock::now())
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// What the composer hands the sender.
+enum Item {
+    Send(Delivery, Outgoing),
+    /// Decided without sending: opted out, not an address, a template error.
+    Done(Delivery, Outcome),
 }
 
-/// One delivery: compose, wait for the rate, send, decide. None: not handed over, because
-/// the server refused us (now or in another attempt of the run).
-#[allow(clippy::too_many_arguments)]
-async fn attempt(
+/// The composer: asks the keeper for a batch, and for the next one as soon as it has it
+/// (so a claim's commit overlaps composing and sending), composes and formats each
+/// message, and hands them on in order, waiting when the sender is a batch behind.
+fn compose_all(
+    d: &Dispatch<'_>,
+    transfer: Transfer,
+    keeper: mpsc::Sender<ToKeeper>,
+    ready: tokio::sync::mpsc::Sender<Item>,
+    keep_going: &(dyn Fn() -> bool + Sync),
+) {
+    let prepared = compose::Prepared::new(d.config, d.release);
+    // Keyed by the address as the ledger has it (lowercase); borrowed when the media list
+    // wrote it so, which it nearly always does: one copy of every address is enough.
+    let names: HashMap<Cow<'_, str>, &Recipient> = d
+        .media
+        .recipients
+        .iter()
+        .map(|r| {
+            let email: &str = r.email.as_ref();
+            let key = if email.chars().any(char::is_uppercase) {
+                Cow::Owned(r.key())
+            } else {
+                Cow::Borrowed(email)
+            };
+            (key, r)
+        })
+        .collect();
+    let claim = || {
+        if !keep_going() {
+            return None;
+        }
+        let (answer, batch) = mpsc::sync_channel(1);
+        keeper.send(ToKeeper::Claim(answer)).ok().map(|()| batch)
+    };
+    let put_back = |delivery| {
+        let _ = keeper.send(ToKeeper::Unclaim(delivery));
+    };
+    let mut next = claim();
+    while let Some(Ok(batch)) = next.take().map(|b| b.recv()) {
+        if batch.deliveries.is_empty() {
+            break;
+        }
+        next = claim();
+        let mut rest = batch.deliveries.into_iter();
+        while let Some(delivery) = rest.next() {
+            let item = prepare(d, &prepared, transfer, &names, &batch.opted_out, delivery);
+            if let Err(stopped) = ready.blocking_send(item) {
+                // The sender stopped (the server refused us, or the keeper failed): what
+                // was claimed and not handed over goes back as it was.
+                match stopped.0 {
+                    Item::Send(delivery, _) => put_back(delivery),
+                    Item::Done(delivery, outcome) => {
+                        let _ = keeper.send(ToKeeper::Outcome(delivery, outcome));
+                    }
+                }
+                rest.for_each(put_back);
+                if let Some(Ok(claimed)) = next.take().map(|b| b.recv()) {
+                    claimed.deliveries.into_iter().for_each(put_back);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// One delivery, composed and formatted, or decided without sending.
+fn prepare(
     d: &Dispatch<'_>,
     prepared: &compose::Prepared,
-    transport: &Transport,
-    bucket: &Mutex<Bucket>,
-    names: &HashMap<String, &Recipient>,
+    transfer: Transfer,
+    names: &HashMap<Cow<'_, str>, &Recipient>,
     opted_out: &HashSet<String>,
-    refused: &Mutex<Option<Refusal>>,
     delivery: Delivery,
-) -> (Delivery, Option<Outcome>) {
+) -> Item {
     if opted_out.contains(&delivery.address) {
-        return (
-            delivery,
-            Some(Outcome::Cancelled {
-                reason: "opted out".into(),
-            }),
-        );
+        let reason = "opted out".into();
+        return Item::Done(delivery, Outcome::Cancelled { reason });
     }
-    if lock(refused).is_some() {
-        return (delivery, None);
-    }
-    let recipient = match names.get(&delivery.address) {
-        Some(r) => (*r).clone(),
+    let unlisted;
+    let recipient = match names.get(delivery.address.as_str()) {
+        Some(r) => *r,
         None => match delivery.address.parse() {
-            Ok(email) => Recipient {
-                email,
-                name: String::new(),
-                outlet: String::new(),
-                lang: None,
-                topics: Vec::new(),
-                line: 0,
-            },
+            Ok(email) => {
+                unlisted = Recipient {
+                    email,
+                    name: String::new(),
+                    outlet: String::new(),
+                    lang: None,
+                    topics: Vec::new(),
+                    line: 0,
+                };
+                &unlisted
+            }
             Err(e) => {
-                return (
-                    delivery,
-                    Some(Outcome::Failed {
-                        reply: format!("not an address: {e}"),
-                    }),
-                );
+                let reply = format!("not an address: {e}");
+                return Item::Done(delivery, Outcome::Failed { reply });
             }
         },
     };
@@ -202,51 +371,127 @@ async fn attempt(
     let letter = Letter {
         release: d.release,
         prepared,
-        recipient: &recipient,
+        recipient,
         kind,
         version: d.version,
         date: clock::now(),
+        transfer,
     };
-    let mut message = match compose::compose(d.config, d.templates, d.key, &letter) {
-        Ok(composed) => composed.message,
-        Err(e) => {
-            return (
-                delivery,
-                Some(Outcome::Failed {
-                    reply: e.to_string(),
-                }),
-            );
+    match compose::compose(d.config, d.templates, d.key, &letter) {
+        Ok(mut composed) => {
+            if let Some(signer) = d.signer {
+                signer.sign(&mut composed.message);
+            }
+            Item::Send(delivery, Outgoing::new(&composed.message))
         }
-    };
-    if let Some(signer) = d.signer {
-        signer.sign(&mut message);
+        Err(e) => {
+            let reply = e.to_string();
+            Item::Done(delivery, Outcome::Failed { reply })
+        }
     }
+}
+
+/// The sender: up to `concurrency` messages in flight, each outcome reported to the keeper
+/// as soon as it is known. Ends when the composer is done and nothing is in flight, or
+/// after a refusal once what is in flight has finished; then what was composed and not sent
+/// goes back to the keeper to be put back.
+async fn send_all(
+    d: &Dispatch<'_>,
+    transport: &Transport,
+    mut ready: tokio::sync::mpsc::Receiver<Item>,
+    keeper: mpsc::Sender<ToKeeper>,
+    concurrency: usize,
+    on_progress: &dyn Fn(&Summary),
+) -> (Summary, Option<Refusal>) {
+    let bucket = Mutex::new(Bucket::new(d.config.mail.rate, Instant::now()));
+    let bucket = &bucket;
+    let max_retry_age = d.config.dispatch.max_retry_age;
+    let mut in_flight = FuturesUnordered::new();
+    let mut summary = Summary::default();
+    let mut composing = true;
+    let mut refused: Option<Refusal> = None;
+    // Whether the keeper still records: it is gone only after a ledger error, which `run`
+    // reports; then nothing more is sent (what is in flight finishes, and the claimed rest
+    // stays `sending`, to become `unknown`).
+    let mut finish = |delivery: Delivery, outcome: Outcome| -> bool {
+        summary.count(&outcome);
+        // Progress is drawn every so often: a terminal need not redraw 3,000 times a second.
+        if summary.total() % 64 == 0 {
+            on_progress(&summary);
+        }
+        keeper.send(ToKeeper::Outcome(delivery, outcome)).is_ok()
+    };
     loop {
-        let wait = lock(bucket).take(Instant::now());
+        let recording = tokio::select! {
+            item = ready.recv(), if composing && in_flight.len() < concurrency => match item {
+                None => {
+                    composing = false;
+                    true
+                }
+                Some(Item::Done(delivery, outcome)) => finish(delivery, outcome),
+                Some(Item::Send(delivery, message)) => {
+                    in_flight.push(async move {
+                        let result = send_one(transport, bucket, &message).await;
+                        (delivery, result)
+                    });
+                    true
+                }
+            },
+            Some((delivery, result)) = in_flight.next(), if !in_flight.is_empty() => match result {
+                Ok(result) => {
+                    let outcome = outcome_of(&result, &delivery, clock::now(), max_retry_age);
+                    finish(delivery, outcome)
+                }
+                Err(refusal) => {
+                    refused.get_or_insert(refusal);
+                    let _ = keeper.send(ToKeeper::Unclaim(delivery));
+                    // Stop taking messages; what is in flight finishes.
+                    false
+                }
+            },
+            else => break,
+        };
+        if !recording {
+            composing = false;
+            ready.close();
+        }
+    }
+    // Composed and never sent (the run stopped): back to the keeper.
+    ready.close();
+    while let Some(item) = ready.recv().await {
+        let _ = match item {
+            Item::Send(delivery, _) => keeper.send(ToKeeper::Unclaim(delivery)),
+            Item::Done(delivery, outcome) => {
+                summary.count(&outcome);
+                keeper.send(ToKeeper::Outcome(delivery, outcome))
+            }
+        };
+    }
+    on_progress(&summary);
+    (summary, refused)
+}
+
+/// Waits for the rate, then sends; a message the server did not take gives its token back.
+async fn send_one(
+    transport: &Transport,
+    bucket: &Mutex<Bucket>,
+    message: &Outgoing,
+) -> Result<Attempt, Refusal> {
+    loop {
+        let wait = bucket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(Instant::now());
         match wait {
             Ok(()) => break,
             Err(wait) => tokio::time::sleep(wait).await,
         }
     }
-    // Another attempt may have been refused while this one waited for the rate.
-    if lock(refused).is_some() {
-        lock(bucket).give_back();
-        return (delivery, None);
+    let result = transport.send(message).await;
+    if !matches!(result, Ok(Attempt::Accepted(_))) {
+        bucket.lock().unwrap_or_else(|p| p.into_inner()).give_back();
     }
-    let result = match transport.send(&message).await {
-        Ok(result) => result,
-        Err(refusal) => {
-            lock(bucket).give_back();
-            lock(refused).get_or_insert(refusal);
-            return (delivery, None);
-        }
-    };
-    if !matches!(result, Attempt::Accepted(_)) {
-        lock(bucket).give_back();
-    }
-    let now = clock::now();
-    let outcome = outcome_of(&result, &delivery, now, d.config.dispatch.max_retry_age);
-    (delivery, Some(outcome))
+    result
 }
 
 fn outcome_of(

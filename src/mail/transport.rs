@@ -14,6 +14,7 @@ use std::time::Duration;
 use std::sync::Mutex;
 
 use lettre::Message;
+use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -23,19 +24,42 @@ use std::task::{Context, Poll};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::extension::{ClientId, Extension};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use super::compose::Transfer;
 use crate::config::{Mail, Secret, Transport as Configured};
 use crate::dispatch::Attempt;
 
 pub enum Transport {
     File { outbox: PathBuf },
     Smtp(Smtp),
+}
+
+/// A message as it goes out: its envelope and its bytes, formatted by whoever composed it
+/// (off the thread that does the IO), and its Message-ID.
+pub struct Outgoing {
+    envelope: Envelope,
+    bytes: Vec<u8>,
+    message_id: String,
+}
+
+impl Outgoing {
+    pub fn new(message: &Message) -> Outgoing {
+        Outgoing {
+            envelope: message.envelope().clone(),
+            bytes: message.formatted(),
+            message_id: message
+                .headers()
+                .get_raw("Message-ID")
+                .unwrap_or("message")
+                .to_string(),
+        }
+    }
 }
 
 /// An SMTP server and the connections open to it. Connections are opened here rather than
@@ -184,8 +208,21 @@ impl Transport {
         }
     }
 
+    /// What messages for this transport may carry, asked once per dispatch. For SMTP that is
+    /// what the server's EHLO advertised (a connection is opened if none is idle; if that
+    /// fails, the portable form, and the sends will report the failure). A server that
+    /// stops advertising 8BITMIME in the middle of a dispatch gets a refusal from lettre
+    /// for the 8-bit messages, which is transient: the next run asks again.
+    pub async fn transfer(&self) -> Transfer {
+        match self {
+            // An .eml file goes wherever the press office takes it: the portable form.
+            Transport::File { .. } => Transfer::SevenBit,
+            Transport::Smtp(smtp) => smtp.transfer().await,
+        }
+    }
+
     /// Hands one message over; says what became of it, or that the server refuses us.
-    pub async fn send(&self, message: &Message) -> Result<Attempt, Refusal> {
+    pub async fn send(&self, message: &Outgoing) -> Result<Attempt, Refusal> {
         match self {
             Transport::File { outbox } => Ok(write_eml(outbox, message)),
             Transport::Smtp(smtp) => smtp.send(message).await,
@@ -207,27 +244,45 @@ impl From<Refusal> for NotReady {
 }
 
 impl Smtp {
-    async fn send(&self, message: &Message) -> Result<Attempt, Refusal> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut conn = match idle {
-            Some(conn) if !conn.has_broken() => conn,
-            _ => match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(NotReady::Attempt(attempt))) => return Ok(attempt),
-                Ok(Err(NotReady::Refused(refusal))) => return Err(refusal),
-                Err(_) => {
-                    return Ok(Attempt::Transient(format!(
-                        "connecting to {}:{} timed out",
-                        self.host, self.port
-                    )));
-                }
-            },
+    async fn transfer(&self) -> Transfer {
+        let Ok(conn) = self.take().await else {
+            return Transfer::SevenBit;
         };
-        let sent = tokio::time::timeout(
-            SEND_TIMEOUT,
-            conn.send(message.envelope(), &message.formatted()),
-        )
-        .await;
+        let transfer = if conn.server_info().supports_feature(Extension::EightBitMime) {
+            Transfer::EightBitMime
+        } else {
+            Transfer::SevenBit
+        };
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+        transfer
+    }
+
+    /// An idle connection, or a new one.
+    async fn take(&self) -> Result<AsyncSmtpConnection, NotReady> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(conn) if !conn.has_broken() => Ok(conn),
+            _ => match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
+                Ok(result) => result,
+                Err(_) => Err(NotReady::Attempt(Attempt::Transient(format!(
+                    "connecting to {}:{} timed out",
+                    self.host, self.port
+                )))),
+            },
+        }
+    }
+
+    async fn send(&self, message: &Outgoing) -> Result<Attempt, Refusal> {
+        let mut conn = match self.take().await {
+            Ok(conn) => conn,
+            Err(NotReady::Attempt(attempt)) => return Ok(attempt),
+            Err(NotReady::Refused(refusal)) => return Err(refusal),
+        };
+        let sent =
+            tokio::time::timeout(SEND_TIMEOUT, conn.send(&message.envelope, &message.bytes)).await;
         match sent {
             Ok(Ok(response)) => {
                 self.idle
@@ -484,20 +539,15 @@ fn classify(e: &lettre::transport::smtp::Error) -> Attempt {
 
 /// Writes the message as `<outbox>/<Message-ID>.eml`, atomically; the same message twice
 /// is the same file.
-fn write_eml(outbox: &Path, message: &Message) -> Attempt {
-    let id = message
-        .headers()
-        .get_raw("Message-ID")
-        .unwrap_or("message")
-        .trim_matches(['<', '>'])
-        .replace(
-            |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '@' && c != '-',
-            "_",
-        );
+fn write_eml(outbox: &Path, message: &Outgoing) -> Attempt {
+    let id = message.message_id.trim_matches(['<', '>']).replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '@' && c != '-',
+        "_",
+    );
     let target = outbox.join(format!("{id}.eml"));
     let tmp = outbox.join(format!(".{id}.eml.tmp"));
     let result = std::fs::create_dir_all(outbox)
-        .and_then(|()| std::fs::write(&tmp, message.formatted()))
+        .and_then(|()| std::fs::write(&tmp, &message.bytes))
         .and_then(|()| std::fs::rename(&tmp, &target));
     match result {
         Ok(()) => Attempt::Accepted(format!("written to {}", target.display())),

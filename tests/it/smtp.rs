@@ -373,3 +373,91 @@ fn killed_mid_dispatch_the_next_run_finishes_and_only_unknowns_can_double() {
         );
     }
 }
+
+/// Each MIME part's Content-Transfer-Encoding, in order.
+fn transfer_encodings(raw: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(raw)
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("Content-Transfer-Encoding")
+                .then(|| value.trim().to_lowercase())
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_that_takes_8bit_gets_the_parts_unencoded_and_tricky_bodies_still_arrive_intact() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    let p = project_with_smtp(server.port, 0);
+    let long = "x".repeat(2000);
+    p.write(
+        "releases/2019-01-01-prick.md",
+        release(
+            "title = \"Prick\"\ndate = 2019-01-01",
+            "Före\n\n.\n\n.. och efter, på svenska.",
+        ),
+    );
+    p.write(
+        "releases/2019-01-02-punkt.md",
+        release(
+            "title = \"Punkt\"\ndate = 2019-01-02",
+            &format!("Före\n\n.\n\nEfter med ensam\rCR och {long}"),
+        ),
+    );
+    for slug in ["du-avgor", "prick", "punkt"] {
+        let o = p.run(&["send", slug, "--to", "anna.lind@example.org"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let messages = server.messages();
+    assert_eq!(messages.len(), 3);
+    for (_, raw) in &messages {
+        assert!(
+            !raw.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
+            "CRLF line ends only"
+        );
+        assert!(
+            raw.split(|&b| b == b'\n').all(|line| line.len() <= 998),
+            "lines fit SMTP"
+        );
+    }
+    let parse = |raw| {
+        mail_parser::MessageParser::default()
+            .parse(raw)
+            .expect("parse")
+    };
+
+    // The sample: Swedish text in long HTML lines, as it is.
+    let sample = parse(&messages[0].1);
+    assert_eq!(transfer_encodings(&messages[0].1), ["8bit", "8bit"]);
+    let (text, html) = (sample.body_text(0).unwrap(), sample.body_html(0).unwrap());
+    for sentence in SAMPLE_SENTENCES {
+        assert!(text.contains(sentence), "text part lacks {sentence:?}");
+        assert!(html.contains(sentence), "HTML part lacks {sentence:?}");
+    }
+
+    // Lines that start with a dot, unencoded: the client's dot-stuffing keeps them.
+    assert_eq!(transfer_encodings(&messages[1].1), ["8bit", "8bit"]);
+    let text = parse(&messages[1].1).body_text(0).unwrap().into_owned();
+    assert!(
+        text.contains("\r\n.\r\n") && text.contains("\r\n.. och efter, på svenska."),
+        "{text:?}"
+    );
+
+    // A 2,000-character line (and a lone CR, if one reaches the part) cannot go
+    // unencoded: lettre encodes them.
+    assert!(
+        transfer_encodings(&messages[2].1)
+            .iter()
+            .all(|e| e != "8bit" && e != "7bit"),
+        "{:?}",
+        transfer_encodings(&messages[2].1)
+    );
+    let text = parse(&messages[2].1).body_text(0).unwrap().into_owned();
+    assert!(text.contains(&long), "the 2,000-character line survives");
+    assert!(
+        text.contains("\n.\n") || text.contains("\r\n.\r\n"),
+        "a lone dot line survives"
+    );
+}
