@@ -123,7 +123,8 @@ fn main() {
         (after.cpu_ticks - before.cpu_ticks) as f64 / ticks_per_second(),
         after.cpu_ticks - before.cpu_ticks
     );
-    // A thread that ended meanwhile counts what it did until then; a new one, all of it.
+    // Per thread id: a thread that ended meanwhile (tokio retires idle blocking threads)
+    // is not counted; one that started counts all its switches.
     let woke: u64 = after
         .switches
         .iter()
