@@ -28,6 +28,17 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// A test SMTP server, and the sample project mailing through it (with `extra` more
+/// recipients) and served on a free port.
+pub fn with_smtp(extra: usize) -> (tempfile::TempDir, SmtpServer, Project, u16) {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    let p = smtp::project_with_smtp(server.port, extra);
+    let port = free_port();
+    serve_on(&p, port);
+    (dir, server, p, port)
+}
+
 /// Points the project's site and listener at `port`, mail out at any hour.
 pub fn serve_on(p: &Project, port: u16) {
     let config = p.path().join("config/pressroom.toml");
@@ -205,11 +216,7 @@ const LOOKED_AT: &[&str] = &[
 #[test]
 fn a_release_saved_three_seconds_ahead_is_nowhere_before_its_minute_then_everywhere_within_a_second()
  {
-    let dir = tempfile::tempdir().expect("dir");
-    let server = SmtpServer::start(dir.path(), 0);
-    let p = smtp::project_with_smtp(server.port, 0);
-    let port = free_port();
-    serve_on(&p, port);
+    let (_dir, server, p, _port) = with_smtp(0);
     let daemon = Daemon::start(&p);
     let http = client();
 
@@ -289,11 +296,7 @@ impl WholeSeconds for DateTime<Utc> {
 
 #[test]
 fn an_edit_after_publication_updates_the_feed_within_a_second_and_mails_nobody_again() {
-    let dir = tempfile::tempdir().expect("dir");
-    let server = SmtpServer::start(dir.path(), 0);
-    let p = smtp::project_with_smtp(server.port, 0);
-    let port = free_port();
-    serve_on(&p, port);
+    let (_dir, server, p, _port) = with_smtp(0);
     let date = rfc3339(pressroom::clock::now() - chrono::TimeDelta::minutes(5));
     p.write("releases/hemlig-nyhet.md", secret_release(&date));
     let daemon = Daemon::start(&p);
@@ -578,11 +581,7 @@ fn conditional_gets_content_types_compression_and_link_headers() {
 
 #[test]
 fn a_journalist_unsubscribes_from_the_link_in_their_mail_and_gets_nothing_more() {
-    let dir = tempfile::tempdir().expect("dir");
-    let server = SmtpServer::start(dir.path(), 0);
-    let p = smtp::project_with_smtp(server.port, 0);
-    let port = free_port();
-    serve_on(&p, port);
+    let (_dir, server, p, port) = with_smtp(0);
     let past = rfc3339(pressroom::clock::now() - chrono::TimeDelta::minutes(5));
     p.write("releases/hemlig-nyhet.md", secret_release(&past));
     let _daemon = Daemon::start(&p);
@@ -693,12 +692,8 @@ fn sighup_with_a_broken_config_keeps_serving_and_a_fixed_one_takes_effect() {
 
 #[test]
 fn sigterm_during_a_dispatch_exits_0_within_10_seconds_and_the_next_start_finishes_it() {
-    let dir = tempfile::tempdir().expect("dir");
-    let server = SmtpServer::start(dir.path(), 0);
+    let (_dir, server, p, _port) = with_smtp(300);
     server.rules(r#"{"delay_ms": 15}"#);
-    let p = smtp::project_with_smtp(server.port, 300);
-    let port = free_port();
-    serve_on(&p, port);
     let config = p.path().join("config/pressroom.toml");
     let text = std::fs::read_to_string(&config)
         .expect("config")
@@ -854,11 +849,7 @@ fn with_log_format_json_every_log_line_is_a_json_object() {
 
 #[test]
 fn outside_the_window_the_release_is_published_and_its_mail_waits() {
-    let dir = tempfile::tempdir().expect("dir");
-    let server = SmtpServer::start(dir.path(), 0);
-    let p = smtp::project_with_smtp(server.port, 0);
-    let port = free_port();
-    serve_on(&p, port);
+    let (_dir, server, p, _port) = with_smtp(0);
     // A window that opens only on 1 January at 07:00.
     let config = p.path().join("config/pressroom.toml");
     let text = std::fs::read_to_string(&config)

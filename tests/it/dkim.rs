@@ -10,19 +10,6 @@ use super::*;
 
 const SELECTOR: &str = "press2026";
 
-/// Runs openssl, which must succeed.
-fn openssl(args: &[&str]) {
-    let o = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl runs (install with .ci/install-test-tools.sh)");
-    assert!(
-        o.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// A fresh private key at `dir/name.pem` (made by `genkey`, where `OUT` stands for that
 /// path) and its public key at `dir/name.pub`.
 fn keypair(dir: &Path, name: &str, genkey: &[&str]) -> (PathBuf, PathBuf) {

@@ -25,14 +25,7 @@ fn header<'a>(m: &'a mail_parser::Message<'a>, name: &str) -> String {
 fn one_personal_standards_clean_message_with_both_parts() {
     let p = Project::sample();
     let raw = eml(&p, &["--recipient", "bo.ek@example.com"]);
-    assert!(
-        !raw.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
-        "CRLF line ends only"
-    );
-    assert!(
-        raw.split(|&b| b == b'\n').all(|line| line.len() <= 998),
-        "lines fit SMTP"
-    );
+    assert_wire_clean(&raw);
     let m = MessageParser::default()
         .parse(&raw)
         .expect("a MIME parser reads it");

@@ -150,3 +150,28 @@ pub fn text(files: &BTreeMap<String, Vec<u8>>, path: &str) -> String {
     )
     .expect("utf-8")
 }
+
+/// Runs openssl (test keys and certificates), which must succeed.
+pub fn openssl(args: &[&str]) {
+    let o = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl runs (install with .ci/install-test-tools.sh)");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A message as it goes on the wire: CRLF line ends only, no line over SMTP's 998 octets.
+pub fn assert_wire_clean(raw: &[u8]) {
+    assert!(
+        !raw.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
+        "CRLF line ends only"
+    );
+    assert!(
+        raw.split(|&b| b == b'\n').all(|line| line.len() <= 998),
+        "lines fit SMTP"
+    );
+}

@@ -18,18 +18,6 @@ struct Pki {
     key: PathBuf,
 }
 
-fn openssl(args: &[&str]) {
-    let o = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl runs (install with .ci/install-test-tools.sh)");
-    assert!(
-        o.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 fn pki(dir: &Path) -> Pki {
     let path = |name: &str| dir.join(name).to_str().expect("utf-8 path").to_string();
     let (ca, ca_key, key, csr, cert, ext) = (
