@@ -418,14 +418,17 @@ impl Ledger {
     }
 
     /// Every release version with deliveries waiting, and the earliest instant one of them
-    /// is due (queued and unknown ones at once, deferred ones at their retry time).
+    /// is due (queued and unknown ones at once, deferred ones at their retry time). Rows
+    /// left `sending` count as due at once: outside a running send they are what a crash
+    /// left, and only a send run (under the send lock) turns them `unknown` and sends them
+    /// again; if nothing else waited, nothing would ever start that run.
     pub fn pending(&self) -> Result<Vec<Pending>, LedgerError> {
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT release_id, version,
                         min(CASE WHEN state = 'deferred' THEN next_attempt ELSE queued_at END)
-                 FROM deliveries WHERE state IN ('queued', 'deferred', 'unknown')
+                 FROM deliveries WHERE state IN ('queued', 'deferred', 'unknown', 'sending')
                  GROUP BY release_id, version ORDER BY release_id, version",
             )
             .map_err(self.err())?;
@@ -525,6 +528,20 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn rows_a_crash_left_sending_still_count_as_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open_in(dir.path()).unwrap();
+        let at = t("2018-10-18T07:00:00Z");
+        let who = vec![("a@example.org".to_string(), "<1@x>".to_string())];
+        l.queue("r", 1, who, at).unwrap();
+        l.claim("r", 1, Due::By(at), None, 10, at).unwrap();
+        // The process died here: the only row is `sending`, nothing is queued.
+        let pending = l.pending().unwrap();
+        assert_eq!(pending.len(), 1, "a send run must start to recover it");
+        assert_eq!(pending[0].due, at);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod bad_input;
 mod build;
 mod corrections;
+mod crash;
 mod daemon;
 mod dkim;
 mod embargo;
