@@ -361,3 +361,71 @@ fn a_bad_media_list_row_is_reported_with_its_line() {
         "the good row counts: {err}"
     );
 }
+
+#[test]
+fn attachment_names_that_leave_the_bundle_are_refused_and_nothing_outside_is_published() {
+    let p = Project::sample();
+    p.write(
+        "releases/b/index.md",
+        release(
+            "title = \"Bilagor\"\ndate = 2019-01-01\nattachments = [\"../../config/pressroom.toml\", \"../2018-10-18-du-avgor.md\", \"/etc/passwd\"]\nimage = \"../../config/media.csv\"",
+            "Text.",
+        ),
+    );
+    let o = p.run(&["build"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    for name in [
+        "../../config/pressroom.toml",
+        "../2018-10-18-du-avgor.md",
+        "/etc/passwd",
+        "../../config/media.csv",
+    ] {
+        assert!(
+            err.contains(&format!("`{name}` is not a file in the bundle")),
+            "{name}: {err}"
+        );
+    }
+    let site = files(&p.out());
+    assert!(
+        site.values().all(|b| {
+            let t = String::from_utf8_lossy(b);
+            !t.contains("[site]") && !t.contains("root:") && !t.contains("anna.lind@")
+        }),
+        "no file from outside the bundle is published"
+    );
+    assert!(
+        site.contains_key("releases/du-avgor/index.html"),
+        "the rest is published"
+    );
+}
+
+#[test]
+fn a_ten_megabyte_title_is_refused_unread_and_a_hundred_thousand_journalists_are_read() {
+    let p = Project::sample();
+    p.write(
+        "releases/stor.md",
+        release(
+            &format!("title = \"{}\"\ndate = 2019-01-01", "x".repeat(10_000_000)),
+            "Text.",
+        ),
+    );
+    let mut media = String::from("email,name,outlet,lang,topics\n");
+    for i in 0..100_000 {
+        media.push_str(&format!("j{i}@example.org,Journalist {i},Exempel,,\n"));
+    }
+    p.write("config/media.csv", media);
+    let o = p.run(&["check"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("stor.md:1:1: is 10000"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    assert!(err.contains("too big for a release"));
+    assert!(
+        err.contains("1 release, 100000 recipients"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+}
