@@ -10,6 +10,7 @@ mod daemon;
 mod dkim;
 mod embargo;
 mod feeds;
+mod forgery;
 mod incremental;
 mod mail;
 mod smtp;
