@@ -3,6 +3,7 @@
 #   - aiosmtpd (Python) for the SMTP test server tests/smtp/server.py
 #   - dkimpy with PyNaCl (Python) to verify DKIM signatures (tests/dkim/verify.py)
 #   - openssl, which makes the tests' throwaway DKIM keys and TLS certificates
+#   - systemd-analyze (Debian's systemd package) to check the shipped unit
 #   - the feed validators, via .ci/install-validators.sh when that file exists
 # Idempotent; meant to run as root on Debian bookworm with access to Debian's
 # packages and PyPI only. Installs only what is missing.
@@ -64,12 +65,17 @@ if ! command -v openssl >/dev/null 2>&1; then
   apt_install openssl
 fi
 
-# 4. The feed validators (jing, feedparser, jsonschema).
+# 4. systemd-analyze, which checks the shipped unit (tests/it/systemd.rs).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  apt_install systemd
+fi
+
+# 5. The feed validators (jing, feedparser, jsonschema).
 if [ -f .ci/install-validators.sh ]; then
   bash .ci/install-validators.sh
 fi
 
-# 5. Report; fail loudly if aiosmtpd or dkimpy is still missing.
+# 6. Report; fail loudly if aiosmtpd or dkimpy is still missing.
 python3 - <<'EOF'
 import sys
 import aiosmtpd.smtp
@@ -79,3 +85,4 @@ print("install-test-tools: python3 %s at %s, aiosmtpd %s, dkimpy, PyNaCl %s"
       % (sys.version.split()[0], sys.executable, __version__, nacl.__version__))
 EOF
 openssl version
+systemd-analyze --version | head -1
