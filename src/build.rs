@@ -96,7 +96,7 @@ impl BuildReport {
 pub enum BuildError {
     #[error(transparent)]
     Render(#[from] render::RenderError),
-    #[error("cannot write the site: {0}")]
+    #[error("cannot write the site")]
     Write(#[from] output::WriteError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),

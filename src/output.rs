@@ -36,7 +36,7 @@ pub fn is_feed(path: &str) -> bool {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
+#[error("{}", path.display())]
 pub struct WriteError {
     pub path: PathBuf,
     #[source]

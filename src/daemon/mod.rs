@@ -292,7 +292,10 @@ impl Daemon {
         let report = match result {
             Ok(report) => report,
             Err(e) => {
-                tracing::error!("the build failed, the last good site stays served: {e}");
+                tracing::error!(
+                    "the build failed, the last good site stays served: {:#}",
+                    anyhow::Error::from(e)
+                );
                 self.metrics.error("build", now);
                 return;
             }

@@ -429,3 +429,25 @@ fn a_ten_megabyte_title_is_refused_unread_and_a_hundred_thousand_journalists_are
         &err[..err.len().min(500)]
     );
 }
+
+#[test]
+fn an_output_folder_the_system_refuses_is_a_clear_error_and_the_site_stays_as_it_was() {
+    let p = Project::sample();
+    assert!(p.run(&["build"]).status.success());
+    let before = files(&p.out());
+    // /proc takes no new folders, even from root: the write fails as on a read-only disk.
+    let o = p.run(&["build", "--out", "/proc/pressroom-site"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let last = err.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("pressroom: cannot write the site: /proc/pressroom-site: "),
+        "{err}"
+    );
+    assert_eq!(
+        last.matches("/proc/pressroom-site").count(),
+        1,
+        "said once: {last}"
+    );
+    assert_eq!(files(&p.out()), before, "the real site is untouched");
+}
