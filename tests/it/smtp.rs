@@ -454,3 +454,49 @@ fn a_server_that_takes_8bit_gets_the_parts_unencoded_and_tricky_bodies_still_arr
         "a lone dot line survives"
     );
 }
+
+#[test]
+fn a_server_that_answers_garbage_defers_everyone_and_breaks_nothing() {
+    // Not an SMTP server: it answers every connection with bytes that are no reply.
+    let script = r#"
+import socket, sys, threading
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    try:
+        c.sendall(b"\x00\xffgarbage\r\n999 \xc3\x28 not smtp\r\n\r\n.\r\n")
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    finally:
+        c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("port");
+    let port: u16 = line.trim().parse().expect("a port");
+    let p = project_with_smtp(port, 5);
+    let started = std::time::Instant::now();
+    let o = p.run(&["send", "du-avgor"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("0 sent, 8 deferred"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    let report =
+        String::from_utf8_lossy(&p.run(&["report", "du-avgor", "--csv"]).stdout).into_owned();
+    assert_eq!(report.matches(",deferred,").count(), 8, "{report}");
+}
