@@ -69,6 +69,8 @@ pub struct Loaded {
     pub diags: Vec<Diagnostic>,
     /// Page folders (`releases/<slug>/`) of releases that failed to parse.
     pub broken: Vec<String>,
+    /// The releases folder could not be read at all: the releases are those last loaded.
+    pub unreadable: Option<Diagnostic>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +98,9 @@ impl BuildReport {
 pub enum BuildError {
     #[error(transparent)]
     Render(#[from] render::RenderError),
+    /// Not an empty folder: nothing is built, so nothing is unpublished.
+    #[error("{0} (nothing was built; the site stays as it was)")]
+    Unreadable(Diagnostic),
     #[error("cannot write the site")]
     Write(#[from] output::WriteError),
     #[error(transparent)]
@@ -152,7 +157,23 @@ impl Builder {
 
     /// Scans the releases folder, parsing only files that changed since the last call.
     pub fn load(&mut self) -> Loaded {
-        let (entries, mut diags) = source::scan(&self.config.paths.releases);
+        let (entries, mut diags) = match source::scan(&self.config.paths.releases) {
+            Ok(found) => found,
+            Err(unreadable) => {
+                // Nothing is known of the folder now (unmounted, permissions): the releases
+                // stay as last loaded, and `build` writes nothing.
+                let mut releases: Vec<Arc<Release>> = self.last_good.values().cloned().collect();
+                releases.sort_by(|a, b| a.source.cmp(&b.source));
+                let mut diags = vec![unreadable.clone()];
+                diags.extend(self.template_diags.iter().cloned());
+                return Loaded {
+                    releases,
+                    diags,
+                    broken: Vec::new(),
+                    unreadable: Some(unreadable),
+                };
+            }
+        };
 
         let stale: Vec<&source::Entry> = entries
             .iter()
@@ -201,6 +222,7 @@ impl Builder {
             releases,
             diags,
             broken,
+            unreadable: None,
         }
     }
 
@@ -208,6 +230,9 @@ impl Builder {
     pub fn build(&mut self, at: DateTime<Utc>) -> Result<BuildReport, BuildError> {
         let started = Instant::now();
         let mut loaded = self.load();
+        if let Some(unreadable) = loaded.unreadable {
+            return Err(BuildError::Unreadable(unreadable));
+        }
 
         let newly_public = self.apply_revisions(&mut loaded.releases, at)?;
         let deleted = self.deleted(&loaded.releases, at);

@@ -55,30 +55,16 @@ pub fn is_ignored(name: &str) -> bool {
             .any(|suffix| name.ends_with(suffix))
 }
 
-/// Lists the releases in `dir`, sorted by path. Unusable entries become diagnostics.
-pub fn scan(dir: &Path) -> (Vec<Entry>, Vec<Diagnostic>) {
+/// Lists the releases in `dir`, sorted by path. Unusable entries become diagnostics; a
+/// folder that cannot be read at all is an error of its own (`Err`): that is not a folder
+/// with no releases, and nothing may be unpublished because of it.
+pub fn scan(dir: &Path) -> Result<(Vec<Entry>, Vec<Diagnostic>), Diagnostic> {
     let mut entries = Vec::new();
     let mut diags = Vec::new();
-    let root = match dir.canonicalize() {
-        Ok(root) => root,
-        Err(e) => {
-            diags.push(Diagnostic::file(
-                dir,
-                format!("cannot read the releases folder: {e}"),
-            ));
-            return (entries, diags);
-        }
-    };
-    let listing = match fs::read_dir(dir) {
-        Ok(listing) => listing,
-        Err(e) => {
-            diags.push(Diagnostic::file(
-                dir,
-                format!("cannot read the releases folder: {e}"),
-            ));
-            return (entries, diags);
-        }
-    };
+    let unreadable =
+        |e: std::io::Error| Diagnostic::file(dir, format!("cannot read the releases folder: {e}"));
+    let root = dir.canonicalize().map_err(unreadable)?;
+    let listing = fs::read_dir(dir).map_err(unreadable)?;
     let mut items: Vec<(std::ffi::OsString, fs::DirEntry)> = listing
         .filter_map(Result::ok)
         .map(|e| (e.file_name(), e))
@@ -90,7 +76,7 @@ pub fn scan(dir: &Path) -> (Vec<Entry>, Vec<Diagnostic>) {
         entries.extend(e);
         diags.extend(d);
     }
-    (entries, diags)
+    Ok((entries, diags))
 }
 
 /// Turns listed names into entries (one stat each), in order.

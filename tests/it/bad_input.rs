@@ -451,3 +451,20 @@ fn an_output_folder_the_system_refuses_is_a_clear_error_and_the_site_stays_as_it
     );
     assert_eq!(files(&p.out()), before, "the real site is untouched");
 }
+
+#[test]
+fn a_releases_folder_that_cannot_be_read_unpublishes_nothing() {
+    let p = Project::sample();
+    assert!(p.run(&["build"]).status.success());
+    let before = files(&p.out());
+    // An unmounted share, a folder moved away: not a folder without releases.
+    std::fs::rename(p.path().join("releases"), p.path().join("releases.away")).expect("mv");
+    let o = p.run(&["build"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot read the releases folder"), "{err}");
+    assert!(err.contains("the site stays as it was"), "{err}");
+    assert_eq!(files(&p.out()), before, "nothing unpublished");
+    let o = p.run(&["check"]);
+    assert_eq!(o.status.code(), Some(1), "check reports it as an error");
+}

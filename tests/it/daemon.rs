@@ -913,3 +913,31 @@ fn a_client_that_never_finishes_its_headers_is_cut_off_and_others_are_served() {
         started.elapsed()
     );
 }
+
+#[test]
+fn while_the_releases_folder_is_gone_the_daemon_keeps_serving_the_site() {
+    let p = Project::sample();
+    let port = free_port();
+    serve_on(&p, port);
+    let daemon = Daemon::start(&p);
+    let http = client();
+    let feed = get(&http, &daemon.base, "/feed.atom").1;
+    assert!(feed_titles(&feed).contains(&SAMPLE_TITLE.to_string()));
+    std::fs::rename(p.path().join("releases"), p.path().join("releases.away")).expect("mv");
+    std::thread::sleep(Duration::from_millis(600));
+    // A reload makes the daemon build again while the folder is away.
+    daemon.signal("HUP");
+    wait_for("the error reported", Duration::from_secs(5), || {
+        daemon.log().contains("cannot read the releases folder")
+    });
+    assert_eq!(get(&http, &daemon.base, "/feed.atom"), (200, feed.clone()));
+    assert_eq!(
+        get(&http, &daemon.base, "/releases/du-avgor/").0,
+        200,
+        "its page is still there"
+    );
+    std::fs::rename(p.path().join("releases.away"), p.path().join("releases")).expect("mv back");
+    daemon.signal("HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(get(&http, &daemon.base, "/feed.atom"), (200, feed));
+}
