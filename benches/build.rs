@@ -38,7 +38,7 @@ use pressroom::config::Config;
 
 mod common;
 
-use common::{SV_WORDS, capitalise, parse_elapsed, sync};
+use common::{Measured, SV_WORDS, capitalise, measure, sync};
 
 const RELEASES: usize = 10_000;
 const FULL_RUNS: usize = 3;
@@ -515,53 +515,6 @@ fn release_path(site: &Path, r: &Generated) -> PathBuf {
 
 // ---------------------------------------------------------------------------------------
 // Measuring a process with /usr/bin/time -v.
-
-struct Measured {
-    wall: Duration,
-    cpu: Duration,
-    max_rss_kb: u64,
-    stderr: String,
-}
-
-fn measure(time_bin: &Path, cmd: Command, report_file: &Path) -> Measured {
-    let mut timed = Command::new(time_bin);
-    timed
-        .arg("-v")
-        .arg("-o")
-        .arg(report_file)
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    if let Some(dir) = cmd.get_current_dir() {
-        timed.current_dir(dir);
-    }
-    let output = timed
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", time_bin.display()));
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    if !output.status.success() {
-        panic!(
-            "{:?} failed ({}):\n{stderr}\n{}",
-            cmd.get_program(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout)
-        );
-    }
-    let text = fs::read_to_string(report_file).expect("read the report of /usr/bin/time");
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
-            .unwrap_or_else(|| panic!("no `{name}` in the report of /usr/bin/time:\n{text}"))
-    };
-    let seconds = |name: &str| Duration::from_secs_f64(field(name).parse().expect("seconds"));
-    Measured {
-        wall: parse_elapsed(&field("Elapsed (wall clock) time (h:mm:ss or m:ss):")),
-        cpu: seconds("User time (seconds):") + seconds("System time (seconds):"),
-        max_rss_kb: field("Maximum resident set size (kbytes):")
-            .parse()
-            .expect("kilobytes"),
-        stderr,
-    }
-}
 
 fn mib(kb: u64) -> f64 {
     kb as f64 / 1024.0

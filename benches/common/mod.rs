@@ -4,7 +4,7 @@
 // Each bench binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -115,5 +115,56 @@ pub fn pressroom_binary(bench: &str) -> PathBuf {
             );
             std::process::exit(2);
         }
+    }
+}
+
+/// One command run under `/usr/bin/time -v`: what it cost.
+pub struct Measured {
+    pub wall: Duration,
+    pub cpu: Duration,
+    pub max_rss_kb: u64,
+    pub stderr: String,
+    /// Set when the run did not deliver what it should have.
+    pub problem: Option<String>,
+}
+
+pub fn measure(time_bin: &Path, cmd: Command, report_file: &Path) -> Measured {
+    let mut timed = Command::new(time_bin);
+    timed
+        .arg("-v")
+        .arg("-o")
+        .arg(report_file)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    let output = timed
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", time_bin.display()));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if !output.status.success() {
+        panic!(
+            "{:?} failed ({}):\n{stderr}\n{}",
+            cmd.get_program(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    let text = std::fs::read_to_string(report_file).expect("read the report of /usr/bin/time");
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("no `{name}` in the report of /usr/bin/time:\n{text}"))
+    };
+    let seconds = |name: &str| Duration::from_secs_f64(field(name).parse().expect("seconds"));
+    Measured {
+        wall: parse_elapsed(&field("Elapsed (wall clock) time (h:mm:ss or m:ss):")),
+        cpu: seconds("User time (seconds):") + seconds("System time (seconds):"),
+        max_rss_kb: field("Maximum resident set size (kbytes):")
+            .parse()
+            .expect("kilobytes"),
+        stderr,
+        problem: None,
     }
 }
