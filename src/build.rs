@@ -235,6 +235,15 @@ impl Builder {
         }
 
         let newly_public = self.apply_revisions(&mut loaded.releases, at)?;
+        if let Some(revisions) = &self.revisions {
+            // Withdrawn before it was ever public: it was never published, so it gets no
+            // page saying it was withdrawn either; nothing of it appears. (Without a ledger
+            // there is no telling, and the notice stays.)
+            loaded.releases.retain(|r| {
+                !matches!(planner::visibility(r, at), Visibility::Withdrawn { .. })
+                    || revisions.known.contains_key(&r.id)
+            });
+        }
         let deleted = self.deleted(&loaded.releases, at);
         loaded.releases.extend(deleted);
         let plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
@@ -282,10 +291,15 @@ impl Builder {
         let mut first_seen = Vec::new();
         let mut notices = Vec::new();
         for r in releases.iter_mut() {
-            if !matches!(
-                planner::visibility(r, at),
-                Visibility::Public | Visibility::Withdrawn { .. }
-            ) {
+            let visibility = planner::visibility(r, at);
+            // A record means "was public": one withdrawn before anyone saw it public gets
+            // none (and so no withdrawal notice, see `build`).
+            let published = match visibility {
+                Visibility::Public => true,
+                Visibility::Withdrawn { .. } => revisions.known.contains_key(&r.id),
+                _ => false,
+            };
+            if !published {
                 continue;
             }
             let notice = Notice {

@@ -186,6 +186,8 @@ fn drafts_stay_hidden_and_withdrawn_releases_leave_the_feeds_with_a_notice() {
     assert!(all.iter().all(|(path, b)| !path.contains("utkast")
         && !String::from_utf8_lossy(b).contains("Hemligt utkast")));
 
+    // Published (a build for the real now records it), then withdrawn.
+    assert!(p.run(&["build"]).status.success());
     let sample = p.path().join("releases/2018-10-18-du-avgor.md");
     let text_before = std::fs::read_to_string(&sample).expect("read");
     std::fs::write(
@@ -270,5 +272,29 @@ fn templates_in_config_override_the_built_in_ones_and_a_broken_one_is_reported()
     assert!(
         index.contains(SAMPLE_TITLE),
         "the built-in index stays in place of the broken one"
+    );
+}
+
+#[test]
+fn a_release_withdrawn_before_it_was_ever_public_never_appears_not_even_as_a_notice() {
+    let p = Project::sample();
+    p.write(
+        "releases/2099-01-01-framtid.md",
+        release(
+            "title = \"Aldrig publicerad\"\ndate = 2099-01-01\nwithdrawn = \"Stoppad före embargot\"",
+            "Hemlig text.",
+        ),
+    );
+    assert!(
+        p.run(&["build"]).status.success(),
+        "recorded now: not public yet"
+    );
+    let out = p.path().join("at-2099");
+    p.build_at("2099-01-02T00:00:00+01:00", &out);
+    let all = files(&out);
+    assert!(
+        all.iter().all(|(path, b)| !path.contains("framtid")
+            && !String::from_utf8_lossy(b).contains("Aldrig publicerad")),
+        "never published: no notice, no title"
     );
 }

@@ -941,3 +941,111 @@ fn while_the_releases_folder_is_gone_the_daemon_keeps_serving_the_site() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(get(&http, &daemon.base, "/feed.atom"), (200, feed));
 }
+
+#[test]
+fn many_releases_lifting_seconds_apart_each_show_at_their_minute_and_not_before() {
+    let (_dir, server, p, _port) = with_smtp(0);
+    let daemon = Daemon::start(&p);
+    let http = client();
+    // Eight releases, lifting 1 to 6 seconds from now in a shuffled order, some drafts and
+    // some withdrawn, over two topics and two languages.
+    let now = pressroom::clock::now().with_nanosecond_zero();
+    struct Planned {
+        slug: String,
+        title: String,
+        sentence: String,
+        date: DateTime<Utc>,
+        shown: bool,
+    }
+    let mut planned = Vec::new();
+    for i in 0..8usize {
+        let offset = [3, 1, 6, 2, 5, 4, 2, 6][i];
+        let date = now + chrono::TimeDelta::seconds(offset);
+        let draft = i == 5;
+        let withdrawn = i == 6;
+        let slug = format!("lyft-{i}-qx{}", offset * 7 + i as i64);
+        let title = format!("Rubrik qx{i}z{offset}");
+        let sentence = format!("Meningen qx{i}m{offset} är hemlig.");
+        let mut front = format!(
+            "title = \"{title}\"\ndate = \"{}\"\nslug = \"{slug}\"\nlang = \"{}\"\ntopics = [\"{}\"]",
+            rfc3339(date),
+            if i % 2 == 0 { "sv" } else { "en" },
+            if i % 3 == 0 {
+                "jamstalldhet"
+            } else {
+                "arbetsliv"
+            },
+        );
+        if draft {
+            front.push_str("\ndraft = true");
+        }
+        if withdrawn {
+            front.push_str("\nwithdrawn = \"Fel\"");
+        }
+        p.write(&format!("releases/{slug}.md"), release(&front, &sentence));
+        planned.push(Planned {
+            slug,
+            title,
+            sentence,
+            date,
+            shown: !draft && !withdrawn,
+        });
+    }
+    let mut urls: Vec<String> = LOOKED_AT.iter().map(|s| s.to_string()).collect();
+    for topic in ["jamstalldhet", "arbetsliv"] {
+        urls.push(format!("/topics/{topic}/"));
+        urls.push(format!("/topics/{topic}/feed.rss"));
+    }
+    for lang in ["sv", "en"] {
+        urls.push(format!("/lang/{lang}/"));
+        urls.push(format!("/lang/{lang}/feed.json"));
+    }
+    urls.extend(planned.iter().map(|r| format!("/releases/{}/", r.slug)));
+    let end = now + chrono::TimeDelta::seconds(8);
+    let mut checks = 0;
+    while pressroom::clock::now() < end {
+        for url in &urls {
+            // Read the clock before the request: whatever is not public yet at that instant
+            // must not be in the answer.
+            let asked = pressroom::clock::now();
+            let (_, body) = get(&http, &daemon.base, url);
+            for r in planned.iter().filter(|r| !r.shown || asked < r.date) {
+                for secret in [&r.title, &r.slug, &r.sentence] {
+                    assert!(
+                        !body.contains(secret.as_str()),
+                        "{url} showed `{secret}` at {asked}, before {} (or never public)",
+                        r.date
+                    );
+                }
+            }
+            checks += 1;
+        }
+    }
+    assert!(checks > 100, "only {checks} requests");
+    // Every public one is now in the main feed and was mailed only after its date.
+    let feed = feed_titles(&get(&http, &daemon.base, "/feed.atom").1);
+    for r in &planned {
+        assert_eq!(feed.contains(&r.title), r.shown, "{} in the feed", r.slug);
+    }
+    wait_for("the mail", Duration::from_secs(20), || {
+        server.messages().len() >= 6
+    });
+    for (_, raw) in server.messages() {
+        let m = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("parse");
+        let subject = m.subject().unwrap_or("").to_string();
+        let r = planned
+            .iter()
+            .find(|r| subject.contains(&r.title))
+            .unwrap_or_else(|| panic!("a mail for nothing planned: {subject}"));
+        assert!(
+            r.shown,
+            "a draft or withdrawn release was mailed: {subject}"
+        );
+        assert!(
+            m.date().expect("Date").to_timestamp() >= r.date.timestamp(),
+            "{subject} mailed before its date"
+        );
+    }
+}
