@@ -29,10 +29,8 @@ fn main() {
     let saves = env_or("PRESSROOM_BENCH_SAVES", 100);
     let idle_secs = env_or("PRESSROOM_BENCH_IDLE_SECS", 60);
     let binary = common::pressroom_binary("daemon");
-    let dir = tempfile::tempdir().expect("temp dir");
-    // PRESSROOM_BENCH_DIR keeps the generated site there, to look at afterwards.
-    let kept = std::env::var_os("PRESSROOM_BENCH_DIR").map(std::path::PathBuf::from);
-    let root = kept.as_deref().unwrap_or(dir.path());
+    let (_guard, root) = common::bench_dir("pressroom-daemon-bench-");
+    let root = root.as_path();
     let port = free_port();
     write_site(root, releases, port);
     eprintln!("{releases} releases written to {}", root.display());

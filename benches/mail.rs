@@ -102,22 +102,7 @@ fn main() {
     }
     let pressroom = PathBuf::from(env!("CARGO_BIN_EXE_pressroom"));
 
-    let (_guard, root) = match std::env::var_os("PRESSROOM_BENCH_DIR") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).expect("create PRESSROOM_BENCH_DIR");
-            (None, dir)
-        }
-        None => {
-            let tmp = tempfile::Builder::new()
-                .prefix("pressroom-mail-bench-")
-                .tempdir()
-                .expect("create a temporary folder");
-            let path = tmp.path().to_path_buf();
-            (Some(tmp), path)
-        }
-    };
+    let (_guard, root) = common::bench_dir("pressroom-mail-bench-");
     println!(
         "pressroom mail benchmark: {recipients} recipients, concurrency {concurrencies:?}, {runs} runs each, in {}",
         root.display()

@@ -168,3 +168,24 @@ pub fn measure(time_bin: &Path, cmd: Command, report_file: &Path) -> Measured {
         problem: None,
     }
 }
+
+/// Where a bench writes its generated project: `PRESSROOM_BENCH_DIR` (emptied first, and
+/// kept afterwards to look at), or a temporary folder removed when the guard drops.
+pub fn bench_dir(prefix: &str) -> (Option<tempfile::TempDir>, PathBuf) {
+    match std::env::var_os("PRESSROOM_BENCH_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create PRESSROOM_BENCH_DIR");
+            (None, dir)
+        }
+        None => {
+            let tmp = tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .expect("create a temporary folder");
+            let path = tmp.path().to_path_buf();
+            (Some(tmp), path)
+        }
+    }
+}

@@ -20,14 +20,6 @@ pub struct Daemon {
     log: Arc<Mutex<Vec<String>>>,
 }
 
-/// A port that was free a moment ago (the daemon's base_url must name it before it starts).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// A test SMTP server, and the sample project mailing through it (with `extra` more
 /// recipients) and served on a free port.
 pub fn with_smtp(extra: usize) -> (tempfile::TempDir, SmtpServer, Project, u16) {

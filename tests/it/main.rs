@@ -177,3 +177,12 @@ pub fn assert_wire_clean(raw: &[u8]) {
         "lines fit SMTP"
     );
 }
+
+/// A port that was free a moment ago: for a server that must be named before it starts,
+/// or that is meant to be down.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}

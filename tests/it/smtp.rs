@@ -233,11 +233,7 @@ fn a_dropped_connection_misses_nobody_and_doubles_nobody() {
 fn a_server_that_is_down_then_up_gets_everything() {
     let dir = tempfile::tempdir().expect("dir");
     // Find a free port, then leave it closed: the server is down.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let p = project_with_smtp(port, 5);
     let err = send(&p, &[]);
     assert!(err.contains("0 sent, 8 deferred"), "{err}");
@@ -250,11 +246,7 @@ fn a_server_that_is_down_then_up_gets_everything() {
 #[test]
 fn an_opt_out_recorded_after_queueing_still_stops_the_mail() {
     let dir = tempfile::tempdir().expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let p = project_with_smtp(port, 2);
     send(&p, &[]); // server down: everyone deferred
     assert!(
