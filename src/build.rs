@@ -4,7 +4,7 @@
 //! left as written. A release that fails to parse keeps its last good version in a
 //! long-running builder, and its files on disk in any case.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -246,7 +246,42 @@ impl Builder {
         }
         let deleted = self.deleted(&loaded.releases, at);
         loaded.releases.extend(deleted);
-        let plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
+        let mut plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
+
+        // Texts let go of that this build shows again: read from their files.
+        let in_feeds: HashSet<PathBuf> = render::feed::members(&plan, self.config.site.feed_items)
+            .into_iter()
+            .map(|r| r.source.clone())
+            .collect();
+        let missing: HashSet<PathBuf> = plan
+            .public
+            .iter()
+            .filter(|r| r.body.is_none())
+            .filter(|r| in_feeds.contains(&r.source) || !self.page_is_current(r))
+            .map(|r| r.source.clone())
+            .collect();
+        let mut texts: Map<PathBuf, Arc<release::Body>> = Map::default();
+        if !missing.is_empty() {
+            drop(plan);
+            for r in loaded.releases.iter_mut() {
+                if !missing.contains(&r.source) {
+                    continue;
+                }
+                match with_text(&self.config, r) {
+                    Ok(full) => {
+                        if let Some(body) = &full.body {
+                            texts.insert(full.source.clone(), Arc::clone(body));
+                        }
+                        *r = full;
+                    }
+                    Err(d) => {
+                        self.forget_stamp(&r.source);
+                        loaded.diags.push(d.warning());
+                    }
+                }
+            }
+            plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
+        }
 
         let staging = Staging::begin(&self.out_dir)?;
         let staged = match self.render(&plan, &staging) {
@@ -263,19 +298,82 @@ impl Builder {
         if write.is_err() {
             self.keys.clear();
         }
+        let report = (
+            plan.public.len(),
+            plan.withdrawn.len(),
+            plan.withdrawn
+                .iter()
+                .map(|r| (r.id.clone(), r.slug.to_string()))
+                .collect(),
+        );
+        drop(plan);
+        drop(loaded.releases);
+        self.settle(at, &in_feeds, &texts);
         Ok(BuildReport {
-            public: plan.public.len(),
-            withdrawn: plan.withdrawn.len(),
+            public: report.0,
+            withdrawn: report.1,
             write: write?,
             diags: loaded.diags,
             elapsed: started.elapsed(),
             newly_public,
-            withdrawn_releases: plan
-                .withdrawn
-                .iter()
-                .map(|r| (r.id.clone(), r.slug.to_string()))
-                .collect(),
+            withdrawn_releases: report.2,
         })
+    }
+
+    /// Whether a release's page is on disk as it would be rendered now.
+    fn page_is_current(&self, r: &Release) -> bool {
+        let page = format!("{}index.html", r.path());
+        self.keys.get(&page) == Some(&r.page_key()) && self.memo.contains_key(&page)
+    }
+
+    /// Makes the next `load` parse the file of `source` again, whatever its stamp says.
+    fn forget_stamp(&mut self, source: &std::path::Path) {
+        for cached in self.parsed.values_mut() {
+            if cached.release.as_ref().is_some_and(|r| r.source == source) {
+                cached.stamp = 0;
+            }
+        }
+    }
+
+    /// Keeps in memory the text of the releases that may be rendered soon: those a feed
+    /// shows and those not yet public (their page is rendered at the lift). The others' is
+    /// let go of, and read from the file again when a page or a mail needs it (`with_text`).
+    /// A release whose file no longer parses keeps its last good version whole: its text
+    /// could not be read again.
+    fn settle(
+        &mut self,
+        at: DateTime<Utc>,
+        in_feeds: &HashSet<PathBuf>,
+        texts: &Map<PathBuf, Arc<release::Body>>,
+    ) {
+        let Builder {
+            parsed, last_good, ..
+        } = self;
+        for (key, cached) in parsed.iter_mut() {
+            let Some(r) = &cached.release else {
+                continue;
+            };
+            let keep = in_feeds.contains(&r.source)
+                || matches!(planner::visibility(r, at), Visibility::Embargoed { .. });
+            let settled = match (keep, &r.body) {
+                (false, Some(_)) => r.without_body(),
+                (true, None) => match texts.get(&r.source) {
+                    Some(body) => Release {
+                        body: Some(Arc::clone(body)),
+                        ..(**r).clone()
+                    },
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let settled = Arc::new(settled);
+            if let Some(good) = last_good.get_mut(key)
+                && Arc::ptr_eq(good, r)
+            {
+                *good = Arc::clone(&settled);
+            }
+            cached.release = Some(settled);
+        }
     }
 
     /// Sets `updated` on releases corrected after publication, recording new sightings.
@@ -397,6 +495,16 @@ impl Builder {
                     Ok(s) => staged.push(s),
                     Err(e) => return Err((e.into(), staged)),
                 }
+            } else if r.body.is_none() && r.withdrawn.is_none() {
+                // Its text could not be read again (see `build`): the page stays as it is
+                // until a build that can, and is not written at all if it is not there.
+                keys.remove(&page);
+                if on_disk(&page) {
+                    match staging.stage(&page, &Output::Kept, memo) {
+                        Ok(s) => staged.push(s),
+                        Err(e) => return Err((e.into(), staged)),
+                    }
+                }
             } else {
                 keys.insert(page.clone(), key);
                 todo.push((page, *r));
@@ -459,6 +567,39 @@ impl Builder {
             None => Ok(staged),
         }
     }
+}
+
+/// `r` with its text, read again from its file if the builder let go of it. An error if
+/// the file no longer gives the same release (edited, broken or gone since it was read):
+/// the next build reads it anew.
+pub fn with_text(config: &Config, r: &Arc<Release>) -> Result<Arc<Release>, Diagnostic> {
+    if r.body.is_some() {
+        return Ok(Arc::clone(r));
+    }
+    let dir = &config.paths.releases;
+    let changed = || {
+        Diagnostic::file(
+            &r.source,
+            "changed since it was read: its text is read again by the next build",
+        )
+    };
+    let key = r
+        .source
+        .strip_prefix(dir)
+        .ok()
+        .and_then(|p| p.components().next())
+        .and_then(|c| c.as_os_str().to_str())
+        .ok_or_else(changed)?;
+    let entry = source::entry(dir, key)?.ok_or_else(changed)?;
+    let file = source::read(&entry)?;
+    let fresh = release::parse(&file, &config.site)
+        .release
+        .filter(|f| f.id == r.id && f.content_hash == r.content_hash)
+        .ok_or_else(changed)?;
+    Ok(Arc::new(Release {
+        body: fresh.body,
+        ..(**r).clone()
+    }))
 }
 
 /// Reads and parses entries, on every core: parsing and sanitising dominate a cold build.

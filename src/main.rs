@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc keeps allocations of each size class on pages of their own and returns pages
+/// that empty: after a large build the daemon's resident memory falls back to what it
+/// uses, where glibc's heap stayed pinned by small live objects between freed texts.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = pressroom::cli::Args::parse();
     match pressroom::cli::run(args) {

@@ -99,7 +99,6 @@ pub(crate) mod tests {
             date: date.parse().unwrap(),
             updated: None,
             lang: LangTag::parse("sv").unwrap(),
-            summary: String::new(),
             topics: vec![],
             contacts: vec![],
             image: None,
@@ -108,8 +107,11 @@ pub(crate) mod tests {
             draft: false,
             withdrawn: None,
             mail: true,
-            body: String::new(),
-            body_html: String::new(),
+            body: Some(std::sync::Arc::new(crate::release::Body {
+                summary: String::new(),
+                markdown: String::new(),
+                html: String::new(),
+            })),
             content_hash: String::new(),
             keys: Default::default(),
         }

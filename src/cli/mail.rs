@@ -247,6 +247,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             )
         }
         Err(SendError::Ledger(e)) => Err(e.into()),
+        Err(e @ SendError::NoText(_)) => Err(e.into()),
     }
 }
 

@@ -38,7 +38,12 @@ pub struct Job {
 pub enum Finished {
     /// Another process holds the send lock; try again later.
     Busy,
-    Ran(Vec<Ran>),
+    Ran {
+        runs: Vec<Ran>,
+        /// Dispatches left waiting because their release's file no longer gives the release
+        /// that was published (edited or broken meanwhile): the next run tries again.
+        unread: usize,
+    },
 }
 
 /// What a run did for one release version.
@@ -85,10 +90,20 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
     };
     let keep_going = || !job.stop.is_cancelled() && window.contains(clock::now());
     let mut ran = Vec::new();
+    let mut unread = 0;
     for (release, version) in &job.dispatches {
         if !keep_going() {
             break;
         }
+        // The builder keeps only some releases' text in memory: the others' is read again.
+        let release = match crate::build::with_text(&job.config, release) {
+            Ok(release) => release,
+            Err(d) => {
+                tracing::warn!("{d}; its mail waits");
+                unread += 1;
+                continue;
+            }
+        };
         let originals = if *version > 1 {
             ledger.originals(&release.id)?
         } else {
@@ -99,7 +114,7 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             templates: &templates,
             key: &job.key,
             media: &media,
-            release,
+            release: &release,
             version: *version,
             originals,
             only: None,
@@ -121,6 +136,7 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
                 anyhow::bail!("sending stopped, the deliveries wait in the ledger: {refusal}")
             }
             Err(SendError::Ledger(e)) => return Err(e.into()),
+            Err(e @ SendError::NoText(_)) => return Err(e.into()),
         };
         let complete = ledger.waiting(&release.id, *version, None)? == 0;
         tracing::info!(
@@ -134,7 +150,7 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             "mail run"
         );
         ran.push(Ran {
-            release: Arc::clone(release),
+            release: Arc::clone(&release),
             version: *version,
             summary,
             complete,
@@ -143,5 +159,5 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
     job.metrics
         .send_seconds
         .observe(started.elapsed().as_secs_f64());
-    Ok(Finished::Ran(ran))
+    Ok(Finished::Ran { runs: ran, unread })
 }

@@ -545,8 +545,10 @@ impl Daemon {
                 tracing::info!("another process is sending from this ledger: trying again shortly");
                 self.lock_busy_until = Some(now + LOCK_RETRY);
             }
-            Ok(mailer::Finished::Ran(runs)) => {
-                self.lock_busy_until = None;
+            Ok(mailer::Finished::Ran { runs, unread }) => {
+                // A release whose text could not be read again is tried again shortly;
+                // the change that caused it brings a rebuild meanwhile.
+                self.lock_busy_until = (unread > 0).then(|| now + LOCK_RETRY);
                 for run in runs.iter().filter(|r| r.complete) {
                     self.announcer.webhook(
                         &self.config.webhooks,
@@ -628,16 +630,14 @@ impl Daemon {
     }
 }
 
-/// Hands the memory a build freed back to the system. A build renders pages on every core,
-/// and glibc keeps what each thread's arena freed for reuse: after the first build of a
-/// large site the daemon would hold that peak for the rest of its life, though it uses a
-/// fraction. `malloc_trim` returns the free pages of every arena.
+/// Hands the memory a build freed back to the system at once: a build renders pages on
+/// every core, and the allocator (mimalloc, see `main.rs`) would otherwise return the pages
+/// that emptied only as later allocations come by, which an idle daemon does not make.
 fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases memory the allocator holds free; it touches no
-    // live allocation and may be called from any thread at any time.
+    // SAFETY: mi_collect only frees and resets memory the allocator holds free; it touches
+    // no live allocation and may be called from any thread at any time.
     unsafe {
-        libc::malloc_trim(0);
+        libmimalloc_sys::mi_collect(true);
     }
 }
 

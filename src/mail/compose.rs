@@ -42,7 +42,10 @@ impl Prepared {
         Prepared {
             site: Value::from(minijinja::value::Serde(SiteView::new(config))),
             release: Value::from(minijinja::value::Serde(ReleaseView::new(release, config))),
-            body_text: markdown::to_text(&release.body, &config.url(&release.path())),
+            body_text: markdown::to_text(
+                release.body.as_deref().map_or("", |b| &b.markdown),
+                &config.url(&release.path()),
+            ),
         }
     }
 }

@@ -63,6 +63,9 @@ pub enum SendError {
     /// handed over waits in the ledger as it was.
     #[error("{refusal}")]
     Refused { refusal: Refusal, summary: Summary },
+    /// The release was handed over without its text (see `release::Body`): nothing sent.
+    #[error("the text of {0} is not in memory; nothing was sent")]
+    NoText(String),
 }
 
 /// What one run did.
@@ -108,6 +111,9 @@ pub fn run(
     on_progress: &dyn Fn(&Summary),
     keep_going: &(dyn Fn() -> bool + Sync),
 ) -> Result<Summary, SendError> {
+    if d.release.body.is_none() {
+        return Err(SendError::NoText(d.release.id.clone()));
+    }
     let concurrency = d.config.mail.concurrency.max(1);
     // Small batches, claimed one ahead: the opt-outs read with a claim are at most two
     // batches (four times `concurrency` messages) older than its last send, as when one

@@ -187,7 +187,6 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         date,
         updated,
         lang,
-        summary,
         topics,
         contacts,
         image,
@@ -196,12 +195,16 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         draft,
         withdrawn,
         mail,
-        body_html: rendered.html,
-        body,
+        body: None,
         content_hash: String::new(),
         keys: super::Keys::default(),
     };
-    release.content_hash = super::revision::content_hash(&release);
+    release.content_hash = super::revision::content_hash(&release, &summary, &body);
+    release.body = Some(std::sync::Arc::new(super::Body {
+        summary,
+        markdown: body,
+        html: rendered.html,
+    }));
     release.keys = super::Keys::of(&release);
     Some(release)
 }

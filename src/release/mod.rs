@@ -9,6 +9,7 @@ pub mod source;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -149,8 +150,6 @@ pub struct Release {
     /// Set when the release was corrected after publication.
     pub updated: Option<DateTime<Utc>>,
     pub lang: LangTag,
-    /// Plain text.
-    pub summary: String,
     pub topics: Vec<Topic>,
     pub contacts: Vec<Contact>,
     pub image: Option<Attachment>,
@@ -159,14 +158,25 @@ pub struct Release {
     pub draft: bool,
     pub withdrawn: Option<String>,
     pub mail: bool,
-    /// The body as Markdown, as written.
-    pub body: String,
-    /// The body as sanitised HTML with absolute links.
-    pub body_html: String,
+    /// The text. `None` once a long-running builder has let go of it (see `Body`).
+    pub body: Option<Arc<Body>>,
     /// A hash of everything readers see (`revision::content_hash`), computed once.
     pub content_hash: String,
     /// Cached identities of what pages and lists show of it (see `Keys::of`).
     pub keys: Keys,
+}
+
+/// The text of a release, by far the largest part of it. A long-running `Builder` keeps it
+/// only for releases it may have to render soon (not yet public, or shown in a feed) and
+/// reads the file again for the others when it needs it (a page to render again, a mail).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Body {
+    /// Plain text: from the front matter, or the body's first paragraph.
+    pub summary: String,
+    /// As written (Markdown).
+    pub markdown: String,
+    /// Sanitised HTML with absolute links.
+    pub html: String,
 }
 
 /// Hashes that tell the incremental builder whether output showing a release must be
@@ -215,6 +225,24 @@ impl Release {
         self.keys = Keys::of(self);
     }
 
+    /// The body as sanitised HTML, if it is in memory.
+    pub fn body_html(&self) -> Option<&str> {
+        self.body.as_deref().map(|b| b.html.as_str())
+    }
+
+    /// The summary, if the text is in memory.
+    pub fn summary(&self) -> Option<&str> {
+        self.body.as_deref().map(|b| b.summary.as_str())
+    }
+
+    /// The same release without its text in memory.
+    pub fn without_body(&self) -> Release {
+        Release {
+            body: None,
+            ..self.clone()
+        }
+    }
+
     /// Every file the release publishes beside its page (image first, no repeats).
     pub fn files(&self) -> impl Iterator<Item = &Attachment> {
         let image = self.image.iter();
@@ -253,7 +281,6 @@ pub fn deleted(
         date: notice.date,
         updated: None,
         lang,
-        summary: String::new(),
         topics: Vec::new(),
         contacts: Vec::new(),
         image: None,
@@ -262,8 +289,11 @@ pub fn deleted(
         draft: false,
         withdrawn: Some(reason.to_string()),
         mail: false,
-        body: String::new(),
-        body_html: String::new(),
+        body: Some(Arc::new(Body {
+            summary: String::new(),
+            markdown: String::new(),
+            html: String::new(),
+        })),
         content_hash: format!("deleted:{last_hash}"),
         keys: Keys::default(),
     };

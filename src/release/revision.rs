@@ -17,8 +17,8 @@ pub struct Revision {
     pub updated: Option<DateTime<Utc>>,
 }
 
-/// A hash of everything a reader sees of a release.
-pub fn content_hash(r: &Release) -> String {
+/// A hash of everything a reader sees of a release, whose text is `summary` and `markdown`.
+pub fn content_hash(r: &Release, summary: &str, markdown: &str) -> String {
     let mut h = Sha256::new();
     let mut field = |s: &str| {
         h.update((s.len() as u64).to_le_bytes());
@@ -27,8 +27,8 @@ pub fn content_hash(r: &Release) -> String {
     field(&r.title);
     field(&r.date.to_rfc3339());
     field(r.lang.as_str());
-    field(&r.summary);
-    field(&r.body);
+    field(summary);
+    field(markdown);
     field(r.image_alt.as_deref().unwrap_or(""));
     field(r.withdrawn.as_deref().unwrap_or(""));
     for t in &r.topics {

@@ -95,50 +95,74 @@ fn examine(
             );
             continue;
         };
-        if is_ignored(name) {
-            continue;
-        }
-        let path = dir.join(name);
-        // The listing already says whether it is a symlink: only those need resolving.
-        let meta = if item.file_type().is_ok_and(|t| t.is_symlink()) {
-            inside(root, &path)
-        } else {
-            item.metadata()
-                .map_err(|e| Diagnostic::file(&path, format!("cannot read: {e}")))
-        };
-        let meta = match meta {
-            Ok(meta) => meta,
-            Err(d) => {
-                diags.push(d);
-                continue;
-            }
-        };
-        if meta.is_dir() {
-            let index = path.join("index.md");
-            if !index.exists() {
-                continue;
-            }
-            match bundle_stamp(root, &path) {
-                Ok(stamp) => entries.push(Entry {
-                    path: index,
-                    name: name.to_string(),
-                    key: name.to_string(),
-                    bundle: Some(path),
-                    stamp,
-                }),
-                Err(d) => diags.push(d),
-            }
-        } else if let Some(stem) = name.strip_suffix(".md") {
-            entries.push(Entry {
-                key: name.to_string(),
-                path,
-                name: stem.to_string(),
-                bundle: None,
-                stamp: stamp_of(&meta, name),
-            });
+        let symlink = item.file_type().is_ok_and(|t| t.is_symlink());
+        match examine_one(dir, root, name, symlink, || item.metadata()) {
+            Ok(Some(entry)) => entries.push(entry),
+            Ok(None) => {}
+            Err(d) => diags.push(d),
         }
     }
     (entries, diags)
+}
+
+/// One name in the releases folder: its entry, `None` if it is not a release (an ignored
+/// name, another kind of file, a folder without `index.md`).
+fn examine_one(
+    dir: &Path,
+    root: &Path,
+    name: &str,
+    symlink: bool,
+    metadata: impl FnOnce() -> std::io::Result<fs::Metadata>,
+) -> Result<Option<Entry>, Diagnostic> {
+    if is_ignored(name) {
+        return Ok(None);
+    }
+    let path = dir.join(name);
+    // The listing already says whether it is a symlink: only those need resolving.
+    let meta = if symlink {
+        inside(root, &path)?
+    } else {
+        metadata().map_err(|e| Diagnostic::file(&path, format!("cannot read: {e}")))?
+    };
+    if meta.is_dir() {
+        let index = path.join("index.md");
+        if !index.exists() {
+            return Ok(None);
+        }
+        let stamp = bundle_stamp(root, &path)?;
+        Ok(Some(Entry {
+            path: index,
+            name: name.to_string(),
+            key: name.to_string(),
+            bundle: Some(path),
+            stamp,
+        }))
+    } else if let Some(stem) = name.strip_suffix(".md") {
+        Ok(Some(Entry {
+            key: name.to_string(),
+            stamp: stamp_of(&meta, name),
+            path,
+            name: stem.to_string(),
+            bundle: None,
+        }))
+    } else {
+        Ok(None)
+    }
+}
+
+/// The entry `key` (a name in `dir`) as `scan` would list it now; `None` if it is gone or
+/// not a release.
+pub fn entry(dir: &Path, key: &str) -> Result<Option<Entry>, Diagnostic> {
+    let path = dir.join(key);
+    let symlink = match fs::symlink_metadata(&path) {
+        Ok(meta) => meta.file_type().is_symlink(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Diagnostic::file(&path, format!("cannot read: {e}"))),
+    };
+    let root = dir
+        .canonicalize()
+        .map_err(|e| Diagnostic::file(dir, format!("cannot read the releases folder: {e}")))?;
+    examine_one(dir, &root, key, symlink, || fs::metadata(&path))
 }
 
 /// Reads one entry: the text and, for a bundle, its file list.

@@ -131,7 +131,7 @@ pub fn release_page(
         release => value(ReleaseView::new(release, config)),
         lang => release.lang.as_str(),
         canonical => config.url(&release.path()).to_string(),
-        description => if release.withdrawn.is_some() { "" } else { release.summary.as_str() },
+        description => if release.withdrawn.is_some() { "" } else { release.summary().unwrap_or_default() },
     };
     templates
         .render("release.html", ctx)
@@ -233,10 +233,16 @@ pub fn listings(
             &feed.entries,
             Release::page_key,
         );
+        // An entry without its text (it could not be read again) makes a feed that is
+        // rendered again by the next build rather than kept.
+        let whole = feed.entries.iter().all(|r| r.body.is_some());
         for format in Format::ALL {
             let path = format!("{}{}", feed.dir, format.file_name());
             if !reuse(&path, key, out) {
-                out.insert(path, Output::Bytes(feed.render(config, format)));
+                out.insert(path.clone(), Output::Bytes(feed.render(config, format)));
+                if !whole {
+                    cache.borrow_mut().remove(&path);
+                }
             }
         }
     };

@@ -105,7 +105,11 @@ impl<'a> ReleaseView<'a> {
                 .updated
                 .filter(|u| *u > release.date)
                 .map(|u| DateView::new(u, tz)),
-            summary: if shown { &release.summary } else { "" },
+            summary: if shown {
+                release.summary().unwrap_or_default()
+            } else {
+                ""
+            },
             topics: release
                 .topics
                 .iter()
@@ -122,7 +126,11 @@ impl<'a> ReleaseView<'a> {
                 .filter(|a| shown && release.attachments.contains(a))
                 .map(file)
                 .collect(),
-            body_html: if shown { &release.body_html } else { "" },
+            body_html: if shown {
+                release.body_html().unwrap_or_default()
+            } else {
+                ""
+            },
             withdrawn: release.withdrawn.as_deref(),
             labels: Labels::for_lang(&release.lang),
         }

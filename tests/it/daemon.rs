@@ -338,6 +338,53 @@ fn an_edit_after_publication_updates_the_feed_within_a_second_and_mails_nobody_a
     assert_eq!(server.messages().len(), 2, "an edit mails nobody");
 }
 
+/// A daemon keeps only the texts it may render soon; a release no feed shows any more by
+/// the time its mail leaves is mailed with its text read again from its file.
+#[test]
+fn mail_for_a_release_no_feed_shows_any_more_carries_its_whole_text() {
+    let (_dir, server, p, _port) = with_smtp(0);
+    let config = p.path().join("config/pressroom.toml");
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("feed_items = 50", "feed_items = 1");
+    std::fs::write(&config, text).expect("config");
+    let now = pressroom::clock::now();
+    p.write(
+        "releases/hemlig-nyhet.md",
+        secret_release(&rfc3339(now - chrono::TimeDelta::minutes(5))),
+    );
+    p.write(
+        "releases/nyare.md",
+        release(
+            &format!(
+                "title = \"Nyare\"\ndate = \"{}\"\ntopics = [\"jamstalldhet\"]\nmail = false\ncontacts = [{{ name = \"Presstjänst\", email = \"press@example.org\" }}]",
+                rfc3339(now - chrono::TimeDelta::minutes(1))
+            ),
+            "Nyare text.",
+        ),
+    );
+    let daemon = Daemon::start(&p);
+    let http = client();
+    assert!(!feed_titles(&get(&http, &daemon.base, "/feed.atom").1).contains(&SECRET_TITLE.into()));
+    wait_for("the mail", Duration::from_secs(20), || {
+        server.messages().len() == 2
+    });
+    for (to, raw) in server.messages() {
+        let m = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("a message");
+        assert!(
+            m.body_text(0).is_some_and(|t| t.contains(SECRET_SENTENCE)),
+            "the text part to {to} lacks the text"
+        );
+        assert!(
+            m.body_html(0).is_some_and(|t| t.contains(SECRET_SENTENCE)),
+            "the HTML part to {to} lacks the text"
+        );
+    }
+    assert!(!daemon.log().contains("its mail waits"), "{}", daemon.log());
+}
+
 #[test]
 fn editor_saves_swap_files_and_half_written_files_never_break_a_page_or_feed() {
     let p = Project::sample();

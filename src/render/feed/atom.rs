@@ -74,13 +74,13 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
                         ..Category::default()
                     })
                     .collect(),
-                summary: Some(Text {
+                summary: r.summary().map(|summary| Text {
                     lang: lang.clone(),
-                    ..Text::plain(r.summary.clone())
+                    ..Text::plain(summary)
                 }),
-                content: Some(Content {
+                content: r.body_html().map(|html| Content {
                     lang,
-                    value: Some(r.body_html.clone()),
+                    value: Some(html.to_string()),
                     content_type: Some("html".into()),
                     ..Content::default()
                 }),

@@ -37,8 +37,12 @@ struct Item<'a> {
     id: &'a str,
     url: String,
     title: &'a str,
-    summary: &'a str,
-    content_html: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_html: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_text: Option<&'a str>,
     date_published: String,
     date_modified: String,
     language: &'a str,
@@ -92,8 +96,10 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
                 id: &r.id,
                 url: config.url(&r.path()).to_string(),
                 title: &r.title,
-                summary: &r.summary,
-                content_html: &r.body_html,
+                summary: r.summary(),
+                content_html: r.body_html(),
+                // Without its text (see `release::Body`), the title: JSON Feed requires one.
+                content_text: r.body_html().is_none().then_some(r.title.as_str()),
                 date_published: rfc3339(r.date),
                 date_modified: rfc3339(r.last_modified()),
                 language: r.lang.as_str(),

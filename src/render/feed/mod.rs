@@ -9,8 +9,13 @@ pub mod rss;
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
+
 use crate::config::Config;
-use crate::release::{Attachment, LangTag, Release};
+use crate::planner::Plan;
+use crate::release::{Attachment, LangTag, Release, Topic};
 
 /// One feed, in any of the three formats.
 pub struct Feed<'a> {
@@ -107,6 +112,33 @@ impl<'a> Feed<'a> {
     }
 }
 
+/// Every release some feed of the site shows at `plan`: the newest `feed_items` overall,
+/// in each topic and in each language (the feeds `render::listings` writes). Their text
+/// is what a long-running builder keeps in memory.
+pub fn members<'a>(plan: &Plan<'a>, feed_items: usize) -> Vec<&'a Release> {
+    let mut main = 0;
+    let mut topics: HashMap<&Topic, usize, FixedState> = HashMap::default();
+    let mut langs: HashMap<&LangTag, usize, FixedState> = HashMap::default();
+    let mut shown = Vec::new();
+    for r in &plan.public {
+        let room = |n: &mut usize| {
+            *n += 1;
+            *n <= feed_items
+        };
+        // Every count moves: `|` rather than `||`.
+        let in_main = room(&mut main);
+        let in_topic = r
+            .topics
+            .iter()
+            .fold(false, |any, t| room(topics.entry(t).or_default()) | any);
+        let in_lang = room(langs.entry(&r.lang).or_default());
+        if in_main | in_topic | in_lang {
+            shown.push(*r);
+        }
+    }
+    shown
+}
+
 /// The absolute URL of an attachment of a release.
 pub fn file_url(config: &Config, release: &Release, file: &Attachment) -> String {
     config
@@ -117,4 +149,42 @@ pub fn file_url(config: &Config, release: &Release, file: &Attachment) -> String
 /// The one enclosure RSS allows: the image, else the first attachment.
 pub fn enclosure(release: &Release) -> Option<&Attachment> {
     release.files().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::{plan, tests::release};
+
+    #[test]
+    fn members_are_the_newest_of_every_feed() {
+        let at = "2021-01-01T00:00:00Z".parse().unwrap();
+        let mut rs = Vec::new();
+        // Newest first by date: a (newest) … g (oldest).
+        for (slug, day, topics, lang) in [
+            ("a", "07", &["eko"][..], "sv"),
+            ("b", "06", &["eko"], "sv"),
+            ("c", "05", &["eko", "hal"], "sv"),
+            ("d", "04", &["eko"], "en"),
+            ("e", "03", &["eko"], "sv"),
+            ("f", "02", &["hal"], "sv"),
+            ("g", "01", &["hal"], "sv"),
+        ] {
+            let mut r = release(slug, &format!("2020-01-{day}T00:00:00Z"));
+            r.topics = topics.iter().map(|t| Topic::parse(t).unwrap()).collect();
+            r.lang = LangTag::parse(lang).unwrap();
+            rs.push(r);
+        }
+        let plan = plan(&rs, at);
+        let slugs = |n| {
+            members(&plan, n)
+                .iter()
+                .map(|r| r.slug.as_str())
+                .collect::<Vec<_>>()
+        };
+        // Main a, b; eko a, b; hal c, f; sv a, b; en d.
+        assert_eq!(slugs(2), ["a", "b", "c", "d", "f"]);
+        assert_eq!(slugs(1), ["a", "c", "d"]);
+        assert_eq!(slugs(50).len(), 7);
+    }
 }

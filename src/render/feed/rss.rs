@@ -36,7 +36,7 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
             title: Some(r.title.clone()),
             link: Some(config.url(&r.path()).to_string()),
             // Readers treat an RSS description as HTML: the plain-text summary is escaped.
-            description: Some(escape_html(&r.summary)),
+            description: r.summary().map(escape_html),
             guid: Some(Guid {
                 value: r.id.clone(),
                 permalink: false,
@@ -55,7 +55,7 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
                 length: a.len.to_string(),
                 mime_type: a.mime.clone(),
             }),
-            content: Some(r.body_html.clone()),
+            content: r.body_html().map(str::to_string),
             ..Item::default()
         })
         .collect();
