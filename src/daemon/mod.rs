@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::build::{Builder, Recording};
+use crate::build::{BuildError, Builder, Recording};
 use crate::clock;
 use crate::config::{Config, ConfigInvalid};
 use crate::dispatch::Window;
@@ -118,6 +118,9 @@ struct Daemon {
     reported: std::collections::HashSet<String>,
     /// Releases whose mail waits but whose file has gone, and since when.
     missing: HashMap<String, DateTime<Utc>>,
+    /// The releases folder could not be read at the last build: which releases exist is
+    /// not known, so none is taken for deleted (their mail is not cancelled).
+    folder_unreadable: bool,
     tracker: TaskTracker,
     stop: CancellationToken,
 }
@@ -174,6 +177,7 @@ impl Daemon {
             next_lift: None,
             reported: Default::default(),
             missing: HashMap::new(),
+            folder_unreadable: false,
             tracker,
             stop,
         })
@@ -185,7 +189,7 @@ impl Daemon {
             .with_context(|| format!("cannot listen on {}", self.config.http.listen))?;
         let address = listener.local_addr()?;
         // Watch before the first build, so a file saved during it is not missed.
-        self.watch();
+        self.watch(Create::Yes);
         self.rebuild(clock::now());
         self.tracker.spawn(http::serve(
             listener,
@@ -244,6 +248,11 @@ impl Daemon {
             Event::Files(Change::Nothing) | Event::Shutdown => {}
             Event::Files(Change::Media) => self.check_media(),
             Event::Files(Change::Releases) => self.rebuild(now),
+            Event::Files(Change::Folder) => {
+                self.watcher = None;
+                self.watch(Create::No);
+                self.rebuild(now);
+            }
             Event::Files(Change::Config | Change::Rescan) | Event::Reload => {
                 self.reload();
                 self.rebuild(clock::now());
@@ -264,9 +273,14 @@ impl Daemon {
         }
     }
 
-    fn watch(&mut self) {
+    /// Starts watching the config's folders. Only a new config's releases folder is
+    /// created if missing: one that vanished while running (unmounted, moved away) stays
+    /// missing, so the site stays as it was rather than emptied.
+    fn watch(&mut self, create: Create) {
         let watched = watch::Watched::of(&self.config);
-        if let Err(e) = std::fs::create_dir_all(&watched.releases) {
+        if create == Create::Yes
+            && let Err(e) = std::fs::create_dir_all(&watched.releases)
+        {
             tracing::error!("cannot create {}: {e}", watched.releases.display());
         }
         match watch::start(&watched, self.changes_tx.clone()) {
@@ -289,6 +303,7 @@ impl Daemon {
             .observe(started.elapsed().as_secs_f64());
         self.next_lift = planner::next_lift(self.builder.releases().map(|r| &**r), now);
         self.count_releases(now);
+        self.folder_unreadable = matches!(result, Err(BuildError::Unreadable(_)));
         let report = match result {
             Ok(report) => report,
             Err(e) => {
@@ -401,13 +416,14 @@ impl Daemon {
                 });
                 match builder {
                     Ok(builder) => {
+                        let moved = config.paths.releases != self.config.paths.releases;
                         self.builder = builder;
                         self.shared.set_site(http::Site::of(&config));
                         self.config = config;
                         tracing::info!("config reloaded");
                         // The folders may have moved.
                         self.watcher = None;
-                        self.watch();
+                        self.watch(if moved { Create::Yes } else { Create::No });
                     }
                     Err(e) => {
                         tracing::error!(
@@ -455,7 +471,12 @@ impl Daemon {
         let (known, gone): (Vec<_>, Vec<_>) = pending
             .into_iter()
             .partition(|p| self.builder.release(&p.release_id).is_some());
-        let next_gone = self.forget_deleted(&gone, now);
+        let next_gone = if self.folder_unreadable {
+            self.missing.clear();
+            None
+        } else {
+            self.forget_deleted(&gone, now)
+        };
 
         let window = Window {
             schedule: self.config.dispatch.window.clone(),
@@ -628,6 +649,12 @@ impl Daemon {
         }
         tracing::info!("stopped");
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Create {
+    Yes,
+    No,
 }
 
 /// Hands the memory a build freed back to the system at once: a build renders pages on

@@ -22,6 +22,9 @@ pub enum Change {
     Media,
     /// A release or an attachment: rebuild (the builder re-reads only what changed).
     Releases,
+    /// The releases folder itself appeared, vanished or was replaced (a checkout, a
+    /// remount): watch it anew, then rebuild.
+    Folder,
     /// The config file or a template: reload it and rebuild everything.
     Config,
     /// Events were lost (queue overflow): read everything again.
@@ -50,11 +53,16 @@ impl Watched {
 
     /// The folders to watch: the releases folder (recursively: bundles), and the folders
     /// holding the config file, the media list and the templates. Editors replace files by
-    /// renaming, so folders are watched, not files.
+    /// renaming, so folders are watched, not files. The folder holding the releases folder
+    /// is watched too (not recursively), so that the releases folder itself vanishing or
+    /// coming back is seen.
     fn folders(&self) -> Vec<(PathBuf, RecursiveMode)> {
         let mut folders = vec![(self.releases.clone(), RecursiveMode::Recursive)];
         let mut add = |p: &Path, mode| {
-            if !folders.iter().any(|(f, _)| p.starts_with(f)) {
+            let covered = folders
+                .iter()
+                .any(|(f, m)| p == f || (*m == RecursiveMode::Recursive && p.starts_with(f)));
+            if !covered {
                 folders.push((p.to_path_buf(), mode));
             }
         };
@@ -65,6 +73,9 @@ impl Watched {
             add(dir, RecursiveMode::NonRecursive);
         }
         add(&self.templates, RecursiveMode::Recursive);
+        if let Some(dir) = self.releases.parent() {
+            add(dir, RecursiveMode::NonRecursive);
+        }
         folders
     }
 
@@ -90,6 +101,9 @@ impl Watched {
             .file_name()
             .and_then(|n| n.to_str())
             .is_none_or(source::is_ignored);
+        if path == self.releases {
+            return Change::Folder;
+        }
         if path.starts_with(&self.releases) {
             // A change inside an ignored folder (`_drafts/`) or of an ignored file does
             // nothing; the folder scan skips them the same way.
@@ -99,7 +113,7 @@ impl Watched {
                     .to_str()
                     .is_none_or(|n| n.starts_with('.') || n.starts_with('_'))
             });
-            return if hidden || (ignored && path != self.releases) {
+            return if hidden || ignored {
                 Change::Nothing
             } else {
                 Change::Releases
@@ -133,6 +147,8 @@ pub struct Watcher {
 
 /// Starts watching; every relevant change is sent, already classified, on `tx`.
 pub fn start(watched: &Watched, tx: mpsc::UnboundedSender<Change>) -> notify::Result<Watcher> {
+    // A folder that is not there is not watched; the folder around the releases sees it
+    // come (Change::Folder), and the daemon then starts a new watcher.
     let classify = watched.clone();
     let mut inner = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let change = classify.change_of(event);
@@ -173,6 +189,22 @@ mod tests {
         ] {
             assert_eq!(w.classify(Path::new(p)), Change::Releases, "{p}");
         }
+        assert_eq!(w.classify(Path::new("/site/releases")), Change::Folder);
+        assert_eq!(w.classify(Path::new("/site/public")), Change::Nothing);
+    }
+
+    #[test]
+    fn the_folder_around_the_releases_is_watched_but_not_its_subfolders() {
+        let w = watched();
+        assert_eq!(
+            w.folders(),
+            [
+                ("/site/releases".into(), RecursiveMode::Recursive),
+                ("/site/config".into(), RecursiveMode::NonRecursive),
+                ("/site/config/templates".into(), RecursiveMode::Recursive),
+                ("/site".into(), RecursiveMode::NonRecursive),
+            ]
+        );
     }
 
     #[test]

@@ -180,7 +180,6 @@ async fn site(State(shared): State<Arc<Shared>>, request: Request) -> Response {
             hubs: &site.hubs,
         },
     )
-    .await
 }
 
 async fn healthz() -> Response {

@@ -970,31 +970,75 @@ fn a_client_that_never_finishes_its_headers_is_cut_off_and_others_are_served() {
 }
 
 #[test]
-fn while_the_releases_folder_is_gone_the_daemon_keeps_serving_the_site() {
-    let p = Project::sample();
-    let port = free_port();
-    serve_on(&p, port);
+fn while_the_releases_folder_is_gone_the_site_and_the_waiting_mail_stay_and_its_return_is_seen() {
+    let (_dir, _server, p, _port) = with_smtp(0);
+    // A window that opens only on 1 January at 07:00: the mail waits.
+    let config = p.path().join("config/pressroom.toml");
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("window = \"* * * * * *\"", "window = \"* * 7 1 1 *\"");
+    std::fs::write(&config, text).expect("config");
+    let today = pressroom::clock::now().with_timezone(&chrono_tz::Europe::Stockholm);
+    if chrono::Datelike::ordinal(&today) == 1 {
+        return; // The window is open today: nothing waits.
+    }
+    p.write(
+        "releases/hemlig-nyhet.md",
+        secret_release(&rfc3339(
+            pressroom::clock::now() - chrono::TimeDelta::minutes(1),
+        )),
+    );
     let daemon = Daemon::start(&p);
     let http = client();
     let feed = get(&http, &daemon.base, "/feed.atom").1;
-    assert!(feed_titles(&feed).contains(&SAMPLE_TITLE.to_string()));
-    std::fs::rename(p.path().join("releases"), p.path().join("releases.away")).expect("mv");
-    std::thread::sleep(Duration::from_millis(600));
-    // A reload makes the daemon build again while the folder is away.
-    daemon.signal("HUP");
+    assert!(feed_titles(&feed).contains(&SECRET_TITLE.to_string()));
+    let queued = |p: &Project| {
+        String::from_utf8_lossy(&p.run(&["status"]).stdout)
+            .lines()
+            .any(|l| l.starts_with("hemlig-nyhet") && l.contains("2 queued"))
+    };
+    assert!(queued(&p));
+
+    // Moved away (an unmounted share, a checkout replacing it): noticed without a signal.
+    let releases = p.path().join("releases");
+    std::fs::rename(&releases, p.path().join("releases.away")).expect("mv");
     wait_for("the error reported", Duration::from_secs(5), || {
         daemon.log().contains("cannot read the releases folder")
     });
+    // A reload meanwhile neither empties the site nor makes an empty folder.
+    daemon.signal("HUP");
+    wait_for("the reload", Duration::from_secs(5), || {
+        daemon.log().contains("config reloaded")
+    });
+    // Longer than a deleted release's grace: its mail must not be cancelled.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        !releases.exists(),
+        "the daemon made an empty releases folder"
+    );
     assert_eq!(get(&http, &daemon.base, "/feed.atom"), (200, feed.clone()));
     assert_eq!(
-        get(&http, &daemon.base, "/releases/du-avgor/").0,
+        get(&http, &daemon.base, "/releases/hemlig-nyhet/").0,
         200,
         "its page is still there"
     );
-    std::fs::rename(p.path().join("releases.away"), p.path().join("releases")).expect("mv back");
-    daemon.signal("HUP");
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(get(&http, &daemon.base, "/feed.atom"), (200, feed));
+
+    // Back: watched again, without a signal. A release saved into it is published.
+    std::fs::rename(p.path().join("releases.away"), &releases).expect("mv back");
+    std::thread::sleep(Duration::from_millis(300));
+    p.write(
+        "releases/2020-01-01-tillbaka.md",
+        release(
+            "title = \"Tillbaka\"\ndate = 2020-01-01\ncontacts = [{ name = \"Presstjänst\", email = \"press@example.org\" }]",
+            "Mappen är tillbaka.",
+        ),
+    );
+    wait_for(
+        "the new release in the feed",
+        Duration::from_secs(3),
+        || feed_titles(&get(&http, &daemon.base, "/feed.atom").1).contains(&"Tillbaka".to_string()),
+    );
+    assert!(queued(&p), "the waiting mail was cancelled");
 }
 
 #[test]
