@@ -501,7 +501,7 @@ impl Daemon {
         };
         let wake = schedule::next_wake(self.next_lift, next_mail);
         let at = [wake.map(|w| w.at), next_gone].into_iter().flatten().min();
-        if let Err(e) = self.alarm.set(at) {
+        if let Err(e) = self.alarm.set(schedule::alarm_at(at, now)) {
             tracing::error!("cannot arm the wall-clock timer: {e}");
         }
         systemd::status(&match at {

@@ -123,9 +123,36 @@ pub fn next_wake(
     }
 }
 
+/// How long the daemon waits at most, while something is scheduled, before it reads the
+/// wall clock again.
+pub const CLOCK_CHECK: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
+/// When to set the alarm for a wake-up `at`: at it, or a minute from `now` if that is
+/// sooner. The alarm fires at the wall-clock instant and wakes the daemon when the clock
+/// is set (`alarm`); reading the clock every minute while an embargo or mail waits is
+/// the second guard, for a system where a clock change is not signalled (some sandboxes
+/// and virtual machines). With nothing scheduled, the daemon does not wake at all.
+pub fn alarm_at(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    at.map(|at| at.min(now + CLOCK_CHECK))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn while_something_waits_the_clock_is_read_every_minute_else_never() {
+        let now = t("2018-10-17T10:00:00Z");
+        assert_eq!(alarm_at(None, now), None);
+        assert_eq!(
+            alarm_at(Some(t("2018-10-17T10:00:20Z")), now),
+            Some(t("2018-10-17T10:00:20Z"))
+        );
+        assert_eq!(
+            alarm_at(Some(t("2018-10-18T06:00:00Z")), now),
+            Some(t("2018-10-17T10:01:00Z"))
+        );
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
