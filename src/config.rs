@@ -75,6 +75,9 @@ pub struct Mail {
     pub rate: f64,
     /// SMTP connections.
     pub concurrency: usize,
+    /// How long the server may take to accept a connection (greeting, EHLO, TLS, login)
+    /// and, separately, to take each message; past it the attempt counts as deferred.
+    pub timeout: Duration,
     pub dkim: Option<Dkim>,
 }
 
@@ -455,6 +458,7 @@ fn read_mail(
         },
         rate: 20.0,
         concurrency: 4,
+        timeout: Duration::from_secs(60),
         dkim: None,
     };
     let Some(mut t) = t else {
@@ -565,6 +569,24 @@ fn read_mail(
                 t.error(span, format!("concurrency = {n} is out of range"))
                     .expected("1 to 256 connections"),
             ),
+        }
+    }
+    let timeout = t.string("timeout", diags);
+    let timeout_span = timeout.as_ref().map(|(_, span)| span.clone());
+    if let Some(d) = parse_or(
+        &t,
+        timeout,
+        humantime::parse_duration,
+        "a duration like 60s or 2min",
+        diags,
+    ) {
+        if (Duration::from_secs(1)..=Duration::from_secs(600)).contains(&d) {
+            mail.timeout = d;
+        } else if let Some(span) = timeout_span {
+            diags.push(
+                t.error(span, "`timeout` is out of range")
+                    .expected("1s to 10min"),
+            );
         }
     }
     let key = t.string("dkim_key", diags);
@@ -688,6 +710,31 @@ mod tests {
         )
         .map(|(c, _)| c)
         .map_err(|d| d.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn the_smtp_timeout_is_a_bounded_duration() {
+        let mail = |line: &str| {
+            parse(&format!(
+                "[site]\ntitle = \"T\"\nbase_url = \"https://example.org/\"\n[mail]\n{line}\n"
+            ))
+        };
+        assert_eq!(
+            mail("timeout = \"5s\"").expect("valid").mail.timeout,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            mail("").expect("valid").mail.timeout,
+            Duration::from_secs(60)
+        );
+        for bad in [
+            "timeout = \"0s\"",
+            "timeout = \"1h\"",
+            "timeout = \"soon\"",
+            "timeout = 5",
+        ] {
+            assert!(mail(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

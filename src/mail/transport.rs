@@ -79,6 +79,10 @@ pub struct Smtp {
     /// rustls for `smtps://`, configured as lettre configures it for STARTTLS.
     implicit: TlsConnector,
     hello: ClientId,
+    /// How long connecting (greeting, EHLO, TLS, login), and then each message, may take
+    /// (`[mail] timeout`): a server that stalls or answers a byte at a time defers the
+    /// message rather than holding the run.
+    timeout: Duration,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
 
@@ -129,10 +133,6 @@ pub enum Refusal {
     )]
     Certificate { server: String, reason: String },
 }
-
-/// How long connecting, and then one whole message, may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-const SEND_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Transport {
     pub fn from_config(
@@ -202,6 +202,7 @@ impl Transport {
                     user: user.clone(),
                     extra_roots,
                     hello: ClientId::default(),
+                    timeout: mail.timeout,
                     idle: Mutex::new(Vec::new()),
                 }))
             }
@@ -265,7 +266,7 @@ impl Smtp {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match idle {
             Some(conn) if !conn.has_broken() => Ok(conn),
-            _ => match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
+            _ => match tokio::time::timeout(self.timeout, self.connect()).await {
                 Ok(result) => result,
                 Err(_) => Err(NotReady::Attempt(Attempt::Transient(format!(
                     "connecting to {}:{} timed out",
@@ -282,7 +283,7 @@ impl Smtp {
             Err(NotReady::Refused(refusal)) => return Err(refusal),
         };
         let sent =
-            tokio::time::timeout(SEND_TIMEOUT, conn.send(&message.envelope, &message.bytes)).await;
+            tokio::time::timeout(self.timeout, conn.send(&message.envelope, &message.bytes)).await;
         match sent {
             Ok(Ok(response)) => {
                 self.idle
@@ -300,8 +301,8 @@ impl Smtp {
             // lettre drops a connection after an error reply; it is not reused.
             Ok(Err(e)) => Ok(classify(&e)),
             Err(_) => Ok(Attempt::Transient(format!(
-                "no reply from {}:{} within {SEND_TIMEOUT:?}",
-                self.host, self.port
+                "no reply from {}:{} within {:?}",
+                self.host, self.port, self.timeout
             ))),
         }
     }

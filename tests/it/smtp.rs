@@ -492,3 +492,35 @@ while True:
         String::from_utf8_lossy(&p.run(&["report", "du-avgor", "--csv"]).stdout).into_owned();
     assert_eq!(report.matches(",deferred,").count(), 8, "{report}");
 }
+
+#[test]
+fn a_server_that_answers_one_byte_a_second_defers_everyone_within_the_timeout() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    server.rules(r#"{"byte_ms": 1000}"#);
+    let p = project_with_smtp(server.port, 0);
+    let config = p.path().join("config/pressroom.toml");
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("concurrency = 8", "concurrency = 8\ntimeout = \"3s\"");
+    std::fs::write(&config, text).expect("config");
+
+    // Its greeting alone takes half a minute: every attempt stops at `timeout`.
+    let started = std::time::Instant::now();
+    let err = send(&p, &[]);
+    let took = started.elapsed();
+    assert!(err.contains("0 sent, 3 deferred"), "{err}");
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+    assert!(server.messages().is_empty());
+    let report =
+        String::from_utf8_lossy(&p.run(&["report", "du-avgor", "--csv"]).stdout).into_owned();
+    assert_eq!(report.matches(",deferred,").count(), 3, "{report}");
+    assert!(report.contains("timed out"), "{report}");
+
+    // The server recovers: the next run mails each of them once.
+    server.rules("{}");
+    let err = send(&p, &[]);
+    assert!(err.contains("3 sent"), "{err}");
+    assert!(server.per_recipient().values().all(|&n| n == 1));
+    assert_eq!(server.per_recipient().len(), 3);
+}

@@ -50,7 +50,8 @@ HOSTNAME = "pressroom-test-smtp.localhost"  # fixed: avoids a DNS lookup
 MAX_LINE = 1024 * 1024
 DATA_SIZE_LIMIT = 64 * 1024 * 1024
 
-RULE_KEYS = {"rcpt", "drop_after_messages", "drop_mode", "delay_ms", "data_code"}
+RULE_KEYS = {"rcpt", "drop_after_messages", "drop_mode", "delay_ms", "byte_ms",
+             "data_code"}
 RCPT_KEYS = {"code", "times"}
 
 RCPT_TEXT = {
@@ -123,7 +124,7 @@ def parse_rules(text):
         raise RulesError("unknown key(s) %s; allowed: %s (or keys starting with '_')"
                          % (unknown, sorted(RULE_KEYS)))
     rules = {"rcpt": {}, "drop_after_messages": None, "drop_mode": "reset",
-             "delay_ms": 0, "data_code": None}
+             "delay_ms": 0, "byte_ms": 0, "data_code": None}
     rcpt = doc.get("rcpt") or {}
     if not isinstance(rcpt, dict):
         raise RulesError("rcpt must be an object of address -> {code, times}")
@@ -147,6 +148,8 @@ def parse_rules(text):
         rules["drop_mode"] = doc["drop_mode"]
     if doc.get("delay_ms") is not None:
         rules["delay_ms"] = _int(doc["delay_ms"], "delay_ms", 0, 600000)
+    if doc.get("byte_ms") is not None:
+        rules["byte_ms"] = _int(doc["byte_ms"], "byte_ms", 0, 600000)
     if doc.get("data_code") is not None:
         rules["data_code"] = _int(doc["data_code"], "data_code", 400, 599)
     return rules
@@ -347,7 +350,18 @@ class TestSMTP(SMTP):
         self._continuing = text[3:4] == "-"
         if self._dropped:
             return
-        await super().push(status)
+        byte_ms = self.rules["byte_ms"] if self.rules else 0
+        if not byte_ms:
+            await super().push(status)
+            return
+        # A server that answers a byte at a time (byte_ms apart), the greeting included.
+        response = status.encode("utf-8") if isinstance(status, str) else status
+        for b in response + b"\r\n":
+            if self._dropped or self.transport is None or self.transport.is_closing():
+                return
+            self._writer.write(bytes([b]))
+            await self._writer.drain()
+            await asyncio.sleep(byte_ms / 1000.0)
 
     def encrypted(self):
         return self.implicit_tls or self._tls_protocol is not None
