@@ -63,6 +63,17 @@ pub struct Builder {
     revisions: Option<Revisions>,
 }
 
+/// What a build saw of the public releases, recorded in the ledger once its site is
+/// written.
+#[derive(Default)]
+struct Observed {
+    /// Seen public for the first time: publications.
+    first_seen: Vec<Arc<Release>>,
+    /// New or changed revision records.
+    changed: Vec<(String, Revision)>,
+    notices: Vec<(String, Notice)>,
+}
+
 /// Every release known at a moment, and every problem found while reading them.
 pub struct Loaded {
     pub releases: Vec<Arc<Release>>,
@@ -234,7 +245,7 @@ impl Builder {
             return Err(BuildError::Unreadable(unreadable));
         }
 
-        let newly_public = self.apply_revisions(&mut loaded.releases, at)?;
+        let observed = self.apply_revisions(&mut loaded.releases, at);
         if let Some(revisions) = &self.revisions {
             // Withdrawn before it was ever public: it was never published, so it gets no
             // page saying it was withdrawn either; nothing of it appears. (Without a ledger
@@ -287,7 +298,7 @@ impl Builder {
         let staged = match self.render(&plan, &staging) {
             Ok(staged) => staged,
             Err((e, staged)) => {
-                output::abort(staged);
+                staging.abort(staged);
                 self.keys.clear();
                 return Err(e);
             }
@@ -309,10 +320,15 @@ impl Builder {
         drop(plan);
         drop(loaded.releases);
         self.settle(at, &in_feeds, &texts);
+        let write = write?;
+        // Only a site that is on disk counts as seen: a build that could not write it
+        // (a full disk) records nothing, so the next one sees the same publications and
+        // their mail is still decided.
+        let newly_public = self.record(observed)?;
         Ok(BuildReport {
             public: report.0,
             withdrawn: report.1,
-            write: write?,
+            write,
             diags: loaded.diags,
             elapsed: started.elapsed(),
             newly_public,
@@ -376,14 +392,11 @@ impl Builder {
         }
     }
 
-    /// Sets `updated` on releases corrected after publication, recording new sightings.
-    fn apply_revisions(
-        &mut self,
-        releases: &mut [Arc<Release>],
-        at: DateTime<Utc>,
-    ) -> Result<Vec<Arc<Release>>, BuildError> {
+    /// Sets `updated` on releases corrected after publication, and says what the ledger
+    /// is to record once the site is written (`record`).
+    fn apply_revisions(&mut self, releases: &mut [Arc<Release>], at: DateTime<Utc>) -> Observed {
         let Some(revisions) = &mut self.revisions else {
-            return Ok(Vec::new());
+            return Observed::default();
         };
         let mut changed = Vec::new();
         let mut first_seen = Vec::new();
@@ -422,9 +435,26 @@ impl Builder {
                 Arc::make_mut(r).set_updated(updated);
             }
         }
+        Observed {
+            first_seen,
+            changed,
+            notices,
+        }
+    }
+
+    /// Records what a build saw, after its site was written; returns the publications.
+    fn record(&mut self, observed: Observed) -> Result<Vec<Arc<Release>>, BuildError> {
+        let Some(revisions) = &mut self.revisions else {
+            return Ok(Vec::new());
+        };
         if revisions.recording == Recording::ReadOnly {
             return Ok(Vec::new());
         }
+        let Observed {
+            first_seen,
+            changed,
+            notices,
+        } = observed;
         if !changed.is_empty() {
             revisions.ledger.save_revisions(&changed)?;
             revisions.known.extend(changed);

@@ -70,6 +70,8 @@ pub struct Staging {
     dir: PathBuf,
     old: HashSet<String, foldhash::fast::FixedState>,
     made: Mutex<HashSet<PathBuf>>,
+    /// Folders this build created, removed again (when empty) if it is not committed.
+    created: Mutex<Vec<PathBuf>>,
 }
 
 /// One output after staging.
@@ -89,6 +91,7 @@ impl Staging {
             dir: dir.to_path_buf(),
             old: manifest(dir).into_iter().collect(),
             made: Mutex::new(HashSet::new()),
+            created: Mutex::new(Vec::new()),
         })
     }
 
@@ -118,12 +121,15 @@ impl Staging {
             self.make_dir(parent)?;
         }
         let tmp = temp_path(&target);
-        match output {
-            Output::Bytes(bytes) => write_file(&tmp, bytes).map_err(at(&tmp))?,
-            Output::Copy { from, .. } => {
-                fs::copy(from, &tmp).map_err(at(from))?;
-            }
-            Output::Kept => {}
+        let written = match output {
+            Output::Bytes(bytes) => write_file(&tmp, bytes).map_err(at(&tmp)),
+            Output::Copy { from, .. } => fs::copy(from, &tmp).map(drop).map_err(at(from)),
+            Output::Kept => Ok(()),
+        };
+        if let Err(e) = written {
+            // A full disk: nothing half-written stays behind.
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
         }
         Ok(Staged {
             path: path.to_string(),
@@ -138,10 +144,36 @@ impl Staging {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if !made.contains(dir) {
+            let new: Vec<PathBuf> = dir
+                .ancestors()
+                .take_while(|d| !d.exists())
+                .map(Path::to_path_buf)
+                .collect();
             fs::create_dir_all(dir).map_err(at(dir))?;
+            self.created
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .extend(new);
             made.insert(dir.to_path_buf());
         }
         Ok(())
+    }
+
+    /// Gives up a build that will not be committed: its temporary files and the folders it
+    /// created go, and the site is as it was.
+    pub fn abort(self, staged: Vec<Staged>) {
+        for (tmp, _) in staged.into_iter().filter_map(|s| s.rename) {
+            let _ = fs::remove_file(tmp);
+        }
+        let mut created = self
+            .created
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Deepest first; a folder that is not empty (something else wrote there) stays.
+        created.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for dir in created {
+            let _ = fs::remove_dir(dir);
+        }
     }
 
     /// Puts every staged file in place and removes the files of the previous build that are
@@ -157,7 +189,7 @@ impl Staging {
         if result.is_err() {
             // What is on disk is no longer known for sure: compare with the disk next time.
             memo.clear();
-            abort(staged);
+            self.abort(staged);
         }
         result
     }
@@ -225,20 +257,16 @@ impl Staging {
             }
             let target = dir.join(MANIFEST);
             let tmp = temp_path(&target);
-            write_file(&tmp, manifest_text.as_bytes()).map_err(at(&tmp))?;
+            if let Err(e) = write_file(&tmp, manifest_text.as_bytes()) {
+                let _ = fs::remove_file(&tmp);
+                return Err(at(&tmp)(e));
+            }
             fs::rename(&tmp, &target).map_err(at(&target))?;
         }
         if written > 0 || report.removed > 0 || !unchanged_manifest {
             sync(dir)?;
         }
         Ok(report)
-    }
-}
-
-/// Removes the temporary files of a build that will not be committed.
-pub fn abort(staged: Vec<Staged>) {
-    for (tmp, _) in staged.into_iter().filter_map(|s| s.rename) {
-        let _ = fs::remove_file(tmp);
     }
 }
 

@@ -468,3 +468,132 @@ fn a_releases_folder_that_cannot_be_read_unpublishes_nothing() {
     let o = p.run(&["check"]);
     assert_eq!(o.status.code(), Some(1), "check reports it as an error");
 }
+
+/// Whether this system lets an unprivileged user namespace mount a tmpfs (for a disk that
+/// fills up). Where it does not, the test that needs one says so and does nothing.
+fn can_mount_tmpfs() -> bool {
+    std::process::Command::new("unshare")
+        .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn a_full_output_disk_is_a_clear_error_nothing_half_written_appears_and_no_publication_is_lost() {
+    if !can_mount_tmpfs() {
+        eprintln!("skipped: this system gives no mount namespace for a small tmpfs");
+        return;
+    }
+    let p = Project::sample();
+    let work = tempfile::tempdir().expect("dir");
+    let out = work.path().join("site");
+    std::fs::create_dir(&out).expect("mount point");
+    // Half a megabyte of text: its page and its three feeds do not fit in what is left.
+    let sentence = "Jämställdhetsmyndigheten lanserar en ny kampanj i dag. ";
+    let date = (pressroom::clock::now() - chrono::TimeDelta::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::fs::write(
+        work.path().join("stor-nyhet.md"),
+        release(
+            &format!(
+                "title = \"Stor nyhet\"\ndate = \"{date}\"\ntopics = [\"jamstalldhet\"]\ncontacts = [{{ name = \"Presstjänst\", email = \"press@example.org\" }}]"
+            ),
+            &sentence.repeat(9_000),
+        ),
+    )
+    .expect("big release");
+    // A 400 KB disk, in a mount namespace of its own: first a build that fits, then one
+    // that does not. Each site is copied out before the namespace (and the disk) goes.
+    let script = r#"
+set -e
+mount -t tmpfs -o size=400k tmpfs "$OUT"
+"$BIN" --config "$CONFIG" build --out "$OUT" 2>"$WORK/first.err"
+cp -a "$OUT" "$WORK/before"
+cp "$WORK/stor-nyhet.md" "$RELEASES/"
+set +e
+"$BIN" --config "$CONFIG" build --out "$OUT" 2>"$WORK/second.err"
+echo $? >"$WORK/second.code"
+cp -a "$OUT" "$WORK/after"
+"#;
+    let o = std::process::Command::new("unshare")
+        .args(["-rm", "sh", "-c", script])
+        .env("OUT", &out)
+        .env("WORK", work.path())
+        .env("BIN", env!("CARGO_BIN_EXE_pressroom"))
+        .env("CONFIG", p.path().join("config/pressroom.toml"))
+        .env("RELEASES", p.path().join("releases"))
+        .output()
+        .expect("unshare");
+    let read = |name: &str| std::fs::read_to_string(work.path().join(name)).unwrap_or_default();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stderr),
+        read("first.err")
+    );
+    let err = read("second.err");
+    assert_eq!(read("second.code").trim(), "2", "{err}");
+    let last = err.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("pressroom: cannot write the site: ") && last.contains("No space left"),
+        "{err}"
+    );
+    // Nothing half-written: not a temp file, not a new page, not a changed feed.
+    let (after, before) = (
+        files(&work.path().join("after")),
+        files(&work.path().join("before")),
+    );
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "files appeared or went on the full disk"
+    );
+    for (path, bytes) in &before {
+        assert!(after[path] == *bytes, "{path} changed on the full disk");
+    }
+    let folders = |root: &std::path::Path| {
+        walkdir_dirs(root)
+            .into_iter()
+            .map(|d| d.strip_prefix(root).expect("inside").to_path_buf())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        folders(&work.path().join("after")),
+        folders(&work.path().join("before")),
+        "folders appeared on the full disk"
+    );
+
+    // The failed build recorded nothing: the next one that can write publishes the release
+    // and decides its mail, as if the disk had never been full.
+    let status = String::from_utf8_lossy(&p.run(&["status"]).stdout).into_owned();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("stor-nyhet") && !l.contains("queued")),
+        "{status}"
+    );
+    let o = p.run(&["build"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("published stor-nyhet") && l.contains("queued")),
+        "{err}"
+    );
+}
+
+/// Every folder under `root`, sorted.
+fn walkdir_dirs(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(entry.path());
+                todo.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
