@@ -5,6 +5,11 @@
 //! body and attachments are gone. Runs in process (the library's `Builder`) so thousands
 //! of cases fit in the suite; `PROPTEST_CASES=100000 cargo test --test it embargo` is the
 //! long run.
+//!
+//! The second sweep runs the real daemon with a real SMTP server: every URL a reader could
+//! try, asked again and again while releases lift, and every mail it sends. Three cases
+//! in the suite; `PRESSROOM_DAEMON_SWEEP_CASES=50 cargo test --test it reaches_a_reader`
+//! is the long run.
 
 use std::path::Path;
 
@@ -217,5 +222,190 @@ proptest! {
         salt in any::<u32>(),
     ) {
         sweep(&specs, at_secs, salt)?;
+    }
+}
+
+/// Dates around the real now, for a running daemon: long past, just past, lifting within
+/// the few seconds the case runs, and well ahead.
+fn daemon_spec() -> impl Strategy<Value = Spec> {
+    (
+        spec(),
+        prop_oneof![
+            -2 * 86_400..-100i64,
+            Just(-2),
+            2..6i64,
+            2..6i64,
+            Just(3_600),
+            100..2 * 86_400i64
+        ],
+    )
+        .prop_map(|(spec, offset)| Spec { offset, ..spec })
+}
+
+/// What a reader may never see of release `s` in an answer received at `t`.
+fn forbidden_at<'a>(
+    spec: &Spec,
+    s: &'a Secrets,
+    date: DateTime<Utc>,
+    t: DateTime<Utc>,
+) -> Vec<&'a str> {
+    // Withdrawn from the start: it was never published, so not even a notice names it.
+    if spec.draft || spec.withdrawn || date > t {
+        vec![&s.title, &s.slug, &s.sentence, &s.topic, &s.attachment]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The sweep against a running daemon: every URL a reader could try (pages, feeds, topic
+/// and language pages, attachments, the sitemap, `/metrics`, `/healthz`, a 404), asked
+/// again and again while some releases lift, and every mail it sends. An answer received
+/// before a release's minute holds nothing of it; a mail carries only releases public
+/// when it arrived.
+fn daemon_sweep(specs: &[Spec], salt: u32) -> Result<(), TestCaseError> {
+    use std::time::{Duration, Instant};
+    let (_dir, server, p, _port) = super::daemon::with_smtp(0);
+    let config = p.path().join("config/pressroom.toml");
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("feed_items = 50", "feed_items = 3");
+    std::fs::write(&config, text).expect("config");
+    let now = pressroom::clock::now();
+    let all: Vec<Secrets> = (0..specs.len()).map(|i| secrets(i, salt)).collect();
+    let dates: Vec<DateTime<Utc>> = specs
+        .iter()
+        .map(|s| now + TimeDelta::seconds(s.offset))
+        .collect();
+    for ((spec, s), date) in specs.iter().zip(&all).zip(&dates) {
+        write_release(p.path(), spec, s, *date);
+    }
+    let daemon = super::daemon::Daemon::start(&p);
+    let http = super::daemon::client();
+    let year = now
+        .with_timezone(&chrono_tz::Europe::Stockholm)
+        .format("%Y")
+        .to_string();
+    let mut urls: Vec<String> = [
+        "/",
+        "/feed.rss",
+        "/feed.atom",
+        "/feed.json",
+        "/sitemap.xml",
+        "/metrics",
+        "/healthz",
+        "/no-such-page",
+        "/topics/gemensamt/",
+        "/topics/gemensamt/feed.atom",
+    ]
+    .iter()
+    .map(|u| u.to_string())
+    .collect();
+    urls.push(format!("/archive/{year}/"));
+    for (spec, s) in specs.iter().zip(&all) {
+        let lang = spec.lang.to_lowercase();
+        urls.extend([
+            format!("/releases/{}/", s.slug),
+            format!("/releases/{}/{}", s.slug, s.attachment),
+            format!("/releases/{}/bild-{}.png", s.slug, s.slug),
+            format!("/topics/{}/", s.topic),
+            format!("/topics/{}/feed.json", s.topic),
+            format!("/lang/{lang}/"),
+            format!("/lang/{lang}/feed.rss"),
+        ]);
+    }
+    let lifts = dates.iter().filter(|d| **d > now).max().copied();
+    let until = Instant::now()
+        + lifts
+            .map(|l| (l - pressroom::clock::now()).to_std().unwrap_or_default())
+            .unwrap_or_default()
+            .min(Duration::from_secs(8))
+        + Duration::from_millis(1500);
+    let mut asked = 0;
+    loop {
+        for url in &urls {
+            let Ok(r) = http.get(format!("{}{url}", daemon.base)).send() else {
+                continue;
+            };
+            let headers = format!("{:?}", r.headers());
+            let body = String::from_utf8_lossy(&r.bytes().unwrap_or_default()).into_owned();
+            let received = pressroom::clock::now();
+            asked += 1;
+            for ((spec, s), date) in specs.iter().zip(&all).zip(&dates) {
+                for secret in forbidden_at(spec, s, *date, received) {
+                    prop_assert!(
+                        !body.contains(secret) && !headers.contains(secret),
+                        "`{}` (date {}, draft {}, withdrawn {}) in {} received at {}",
+                        secret,
+                        date,
+                        spec.draft,
+                        spec.withdrawn,
+                        url,
+                        received
+                    );
+                }
+            }
+        }
+        // The files on disk, by name, after the listing.
+        let names: Vec<String> = super::files(&p.out()).into_keys().collect();
+        let listed = pressroom::clock::now();
+        for ((spec, s), date) in specs.iter().zip(&all).zip(&dates) {
+            for secret in forbidden_at(spec, s, *date, listed) {
+                prop_assert!(
+                    names.iter().all(|n| !n.contains(secret)),
+                    "`{}` names a file at {}",
+                    secret,
+                    listed
+                );
+            }
+        }
+        if Instant::now() > until {
+            break;
+        }
+    }
+    // Not a vacuous pass: every release public by now has its page.
+    let end = pressroom::clock::now();
+    for ((spec, s), date) in specs.iter().zip(&all).zip(&dates) {
+        if !spec.draft && !spec.withdrawn && *date <= end - TimeDelta::seconds(1) {
+            let (status, _) =
+                super::daemon::get(&http, &daemon.base, &format!("/releases/{}/", s.slug));
+            prop_assert_eq!(status, 200, "{} is public and has no page", s.slug);
+        }
+    }
+    prop_assert!(asked > urls.len());
+    // The mail sent meanwhile: only releases public when it arrived.
+    std::thread::sleep(Duration::from_millis(500));
+    for (at, rcpt, bytes) in server.received() {
+        let text = String::from_utf8_lossy(&bytes);
+        let received =
+            DateTime::<Utc>::from_timestamp_millis((at * 1000.0) as i64).expect("instant");
+        for ((spec, s), date) in specs.iter().zip(&all).zip(&dates) {
+            for secret in forbidden_at(spec, s, *date, received) {
+                prop_assert!(
+                    !text.contains(secret),
+                    "`{}` in a mail to {} received at {}",
+                    secret,
+                    rcpt,
+                    received
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PRESSROOM_DAEMON_SWEEP_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(3),
+        // Each case runs a daemon for seconds: shrinking would take minutes.
+        max_shrink_iters: 0,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn nothing_of_a_release_that_is_not_public_reaches_a_reader_of_the_running_daemon(
+        specs in prop::collection::vec(daemon_spec(), 2..6),
+        salt in any::<u32>(),
+    ) {
+        daemon_sweep(&specs, salt)?;
     }
 }

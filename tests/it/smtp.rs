@@ -62,6 +62,15 @@ impl SmtpServer {
 
     /// Every stored message: (recipient, raw bytes), in arrival order.
     pub fn messages(&self) -> Vec<(String, Vec<u8>)> {
+        self.received()
+            .into_iter()
+            .map(|(_, rcpt, bytes)| (rcpt, bytes))
+            .collect()
+    }
+
+    /// Every message with when the server accepted it (Unix seconds) and its recipient,
+    /// oldest first.
+    pub fn received(&self) -> Vec<(f64, String, Vec<u8>)> {
         let mut found: Vec<(f64, String, Vec<u8>)> = Vec::new();
         let Ok(listing) = std::fs::read_dir(self.maildir.join("new")) else {
             return Vec::new();
@@ -79,7 +88,7 @@ impl SmtpServer {
             }
         }
         found.sort_by(|a, b| a.0.total_cmp(&b.0));
-        found.into_iter().map(|(_, r, b)| (r, b)).collect()
+        found
     }
 
     /// How many messages each recipient got.
