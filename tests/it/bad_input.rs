@@ -597,3 +597,53 @@ fn walkdir_dirs(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn toml_nested_ten_thousand_deep_is_reported_not_a_crash() {
+    let n = 10_000;
+    let arrays = format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let tables = format!("{}1{}", "{a=".repeat(n), "}".repeat(n));
+    let dotted = vec!["a"; n].join(".");
+    let p = Project::sample();
+    p.write(
+        "releases/2020-01-01-djup.md",
+        release(
+            &format!(
+                "title = \"Djup\"\ndate = 2020-01-01\nx = {arrays}\ny = {tables}\n{dotted} = 1"
+            ),
+            "Text.",
+        ),
+    );
+    let o = p.run(&["check"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("releases/2020-01-01-djup.md:4:"), "{err}");
+    assert!(err.contains("recursion"), "{err}");
+    // The other release is still built.
+    let o = p.run(&["build"]);
+    assert!(files(&p.out()).contains_key("releases/du-avgor/index.html"));
+    assert_eq!(o.status.code(), Some(1));
+
+    let config = p.path().join("config/pressroom.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    for nested in [&arrays, &tables] {
+        std::fs::write(
+            &config,
+            text.replace("[site]", &format!("[site]\nx = {nested}")),
+        )
+        .expect("config");
+        let o = p.run(&["check"]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("config/pressroom.toml:5:"), "{err}");
+    }
+    std::fs::write(
+        &config,
+        text.replace("[site]", &format!("[site]\n{dotted} = 1")),
+    )
+    .expect("config");
+    let o = p.run(&["check"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("recursion"), "{err}");
+}
