@@ -105,6 +105,10 @@ const MAX_CONNECTIONS: usize = 512;
 /// A client must send its request headers within this time (slowloris), also between
 /// requests on a kept-alive connection.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that stops reading (its receive window stays shut) or vanishes mid-response
+/// holds its connection at most this long: the kernel drops a connection whose data stays
+/// unacknowledged, zero-window probes included (`TCP_USER_TIMEOUT`).
+const STALLED_PEER: Duration = Duration::from_secs(30);
 /// At shutdown, requests in progress get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -144,6 +148,8 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
+        let _ =
+            rustix::net::sockopt::set_tcp_user_timeout(&stream, STALLED_PEER.as_millis() as u32);
         let service = TowerToHyperService::new(app.clone());
         let stop = shutdown.clone();
         connections.spawn(async move {

@@ -1148,3 +1148,88 @@ fn many_releases_lifting_seconds_apart_each_show_at_their_minute_and_not_before(
         );
     }
 }
+
+#[test]
+fn a_client_that_stops_reading_a_large_attachment_is_cut_off_and_others_are_served() {
+    use std::net::TcpStream;
+    let p = Project::sample();
+    let port = free_port();
+    serve_on(&p, port);
+    const SIZE: usize = 64 << 20;
+    p.write(
+        "releases/2020-01-01-stor-bilaga/index.md",
+        release(
+            "title = \"Stor bilaga\"\ndate = 2020-01-01\nattachments = [\"data.bin\"]\ncontacts = [{ name = \"Presstjänst\", email = \"press@example.org\" }]",
+            "Rapporten i sin helhet.",
+        ),
+    );
+    p.write("releases/2020-01-01-stor-bilaga/data.bin", vec![7u8; SIZE]);
+    let daemon = Daemon::start(&p);
+    let mut stalled = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stalled
+        .write_all(b"GET /releases/stor-bilaga/data.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    // It reads nothing: the server's writes stop once both socket buffers are full. The
+    // kernel drops the connection when its data stays unacknowledged for 30 seconds.
+    std::thread::sleep(Duration::from_secs(40));
+    assert_eq!(get(&client(), &daemon.base, "/feed.atom").0, 200);
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut total = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match stalled.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+    assert!(
+        total < SIZE,
+        "the whole file came after 40 s: the connection was not cut ({total} bytes)"
+    );
+}
+
+#[test]
+fn six_hundred_idle_connections_take_at_most_512_slots_and_a_reader_is_still_served() {
+    use std::net::TcpStream;
+    let p = Project::sample();
+    let port = free_port();
+    serve_on(&p, port);
+    let daemon = Daemon::start(&p);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", daemon.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = fds();
+    // Connections that never send a byte: slowloris with nothing to say.
+    let idle: Vec<TcpStream> = (0..600)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let held = fds() - before;
+    assert!(
+        (500..=520).contains(&held),
+        "{held} connections held: the limit is 512"
+    );
+    // A reader waits for a slot: the idle ones are cut after 10 s without a request.
+    let started = Instant::now();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let status = http
+        .get(format!("{}/feed.atom", daemon.base))
+        .send()
+        .expect("served")
+        .status();
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "served after {:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}
