@@ -46,6 +46,9 @@ struct Revisions {
     known: HashMap<String, Revision>,
     /// The ledger's `notices`, likewise.
     notices: HashMap<String, Notice>,
+    /// Whether publications whose mail was never decided were looked for (once, at the
+    /// first recorded build).
+    reconciled: bool,
 }
 
 pub struct Builder {
@@ -84,6 +87,14 @@ pub struct Loaded {
     pub unreadable: Option<Diagnostic>,
 }
 
+/// A release seen public, and when it was first seen so (what decides whether it is
+/// mailed by itself: `dispatch::auto_dispatch`).
+#[derive(Debug, Clone)]
+pub struct Publication {
+    pub release: Arc<Release>,
+    pub first_seen: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub struct BuildReport {
     pub public: usize,
@@ -91,9 +102,10 @@ pub struct BuildReport {
     pub write: output::Report,
     pub diags: Vec<Diagnostic>,
     pub elapsed: std::time::Duration,
-    /// Releases this build saw public for the first time (recorded builds only): each is
-    /// a publication, for which a dispatch is decided.
-    pub newly_public: Vec<Arc<Release>>,
+    /// Publications whose mail is to be decided (recorded builds only): the releases this
+    /// build saw public for the first time and, at a builder's first build, those seen
+    /// before whose decision a crash cut off.
+    pub newly_public: Vec<Publication>,
     /// (id, slug) of the releases withdrawn (and once public) at the build's instant:
     /// their pending mail is cancelled.
     pub withdrawn_releases: Vec<(String, String)>,
@@ -148,6 +160,7 @@ impl Builder {
             recording,
             known,
             notices,
+            reconciled: false,
         });
         Ok(self)
     }
@@ -317,6 +330,12 @@ impl Builder {
                 .map(|r| (r.id.clone(), r.slug.to_string()))
                 .collect(),
         );
+        let public: Vec<Arc<Release>> = loaded
+            .releases
+            .iter()
+            .filter(|r| planner::visibility(r, at) == Visibility::Public)
+            .cloned()
+            .collect();
         drop(plan);
         drop(loaded.releases);
         self.settle(at, &in_feeds, &texts);
@@ -324,7 +343,9 @@ impl Builder {
         // Only a site that is on disk counts as seen: a build that could not write it
         // (a full disk) records nothing, so the next one sees the same publications and
         // their mail is still decided.
-        let newly_public = self.record(observed)?;
+        let mut newly_public = self.record(observed, at)?;
+        newly_public.extend(self.undecided(&public, &newly_public)?);
+        drop(public);
         Ok(BuildReport {
             public: report.0,
             withdrawn: report.1,
@@ -443,7 +464,11 @@ impl Builder {
     }
 
     /// Records what a build saw, after its site was written; returns the publications.
-    fn record(&mut self, observed: Observed) -> Result<Vec<Arc<Release>>, BuildError> {
+    fn record(
+        &mut self,
+        observed: Observed,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Publication>, BuildError> {
         let Some(revisions) = &mut self.revisions else {
             return Ok(Vec::new());
         };
@@ -463,7 +488,44 @@ impl Builder {
             revisions.ledger.save_notices(&notices)?;
             revisions.notices.extend(notices);
         }
-        Ok(first_seen)
+        Ok(first_seen
+            .into_iter()
+            .map(|release| Publication {
+                release,
+                first_seen: at,
+            })
+            .collect())
+    }
+
+    /// At a builder's first recorded build: public releases seen before (a revision
+    /// record) whose mail was never decided. The ledger records a sighting and the
+    /// decision in two steps; a process killed between them would otherwise never mail
+    /// the release. Each is decided as it would have been, from when it was first seen.
+    fn undecided(
+        &mut self,
+        public: &[Arc<Release>],
+        already: &[Publication],
+    ) -> Result<Vec<Publication>, BuildError> {
+        let Some(revisions) = &mut self.revisions else {
+            return Ok(Vec::new());
+        };
+        if revisions.recording == Recording::ReadOnly || revisions.reconciled {
+            return Ok(Vec::new());
+        }
+        revisions.reconciled = true;
+        let decided = revisions.ledger.decided()?;
+        Ok(public
+            .iter()
+            .filter(|r| r.mail && !decided.contains(&r.id))
+            .filter(|r| already.iter().all(|p| p.release.id != r.id))
+            .filter_map(|r| {
+                let seen = revisions.known.get(&r.id)?;
+                Some(Publication {
+                    release: Arc::clone(r),
+                    first_seen: seen.first_seen,
+                })
+            })
+            .collect())
     }
 
     /// Releases published by `at` whose files are gone: each still has a page at its URL,

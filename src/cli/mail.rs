@@ -12,7 +12,7 @@ use super::{Outcome, credentials_dir};
 use crate::build::Builder;
 use crate::clock;
 use crate::config::Config;
-use crate::ledger::{DeliveryState, Ledger, SendLock};
+use crate::ledger::{Decided, DeliveryState, Ledger, SendLock};
 use crate::mail::dkim::Signer;
 use crate::mail::sender::{self, Dispatch, SendError, Summary};
 use crate::mail::transport::Transport;
@@ -89,7 +89,9 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             .filter(|d| d.version == 1 && d.state == DeliveryState::Sent)
             .map(|d| (d.address, d.message_id))
             .collect();
-        let version = match ledger.latest_dispatch(&release.id)? {
+        let latest = ledger.latest_dispatch(&release.id)?;
+        let latest_version = latest.as_ref().map_or(0, |(v, _, _)| *v);
+        let version = match latest {
             None => bail!(
                 "`{}` was never mailed: send it first, without --update",
                 args.slug
@@ -101,11 +103,13 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
                     args.slug
                 )
             }
-            Some((v, _, _)) => {
-                ledger.create_dispatch(&release.id, v + 1, "update", &release.content_hash, now)?;
-                v + 1
-            }
+            Some((v, _, _)) => v + 1,
         };
+        // A new version is decided with its deliveries, in one transaction.
+        let decided = (version > latest_version).then_some(Decided {
+            kind: "update",
+            content_hash: &release.content_hash,
+        });
         let who = originals
             .keys()
             .filter(|a| {
@@ -117,10 +121,9 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
                     mail::message_id(&release.id, a, version, &domain),
                 )
             });
-        ledger.queue(&release.id, version, who, now)?;
+        ledger.queue(&release.id, version, decided, who, now)?;
         (version, originals)
     } else {
-        ledger.create_dispatch(&release.id, 1, "manual", &release.content_hash, now)?;
         // Streamed into the ledger: the dispatch is never held in memory whole.
         let addresses: Box<dyn Iterator<Item = String>> = match args.to {
             Some(to) => {
@@ -136,7 +139,11 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             let id = mail::message_id(&release.id, &a, 1, &domain);
             (a, id)
         });
-        ledger.queue(&release.id, 1, who, now)?;
+        let decided = Decided {
+            kind: "manual",
+            content_hash: &release.content_hash,
+        };
+        ledger.queue(&release.id, 1, Some(decided), who, now)?;
         (1, HashMap::new())
     };
     if args.retry_failed {

@@ -175,9 +175,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             if !report.newly_public.is_empty() {
                 let mut ledger = Ledger::open_in(&config.paths.state)?;
                 let (media, _) = MediaList::load(&config.paths.media);
-                for r in &report.newly_public {
-                    let decision =
-                        crate::mail::queue::on_publication(&mut ledger, &config, &media, r, at)?;
+                for p in &report.newly_public {
+                    let r = &p.release;
+                    let decision = crate::mail::queue::on_publication(
+                        &mut ledger,
+                        &config,
+                        &media,
+                        r,
+                        p.first_seen,
+                    )?;
                     let said = match decision {
                         Decision::Queued(n) => format!(
                             "{n} messages queued for the dispatch window (`pressroom send {}` mails them now)",

@@ -355,9 +355,10 @@ impl Daemon {
         }
         if !report.newly_public.is_empty() {
             let (media, _) = MediaList::load(&self.config.paths.media);
-            for r in &report.newly_public {
+            for p in &report.newly_public {
+                let r = &p.release;
                 let decision =
-                    queue::on_publication(&mut self.ledger, &self.config, &media, r, now);
+                    queue::on_publication(&mut self.ledger, &self.config, &media, r, p.first_seen);
                 match decision {
                     Ok(Decision::AlreadyDecided) => {}
                     Ok(decision) => {

@@ -148,7 +148,29 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
+/// A dispatch decided by a `queue` call: its kind (`auto`, `manual`, `update`) and the
+/// content hash of the version it mails.
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<'a> {
+    pub kind: &'a str,
+    pub content_hash: &'a str,
+}
+
 impl Ledger {
+    /// The releases whose mail has been decided (any dispatch recorded).
+    pub fn decided(&self) -> Result<std::collections::HashSet<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT release_id FROM dispatches")
+            .map_err(self.err())?;
+        let ids = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.err())?
+            .collect::<Result<_, _>>()
+            .map_err(self.err())?;
+        Ok(ids)
+    }
+
     /// Records that a dispatch of this release version was decided. False if it already was.
     pub fn create_dispatch(
         &mut self,
@@ -186,17 +208,28 @@ impl Ledger {
     }
 
     /// Queues deliveries (address, Message-ID) that do not exist yet; returns how many
-    /// were added. One transaction. An iterator, so that a dispatch to many recipients
-    /// is never held in memory whole.
+    /// were added. One transaction, which also records the dispatch when this decides
+    /// one (`decided`): a crash leaves either the decision with all its deliveries or
+    /// neither, never a decision whose recipients are lost. An iterator, so that a
+    /// dispatch to many recipients is never held in memory whole.
     pub fn queue(
         &mut self,
         release_id: &str,
         version: u32,
+        decided: Option<Decided<'_>>,
         recipients: impl IntoIterator<Item = (String, String)>,
         at: DateTime<Utc>,
     ) -> Result<usize, LedgerError> {
         let err = self.err_owned();
         let tx = self.conn.transaction().map_err(&err)?;
+        if let Some(d) = decided {
+            tx.execute(
+                "INSERT INTO dispatches (release_id, version, kind, created_at, content_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                params![release_id, version, d.kind, ts(&at), d.content_hash],
+            )
+            .map_err(&err)?;
+        }
         let mut added = 0;
         {
             let mut stmt = tx
@@ -536,7 +569,7 @@ mod tests {
         let mut l = Ledger::open_in(dir.path()).unwrap();
         let at = t("2018-10-18T07:00:00Z");
         let who = vec![("a@example.org".to_string(), "<1@x>".to_string())];
-        l.queue("r", 1, who, at).unwrap();
+        l.queue("r", 1, None, who, at).unwrap();
         l.claim("r", 1, Due::By(at), None, 10, at).unwrap();
         // The process died here: the only row is `sending`, nothing is queued.
         let pending = l.pending().unwrap();
@@ -553,9 +586,9 @@ mod tests {
             ("a@example.org".to_string(), "<1@x>".to_string()),
             ("b@example.org".to_string(), "<2@x>".to_string()),
         ];
-        assert_eq!(l.queue("r", 1, who.clone(), at).unwrap(), 2);
+        assert_eq!(l.queue("r", 1, None, who.clone(), at).unwrap(), 2);
         assert_eq!(
-            l.queue("r", 1, who, at).unwrap(),
+            l.queue("r", 1, None, who, at).unwrap(),
             0,
             "queueing twice adds nobody"
         );

@@ -11,7 +11,7 @@ mod lock;
 mod optouts;
 mod revisions;
 
-pub use deliveries::{Delivery, DeliveryState, Due, Outcome, Pending};
+pub use deliveries::{Decided, Delivery, DeliveryState, Due, Outcome, Pending};
 pub use lock::{LockError, SendLock};
 pub use optouts::OptOutSource;
 pub use revisions::Notice;

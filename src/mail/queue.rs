@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::dispatch::{self, AutoDispatch};
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Decided, Ledger, LedgerError};
 use crate::media::MediaList;
 use crate::release::Release;
 
@@ -43,7 +43,6 @@ pub fn on_publication(
         ledger.create_dispatch(&release.id, 1, "late", &release.content_hash, first_seen)?;
         return Ok(Decision::TooLate);
     }
-    ledger.create_dispatch(&release.id, 1, "auto", &release.content_hash, first_seen)?;
     let opted_out = ledger.opted_out()?;
     let domain = config.mail.from.email.domain().to_string();
     let who = media
@@ -54,9 +53,14 @@ pub fn on_publication(
             let id = super::message_id(&release.id, &a, 1, &domain);
             (a, id)
         });
+    let decided = Decided {
+        kind: "auto",
+        content_hash: &release.content_hash,
+    };
     Ok(Decision::Queued(ledger.queue(
         &release.id,
         1,
+        Some(decided),
         who,
         first_seen,
     )?))

@@ -280,3 +280,56 @@ fn schedule_shows_the_lift_at_midnight_and_the_mail_at_seven() {
         "nothing was done"
     );
 }
+
+/// Publishing records the sighting, then decides the mail. A process killed between the
+/// two must not leave the release unmailed for good: the next start decides it, once, as
+/// it would have been decided then.
+#[test]
+fn a_publication_whose_mail_decision_a_crash_cut_off_is_decided_at_the_next_start() {
+    use pressroom::build::{Builder, Recording};
+    use pressroom::ledger::Ledger;
+    let p = Project::sample();
+    let date = (pressroom::clock::now() - chrono::TimeDelta::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    p.write(
+        "releases/ny.md",
+        release(
+            &format!("title = \"Ny\"\ndate = \"{date}\"\ntopics = [\"jamstalldhet\"]"),
+            "Text.",
+        ),
+    );
+    let (config, _) =
+        pressroom::config::Config::load(Some(&p.path().join("config/pressroom.toml")))
+            .expect("config");
+    // The first half: built and recorded, then killed before deciding anything.
+    let ledger = Ledger::open_in(&config.paths.state).expect("ledger");
+    let report = Builder::new(config.clone(), p.out())
+        .with_ledger(ledger, Recording::Record)
+        .expect("builder")
+        .build(pressroom::clock::now())
+        .expect("build");
+    assert!(
+        report
+            .newly_public
+            .iter()
+            .any(|p| p.release.slug.as_str() == "ny")
+    );
+    let status = String::from_utf8_lossy(&p.run(&["status"]).stdout).into_owned();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("ny ") && !l.contains("queued")),
+        "{status}"
+    );
+
+    let o = p.run(&["build"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("published ny:") && l.contains("2 messages queued")),
+        "{err}"
+    );
+    // Decided once: the next start has nothing to decide.
+    let err = String::from_utf8_lossy(&p.run(&["build"]).stderr).into_owned();
+    assert!(!err.contains("published ny"), "{err}");
+}
