@@ -152,6 +152,14 @@ pub fn get(http: &reqwest::blocking::Client, base: &str, path: &str) -> (u16, St
     (r.status().as_u16(), r.text().expect("body"))
 }
 
+/// Sets a dispatch window that opens only on 1 January at 07:00, so mail waits; false on
+/// 1 January, when it is open.
+fn close_the_window(p: &Project) -> bool {
+    p.set_config("window = \"* * * * * *\"", "window = \"* * 7 1 1 *\"");
+    let today = pressroom::clock::now().with_timezone(&chrono_tz::Europe::Stockholm);
+    chrono::Datelike::ordinal(&today) != 1
+}
+
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -343,11 +351,7 @@ fn an_edit_after_publication_updates_the_feed_within_a_second_and_mails_nobody_a
 #[test]
 fn mail_for_a_release_no_feed_shows_any_more_carries_its_whole_text() {
     let (_dir, server, p, _port) = with_smtp(0);
-    let config = p.path().join("config/pressroom.toml");
-    let text = std::fs::read_to_string(&config)
-        .expect("config")
-        .replace("feed_items = 50", "feed_items = 1");
-    std::fs::write(&config, text).expect("config");
+    p.set_config("feed_items = 50", "feed_items = 1");
     let now = pressroom::clock::now();
     p.write(
         "releases/hemlig-nyhet.md",
@@ -749,11 +753,7 @@ fn sighup_with_a_broken_config_keeps_serving_and_a_fixed_one_takes_effect() {
 fn sigterm_during_a_dispatch_exits_0_within_10_seconds_and_the_next_start_finishes_it() {
     let (_dir, server, p, _port) = with_smtp(300);
     server.rules(r#"{"delay_ms": 15}"#);
-    let config = p.path().join("config/pressroom.toml");
-    let text = std::fs::read_to_string(&config)
-        .expect("config")
-        .replace("concurrency = 8", "concurrency = 2");
-    std::fs::write(&config, text).expect("config");
+    p.set_config("concurrency = 8", "concurrency = 2");
     p.write(
         "releases/hemlig-nyhet.md",
         secret_release(&rfc3339(
@@ -905,14 +905,7 @@ fn with_log_format_json_every_log_line_is_a_json_object() {
 #[test]
 fn outside_the_window_the_release_is_published_and_its_mail_waits() {
     let (_dir, server, p, _port) = with_smtp(0);
-    // A window that opens only on 1 January at 07:00.
-    let config = p.path().join("config/pressroom.toml");
-    let text = std::fs::read_to_string(&config)
-        .expect("config")
-        .replace("window = \"* * * * * *\"", "window = \"* * 7 1 1 *\"");
-    std::fs::write(&config, text).expect("config");
-    let today = pressroom::clock::now().with_timezone(&chrono_tz::Europe::Stockholm);
-    if chrono::Datelike::ordinal(&today) == 1 {
+    if !close_the_window(&p) {
         return; // The window is open today: nothing to show.
     }
     p.write(
@@ -972,14 +965,7 @@ fn a_client_that_never_finishes_its_headers_is_cut_off_and_others_are_served() {
 #[test]
 fn while_the_releases_folder_is_gone_the_site_and_the_waiting_mail_stay_and_its_return_is_seen() {
     let (_dir, _server, p, _port) = with_smtp(0);
-    // A window that opens only on 1 January at 07:00: the mail waits.
-    let config = p.path().join("config/pressroom.toml");
-    let text = std::fs::read_to_string(&config)
-        .expect("config")
-        .replace("window = \"* * * * * *\"", "window = \"* * 7 1 1 *\"");
-    std::fs::write(&config, text).expect("config");
-    let today = pressroom::clock::now().with_timezone(&chrono_tz::Europe::Stockholm);
-    if chrono::Datelike::ordinal(&today) == 1 {
+    if !close_the_window(&p) {
         return; // The window is open today: nothing waits.
     }
     p.write(

@@ -265,11 +265,7 @@ fn forbidden_at<'a>(
 fn daemon_sweep(specs: &[Spec], salt: u32) -> Result<(), TestCaseError> {
     use std::time::{Duration, Instant};
     let (_dir, server, p, _port) = super::daemon::with_smtp(0);
-    let config = p.path().join("config/pressroom.toml");
-    let text = std::fs::read_to_string(&config)
-        .expect("config")
-        .replace("feed_items = 50", "feed_items = 3");
-    std::fs::write(&config, text).expect("config");
+    p.set_config("feed_items = 50", "feed_items = 3");
     let now = pressroom::clock::now();
     let all: Vec<Secrets> = (0..specs.len()).map(|i| secrets(i, salt)).collect();
     let dates: Vec<DateTime<Utc>> = specs

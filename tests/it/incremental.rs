@@ -146,12 +146,7 @@ fn a_rebuild_after_one_edit_rewrites_only_what_shows_it() {
 #[test]
 fn texts_let_go_of_are_read_again_when_shown() {
     let p = Project::sample();
-    let cfg = p.path().join("config/pressroom.toml");
-    let toml = std::fs::read_to_string(&cfg).expect("config");
-    p.write(
-        "config/pressroom.toml",
-        toml.replace("feed_items = 50", "feed_items = 2"),
-    );
+    p.set_config("feed_items = 50", "feed_items = 2");
     let name = |n: u32| format!("releases/2020-0{n}-01-nr-{n}.md");
     let r = |n: u32, extra: &str| {
         release(
@@ -261,12 +256,7 @@ fn texts_let_go_of_are_read_again_when_shown() {
 #[test]
 fn a_text_read_again_is_the_published_one_or_none() {
     let p = Project::sample();
-    let cfg = p.path().join("config/pressroom.toml");
-    let toml = std::fs::read_to_string(&cfg).expect("config");
-    p.write(
-        "config/pressroom.toml",
-        toml.replace("feed_items = 50", "feed_items = 1"),
-    );
+    p.set_config("feed_items = 50", "feed_items = 1");
     let file = "releases/2019-05-01-gammal.md";
     p.write(
         file,

@@ -67,6 +67,14 @@ impl Project {
         self.path().join("public")
     }
 
+    /// Replaces `from` by `to` in the project's config file, which must contain it.
+    pub fn set_config(&self, from: &str, to: &str) {
+        let path = self.path().join("config/pressroom.toml");
+        let text = std::fs::read_to_string(&path).expect("config");
+        assert!(text.contains(from), "the config has no `{from}`");
+        std::fs::write(&path, text.replace(from, to)).expect("config");
+    }
+
     pub fn write(&self, rel: &str, text: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path().join(rel);
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");

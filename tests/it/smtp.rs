@@ -508,11 +508,7 @@ fn a_server_that_answers_one_byte_a_second_defers_everyone_within_the_timeout() 
     let server = SmtpServer::start(dir.path(), 0);
     server.rules(r#"{"byte_ms": 1000}"#);
     let p = project_with_smtp(server.port, 0);
-    let config = p.path().join("config/pressroom.toml");
-    let text = std::fs::read_to_string(&config)
-        .expect("config")
-        .replace("timeout = \"60s\"", "timeout = \"3s\"");
-    std::fs::write(&config, text).expect("config");
+    p.set_config("timeout = \"60s\"", "timeout = \"3s\"");
 
     // Its greeting alone takes half a minute: every attempt stops at `timeout`.
     let started = std::time::Instant::now();
