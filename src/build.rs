@@ -322,20 +322,22 @@ impl Builder {
         if write.is_err() {
             self.keys.clear();
         }
-        let report = (
-            plan.public.len(),
-            plan.withdrawn.len(),
-            plan.withdrawn
-                .iter()
-                .map(|r| (r.id.clone(), r.slug.to_string()))
-                .collect(),
-        );
-        let public: Vec<Arc<Release>> = loaded
-            .releases
+        let (public_count, withdrawn_count) = (plan.public.len(), plan.withdrawn.len());
+        let withdrawn_releases = plan
+            .withdrawn
             .iter()
-            .filter(|r| planner::visibility(r, at) == Visibility::Public)
-            .cloned()
+            .map(|r| (r.id.clone(), r.slug.to_string()))
             .collect();
+        let public: Vec<Arc<Release>> = if self.reconciles() {
+            loaded
+                .releases
+                .iter()
+                .filter(|r| planner::visibility(r, at) == Visibility::Public)
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         drop(plan);
         drop(loaded.releases);
         self.settle(at, &in_feeds, &texts);
@@ -347,13 +349,13 @@ impl Builder {
         newly_public.extend(self.undecided(&public, &newly_public)?);
         drop(public);
         Ok(BuildReport {
-            public: report.0,
-            withdrawn: report.1,
+            public: public_count,
+            withdrawn: withdrawn_count,
             write,
             diags: loaded.diags,
             elapsed: started.elapsed(),
             newly_public,
-            withdrawn_releases: report.2,
+            withdrawn_releases,
         })
     }
 
@@ -375,8 +377,8 @@ impl Builder {
     /// Keeps in memory the text of the releases that may be rendered soon: those a feed
     /// shows and those not yet public (their page is rendered at the lift). The others' is
     /// let go of, and read from the file again when a page or a mail needs it (`with_text`).
-    /// A release whose file no longer parses keeps its last good version whole: its text
-    /// could not be read again.
+    /// A release whose file no longer parses keeps its last good version as it is (its
+    /// text, if still held, stays: it could not be read again).
     fn settle(
         &mut self,
         at: DateTime<Utc>,
@@ -497,6 +499,13 @@ impl Builder {
             .collect())
     }
 
+    /// Whether this build looks for publications whose mail was never decided (`undecided`).
+    fn reconciles(&self) -> bool {
+        self.revisions
+            .as_ref()
+            .is_some_and(|r| r.recording == Recording::Record && !r.reconciled)
+    }
+
     /// At a builder's first recorded build: public releases seen before (a revision
     /// record) whose mail was never decided. The ledger records a sighting and the
     /// decision in two steps; a process killed between them would otherwise never mail
@@ -506,12 +515,12 @@ impl Builder {
         public: &[Arc<Release>],
         already: &[Publication],
     ) -> Result<Vec<Publication>, BuildError> {
+        if !self.reconciles() {
+            return Ok(Vec::new());
+        }
         let Some(revisions) = &mut self.revisions else {
             return Ok(Vec::new());
         };
-        if revisions.recording == Recording::ReadOnly || revisions.reconciled {
-            return Ok(Vec::new());
-        }
         revisions.reconciled = true;
         let decided = revisions.ledger.decided()?;
         Ok(public
