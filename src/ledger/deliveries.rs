@@ -148,6 +148,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
+/// Records a decided dispatch (release, version, kind, at, content hash), once.
+const INSERT_DISPATCH: &str =
+    "INSERT INTO dispatches (release_id, version, kind, created_at, content_hash)
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
+
 /// A dispatch decided by a `queue` call: its kind (`auto`, `manual`, `update`) and the
 /// content hash of the version it mails.
 #[derive(Debug, Clone, Copy)]
@@ -183,8 +188,7 @@ impl Ledger {
         let added = self
             .conn
             .execute(
-                "INSERT INTO dispatches (release_id, version, kind, created_at, content_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                INSERT_DISPATCH,
                 params![release_id, version, kind, ts(&at), content_hash],
             )
             .map_err(self.err())?;
@@ -224,8 +228,7 @@ impl Ledger {
         let tx = self.conn.transaction().map_err(&err)?;
         if let Some(d) = decided {
             tx.execute(
-                "INSERT INTO dispatches (release_id, version, kind, created_at, content_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                INSERT_DISPATCH,
                 params![release_id, version, d.kind, ts(&at), d.content_hash],
             )
             .map_err(&err)?;

@@ -539,18 +539,11 @@ cp -a "$OUT" "$WORK/after"
         "{err}"
     );
     // Nothing half-written: not a temp file, not a new page, not a changed feed.
-    let (after, before) = (
-        files(&work.path().join("after")),
-        files(&work.path().join("before")),
+    assert_same_files(
+        &files(&work.path().join("after")),
+        &files(&work.path().join("before")),
+        "the site on the full disk",
     );
-    assert_eq!(
-        after.keys().collect::<Vec<_>>(),
-        before.keys().collect::<Vec<_>>(),
-        "files appeared or went on the full disk"
-    );
-    for (path, bytes) in &before {
-        assert!(after[path] == *bytes, "{path} changed on the full disk");
-    }
     let folders = |root: &std::path::Path| {
         walkdir_dirs(root)
             .into_iter()

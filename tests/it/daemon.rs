@@ -31,6 +31,14 @@ pub fn with_smtp(extra: usize) -> (tempfile::TempDir, SmtpServer, Project, u16) 
     (dir, server, p, port)
 }
 
+/// The sample project, its site and listener on a free port.
+pub fn sample_served() -> (Project, u16) {
+    let p = Project::sample();
+    let port = free_port();
+    serve_on(&p, port);
+    (p, port)
+}
+
 /// Points the project's site and listener at `port`, mail out at any hour.
 pub fn serve_on(p: &Project, port: u16) {
     let config = p.path().join("config/pressroom.toml");
@@ -391,9 +399,7 @@ fn mail_for_a_release_no_feed_shows_any_more_carries_its_whole_text() {
 
 #[test]
 fn editor_saves_swap_files_and_half_written_files_never_break_a_page_or_feed() {
-    let p = Project::sample();
-    let port = free_port();
-    serve_on(&p, port);
+    let (p, _port) = sample_served();
     let daemon = Daemon::start(&p);
     let base = daemon.base.clone();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -481,9 +487,7 @@ fn a_burst_of_a_thousand_files_is_published_whole() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1000);
-    let p = Project::sample();
-    let port = free_port();
-    serve_on(&p, port);
+    let (p, _port) = sample_served();
     let daemon = Daemon::start(&p);
     let http = client();
     // Written elsewhere, then moved in at once, as a copy tool or `git pull` does.
@@ -523,9 +527,7 @@ fn a_burst_of_a_thousand_files_is_published_whole() {
 
 #[test]
 fn conditional_gets_content_types_compression_and_link_headers() {
-    let p = Project::sample();
-    let port = free_port();
-    serve_on(&p, port);
+    let (p, port) = sample_served();
     let hub = Receiver::start();
     let config = p.path().join("config/pressroom.toml");
     let mut text = std::fs::read_to_string(&config).expect("config");
@@ -713,9 +715,7 @@ fn a_journalist_unsubscribes_from_the_link_in_their_mail_and_gets_nothing_more()
 
 #[test]
 fn sighup_with_a_broken_config_keeps_serving_and_a_fixed_one_takes_effect() {
-    let p = Project::sample();
-    let port = free_port();
-    serve_on(&p, port);
+    let (p, _port) = sample_served();
     let daemon = Daemon::start(&p);
     let http = client();
     let before = get(&http, &daemon.base, "/feed.atom").1;
@@ -790,9 +790,7 @@ fn sigterm_during_a_dispatch_exits_0_within_10_seconds_and_the_next_start_finish
 
 #[test]
 fn under_systemd_it_says_ready_after_the_first_build_and_pings_the_watchdog() {
-    let p = Project::sample();
-    let port = free_port();
-    serve_on(&p, port);
+    let (p, _port) = sample_served();
     let dir = tempfile::tempdir().expect("dir");
     let socket_path = dir.path().join("notify.sock");
     let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("socket");
@@ -877,9 +875,7 @@ impl Receiver {
 
 #[test]
 fn with_log_format_json_every_log_line_is_a_json_object() {
-    let p = Project::sample();
-    let port = free_port();
-    serve_on(&p, port);
+    let (p, _port) = sample_served();
     p.write("releases/trasig.md", "+++\ntitle = \"Trasig\"\n");
     let mut daemon = Daemon::start_full(&p, &[], &["--log-format", "json"]);
     daemon.signal("TERM");
@@ -936,9 +932,7 @@ fn outside_the_window_the_release_is_published_and_its_mail_waits() {
 #[test]
 fn a_client_that_never_finishes_its_headers_is_cut_off_and_others_are_served() {
     use std::net::TcpStream;
-    let p = Project::sample();
-    let port = free_port();
-    serve_on(&p, port);
+    let (p, port) = sample_served();
     let daemon = Daemon::start(&p);
     let mut slow = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     slow.write_all(b"GET /feed.atom HTTP/1.1\r\nHost: x\r\n")
@@ -1138,9 +1132,7 @@ fn many_releases_lifting_seconds_apart_each_show_at_their_minute_and_not_before(
 #[test]
 fn a_client_that_stops_reading_a_large_attachment_is_cut_off_and_others_are_served() {
     use std::net::TcpStream;
-    let p = Project::sample();
-    let port = free_port();
-    serve_on(&p, port);
+    let (p, port) = sample_served();
     const SIZE: usize = 64 << 20;
     p.write(
         "releases/2020-01-01-stor-bilaga/index.md",
@@ -1179,9 +1171,7 @@ fn a_client_that_stops_reading_a_large_attachment_is_cut_off_and_others_are_serv
 #[test]
 fn six_hundred_idle_connections_take_at_most_512_slots_and_a_reader_is_still_served() {
     use std::net::TcpStream;
-    let p = Project::sample();
-    let port = free_port();
-    serve_on(&p, port);
+    let (p, port) = sample_served();
     let daemon = Daemon::start(&p);
     let fds = || {
         std::fs::read_dir(format!("/proc/{}/fd", daemon.child.id()))

@@ -80,17 +80,7 @@ fn after_every_edit_the_kept_site_equals_a_fresh_build() {
             assert!(kept.contains_key("releases/tva/index.html"));
             continue;
         }
-        assert_eq!(
-            kept.keys().collect::<Vec<_>>(),
-            want.keys().collect::<Vec<_>>(),
-            "step {i}"
-        );
-        for (path, bytes) in &want {
-            assert!(
-                kept[path] == *bytes,
-                "step {i}: {path} differs from a fresh build"
-            );
-        }
+        assert_same_files(&kept, &want, &format!("step {i}, against a fresh build"));
     }
 }
 
@@ -176,19 +166,11 @@ fn texts_let_go_of_are_read_again_when_shown() {
         slugs
     };
     let same_as_fresh = |at, step: &str| {
-        let kept = files(&p.out());
-        let want = fresh(&p, at);
-        assert_eq!(
-            kept.keys().collect::<Vec<_>>(),
-            want.keys().collect::<Vec<_>>(),
-            "{step}"
+        assert_same_files(
+            &files(&p.out()),
+            &fresh(&p, at),
+            &format!("{step}, against a fresh build"),
         );
-        for (path, bytes) in &want {
-            assert!(
-                kept[path] == *bytes,
-                "{step}: {path} differs from a fresh build"
-            );
-        }
     };
 
     live.build(at).expect("build");

@@ -151,6 +151,22 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
     }
 }
 
+/// Asserts two sites hold the same files with the same bytes (`what` names the moment).
+pub fn assert_same_files(
+    got: &BTreeMap<String, Vec<u8>>,
+    want: &BTreeMap<String, Vec<u8>>,
+    what: &str,
+) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{what}: not the same files"
+    );
+    for (path, bytes) in want {
+        assert!(got[path] == *bytes, "{what}: {path} differs");
+    }
+}
+
 pub fn text(files: &BTreeMap<String, Vec<u8>>, path: &str) -> String {
     String::from_utf8(
         files
