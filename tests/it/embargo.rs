@@ -341,8 +341,9 @@ fn daemon_sweep(specs: &[Spec], salt: u32) -> Result<(), TestCaseError> {
                 }
             }
         }
-        // The files on disk, by name, after the listing.
-        let names: Vec<String> = super::files(&p.out()).into_keys().collect();
+        // The files on disk, by name, judged at the end of the listing. The daemon may be
+        // renaming files meanwhile, so only names are taken.
+        let names = super::live_names(&p.out());
         let listed = pressroom::clock::now();
         for ((spec, s), date) in specs.iter().zip(&all).zip(&dates) {
             for secret in forbidden_at(spec, s, *date, listed) {

@@ -132,6 +132,32 @@ pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// The names of the files under `dir` while something may be writing it: a running daemon
+/// renames temp files into place, so an entry that vanishes between listing and looking is
+/// skipped, never an error.
+pub fn live_names(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(listing) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in listing.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => walk(root, &path, out),
+                Ok(_) => {
+                    if let Ok(rel) = path.strip_prefix(root) {
+                        out.push(rel.to_string_lossy().replace('\\', "/"));
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
     let Ok(listing) = std::fs::read_dir(dir) else {
         return;
