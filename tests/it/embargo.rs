@@ -210,7 +210,7 @@ fn sweep(specs: &[Spec], at_secs: i64, salt: u32) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(1000),
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(3000),
         ..ProptestConfig::default()
     })]
 
