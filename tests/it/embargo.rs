@@ -3,8 +3,8 @@
 //! release that is not public at that instant, no byte of its title, slug, body, topic or
 //! attachment name may appear in any output file or file name; for a withdrawn one, its
 //! body and attachments are gone. Runs in process (the library's `Builder`) so thousands
-//! of cases fit in the suite; `PROPTEST_CASES=100000 cargo test --test it embargo` is the
-//! long run.
+//! of cases fit in the suite; `PROPTEST_CASES=100000 cargo test --test it appears_in_any_output`
+//! is the long run.
 //!
 //! The second sweep runs the real daemon with a real SMTP server: every URL a reader could
 //! try, asked again and again while releases lift, and every mail it sends. Three cases
@@ -210,7 +210,8 @@ fn sweep(specs: &[Spec], at_secs: i64, salt: u32) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(3000),
+        // PROPTEST_CASES overrides it for the long run.
+        cases: 3000,
         ..ProptestConfig::default()
     })]
 
@@ -390,19 +391,23 @@ fn daemon_sweep(specs: &[Spec], salt: u32) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PRESSROOM_DAEMON_SWEEP_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(3),
-        // Each case runs a daemon for seconds: shrinking would take minutes.
+#[test]
+fn nothing_of_a_release_that_is_not_public_reaches_a_reader_of_the_running_daemon() {
+    // A runner of its own rather than `proptest!`, whose PROPTEST_CASES (meant for the
+    // in-process sweeps) would override the count: each case here runs a daemon for seconds.
+    let cases = std::env::var("PRESSROOM_DAEMON_SWEEP_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(3);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases,
+        // Shrinking would take minutes.
         max_shrink_iters: 0,
+        source_file: Some(file!()),
         ..ProptestConfig::default()
-    })]
-
-    #[test]
-    fn nothing_of_a_release_that_is_not_public_reaches_a_reader_of_the_running_daemon(
-        specs in prop::collection::vec(daemon_spec(), 2..6),
-        salt in any::<u32>(),
-    ) {
-        daemon_sweep(&specs, salt)?;
+    });
+    let releases = (prop::collection::vec(daemon_spec(), 2..6), any::<u32>());
+    if let Err(failure) = runner.run(&releases, |(specs, salt)| daemon_sweep(&specs, salt)) {
+        panic!("{failure}");
     }
 }

@@ -127,16 +127,22 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Every file under `dir` (relative path → bytes), the manifest included.
 pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
+    listed(dir)
+        .into_iter()
+        .map(|(rel, path)| (rel, std::fs::read(&path).expect("read")))
+        .collect()
 }
 
 /// The names of the files under `dir` while something may be writing it: a running daemon
-/// renames temp files into place, so an entry that vanishes between listing and looking is
-/// skipped, never an error.
+/// renames temp files into place, so only names are taken.
 pub fn live_names(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    listed(dir).into_iter().map(|(rel, _)| rel).collect()
+}
+
+/// The files under `dir` (relative path with `/`, full path). An entry that vanishes between
+/// listing and looking is skipped, never an error.
+fn listed(dir: &Path) -> Vec<(String, PathBuf)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
         let Ok(listing) = std::fs::read_dir(dir) else {
             return;
         };
@@ -146,7 +152,7 @@ pub fn live_names(dir: &Path) -> Vec<String> {
                 Ok(t) if t.is_dir() => walk(root, &path, out),
                 Ok(_) => {
                     if let Ok(rel) = path.strip_prefix(root) {
-                        out.push(rel.to_string_lossy().replace('\\', "/"));
+                        out.push((rel.to_string_lossy().replace('\\', "/"), path));
                     }
                 }
                 Err(_) => {}
@@ -156,25 +162,6 @@ pub fn live_names(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     walk(dir, dir, &mut out);
     out
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-    let Ok(listing) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in listing {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            walk(root, &path, out);
-        } else {
-            let rel = path
-                .strip_prefix(root)
-                .expect("under root")
-                .to_string_lossy()
-                .replace('\\', "/");
-            out.insert(rel, std::fs::read(&path).expect("read"));
-        }
-    }
 }
 
 /// Asserts two sites hold the same files with the same bytes (`what` names the moment).
