@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, SourceText};
-use crate::ledger::{Ledger, LedgerError, Notice};
+use crate::ledger::{History, Notice, Seen};
 use crate::output::{self, Memo, Staged, Staging};
 use crate::planner::{self, Plan, Visibility};
 use crate::release::revision::{self, Revision};
@@ -39,16 +39,12 @@ pub enum Recording {
     ReadOnly,
 }
 
+/// What the ledger remembers of published releases, read once when the builder starts and
+/// kept in step with every commit of what a build saw (`recorded`).
 struct Revisions {
-    ledger: Ledger,
     recording: Recording,
-    /// The ledger's `revisions` table, read once and kept in step with every save.
     known: HashMap<String, Revision>,
-    /// The ledger's `notices`, likewise.
     notices: HashMap<String, Notice>,
-    /// Whether publications whose mail was never decided were looked for (once, at the
-    /// first recorded build).
-    reconciled: bool,
 }
 
 pub struct Builder {
@@ -66,15 +62,12 @@ pub struct Builder {
     revisions: Option<Revisions>,
 }
 
-/// What a build saw of the public releases, recorded in the ledger once its site is
-/// written.
+/// What a build saw of the public releases: for the ledger, once the site is written.
 #[derive(Default)]
 struct Observed {
     /// Seen public for the first time: publications.
     first_seen: Vec<Arc<Release>>,
-    /// New or changed revision records.
-    changed: Vec<(String, Revision)>,
-    notices: Vec<(String, Notice)>,
+    seen: Seen,
 }
 
 /// Every release known at a moment, and every problem found while reading them.
@@ -87,14 +80,6 @@ pub struct Loaded {
     pub unreadable: Option<Diagnostic>,
 }
 
-/// A release seen public, and when it was first seen so (what decides whether it is
-/// mailed by itself: `dispatch::auto_dispatch`).
-#[derive(Debug, Clone)]
-pub struct Publication {
-    pub release: Arc<Release>,
-    pub first_seen: DateTime<Utc>,
-}
-
 #[derive(Debug, Clone)]
 pub struct BuildReport {
     pub public: usize,
@@ -102,13 +87,25 @@ pub struct BuildReport {
     pub write: output::Report,
     pub diags: Vec<Diagnostic>,
     pub elapsed: std::time::Duration,
-    /// Publications whose mail is to be decided (recorded builds only): the releases this
-    /// build saw public for the first time and, at a builder's first build, those seen
-    /// before whose decision a crash cut off.
-    pub newly_public: Vec<Publication>,
-    /// (id, slug) of the releases withdrawn (and once public) at the build's instant:
-    /// their pending mail is cancelled.
-    pub withdrawn_releases: Vec<(String, String)>,
+    /// The releases this build saw public for the first time (recorded builds only):
+    /// publications, whose mail is decided as the ledger records `seen`.
+    pub newly_public: Vec<Arc<Release>>,
+    /// What the ledger does not know yet (recorded builds only): committed by
+    /// `publish::record`, then handed back to `Builder::recorded`.
+    pub seen: Seen,
+    /// The releases withdrawn (and once public) at the build's instant: their pending
+    /// mail is cancelled.
+    pub withdrawn_releases: Vec<Withdrawn>,
+}
+
+/// A release withdrawn at a build's instant.
+#[derive(Debug, Clone)]
+pub struct Withdrawn {
+    pub id: String,
+    pub slug: String,
+    /// Its file is gone (the page is made from the ledger's notice), rather than marked
+    /// `withdrawn`: an editor that saves by deleting and writing looks the same for a moment.
+    pub deleted: bool,
 }
 
 impl BuildReport {
@@ -126,8 +123,6 @@ pub enum BuildError {
     Unreadable(Diagnostic),
     #[error("cannot write the site")]
     Write(#[from] output::WriteError),
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
 }
 
 impl Builder {
@@ -146,23 +141,24 @@ impl Builder {
         }
     }
 
-    /// Tracks corrections in the ledger: a public release whose content changes gets an
-    /// `updated` instant.
-    pub fn with_ledger(
-        mut self,
-        ledger: Ledger,
-        recording: Recording,
-    ) -> Result<Builder, LedgerError> {
-        let known = ledger.revisions()?;
-        let notices = ledger.notices()?;
+    /// Tracks corrections and publications against what the ledger remembers: a public
+    /// release whose content changes gets an `updated` instant. With `Recording::Record`,
+    /// each build reports what the ledger is to record (`BuildReport::seen`).
+    pub fn with_history(mut self, history: History, recording: Recording) -> Builder {
         self.revisions = Some(Revisions {
-            ledger,
             recording,
-            known,
-            notices,
-            reconciled: false,
+            known: history.revisions,
+            notices: history.notices,
         });
-        Ok(self)
+        self
+    }
+
+    /// What a build saw is now in the ledger: later builds build on it.
+    pub fn recorded(&mut self, seen: Seen) {
+        if let Some(revisions) = &mut self.revisions {
+            revisions.known.extend(seen.revisions);
+            revisions.notices.extend(seen.notices);
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -269,6 +265,7 @@ impl Builder {
             });
         }
         let deleted = self.deleted(&loaded.releases, at);
+        let deleted_ids: HashSet<String> = deleted.iter().map(|r| r.id.clone()).collect();
         loaded.releases.extend(deleted);
         let mut plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
 
@@ -326,28 +323,28 @@ impl Builder {
         let withdrawn_releases = plan
             .withdrawn
             .iter()
-            .map(|r| (r.id.clone(), r.slug.to_string()))
+            .map(|r| Withdrawn {
+                id: r.id.clone(),
+                slug: r.slug.to_string(),
+                deleted: deleted_ids.contains(&r.id),
+            })
             .collect();
-        let public: Vec<Arc<Release>> = if self.reconciles() {
-            loaded
-                .releases
-                .iter()
-                .filter(|r| planner::visibility(r, at) == Visibility::Public)
-                .cloned()
-                .collect()
-        } else {
-            Vec::new()
-        };
         drop(plan);
         drop(loaded.releases);
         self.settle(at, &in_feeds, &texts);
         let write = write?;
         // Only a site that is on disk counts as seen: a build that could not write it
-        // (a full disk) records nothing, so the next one sees the same publications and
-        // their mail is still decided.
-        let mut newly_public = self.record(observed, at)?;
-        newly_public.extend(self.undecided(&public, &newly_public)?);
-        drop(public);
+        // (a full disk) reports nothing to record, so the next one sees the same
+        // publications, and their mail is still decided.
+        let recording = self
+            .revisions
+            .as_ref()
+            .is_some_and(|r| r.recording == Recording::Record);
+        let (newly_public, seen) = if recording {
+            (observed.first_seen, observed.seen)
+        } else {
+            (Vec::new(), Seen::default())
+        };
         Ok(BuildReport {
             public: public_count,
             withdrawn: withdrawn_count,
@@ -355,6 +352,7 @@ impl Builder {
             diags: loaded.diags,
             elapsed: started.elapsed(),
             newly_public,
+            seen,
             withdrawn_releases,
         })
     }
@@ -460,81 +458,11 @@ impl Builder {
         }
         Observed {
             first_seen,
-            changed,
-            notices,
+            seen: Seen {
+                revisions: changed,
+                notices,
+            },
         }
-    }
-
-    /// Records what a build saw, after its site was written; returns the publications.
-    fn record(
-        &mut self,
-        observed: Observed,
-        at: DateTime<Utc>,
-    ) -> Result<Vec<Publication>, BuildError> {
-        let Some(revisions) = &mut self.revisions else {
-            return Ok(Vec::new());
-        };
-        if revisions.recording == Recording::ReadOnly {
-            return Ok(Vec::new());
-        }
-        let Observed {
-            first_seen,
-            changed,
-            notices,
-        } = observed;
-        if !changed.is_empty() {
-            revisions.ledger.save_revisions(&changed)?;
-            revisions.known.extend(changed);
-        }
-        if !notices.is_empty() {
-            revisions.ledger.save_notices(&notices)?;
-            revisions.notices.extend(notices);
-        }
-        Ok(first_seen
-            .into_iter()
-            .map(|release| Publication {
-                release,
-                first_seen: at,
-            })
-            .collect())
-    }
-
-    /// Whether this build looks for publications whose mail was never decided (`undecided`).
-    fn reconciles(&self) -> bool {
-        self.revisions
-            .as_ref()
-            .is_some_and(|r| r.recording == Recording::Record && !r.reconciled)
-    }
-
-    /// At a builder's first recorded build: public releases seen before (a revision
-    /// record) whose mail was never decided. The ledger records a sighting and the
-    /// decision in two steps; a process killed between them would otherwise never mail
-    /// the release. Each is decided as it would have been, from when it was first seen.
-    fn undecided(
-        &mut self,
-        public: &[Arc<Release>],
-        already: &[Publication],
-    ) -> Result<Vec<Publication>, BuildError> {
-        if !self.reconciles() {
-            return Ok(Vec::new());
-        }
-        let Some(revisions) = &mut self.revisions else {
-            return Ok(Vec::new());
-        };
-        revisions.reconciled = true;
-        let decided = revisions.ledger.decided()?;
-        Ok(public
-            .iter()
-            .filter(|r| r.mail && !decided.contains(&r.id))
-            .filter(|r| already.iter().all(|p| p.release.id != r.id))
-            .filter_map(|r| {
-                let seen = revisions.known.get(&r.id)?;
-                Some(Publication {
-                    release: Arc::clone(r),
-                    first_seen: seen.first_seen,
-                })
-            })
-            .collect())
     }
 
     /// Releases published by `at` whose files are gone: each still has a page at its URL,

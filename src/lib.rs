@@ -19,6 +19,7 @@ pub mod media;
 pub mod optout;
 pub mod output;
 pub mod planner;
+pub mod publish;
 pub mod release;
 pub mod render;
 pub mod scaffold;

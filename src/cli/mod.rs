@@ -14,10 +14,11 @@ use crate::diagnostic::Diagnostic;
 use crate::ledger::{Ledger, OptOutSource};
 mod mail;
 
-use crate::mail::queue::Decision;
+use crate::ledger::Recorded;
 use crate::mail::{Kind, Letter};
 use crate::media::MediaList;
 use crate::optout::TokenKey;
+use crate::publish::{Committed, Deleted};
 use crate::render::Templates;
 use crate::time;
 
@@ -154,50 +155,22 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             };
             let at = instant(&config, at.as_deref())?;
             let out = out.unwrap_or_else(|| config.paths.public.clone());
-            let ledger = Ledger::open_in(&config.paths.state)?;
-            let report = Builder::new(config.clone(), out.clone())
-                .with_ledger(ledger, recording)?
-                .build(at)?;
+            let mut ledger = Ledger::open_in(&config.paths.state)?;
+            let mut builder = Builder::new(config.clone(), out.clone())
+                .with_history(ledger.history()?, recording);
+            let mut report = builder.build(at)?;
             print_diags(&report.diags);
             print_build(&config, &report, at, &out);
             if recording == Recording::Record {
-                let mut ledger = Ledger::open_in(&config.paths.state)?;
-                for (id, slug) in &report.withdrawn_releases {
-                    let n = ledger.cancel(id, None, at)?;
-                    if n > 0 {
-                        eprintln!(
-                            "withdrawn {slug}: {}",
-                            count(n, "pending message") + " cancelled"
-                        );
-                    }
-                }
-            }
-            if !report.newly_public.is_empty() {
-                let mut ledger = Ledger::open_in(&config.paths.state)?;
-                let (media, _) = MediaList::load(&config.paths.media);
-                for p in &report.newly_public {
-                    let r = &p.release;
-                    let decision = crate::mail::queue::on_publication(
-                        &mut ledger,
-                        &config,
-                        &media,
-                        r,
-                        p.first_seen,
-                    )?;
-                    let said = match decision {
-                        Decision::Queued(n) => format!(
-                            "{n} messages queued for the dispatch window (`pressroom send {}` mails them now)",
-                            r.slug
-                        ),
-                        Decision::NotMailed => "not mailed (mail = false)".to_string(),
-                        Decision::TooLate => format!(
-                            "first seen more than catch_up after its date: not mailed automatically (`pressroom send {}` can)",
-                            r.slug
-                        ),
-                        Decision::AlreadyDecided => continue,
-                    };
-                    eprintln!("published {}: {said}", r.slug);
-                }
+                let committed = crate::publish::record(
+                    &mut ledger,
+                    &mut builder,
+                    &config,
+                    &mut report,
+                    Deleted::CancelNow,
+                    at,
+                )?;
+                print_committed(&committed);
             }
             Ok(outcome(&report.diags))
         }
@@ -481,6 +454,31 @@ fn print_build(config: &Config, r: &BuildReport, at: DateTime<Utc>, out: &std::p
         r.write.removed,
         r.elapsed.as_millis(),
     );
+}
+
+fn print_committed(committed: &Committed) {
+    for (w, n) in &committed.cancelled {
+        eprintln!(
+            "withdrawn {}: {}",
+            w.slug,
+            count(*n, "pending message") + " cancelled"
+        );
+    }
+    for (r, recorded) in &committed.published {
+        let said = match recorded {
+            Recorded::Queued(n) => format!(
+                "{n} messages queued for the dispatch window (`pressroom send {}` mails them now)",
+                r.slug
+            ),
+            Recorded::NotMailed => "not mailed (mail = false)".to_string(),
+            Recorded::TooLate => format!(
+                "first seen more than catch_up after its date: not mailed automatically (`pressroom send {}` can)",
+                r.slug
+            ),
+            Recorded::Before => continue,
+        };
+        eprintln!("published {}: {said}", r.slug);
+    }
 }
 
 fn outcome(diags: &[Diagnostic]) -> Outcome {

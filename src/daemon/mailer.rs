@@ -14,7 +14,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::dispatch::Window;
 use crate::http::Metrics;
-use crate::ledger::{Ledger, LockError, SendLock};
+use crate::ledger::{Handle, LockError, SendLock};
 use crate::mail::dkim::Signer;
 use crate::mail::sender::{self, Dispatch, SendError, Summary};
 use crate::mail::transport::Transport;
@@ -26,6 +26,8 @@ use crate::render::Templates;
 /// One run: these release versions, as far as the window and shutdown allow.
 pub struct Job {
     pub config: Config,
+    /// The daemon's ledger owner: every claim and outcome is a request to it.
+    pub ledger: Handle,
     pub dispatches: Vec<(Arc<Release>, u32)>,
     pub key: TokenKey,
     pub stop: CancellationToken,
@@ -64,8 +66,9 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
         Err(LockError::Busy { .. }) => return Ok(Finished::Busy),
         Err(e) => return Err(e.into()),
     };
-    let mut ledger = Ledger::open_in(state)?;
-    let interrupted = ledger.mark_interrupted(clock::now())?;
+    let mut ledger = job.ledger.clone();
+    let now = clock::now();
+    let interrupted = ledger.call(move |l| l.mark_interrupted(now))?;
     if interrupted > 0 {
         tracing::warn!(
             interrupted,
@@ -105,7 +108,8 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             }
         };
         let originals = if *version > 1 {
-            ledger.originals(&release.id)?
+            let id = release.id.clone();
+            ledger.call(move |l| l.originals(&id))?
         } else {
             Default::default()
         };
@@ -138,7 +142,8 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             Err(SendError::Ledger(e)) => return Err(e.into()),
             Err(e @ SendError::NoText(_)) => return Err(e.into()),
         };
-        let complete = ledger.waiting(&release.id, *version, None)? == 0;
+        let (id, version) = (release.id.clone(), *version);
+        let complete = ledger.call(move |l| l.waiting(&id, version, None))? == 0;
         tracing::info!(
             slug = %release.slug,
             version,
@@ -151,7 +156,7 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
         );
         ran.push(Ran {
             release: Arc::clone(&release),
-            version: *version,
+            version,
             summary,
             complete,
         });

@@ -32,11 +32,11 @@ use crate::clock;
 use crate::config::{Config, ConfigInvalid};
 use crate::dispatch::Window;
 use crate::http::{self, Metrics, Shared};
-use crate::ledger::{DeliveryState, Ledger};
-use crate::mail::queue::{self, Decision};
+use crate::ledger::{DeliveryState, Handle, Ledger, Owner, Recorded};
 use crate::media::MediaList;
 use crate::optout::TokenKey;
 use crate::planner::{self, Visibility};
+use crate::publish::{self, Deleted};
 use alarm::{Alarm, Rang};
 use announce::Announcer;
 use watch::Change;
@@ -68,6 +68,9 @@ const LOCK_RETRY: TimeDelta = TimeDelta::seconds(30);
 /// After a mail run that failed (the server refused our login, the ledger failed), the next
 /// one waits this long: a persistent problem is logged every few minutes, not in a loop.
 const FAILED_RUN_RETRY: TimeDelta = TimeDelta::minutes(5);
+/// A build whose commit failed (a full disk, a ledger file replaced) is tried again after
+/// this long.
+const COMMIT_RETRY: TimeDelta = TimeDelta::seconds(30);
 /// A release deleted while its mail waits: its mail is cancelled once it has stayed away
 /// this long (an editor that saves by delete-and-write brings it back sooner).
 const DELETED_GRACE: TimeDelta = TimeDelta::seconds(5);
@@ -94,7 +97,9 @@ struct Daemon {
     config_path: Option<PathBuf>,
     config: Config,
     builder: Builder,
-    ledger: Ledger,
+    /// Requests to the ledger's one owner (see `ledger::owner`); stopped at shutdown.
+    ledger: Handle,
+    owner: Owner,
     key: TokenKey,
     shared: Arc<Shared>,
     metrics: Arc<Metrics>,
@@ -116,6 +121,9 @@ struct Daemon {
     next_lift: Option<DateTime<Utc>>,
     /// The problems the last build reported (already logged).
     reported: std::collections::HashSet<String>,
+    /// A build's sightings and mail decisions could not be committed: the next build (at
+    /// this instant, or sooner on a change) reports them again.
+    commit_retry: Option<DateTime<Utc>>,
     /// Releases whose mail waits but whose file has gone, and since when.
     missing: HashMap<String, DateTime<Utc>>,
     /// The releases folder could not be read at the last build: which releases exist is
@@ -135,11 +143,18 @@ impl Daemon {
     async fn start(config_path: Option<PathBuf>, config: Config) -> anyhow::Result<Daemon> {
         let credentials = crate::cli::credentials_dir();
         let key = TokenKey::load_or_create(&config.paths.state, credentials.as_deref())?;
-        let ledger = Ledger::open_in(&config.paths.state)?;
+        let owner = Owner::start(Ledger::open_in(&config.paths.state)?)
+            .context("cannot start the ledger's thread")?;
+        let ledger = owner.handle();
         let builder = Builder::new(config.clone(), config.paths.public.clone())
-            .with_ledger(Ledger::open_in(&config.paths.state)?, Recording::Record)?;
+            .with_history(ledger.call(|l| l.history())?, Recording::Record);
         let metrics = Arc::new(Metrics::new());
-        let shared = Arc::new(Shared::new(&config, key.clone(), Arc::clone(&metrics)));
+        let shared = Arc::new(Shared::new(
+            &config,
+            ledger.clone(),
+            key.clone(),
+            Arc::clone(&metrics),
+        ));
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
         let announcer = Announcer::new(tracker.clone(), stop.clone(), Arc::clone(&metrics))?;
@@ -160,6 +175,7 @@ impl Daemon {
             config,
             builder,
             ledger,
+            owner,
             key,
             shared,
             metrics,
@@ -175,6 +191,7 @@ impl Daemon {
             sending: false,
             lock_busy_until: None,
             next_lift: None,
+            commit_retry: None,
             reported: Default::default(),
             missing: HashMap::new(),
             folder_unreadable: false,
@@ -261,7 +278,8 @@ impl Daemon {
                 if rang == Rang::ClockChanged {
                     tracing::info!("the wall clock was set: planning again");
                 }
-                if rang == Rang::ClockChanged || self.next_lift.is_some_and(|t| t <= now) {
+                let due = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t <= now);
+                if rang == Rang::ClockChanged || due(self.next_lift) || due(self.commit_retry) {
                     self.rebuild(now);
                 }
             }
@@ -304,7 +322,7 @@ impl Daemon {
         self.next_lift = planner::next_lift(self.builder.releases().map(|r| &**r), now);
         self.count_releases(now);
         self.folder_unreadable = matches!(result, Err(BuildError::Unreadable(_)));
-        let report = match result {
+        let mut report = match result {
             Ok(report) => report,
             Err(e) => {
                 tracing::error!(
@@ -341,47 +359,7 @@ impl Daemon {
                 "site built"
             );
         }
-        for (id, slug) in &report.withdrawn_releases {
-            // A deleted file's mail is cancelled by `plan` after a grace period: an editor
-            // that saves by deleting and writing again must not cancel anything.
-            if self.builder.release(id).is_none() {
-                continue;
-            }
-            match self.ledger.cancel(id, None, now) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(%slug, cancelled = n, "withdrawn: pending mail cancelled"),
-                Err(e) => tracing::error!("cannot cancel the mail of {slug}: {e}"),
-            }
-        }
-        if !report.newly_public.is_empty() {
-            let (media, _) = MediaList::load(&self.config.paths.media);
-            for p in &report.newly_public {
-                let r = &p.release;
-                let decision =
-                    queue::on_publication(&mut self.ledger, &self.config, &media, r, p.first_seen);
-                match decision {
-                    Ok(Decision::AlreadyDecided) => {}
-                    Ok(decision) => {
-                        tracing::info!(slug = %r.slug, mail = ?decision, "published");
-                    }
-                    Err(e) => {
-                        tracing::error!("cannot queue the mail of {}: {e}", r.slug);
-                        self.metrics.error("mail", now);
-                    }
-                }
-                self.announcer.webhook(
-                    &self.config.webhooks,
-                    serde_json::json!({
-                        "event": "published",
-                        "id": r.id,
-                        "slug": r.slug.as_str(),
-                        "title": r.title,
-                        "url": self.config.url(&r.path()).as_str(),
-                        "date": r.date.to_rfc3339(),
-                    }),
-                );
-            }
-        }
+        self.commit(&mut report, now);
         if !report.write.feeds_changed.is_empty() {
             let feeds = report
                 .write
@@ -394,6 +372,56 @@ impl Daemon {
         // Publications queued mail and withdrawals cancelled it.
         self.count_deliveries();
         release_freed_memory();
+    }
+
+    /// Records what the build saw with its publications' mail (one transaction, by the
+    /// ledger's owner), then tells the webhooks. A commit that fails is tried again by a
+    /// rebuild shortly: the builder still reports what it did not record.
+    fn commit(&mut self, report: &mut crate::build::BuildReport, now: DateTime<Utc>) {
+        // A deleted file's mail is cancelled by `plan` after a grace period: an editor
+        // that saves by deleting and writing again must not cancel anything.
+        let committed = publish::record(
+            &mut self.ledger,
+            &mut self.builder,
+            &self.config,
+            report,
+            Deleted::Wait,
+            now,
+        );
+        let committed = match committed {
+            Ok(committed) => {
+                self.commit_retry = None;
+                committed
+            }
+            Err(e) => {
+                tracing::error!(
+                    "cannot record what became public and its mail, trying again in {}s: {e}",
+                    COMMIT_RETRY.num_seconds()
+                );
+                self.metrics.error("mail", now);
+                self.commit_retry = Some(now + COMMIT_RETRY);
+                return;
+            }
+        };
+        for (w, n) in &committed.cancelled {
+            tracing::info!(slug = %w.slug, cancelled = n, "withdrawn: pending mail cancelled");
+        }
+        for (r, recorded) in &committed.published {
+            if *recorded != Recorded::Before {
+                tracing::info!(slug = %r.slug, mail = ?recorded, "published");
+            }
+            self.announcer.webhook(
+                &self.config.webhooks,
+                serde_json::json!({
+                    "event": "published",
+                    "id": r.id,
+                    "slug": r.slug.as_str(),
+                    "title": r.title,
+                    "url": self.config.url(&r.path()).as_str(),
+                    "date": r.date.to_rfc3339(),
+                }),
+            );
+        }
     }
 
     /// Reads the config again; an invalid one is reported and the running one kept.
@@ -410,15 +438,21 @@ impl Daemon {
                         config.http.listen
                     );
                 }
-                let ledger = Ledger::open_in(&config.paths.state);
-                let builder = ledger.and_then(|l| {
-                    Builder::new(config.clone(), config.paths.public.clone())
-                        .with_ledger(l, Recording::Record)
-                });
-                match builder {
-                    Ok(builder) => {
+                let mut config = config;
+                if config.paths.state != self.config.paths.state {
+                    tracing::error!(
+                        "[paths] state changed to {}: the ledger stays {} until pressroom restarts (one ledger at a time, never two)",
+                        config.paths.state.display(),
+                        self.config.paths.state.display()
+                    );
+                    self.metrics.error("config", now);
+                    config.paths.state = self.config.paths.state.clone();
+                }
+                match self.ledger.call(|l| l.history()) {
+                    Ok(history) => {
                         let moved = config.paths.releases != self.config.paths.releases;
-                        self.builder = builder;
+                        self.builder = Builder::new(config.clone(), config.paths.public.clone())
+                            .with_history(history, Recording::Record);
                         self.shared.set_site(http::Site::of(&config));
                         self.config = config;
                         tracing::info!("config reloaded");
@@ -427,9 +461,7 @@ impl Daemon {
                         self.watch(if moved { Create::Yes } else { Create::No });
                     }
                     Err(e) => {
-                        tracing::error!(
-                            "the new config's ledger cannot be opened, keeping the old config: {e}"
-                        );
+                        tracing::error!("the ledger cannot be read, keeping the old config: {e}");
                         self.metrics.error("config", now);
                     }
                 }
@@ -461,7 +493,7 @@ impl Daemon {
     /// Starts a mail run if mail is due and may leave, and arms the alarm for the next
     /// thing to do.
     fn plan(&mut self, now: DateTime<Utc>) {
-        let pending = match self.ledger.pending() {
+        let pending = match self.ledger.call(|l| l.pending()) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!("cannot read the waiting mail: {e}");
@@ -501,7 +533,10 @@ impl Daemon {
                 .map(|t| self.lock_busy_until.map_or(t, |busy| t.max(busy)))
         };
         let wake = schedule::next_wake(self.next_lift, next_mail);
-        let at = [wake.map(|w| w.at), next_gone].into_iter().flatten().min();
+        let at = [wake.map(|w| w.at), next_gone, self.commit_retry]
+            .into_iter()
+            .flatten()
+            .min();
         if let Err(e) = self.alarm.set(schedule::alarm_at(at, now)) {
             tracing::error!("cannot arm the wall-clock timer: {e}");
         }
@@ -527,7 +562,8 @@ impl Daemon {
         for p in gone {
             let since = *self.missing.entry(p.release_id.clone()).or_insert(now);
             if now - since >= DELETED_GRACE {
-                match self.ledger.cancel(&p.release_id, None, now) {
+                let id = p.release_id.clone();
+                match self.ledger.call(move |l| l.cancel(&id, None, now)) {
                     Ok(n) => tracing::info!(
                         cancelled = n,
                         "a release with waiting mail was deleted: its mail is cancelled"
@@ -547,6 +583,7 @@ impl Daemon {
         self.sending = true;
         let job = mailer::Job {
             config: self.config.clone(),
+            ledger: self.ledger.clone(),
             dispatches,
             key: self.key.clone(),
             stop: self.stop.clone(),
@@ -618,7 +655,7 @@ impl Daemon {
     }
 
     fn count_deliveries(&self) {
-        if let Ok(counts) = self.ledger.all_counts() {
+        if let Ok(counts) = self.ledger.call(|l| l.all_counts()) {
             for state in DeliveryState::ALL {
                 let n = counts
                     .iter()
@@ -648,6 +685,8 @@ impl Daemon {
                 "a mail batch was still in flight at shutdown: its messages are marked unknown and sent again at the next start"
             );
         }
+        // Every request made before has been answered.
+        self.owner.stop();
         tracing::info!("stopped");
     }
 }

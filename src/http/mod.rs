@@ -55,16 +55,22 @@ impl Site {
 /// await and a reload never waits for a slow client.
 pub struct Shared {
     site: RwLock<Arc<Site>>,
-    pub state_dir: PathBuf,
+    /// The daemon's ledger owner: opt-outs are its requests.
+    pub ledger: crate::ledger::Handle,
     pub key: TokenKey,
     pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
-    pub fn new(config: &Config, key: TokenKey, metrics: Arc<Metrics>) -> Shared {
+    pub fn new(
+        config: &Config,
+        ledger: crate::ledger::Handle,
+        key: TokenKey,
+        metrics: Arc<Metrics>,
+    ) -> Shared {
         Shared {
             site: RwLock::new(Arc::new(Site::of(config))),
-            state_dir: config.paths.state.clone(),
+            ledger,
             key,
             metrics,
         }

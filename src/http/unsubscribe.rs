@@ -13,7 +13,7 @@ use pulldown_cmark_escape::{FmtWriter, escape_html};
 
 use super::Shared;
 use crate::clock;
-use crate::ledger::{Ledger, OptOutSource};
+use crate::ledger::OptOutSource;
 
 pub async fn confirm(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
     let Some(address) = shared.key.verify(&token) else {
@@ -53,15 +53,14 @@ pub async fn one_click(
     } else {
         OptOutSource::OneClick
     };
-    let state = shared.state_dir.clone();
     let who = address.clone();
-    let recorded = tokio::task::spawn_blocking(move || {
-        let mut ledger = Ledger::open_in(&state)?;
-        ledger.unsubscribe(&who, source, clock::now())
-    })
-    .await;
+    let now = clock::now();
+    let recorded = shared
+        .ledger
+        .call_async(move |l| l.unsubscribe(&who, source, now))
+        .await;
     match recorded {
-        Ok(Ok(_)) => {
+        Ok(_) => {
             tracing::info!(target: "pressroom::optout", "unsubscribed by link");
             let site = shared.site();
             page(
@@ -76,13 +75,9 @@ pub async fn one_click(
                 ),
             )
         }
-        Ok(Err(e)) => {
-            tracing::error!("cannot record an opt-out: {e}");
-            shared.metrics.error("optout", clock::now());
-            unavailable()
-        }
         Err(e) => {
             tracing::error!("cannot record an opt-out: {e}");
+            shared.metrics.error("optout", clock::now());
             unavailable()
         }
     }

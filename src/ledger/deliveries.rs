@@ -107,7 +107,7 @@ pub enum Outcome {
 
 /// Timestamps are stored in one fixed format (UTC, milliseconds) so SQL compares them as
 /// strings correctly.
-fn ts(t: &DateTime<Utc>) -> String {
+pub(super) fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -149,7 +149,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
 }
 
 /// Records a decided dispatch (release, version, kind, at, content hash), once.
-const INSERT_DISPATCH: &str =
+pub(super) const INSERT_DISPATCH: &str =
     "INSERT INTO dispatches (release_id, version, kind, created_at, content_hash)
      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING";
 
@@ -225,7 +225,7 @@ impl Ledger {
         at: DateTime<Utc>,
     ) -> Result<usize, LedgerError> {
         let err = self.err_owned();
-        let tx = self.conn.transaction().map_err(&err)?;
+        let tx = self.write()?;
         if let Some(d) = decided {
             tx.execute(
                 INSERT_DISPATCH,
@@ -279,7 +279,7 @@ impl Ledger {
         at: DateTime<Utc>,
     ) -> Result<Vec<Delivery>, LedgerError> {
         let err = self.err_owned();
-        let tx = self.conn.transaction().map_err(&err)?;
+        let tx = self.write()?;
         let claimed = {
             let mut stmt = tx.prepare_cached(&claim_sql()).map_err(&err)?;
             let (mode, due) = match due {
@@ -325,7 +325,7 @@ impl Ledger {
             return Ok(());
         }
         let err = self.err_owned();
-        let tx = self.conn.transaction().map_err(&err)?;
+        let tx = self.write()?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -358,7 +358,7 @@ impl Ledger {
             return Ok(());
         }
         let err = self.err_owned();
-        let tx = self.conn.transaction().map_err(&err)?;
+        let tx = self.write()?;
         {
             let mut stmt = tx
                 .prepare_cached(

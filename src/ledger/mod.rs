@@ -9,12 +9,18 @@
 mod deliveries;
 mod lock;
 mod optouts;
+mod owner;
+mod publications;
 mod revisions;
+mod seams;
 
 pub use deliveries::{Decided, Delivery, DeliveryState, Due, Outcome, Pending};
 pub use lock::{LockError, SendLock};
 pub use optouts::OptOutSource;
+pub use owner::{Handle, Owner};
+pub use publications::{History, MailDecision, Publication, Recorded, Seen};
 pub use revisions::Notice;
+pub use seams::{Deliveries, OptOuts, Sightings};
 
 use std::path::Path;
 
@@ -94,6 +100,12 @@ pub enum LedgerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the ledger {path} was deleted and cannot be written back")]
+    Gone { path: String },
+    #[error("the ledger {path} was replaced by another file: restart pressroom to use it")]
+    Replaced { path: String },
+    #[error("the ledger {path} is closed (pressroom is stopping)")]
+    Closed { path: String },
     #[error(
         "the ledger {path} was written by a newer pressroom (schema {found}, this one knows {known})"
     )]
@@ -104,9 +116,50 @@ pub enum LedgerError {
     },
 }
 
+impl LedgerError {
+    /// Another connection held the write lock past the busy timeout: worth trying again.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            LedgerError::Sqlite { source: rusqlite::Error::SqliteFailure(e, _), .. }
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 pub struct Ledger {
     conn: Connection,
     path: String,
+    /// The file this connection opened, to tell when it is deleted or replaced under us.
+    file: Option<FileId>,
+}
+
+/// A file's identity: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    fn of(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+}
+
+/// What is at the ledger's path now, compared with the file the connection holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState {
+    /// The file we opened.
+    Ours,
+    /// Nothing: it was deleted (the connection still holds the unlinked file).
+    Missing,
+    /// Another file: it was replaced (a restore, a copy over it).
+    Replaced,
 }
 
 impl Ledger {
@@ -134,9 +187,50 @@ impl Ledger {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(err)?;
-        let mut ledger = Ledger { conn, path: shown };
+        let file = FileId::of(path);
+        let mut ledger = Ledger {
+            conn,
+            path: shown,
+            file,
+        };
         ledger.migrate()?;
         Ok(ledger)
+    }
+
+    /// The path of the ledger's file, as shown in messages.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether the file at the ledger's path is still the one this connection writes to.
+    pub fn file_state(&self) -> FileState {
+        match (FileId::of(Path::new(&self.path)), self.file) {
+            (None, _) => FileState::Missing,
+            (Some(now), Some(opened)) if now == opened => FileState::Ours,
+            (Some(_), None) => FileState::Ours,
+            (Some(_), Some(_)) => FileState::Replaced,
+        }
+    }
+
+    /// Writes the open ledger back to its path (after the file was deleted under us), and
+    /// opens that copy: nothing recorded is lost. An error if anything is at the path.
+    pub fn restore(&mut self) -> Result<(), LedgerError> {
+        let path = self.path.clone();
+        self.conn
+            .execute("VACUUM INTO ?1", [&path])
+            .map_err(self.err())?;
+        *self = Ledger::open(Path::new(&path))?;
+        Ok(())
+    }
+
+    /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// deferred one that read first and then wrote failed with SQLITE_BUSY_SNAPSHOT, past
+    /// the busy timeout, whenever another connection wrote in between.
+    fn write(&mut self) -> Result<rusqlite::Transaction<'_>, LedgerError> {
+        let err = self.err_owned();
+        self.conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
@@ -173,7 +267,10 @@ impl Ledger {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(&err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             tx.execute_batch(sql).map_err(&err)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)

@@ -37,9 +37,14 @@ impl Ledger {
         at: DateTime<Utc>,
     ) -> Result<bool, LedgerError> {
         let address = address.trim().to_lowercase();
+        // Asked again (a reader's loop, a second click): answered without a write, so a
+        // flood of them costs no commit and holds no lock.
+        if self.is_opted_out(&address)? {
+            return Ok(false);
+        }
         let at = at.to_rfc3339();
         let err = self.err_owned();
-        let tx = self.conn.transaction().map_err(&err)?;
+        let tx = self.write()?;
         let added = tx
             .execute(
                 "INSERT INTO optouts (address, at, source) VALUES (?1, ?2, ?3) ON CONFLICT (address) DO NOTHING",
@@ -67,7 +72,7 @@ impl Ledger {
     ) -> Result<bool, LedgerError> {
         let address = address.trim().to_lowercase();
         let err = self.err_owned();
-        let tx = self.conn.transaction().map_err(&err)?;
+        let tx = self.write()?;
         let removed = tx
             .execute("DELETE FROM optouts WHERE address = ?1", [&address])
             .map_err(&err)?

@@ -67,7 +67,7 @@ impl Ledger {
             return Ok(());
         }
         let err = self.err_owned();
-        let tx = self.conn.transaction().map_err(&err)?;
+        let tx = self.write()?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -126,7 +126,7 @@ impl Ledger {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(&err)?;
+        let tx = self.write()?;
         {
             let mut stmt = tx
                 .prepare_cached(

@@ -33,7 +33,7 @@ use super::transport::{Outgoing, Refusal, Transport};
 use crate::clock;
 use crate::config::Config;
 use crate::dispatch::{self, Attempt, Next};
-use crate::ledger::{Delivery, Due, Ledger, LedgerError, Outcome};
+use crate::ledger::{Deliveries, Delivery, Due, LedgerError, Outcome};
 use crate::media::{MediaList, Recipient};
 use crate::optout::TokenKey;
 use crate::release::Release;
@@ -104,7 +104,7 @@ const COMMIT_WITHIN: Duration = Duration::from_millis(20);
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     d: &Dispatch<'_>,
-    ledger: &mut Ledger,
+    ledger: &mut dyn Deliveries,
     transport: &Transport,
     runtime: &tokio::runtime::Runtime,
     manual: bool,
@@ -178,6 +178,7 @@ enum ToKeeper {
 }
 
 /// Claimed deliveries (their `sending` intent committed) and the opt-outs as of the claim.
+#[derive(Default)]
 struct Batch {
     deliveries: Vec<Delivery>,
     opted_out: HashSet<String>,
@@ -189,13 +190,14 @@ struct Batch {
 /// back from its commit.
 fn keep(
     d: &Dispatch<'_>,
-    ledger: &mut Ledger,
+    ledger: &mut dyn Deliveries,
     claims: &Claims,
     inbox: mpsc::Receiver<ToKeeper>,
 ) -> Result<(), LedgerError> {
     let mut pending: Vec<(Delivery, Outcome)> = Vec::with_capacity(claims.batch_size);
     let mut oldest: Option<Instant> = None;
     let mut put_back: Vec<Delivery> = Vec::new();
+    let mut failed: Option<LedgerError> = None;
     loop {
         let event = match oldest {
             None => inbox.recv().ok(),
@@ -203,7 +205,7 @@ fn keep(
                 match inbox.recv_timeout(COMMIT_WITHIN.saturating_sub(since.elapsed())) {
                     Ok(event) => Some(event),
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        ledger.record(&pending, clock::now())?;
+                        record(ledger, &pending)?;
                         pending.clear();
                         oldest = None;
                         continue;
@@ -219,47 +221,103 @@ fn keep(
                 pending.push((delivery, outcome));
                 oldest.get_or_insert_with(Instant::now);
                 if pending.len() >= claims.batch_size {
-                    ledger.record(&pending, clock::now())?;
+                    record(ledger, &pending)?;
                     pending.clear();
                     oldest = None;
                 }
             }
             Some(ToKeeper::Claim(answer)) => {
-                ledger.record(&pending, clock::now())?;
+                record(ledger, &pending)?;
                 pending.clear();
                 oldest = None;
+                if failed.is_some() {
+                    let _ = answer.send(Batch::default());
+                    continue;
+                }
                 let now = clock::now();
                 let due = if claims.due {
                     Due::UntouchedSince(claims.started)
                 } else {
                     Due::By(now)
                 };
-                let deliveries = ledger.claim(
-                    &d.release.id,
-                    d.version,
-                    due,
-                    d.only.as_deref(),
-                    claims.batch_size,
-                    now,
-                )?;
-                // Read right after the claim, so an opt-out recorded while the previous
-                // batch was sent still stops these messages.
-                let opted_out = if deliveries.is_empty() {
-                    HashSet::new()
-                } else {
-                    ledger.opted_out()?
-                };
+                // A claim that fails ends the run's claiming, not its recording: what is
+                // in flight still has its outcome written.
+                let batch = claim(ledger, d, due, claims.batch_size, now);
+                let batch = batch.unwrap_or_else(|e| {
+                    failed = Some(e);
+                    Batch::default()
+                });
                 // The composer may be gone (the sender stopped): these stay `sending`
                 // and become `unknown`, as after a crash.
-                let _ = answer.send(Batch {
-                    deliveries,
-                    opted_out,
-                });
+                let _ = answer.send(batch);
             }
         }
     }
-    ledger.record(&pending, clock::now())?;
-    ledger.unclaim(&put_back, clock::now())
+    record(ledger, &pending)?;
+    ledger.unclaim(&put_back, clock::now())?;
+    failed.map_or(Ok(()), Err)
+}
+
+/// The next batch and the opt-outs read right after it, so an opt-out recorded while the
+/// previous batch was sent still stops these messages. Opt-outs that cannot be read put
+/// the batch back.
+fn claim(
+    ledger: &mut dyn Deliveries,
+    d: &Dispatch<'_>,
+    due: Due,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<Batch, LedgerError> {
+    let deliveries = ledger.claim(&d.release.id, d.version, due, d.only.as_deref(), limit, now)?;
+    if deliveries.is_empty() {
+        return Ok(Batch::default());
+    }
+    match ledger.opted_out() {
+        Ok(opted_out) => Ok(Batch {
+            deliveries,
+            opted_out,
+        }),
+        Err(e) => {
+            ledger.unclaim(&deliveries, now)?;
+            Err(e)
+        }
+    }
+}
+
+/// How long, in turn, the keeper waits before writing outcomes again after a write failed
+/// (the ledger itself already retried a busy lock): about a minute in all.
+const RECORD_RETRIES: [Duration; 5] = [
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(15),
+    Duration::from_secs(40),
+];
+
+/// Records sent messages' outcomes, trying again when the write fails: an outcome that is
+/// not written would make its message `unknown` and send it again. Only when the ledger
+/// stays unwritable for about a minute does the run stop (those messages then go out
+/// again, with the same Message-ID, when it can be written).
+fn record(ledger: &mut dyn Deliveries, pending: &[(Delivery, Outcome)]) -> Result<(), LedgerError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut waits = RECORD_RETRIES.iter();
+    loop {
+        match ledger.record(pending, clock::now()) {
+            Ok(()) => return Ok(()),
+            Err(e) => match waits.next() {
+                Some(wait) => {
+                    tracing::warn!(
+                        "cannot record {} sent messages yet, trying again in {wait:?}: {e}",
+                        pending.len()
+                    );
+                    std::thread::sleep(*wait);
+                }
+                None => return Err(e),
+            },
+        }
+    }
 }
 
 /// What the composer hands the sender.

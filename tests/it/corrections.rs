@@ -13,12 +13,22 @@ fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
 
 fn build(p: &Project, at: &str, recording: Recording) -> feed_rs::model::Feed {
     let (config, _) = Config::load(Some(&p.path().join("config/pressroom.toml"))).expect("config");
-    let ledger = Ledger::open_in(&config.paths.state).expect("ledger");
-    let mut builder = Builder::new(config, p.out())
-        .with_ledger(ledger, recording)
-        .expect("revisions");
-    let report = builder.build(t(at)).expect("build");
+    let mut ledger = Ledger::open_in(&config.paths.state).expect("ledger");
+    let history = ledger.history().expect("history");
+    let mut builder = Builder::new(config.clone(), p.out()).with_history(history, recording);
+    let mut report = builder.build(t(at)).expect("build");
     assert_eq!(report.errors(), 0, "{:?}", report.diags);
+    if recording == Recording::Record {
+        pressroom::publish::record(
+            &mut ledger,
+            &mut builder,
+            &config,
+            &mut report,
+            pressroom::publish::Deleted::CancelNow,
+            t(at),
+        )
+        .expect("commit");
+    }
     feed_rs::parser::parse(&std::fs::read(p.out().join("feed.atom")).expect("atom")[..])
         .expect("parse")
 }
