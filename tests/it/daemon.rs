@@ -112,6 +112,10 @@ impl Daemon {
         self.log.lock().expect("log").join("\n")
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, name: &str) {
         let ok = Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
@@ -168,11 +172,11 @@ fn close_the_window(p: &Project) -> bool {
     chrono::Datelike::ordinal(&today) != 1
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !ok() {
         assert!(started.elapsed() < limit, "{what}: not within {limit:?}");

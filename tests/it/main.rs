@@ -13,6 +13,7 @@ mod feeds;
 mod forgery;
 mod incremental;
 mod mail;
+mod owner;
 mod smtp;
 mod smtp_tls;
 mod systemd;
