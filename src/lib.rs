@@ -7,6 +7,7 @@ pub mod build;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod core;
 pub mod cores;
 pub mod daemon;
 pub mod diagnostic;

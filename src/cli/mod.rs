@@ -255,7 +255,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyhow::Result<Outcome> {
-    use crate::daemon::schedule::{Action, timeline};
+    use crate::core::schedule::{Action, timeline};
     let mut builder = Builder::new(config.clone(), config.paths.public.clone());
     let loaded = builder.load();
     let ledger = Ledger::open_in(&config.paths.state)?;

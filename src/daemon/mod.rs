@@ -1,27 +1,27 @@
-//! `pressroom run`: the daemon. One loop owns every piece of state (config, builder,
-//! ledger connection, alarm) and acts on one closed set of events; everything that can make
-//! the daemon act is in `next_event`, and what it does about each is in `handle`. Work that
-//! must not hold the loop up runs as tracked tasks (the HTTP server, a mail run, webhook and
-//! WebSub messages) that are all cancelled and awaited at shutdown.
+//! `pressroom run`: the daemon's shell. It turns what the OS says (file changes, the
+//! wall-clock alarm, signals, a finished mail run) into events for the core
+//! (`crate::core`), which decides, and performs the core's actions: builds, reloads, mail
+//! runs, cancellations. The clock is read once per turn and handed to the core as a value.
+//! Work that must not hold the loop up runs as tracked tasks (the HTTP server, a mail run,
+//! webhook and WebSub messages) that are all cancelled and awaited at shutdown.
 //!
-//! Between events the daemon sleeps: the wall-clock alarm is armed for the next embargo lift
-//! or the next instant mail may leave (`schedule`), and nothing else wakes it but a file
-//! change, a signal, a finished mail run or systemd's watchdog.
+//! Between events the daemon sleeps: the wall-clock alarm is armed for the core's
+//! `next_wakeup`, and nothing else wakes it but a file change, a signal, a finished mail
+//! run or systemd's watchdog.
 
 mod alarm;
 mod announce;
 mod mailer;
-pub mod schedule;
 mod systemd;
 pub mod watch;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +30,7 @@ use tokio_util::task::TaskTracker;
 use crate::build::{BuildError, Builder, Recording};
 use crate::clock;
 use crate::config::{Config, ConfigInvalid};
+use crate::core::{self, Action, Built, Core, MailEnd, schedule};
 use crate::dispatch::Window;
 use crate::http::{self, Metrics, Shared};
 use crate::ledger::{DeliveryState, Handle, Ledger, Owner, Recorded};
@@ -41,17 +42,13 @@ use alarm::{Alarm, Rang};
 use announce::Announcer;
 use watch::Change;
 
-/// Everything that can make the daemon act.
+/// What the loop waits for.
 #[derive(Debug)]
-enum Event {
-    /// Files changed (already debounced and merged).
-    Files(Change),
-    /// The alarm rang: an embargo lifts or mail is due; or the wall clock was set.
-    Wake(Rang),
-    /// A mail run ended.
+enum Input {
+    /// For the core to decide.
+    Core(core::Event),
+    /// A mail run ended (reported, then handed to the core).
     Sent(anyhow::Result<mailer::Finished>),
-    /// SIGHUP: read the config and the media list again.
-    Reload,
     /// SIGTERM or SIGINT.
     Shutdown,
     /// Time to tell systemd's watchdog the loop is alive.
@@ -63,17 +60,6 @@ enum Event {
 const DEBOUNCE: Duration = Duration::from_millis(30);
 /// A burst never delays a build longer than this.
 const DEBOUNCE_MAX: Duration = Duration::from_millis(250);
-/// How long a busy send lock (a `pressroom send` by hand) is left before trying again.
-const LOCK_RETRY: TimeDelta = TimeDelta::seconds(30);
-/// After a mail run that failed (the server refused our login, the ledger failed), the next
-/// one waits this long: a persistent problem is logged every few minutes, not in a loop.
-const FAILED_RUN_RETRY: TimeDelta = TimeDelta::minutes(5);
-/// A build whose commit failed (a full disk, a ledger file replaced) is tried again after
-/// this long.
-const COMMIT_RETRY: TimeDelta = TimeDelta::seconds(30);
-/// A release deleted while its mail waits: its mail is cancelled once it has stayed away
-/// this long (an editor that saves by delete-and-write brings it back sooner).
-const DELETED_GRACE: TimeDelta = TimeDelta::seconds(5);
 /// Shutdown waits this long for a mail batch in flight, then exits anyway (the batch's
 /// rows are then `unknown` and resent, with the same Message-ID, at the next start).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
@@ -113,22 +99,10 @@ struct Daemon {
     sent_tx: mpsc::UnboundedSender<anyhow::Result<mailer::Finished>>,
     signals: Signals,
     watchdog: Option<tokio::time::Interval>,
-    /// A mail run is going.
-    sending: bool,
-    /// The send lock was busy: no mail run before this.
-    lock_busy_until: Option<DateTime<Utc>>,
-    /// The next embargo lift as of the last build: a wake-up at or after it rebuilds.
-    next_lift: Option<DateTime<Utc>>,
+    /// The decisions: when to build, mail, back off and cancel.
+    core: Core,
     /// The problems the last build reported (already logged).
     reported: std::collections::HashSet<String>,
-    /// A build's sightings and mail decisions could not be committed: the next build (at
-    /// this instant, or sooner on a change) reports them again.
-    commit_retry: Option<DateTime<Utc>>,
-    /// Releases whose mail waits but whose file has gone, and since when.
-    missing: HashMap<String, DateTime<Utc>>,
-    /// The releases folder could not be read at the last build: which releases exist is
-    /// not known, so none is taken for deleted (their mail is not cancelled).
-    folder_unreadable: bool,
     tracker: TaskTracker,
     stop: CancellationToken,
 }
@@ -170,6 +144,7 @@ impl Daemon {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval
         });
+        let core = Core::new(window_of(&config));
         Ok(Daemon {
             config_path,
             config,
@@ -188,13 +163,8 @@ impl Daemon {
             sent_tx,
             signals,
             watchdog,
-            sending: false,
-            lock_busy_until: None,
-            next_lift: None,
-            commit_retry: None,
+            core,
             reported: Default::default(),
-            missing: HashMap::new(),
-            folder_unreadable: false,
             tracker,
             stop,
         })
@@ -207,7 +177,7 @@ impl Daemon {
         let address = listener.local_addr()?;
         // Watch before the first build, so a file saved during it is not missed.
         self.watch(Create::Yes);
-        self.rebuild(clock::now());
+        self.turn(core::Event::Started, clock::now());
         self.tracker.spawn(http::serve(
             listener,
             Arc::clone(&self.shared),
@@ -221,19 +191,29 @@ impl Daemon {
         self.plan(clock::now());
 
         loop {
-            let event = self.next_event().await;
-            if matches!(event, Event::Shutdown) {
-                break;
+            let input = self.next_event().await;
+            // The clock is read here, once per turn.
+            let now = clock::now();
+            match input {
+                Input::Shutdown => break,
+                Input::Watchdog => {
+                    systemd::watchdog();
+                    continue;
+                }
+                Input::Sent(result) => {
+                    let end = self.sent(result, now);
+                    self.turn(core::Event::MailEnded(end), now);
+                }
+                Input::Core(event) => self.turn(event, now),
             }
-            self.handle(event);
-            self.plan(clock::now());
+            self.plan(now);
         }
         self.shut_down().await;
         Ok(())
     }
 
     /// The one place the daemon waits.
-    async fn next_event(&mut self) -> Event {
+    async fn next_event(&mut self) -> Input {
         let watchdog = async {
             match self.watchdog.as_mut() {
                 Some(interval) => interval.tick().await,
@@ -241,54 +221,67 @@ impl Daemon {
             }
         };
         tokio::select! {
-            _ = self.signals.term.recv() => Event::Shutdown,
-            _ = self.signals.int.recv() => Event::Shutdown,
-            _ = self.signals.hup.recv() => Event::Reload,
+            _ = self.signals.term.recv() => Input::Shutdown,
+            _ = self.signals.int.recv() => Input::Shutdown,
+            _ = self.signals.hup.recv() => Input::Core(core::Event::Reload),
             Some(first) = self.changes.recv() => {
-                Event::Files(debounce(first, &mut self.changes).await)
+                Input::Core(core::Event::Files(debounce(first, &mut self.changes).await))
             }
             rang = self.alarm.ring() => match rang {
-                Ok(rang) => Event::Wake(rang),
+                Ok(Rang::Due) => Input::Core(core::Event::Wake),
+                Ok(Rang::ClockChanged) => {
+                    tracing::info!("the wall clock was set: planning again");
+                    Input::Core(core::Event::ClockChanged)
+                }
                 Err(e) => {
                     tracing::error!("the wall-clock timer failed: {e}");
-                    Event::Wake(Rang::ClockChanged)
+                    Input::Core(core::Event::ClockChanged)
                 }
             },
-            Some(result) = self.sent.recv() => Event::Sent(result),
-            _ = watchdog => Event::Watchdog,
+            Some(result) = self.sent.recv() => Input::Sent(result),
+            _ = watchdog => Input::Watchdog,
         }
     }
 
-    fn handle(&mut self, event: Event) {
-        let now = clock::now();
-        match event {
-            Event::Files(Change::Nothing) | Event::Shutdown => {}
-            Event::Files(Change::Media) => self.check_media(),
-            Event::Files(Change::Releases) => self.rebuild(now),
-            Event::Files(Change::Folder) => {
+    /// Hands `event` to the core and performs what it decides, and what the outcomes of
+    /// those actions (a build's) decide in turn.
+    fn turn(&mut self, event: core::Event, now: DateTime<Utc>) {
+        let mut events = VecDeque::from([event]);
+        while let Some(event) = events.pop_front() {
+            for action in self.core.on_event(event, now) {
+                events.extend(self.perform(action, now));
+            }
+        }
+    }
+
+    fn perform(&mut self, action: Action, now: DateTime<Utc>) -> Option<core::Event> {
+        match action {
+            Action::Build => return Some(core::Event::Built(self.rebuild(now))),
+            Action::Reload => self.reload(now),
+            Action::ReadMedia => self.check_media(),
+            Action::Rewatch => {
                 self.watcher = None;
                 self.watch(Create::No);
-                self.rebuild(now);
             }
-            Event::Files(Change::Config | Change::Rescan) | Event::Reload => {
-                self.reload();
-                self.rebuild(clock::now());
-            }
-            Event::Wake(rang) => {
-                if rang == Rang::ClockChanged {
-                    tracing::info!("the wall clock was set: planning again");
+            Action::StartMail(due) => {
+                let due: Vec<_> = due
+                    .into_iter()
+                    .filter_map(|(id, version)| Some((self.builder.release(&id)?, version)))
+                    .collect();
+                if due.is_empty() {
+                    return Some(core::Event::MailEnded(MailEnd::Ran { unread: 0 }));
                 }
-                let due = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t <= now);
-                if rang == Rang::ClockChanged || due(self.next_lift) || due(self.commit_retry) {
-                    self.rebuild(now);
-                }
+                self.start_mail(due);
             }
-            Event::Sent(result) => {
-                self.sending = false;
-                self.sent(result, now);
-            }
-            Event::Watchdog => systemd::watchdog(),
+            Action::Cancel(id) => match self.ledger.call(move |l| l.cancel(&id, None, now)) {
+                Ok(n) => tracing::info!(
+                    cancelled = n,
+                    "a release with waiting mail was deleted: its mail is cancelled"
+                ),
+                Err(e) => tracing::error!("cannot cancel the mail of a deleted release: {e}"),
+            },
         }
+        None
     }
 
     /// Starts watching the config's folders. Only a new config's releases folder is
@@ -311,7 +304,7 @@ impl Daemon {
     }
 
     /// Builds the site as of `now` and acts on what became public or was withdrawn.
-    fn rebuild(&mut self, now: DateTime<Utc>) {
+    fn rebuild(&mut self, now: DateTime<Utc>) -> Built {
         let started = Instant::now();
         // The build uses every core for a moment; the HTTP server keeps the other worker.
         let result = tokio::task::block_in_place(|| self.builder.build(now));
@@ -319,9 +312,12 @@ impl Daemon {
         self.metrics
             .build_seconds
             .observe(started.elapsed().as_secs_f64());
-        self.next_lift = planner::next_lift(self.builder.releases().map(|r| &**r), now);
+        let mut built = Built {
+            next_lift: planner::next_lift(self.builder.releases().map(|r| &**r), now),
+            committed: true,
+            folder_unreadable: matches!(result, Err(BuildError::Unreadable(_))),
+        };
         self.count_releases(now);
-        self.folder_unreadable = matches!(result, Err(BuildError::Unreadable(_)));
         let mut report = match result {
             Ok(report) => report,
             Err(e) => {
@@ -330,7 +326,7 @@ impl Daemon {
                     anyhow::Error::from(e)
                 );
                 self.metrics.error("build", now);
-                return;
+                return built;
             }
         };
         // Each problem is logged when it appears, not again at every build.
@@ -359,7 +355,7 @@ impl Daemon {
                 "site built"
             );
         }
-        self.commit(&mut report, now);
+        built.committed = self.commit(&mut report, now);
         if !report.write.feeds_changed.is_empty() {
             let feeds = report
                 .write
@@ -372,12 +368,13 @@ impl Daemon {
         // Publications queued mail and withdrawals cancelled it.
         self.count_deliveries();
         release_freed_memory();
+        built
     }
 
     /// Records what the build saw with its publications' mail (one transaction, by the
     /// ledger's owner), then tells the webhooks. A commit that fails is tried again by a
     /// rebuild shortly: the builder still reports what it did not record.
-    fn commit(&mut self, report: &mut crate::build::BuildReport, now: DateTime<Utc>) {
+    fn commit(&mut self, report: &mut crate::build::BuildReport, now: DateTime<Utc>) -> bool {
         // A deleted file's mail is cancelled by `plan` after a grace period: an editor
         // that saves by deleting and writing again must not cancel anything.
         let committed = publish::record(
@@ -389,18 +386,14 @@ impl Daemon {
             now,
         );
         let committed = match committed {
-            Ok(committed) => {
-                self.commit_retry = None;
-                committed
-            }
+            Ok(committed) => committed,
             Err(e) => {
                 tracing::error!(
                     "cannot record what became public and its mail, trying again in {}s: {e}",
-                    COMMIT_RETRY.num_seconds()
+                    core::COMMIT_RETRY.num_seconds()
                 );
                 self.metrics.error("mail", now);
-                self.commit_retry = Some(now + COMMIT_RETRY);
-                return;
+                return false;
             }
         };
         for (w, n) in &committed.cancelled {
@@ -422,11 +415,11 @@ impl Daemon {
                 }),
             );
         }
+        true
     }
 
     /// Reads the config again; an invalid one is reported and the running one kept.
-    fn reload(&mut self) {
-        let now = clock::now();
+    fn reload(&mut self, now: DateTime<Utc>) {
         match Config::load(self.config_path.as_deref()) {
             Ok((config, diags)) => {
                 for d in &diags {
@@ -454,6 +447,7 @@ impl Daemon {
                         self.builder = Builder::new(config.clone(), config.paths.public.clone())
                             .with_history(history, Recording::Record);
                         self.shared.set_site(http::Site::of(&config));
+                        self.core.set_window(window_of(&config));
                         self.config = config;
                         tracing::info!("config reloaded");
                         // The folders may have moved.
@@ -490,8 +484,8 @@ impl Daemon {
         tracing::info!(recipients = media.recipients.len(), "media list read");
     }
 
-    /// Starts a mail run if mail is due and may leave, and arms the alarm for the next
-    /// thing to do.
+    /// Gives the core the ledger's waiting mail, performs what it decides (start a run,
+    /// cancel a deleted release's mail), and arms the alarm for its next wake-up.
     fn plan(&mut self, now: DateTime<Utc>) {
         let pending = match self.ledger.call(|l| l.pending()) {
             Ok(p) => p,
@@ -501,42 +495,16 @@ impl Daemon {
                 Vec::new()
             }
         };
-        let (known, gone): (Vec<_>, Vec<_>) = pending
-            .into_iter()
-            .partition(|p| self.builder.release(&p.release_id).is_some());
-        let next_gone = if self.folder_unreadable {
-            self.missing.clear();
-            None
-        } else {
-            self.forget_deleted(&gone, now)
-        };
-
-        let window = Window {
-            schedule: self.config.dispatch.window.clone(),
-            tz: self.config.site.timezone,
-        };
-        let lock_free = self.lock_busy_until.is_none_or(|t| t <= now);
-        if !self.sending && lock_free && window.contains(now) {
-            let due: Vec<_> = known
-                .iter()
-                .filter(|p| p.due <= now)
-                .filter_map(|p| Some((self.builder.release(&p.release_id)?, p.version)))
-                .collect();
-            if !due.is_empty() {
-                self.start_mail(due);
+        let builder = &self.builder;
+        let actions = self
+            .core
+            .plan(&pending, &|id| builder.release(id).is_some(), now);
+        for action in actions {
+            if let Some(event) = self.perform(action, now) {
+                self.turn(event, now);
             }
         }
-        let next_mail = if self.sending {
-            None
-        } else {
-            schedule::next_mail(&known, &window, now)
-                .map(|t| self.lock_busy_until.map_or(t, |busy| t.max(busy)))
-        };
-        let wake = schedule::next_wake(self.next_lift, next_mail);
-        let at = [wake.map(|w| w.at), next_gone, self.commit_retry]
-            .into_iter()
-            .flatten()
-            .min();
+        let at = self.core.next_wakeup();
         if let Err(e) = self.alarm.set(schedule::alarm_at(at, now)) {
             tracing::error!("cannot arm the wall-clock timer: {e}");
         }
@@ -549,38 +517,7 @@ impl Daemon {
         });
     }
 
-    /// Cancels the waiting mail of releases deleted for longer than the grace period;
-    /// returns when the next one's grace ends.
-    fn forget_deleted(
-        &mut self,
-        gone: &[crate::ledger::Pending],
-        now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        self.missing
-            .retain(|id, _| gone.iter().any(|p| &p.release_id == id));
-        let mut next = None;
-        for p in gone {
-            let since = *self.missing.entry(p.release_id.clone()).or_insert(now);
-            if now - since >= DELETED_GRACE {
-                let id = p.release_id.clone();
-                match self.ledger.call(move |l| l.cancel(&id, None, now)) {
-                    Ok(n) => tracing::info!(
-                        cancelled = n,
-                        "a release with waiting mail was deleted: its mail is cancelled"
-                    ),
-                    Err(e) => tracing::error!("cannot cancel the mail of a deleted release: {e}"),
-                }
-                self.missing.remove(&p.release_id);
-            } else {
-                let at = since + DELETED_GRACE;
-                next = Some(next.map_or(at, |n: DateTime<Utc>| n.min(at)));
-            }
-        }
-        next
-    }
-
     fn start_mail(&mut self, dispatches: Vec<(Arc<crate::release::Release>, u32)>) {
-        self.sending = true;
         let job = mailer::Job {
             config: self.config.clone(),
             ledger: self.ledger.clone(),
@@ -598,16 +535,14 @@ impl Daemon {
         });
     }
 
-    fn sent(&mut self, result: anyhow::Result<mailer::Finished>, now: DateTime<Utc>) {
-        match result {
+    /// Reports how a mail run ended; the core decides what follows.
+    fn sent(&mut self, result: anyhow::Result<mailer::Finished>, now: DateTime<Utc>) -> MailEnd {
+        let end = match result {
             Ok(mailer::Finished::Busy) => {
                 tracing::info!("another process is sending from this ledger: trying again shortly");
-                self.lock_busy_until = Some(now + LOCK_RETRY);
+                MailEnd::Busy
             }
             Ok(mailer::Finished::Ran { runs, unread }) => {
-                // A release whose text could not be read again is tried again shortly;
-                // the change that caused it brings a rebuild meanwhile.
-                self.lock_busy_until = (unread > 0).then(|| now + LOCK_RETRY);
                 for run in runs.iter().filter(|r| r.complete) {
                     self.announcer.webhook(
                         &self.config.webhooks,
@@ -622,14 +557,16 @@ impl Daemon {
                         }),
                     );
                 }
+                MailEnd::Ran { unread }
             }
             Err(e) => {
                 tracing::error!("mail run failed: {e:#}");
                 self.metrics.error("mail", now);
-                self.lock_busy_until = Some(now + FAILED_RUN_RETRY);
+                MailEnd::Failed
             }
-        }
+        };
         self.count_deliveries();
+        end
     }
 
     fn count_releases(&self, now: DateTime<Utc>) {
@@ -705,6 +642,13 @@ fn release_freed_memory() {
     // no live allocation and may be called from any thread at any time.
     unsafe {
         libmimalloc_sys::mi_collect(true);
+    }
+}
+
+fn window_of(config: &Config) -> Window {
+    Window {
+        schedule: config.dispatch.window.clone(),
+        tz: config.site.timezone,
     }
 }
 

@@ -12,24 +12,7 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::release::source;
 
-/// What a batch of file changes asks of the daemon. Ordered: a bigger change includes the
-/// smaller ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Change {
-    /// A file nobody reads (an editor's swap file, a file beside the config).
-    Nothing,
-    /// The media list: read at each publication and dispatch; only checked and reported.
-    Media,
-    /// A release or an attachment: rebuild (the builder re-reads only what changed).
-    Releases,
-    /// The releases folder itself appeared, vanished or was replaced (a checkout, a
-    /// remount): watch it anew, then rebuild.
-    Folder,
-    /// The config file or a template: reload it and rebuild everything.
-    Config,
-    /// Events were lost (queue overflow): read everything again.
-    Rescan,
-}
+pub use crate::core::Change;
 
 /// The folders and files whose changes matter.
 #[derive(Debug, Clone)]

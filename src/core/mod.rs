@@ -1,0 +1,297 @@
+//! The daemon's decisions, as a plain state machine in the style of quinn-proto: the shell
+//! turns what happened (a file change, the alarm, a signal, a finished build or mail run)
+//! into an `Event` and performs the `Action`s the core answers with; time comes in as a
+//! value. Nothing here reads a clock, a file or the ledger, so every rule of when the
+//! daemon builds, mails, backs off and cancels is tested with exact instants, and the
+//! simulator (`tests/it/sim.rs`) drives this same code through thousands of event
+//! sequences a second.
+//!
+//! A turn of the loop: `on_event` for the event (and for each `Built` / `MailEnded` the
+//! actions lead to), then `plan` with the ledger's waiting mail, then the alarm is armed
+//! for `next_wakeup`.
+
+pub mod schedule;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::dispatch::Window;
+use crate::ledger::Pending;
+
+/// What a batch of file changes asks of the daemon. Ordered: a bigger change includes the
+/// smaller ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    /// A file nobody reads (an editor's swap file, a file beside the config).
+    Nothing,
+    /// The media list: read at each publication and dispatch; only checked and reported.
+    Media,
+    /// A release or an attachment: rebuild (the builder re-reads only what changed).
+    Releases,
+    /// The releases folder itself appeared, vanished or was replaced (a checkout, a
+    /// remount): watch it anew, then rebuild.
+    Folder,
+    /// The config file or a template: reload it and rebuild everything.
+    Config,
+    /// Events were lost (queue overflow): read everything again.
+    Rescan,
+}
+
+/// Everything that can make the daemon act.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The daemon started (its first build).
+    Started,
+    /// Files changed (already debounced and merged).
+    Files(Change),
+    /// The alarm rang (at or after `next_wakeup`).
+    Wake,
+    /// The wall clock was set: everything is planned again.
+    ClockChanged,
+    /// SIGHUP: read the config and the media list again.
+    Reload,
+    /// A build the core asked for ended.
+    Built(Built),
+    /// A mail run the core started ended.
+    MailEnded(MailEnd),
+}
+
+/// What a build found that the core plans with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Built {
+    /// The next embargo lift of the releases as built.
+    pub next_lift: Option<DateTime<Utc>>,
+    /// What became public and its mail were recorded (false: the ledger refused the
+    /// commit, or the build failed before it).
+    pub committed: bool,
+    /// The releases folder could not be read: which releases exist is not known.
+    pub folder_unreadable: bool,
+}
+
+/// How a mail run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailEnd {
+    /// Another process holds the send lock.
+    Busy,
+    /// It ran; `unread` dispatches waited because their text could not be read again.
+    Ran { unread: usize },
+    /// The server refused us, or the ledger failed.
+    Failed,
+}
+
+/// What the shell is to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Build the site as of now and commit what it saw; answer with `Event::Built`.
+    Build,
+    /// Read the config again (and with it the media list).
+    Reload,
+    /// Read and report the media list.
+    ReadMedia,
+    /// Watch the folders anew (they vanished, moved or came back).
+    Rewatch,
+    /// Start a mail run for these (release id, version); answer with `Event::MailEnded`.
+    StartMail(Vec<(String, u32)>),
+    /// The release's file has been gone longer than `DELETED_GRACE`: cancel its waiting mail.
+    Cancel(String),
+}
+
+/// The mail side of the daemon: one state, never four flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailState {
+    Idle,
+    Running {
+        since: DateTime<Utc>,
+    },
+    BackingOff {
+        until: DateTime<Utc>,
+        because: Backoff,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    /// Another process (a `pressroom send` by hand) holds the send lock.
+    LockBusy,
+    /// A release's text could not be read again; the edit that caused it brings a rebuild.
+    Unreadable,
+    /// The last run failed: a persistent problem is logged every few minutes, not in a loop.
+    RunFailed,
+}
+
+/// How long a busy send lock, or an unreadable text, is left before trying again.
+pub const LOCK_RETRY: TimeDelta = TimeDelta::seconds(30);
+/// After a mail run that failed, the next one waits this long.
+pub const FAILED_RUN_RETRY: TimeDelta = TimeDelta::minutes(5);
+/// A build whose commit failed (a full disk, a ledger file replaced) is tried again after
+/// this long.
+pub const COMMIT_RETRY: TimeDelta = TimeDelta::seconds(30);
+/// A release deleted while its mail waits: its mail is cancelled once it has stayed away
+/// this long (an editor that saves by delete-and-write brings it back sooner).
+pub const DELETED_GRACE: TimeDelta = TimeDelta::seconds(5);
+
+/// The daemon's state between events.
+#[derive(Debug, Clone)]
+pub struct Core {
+    window: Window,
+    mail: MailState,
+    next_lift: Option<DateTime<Utc>>,
+    commit_retry: Option<DateTime<Utc>>,
+    folder_unreadable: bool,
+    /// Releases whose mail waits but whose file has gone, and since when.
+    missing: Vec<(String, DateTime<Utc>)>,
+    /// As of the last `plan`.
+    next_mail: Option<DateTime<Utc>>,
+    next_gone: Option<DateTime<Utc>>,
+}
+
+impl Core {
+    pub fn new(window: Window) -> Core {
+        Core {
+            window,
+            mail: MailState::Idle,
+            next_lift: None,
+            commit_retry: None,
+            folder_unreadable: false,
+            missing: Vec::new(),
+            next_mail: None,
+            next_gone: None,
+        }
+    }
+
+    /// A reloaded config's dispatch window.
+    pub fn set_window(&mut self, window: Window) {
+        self.window = window;
+    }
+
+    pub fn mail(&self) -> MailState {
+        self.mail
+    }
+
+    pub fn on_event(&mut self, event: Event, now: DateTime<Utc>) -> Vec<Action> {
+        match event {
+            Event::Started | Event::Files(Change::Releases) | Event::ClockChanged => {
+                vec![Action::Build]
+            }
+            Event::Files(Change::Nothing) => Vec::new(),
+            Event::Files(Change::Media) => vec![Action::ReadMedia],
+            Event::Files(Change::Folder) => vec![Action::Rewatch, Action::Build],
+            Event::Files(Change::Config | Change::Rescan) | Event::Reload => {
+                vec![Action::Reload, Action::Build]
+            }
+            Event::Wake => {
+                let due = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t <= now);
+                if due(self.next_lift) || due(self.commit_retry) {
+                    vec![Action::Build]
+                } else {
+                    Vec::new()
+                }
+            }
+            Event::Built(built) => {
+                self.next_lift = built.next_lift;
+                self.folder_unreadable = built.folder_unreadable;
+                self.commit_retry = (!built.committed).then(|| now + COMMIT_RETRY);
+                Vec::new()
+            }
+            Event::MailEnded(end) => {
+                self.mail = match end {
+                    MailEnd::Busy => MailState::BackingOff {
+                        until: now + LOCK_RETRY,
+                        because: Backoff::LockBusy,
+                    },
+                    MailEnd::Ran { unread: 0 } => MailState::Idle,
+                    MailEnd::Ran { .. } => MailState::BackingOff {
+                        until: now + LOCK_RETRY,
+                        because: Backoff::Unreadable,
+                    },
+                    MailEnd::Failed => MailState::BackingOff {
+                        until: now + FAILED_RUN_RETRY,
+                        because: Backoff::RunFailed,
+                    },
+                };
+                Vec::new()
+            }
+        }
+    }
+
+    /// Given the ledger's waiting mail (and whether the builder knows each release):
+    /// cancels the mail of releases deleted for longer than the grace period, and starts a
+    /// mail run if mail is due, the window is open and no run goes or backs off.
+    pub fn plan(
+        &mut self,
+        pending: &[Pending],
+        known: &dyn Fn(&str) -> bool,
+        now: DateTime<Utc>,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let (known, gone): (Vec<&Pending>, Vec<&Pending>) =
+            pending.iter().partition(|p| known(&p.release_id));
+        self.next_gone = None;
+        if self.folder_unreadable {
+            // Which releases exist is not known: none is taken for deleted.
+            self.missing.clear();
+        } else {
+            self.missing
+                .retain(|(id, _)| gone.iter().any(|p| &p.release_id == id));
+            for p in &gone {
+                let since = match self.missing.iter().find(|(id, _)| *id == p.release_id) {
+                    Some((_, since)) => *since,
+                    None => {
+                        self.missing.push((p.release_id.clone(), now));
+                        now
+                    }
+                };
+                if now - since >= DELETED_GRACE {
+                    actions.push(Action::Cancel(p.release_id.clone()));
+                    self.missing.retain(|(id, _)| *id != p.release_id);
+                } else {
+                    let at = since + DELETED_GRACE;
+                    self.next_gone = Some(self.next_gone.map_or(at, |n| n.min(at)));
+                }
+            }
+        }
+
+        if let MailState::BackingOff { until, .. } = self.mail
+            && until <= now
+        {
+            self.mail = MailState::Idle;
+        }
+        if self.mail == MailState::Idle && self.window.contains(now) {
+            let due: Vec<(String, u32)> = known
+                .iter()
+                .filter(|p| p.due <= now)
+                .map(|p| (p.release_id.clone(), p.version))
+                .collect();
+            if !due.is_empty() {
+                self.mail = MailState::Running { since: now };
+                actions.push(Action::StartMail(due));
+            }
+        }
+        let known: Vec<Pending> = known.into_iter().cloned().collect();
+        self.next_mail = match self.mail {
+            MailState::Running { .. } => None,
+            MailState::Idle => schedule::next_mail(&known, &self.window, now),
+            MailState::BackingOff { until, .. } => {
+                schedule::next_mail(&known, &self.window, now).map(|t| t.max(until))
+            }
+        };
+        actions
+    }
+
+    /// When the daemon must next act unless an event comes first: the next embargo lift,
+    /// the next instant waiting mail may leave, the end of a deleted release's grace, or a
+    /// failed commit's retry.
+    pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
+        [
+            self.next_lift,
+            self.next_mail,
+            self.next_gone,
+            self.commit_retry,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+#[cfg(test)]
+mod tests;

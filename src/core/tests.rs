@@ -1,0 +1,178 @@
+//! The core's rules at exact instants: no process, no sleeps.
+
+use super::*;
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().expect("an RFC 3339 instant")
+}
+
+/// Weekdays 07–17 in Stockholm (the sample config's window).
+fn core() -> Core {
+    Core::new(Window {
+        schedule: "* * 7-17 * * Mon-Fri".parse().expect("cron"),
+        tz: chrono_tz::Europe::Stockholm,
+    })
+}
+
+fn pending(id: &str, due: &str) -> Pending {
+    Pending {
+        release_id: id.to_string(),
+        version: 1,
+        due: t(due),
+    }
+}
+
+fn built(next_lift: Option<&str>) -> Event {
+    Event::Built(Built {
+        next_lift: next_lift.map(t),
+        committed: true,
+        folder_unreadable: false,
+    })
+}
+
+const ALL: &dyn Fn(&str) -> bool = &|_| true;
+
+#[test]
+fn files_signals_and_the_clock_ask_for_what_each_needs() {
+    let mut c = core();
+    let now = t("2018-10-18T08:00:00Z");
+    assert_eq!(c.on_event(Event::Started, now), [Action::Build]);
+    assert_eq!(c.on_event(Event::Files(Change::Nothing), now), []);
+    assert_eq!(
+        c.on_event(Event::Files(Change::Media), now),
+        [Action::ReadMedia]
+    );
+    assert_eq!(
+        c.on_event(Event::Files(Change::Folder), now),
+        [Action::Rewatch, Action::Build]
+    );
+    for e in [
+        Event::Reload,
+        Event::Files(Change::Config),
+        Event::Files(Change::Rescan),
+    ] {
+        assert_eq!(c.on_event(e, now), [Action::Reload, Action::Build]);
+    }
+    assert_eq!(c.on_event(Event::ClockChanged, now), [Action::Build]);
+}
+
+#[test]
+fn a_wake_up_builds_only_once_the_lift_has_come() {
+    let mut c = core();
+    let lift = "2018-10-18T06:00:00Z";
+    c.on_event(built(Some(lift)), t("2018-10-18T05:00:00Z"));
+    assert_eq!(c.next_wakeup(), Some(t(lift)));
+    assert_eq!(c.on_event(Event::Wake, t("2018-10-18T05:59:59Z")), []);
+    assert_eq!(c.on_event(Event::Wake, t(lift)), [Action::Build]);
+}
+
+#[test]
+fn mail_due_outside_the_window_waits_for_its_opening_then_one_run_starts() {
+    let mut c = core();
+    // Thursday 18 October 2018, 06:00 in Stockholm: the window opens at 07:00 (05:00 UTC).
+    let early = t("2018-10-18T04:00:00Z");
+    let p = [pending("r", "2018-10-18T04:00:00Z")];
+    assert_eq!(c.plan(&p, ALL, early), []);
+    assert_eq!(c.next_wakeup(), Some(t("2018-10-18T05:00:00Z")));
+    let open = t("2018-10-18T05:00:00Z");
+    assert_eq!(
+        c.plan(&p, ALL, open),
+        [Action::StartMail(vec![("r".into(), 1)])]
+    );
+    assert_eq!(c.mail(), MailState::Running { since: open });
+    // While it runs, no second run and no mail wake-up.
+    assert_eq!(c.plan(&p, ALL, open + TimeDelta::seconds(1)), []);
+    assert_eq!(c.next_wakeup(), None);
+    c.on_event(Event::MailEnded(MailEnd::Ran { unread: 0 }), open);
+    assert_eq!(c.mail(), MailState::Idle);
+}
+
+#[test]
+fn nothing_is_mailed_a_second_before_it_is_due() {
+    let mut c = core();
+    let due = "2018-10-18T08:00:00Z";
+    let p = [pending("r", due)];
+    assert_eq!(c.plan(&p, ALL, t(due) - TimeDelta::seconds(1)), []);
+    assert_eq!(c.next_wakeup(), Some(t(due)));
+    assert_eq!(c.plan(&p, ALL, t(due)).len(), 1);
+}
+
+#[test]
+fn a_failed_run_backs_off_five_minutes_a_busy_lock_thirty_seconds() {
+    let now = t("2018-10-18T08:00:00Z");
+    let p = [pending("r", "2018-10-18T07:00:00Z")];
+    for (end, wait, because) in [
+        (MailEnd::Failed, FAILED_RUN_RETRY, Backoff::RunFailed),
+        (MailEnd::Busy, LOCK_RETRY, Backoff::LockBusy),
+        (MailEnd::Ran { unread: 1 }, LOCK_RETRY, Backoff::Unreadable),
+    ] {
+        let mut c = core();
+        assert_eq!(c.plan(&p, ALL, now).len(), 1);
+        c.on_event(Event::MailEnded(end), now);
+        assert_eq!(
+            c.mail(),
+            MailState::BackingOff {
+                until: now + wait,
+                because
+            }
+        );
+        assert_eq!(c.plan(&p, ALL, now + wait - TimeDelta::seconds(1)), []);
+        assert_eq!(c.next_wakeup(), Some(now + wait));
+        assert_eq!(c.plan(&p, ALL, now + wait).len(), 1, "{end:?}");
+    }
+}
+
+#[test]
+fn a_deleted_release_s_mail_is_cancelled_after_the_grace_unless_it_comes_back() {
+    let mut c = core();
+    let now = t("2018-10-18T08:00:00Z");
+    let p = [pending("r", "2018-10-19T08:00:00Z")];
+    let none: &dyn Fn(&str) -> bool = &|_| false;
+    assert_eq!(c.plan(&p, none, now), []);
+    assert_eq!(c.next_wakeup(), Some(now + DELETED_GRACE));
+    // Back within the grace (an editor's delete-and-write): forgotten.
+    assert_eq!(c.plan(&p, ALL, now + TimeDelta::seconds(2)), []);
+    assert_eq!(c.plan(&p, none, now + TimeDelta::seconds(3)), []);
+    assert_eq!(c.plan(&p, none, now + TimeDelta::seconds(7)), []);
+    assert_eq!(
+        c.plan(&p, none, now + TimeDelta::seconds(8)),
+        [Action::Cancel("r".into())]
+    );
+}
+
+#[test]
+fn while_the_folder_is_unreadable_nothing_counts_as_deleted() {
+    let mut c = core();
+    let now = t("2018-10-18T08:00:00Z");
+    c.on_event(
+        Event::Built(Built {
+            next_lift: None,
+            committed: true,
+            folder_unreadable: true,
+        }),
+        now,
+    );
+    let p = [pending("r", "2018-10-19T08:00:00Z")];
+    let none: &dyn Fn(&str) -> bool = &|_| false;
+    for s in [0, 10, 100] {
+        assert_eq!(c.plan(&p, none, now + TimeDelta::seconds(s)), []);
+    }
+}
+
+#[test]
+fn a_commit_that_failed_is_built_again_in_thirty_seconds() {
+    let mut c = core();
+    let now = t("2018-10-18T08:00:00Z");
+    c.on_event(
+        Event::Built(Built {
+            next_lift: None,
+            committed: false,
+            folder_unreadable: false,
+        }),
+        now,
+    );
+    assert_eq!(c.next_wakeup(), Some(now + COMMIT_RETRY));
+    assert_eq!(c.on_event(Event::Wake, now + COMMIT_RETRY), [Action::Build]);
+    c.on_event(built(None), now + COMMIT_RETRY);
+    assert_eq!(c.next_wakeup(), None);
+}
