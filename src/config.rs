@@ -94,6 +94,12 @@ pub enum Transport {
     },
 }
 
+/// Where systemd's `LoadCredential` put the service's credentials
+/// (`$CREDENTIALS_DIRECTORY`), if it did: [`Secret::Credential`] names a file in it.
+pub fn credentials_dir() -> Option<PathBuf> {
+    std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from)
+}
+
 /// A file named in the config, and where it was named: read later, its problems still
 /// point at the config line.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::build::{BuildReport, Builder, Recording};
 use crate::clock;
-use crate::config::{Config, ConfigInvalid};
+use crate::config::{Config, ConfigInvalid, credentials_dir};
 use crate::diagnostic::Diagnostic;
 use crate::ledger::{Ledger, OptOutSource};
 mod mail;
@@ -421,11 +421,6 @@ fn preview(
         }
     }
     Ok(Outcome::Ok)
-}
-
-/// systemd's `$CREDENTIALS_DIRECTORY`, where `LoadCredential=` puts secrets.
-pub(crate) fn credentials_dir() -> Option<std::path::PathBuf> {
-    std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from)
 }
 
 fn check(config: &Config) -> anyhow::Result<Outcome> {

@@ -133,7 +133,7 @@ struct Signals {
 
 impl Daemon {
     async fn start(config_path: Option<PathBuf>, config: Config) -> anyhow::Result<Daemon> {
-        let credentials = crate::cli::credentials_dir();
+        let credentials = crate::config::credentials_dir();
         let key = TokenKey::load_or_create(&config.paths.state, credentials.as_deref())?;
         let ledger = Ledger::open_in(&config.paths.state)?;
         let builder = Builder::new(config.clone(), config.paths.public.clone())
@@ -551,7 +551,7 @@ impl Daemon {
             key: self.key.clone(),
             stop: self.stop.clone(),
             metrics: Arc::clone(&self.metrics),
-            credentials: crate::cli::credentials_dir(),
+            credentials: crate::config::credentials_dir(),
         };
         let done = self.sent_tx.clone();
         // SQLite, composing and the sender's pipeline block: the run gets a thread of its
