@@ -164,10 +164,6 @@ impl Config {
         match Config::parse(&text, &path, &root) {
             Ok((mut config, warnings)) => {
                 config.file = Some(path);
-                let problems = config.check_files();
-                if !problems.is_empty() {
-                    return Err(ConfigInvalid(problems).into());
-                }
                 Ok((config, warnings))
             }
             Err(diags) => Err(ConfigInvalid(diags).into()),
@@ -223,32 +219,6 @@ impl Config {
             webhooks,
         };
         Ok((config, diags))
-    }
-
-    /// Reads the files the config names for mail (the DKIM key, the CA certificates), so a
-    /// bad one is a config error, reported at the line that names it, before anything runs.
-    pub fn check_files(&self) -> Vec<Diagnostic> {
-        let mut problems = Vec::new();
-        if let Some(dkim) = &self.mail.dkim {
-            let domain = self.mail.from.email.domain();
-            if let Err(e) = crate::mail::dkim::Signer::load(dkim, domain) {
-                problems.push(dkim.key.written_at.error(e.to_string()).expected(
-                    "an unencrypted RSA (2048 bits) or Ed25519 private key in PEM, e.g. from `openssl genpkey -algorithm ed25519`",
-                ));
-            }
-        }
-        if let Transport::Smtp {
-            tls_ca: Some(ca), ..
-        } = &self.mail.transport
-            && let Err(e) = crate::mail::transport::read_ca(&ca.path)
-        {
-            problems.push(
-                ca.written_at
-                    .error(e.to_string())
-                    .expected("one or more PEM certificates (BEGIN CERTIFICATE)"),
-            );
-        }
-        problems
     }
 
     /// A URL under the site, from a path relative to the root (`releases/du-avgor/`).

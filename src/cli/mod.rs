@@ -127,7 +127,7 @@ pub enum Outcome {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let (config, config_diags) = match Config::load(args.config.as_deref()) {
+    let (config, config_diags) = match crate::mail::load_config(args.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => match e.downcast::<ConfigInvalid>() {
             Ok(ConfigInvalid(diags)) => {

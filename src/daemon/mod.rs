@@ -399,7 +399,7 @@ impl Daemon {
     /// Reads the config again; an invalid one is reported and the running one kept.
     fn reload(&mut self) {
         let now = clock::now();
-        match Config::load(self.config_path.as_deref()) {
+        match crate::mail::load_config(self.config_path.as_deref()) {
             Ok((config, diags)) => {
                 for d in &diags {
                     tracing::warn!("{d}");
