@@ -87,11 +87,45 @@ pub enum Transport {
     File { outbox: PathBuf },
     Smtp {
         url: Url,
+        /// How the connection is encrypted, from the URL's scheme and its `tls=` parameter.
+        tls: Tls,
         user: Option<String>,
         password: Option<Secret>,
         /// Certificates to trust besides the public roots (a relay with its own CA).
         tls_ca: Option<FileRef>,
     },
+}
+
+/// How an SMTP connection is encrypted. Parsed here, once, from the URL: `smtps://` is
+/// implicit TLS, `smtp://` is STARTTLS under `tls=required` or `tls=opportunistic` and
+/// clear text without `tls=`; any other `tls=` is a config error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp://…?tls=required`: STARTTLS or fail.
+    Required,
+    /// `smtp://…?tls=opportunistic`: STARTTLS when offered.
+    Opportunistic,
+    /// `smtp://`: plain (a relay on localhost).
+    None,
+}
+
+impl Tls {
+    /// The mode an SMTP URL names (the URL already checked to be `smtp://` or `smtps://`).
+    pub fn of(url: &Url) -> Result<Tls, String> {
+        let mode = url
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        match (url.scheme(), mode.as_deref()) {
+            ("smtps", None | Some("required" | "opportunistic")) => Ok(Tls::Implicit),
+            (_, Some("required")) => Ok(Tls::Required),
+            (_, Some("opportunistic")) => Ok(Tls::Opportunistic),
+            (_, None) => Ok(Tls::None),
+            (_, Some(other)) => Err(format!("unknown TLS mode tls={other}")),
+        }
+    }
 }
 
 /// Where systemd's `LoadCredential` put the service's credentials
@@ -469,7 +503,7 @@ fn read_mail(
         None => {}
         Some((kind, _)) if kind == "file" => {}
         Some((kind, span)) if kind == "smtp" => {
-            let expected = "smtp://host:587 (STARTTLS), smtps://host:465, or smtp://localhost:25";
+            let expected = "smtps://host:465, smtp://host:587?tls=required (STARTTLS; or tls=opportunistic), or smtp://localhost:25";
             let url = match &smtp_url {
                 Some(_) => parse_or(&t, smtp_url.clone(), smtp_url_of, expected, diags),
                 None => {
@@ -480,11 +514,8 @@ fn read_mail(
                     None
                 }
             };
-            if let Some(url) = url {
-                let clear = url.scheme() == "smtp"
-                    && !url
-                        .query_pairs()
-                        .any(|(k, v)| k == "tls" && (v == "required" || v == "opportunistic"));
+            if let Some((url, tls)) = url {
+                let clear = tls == Tls::None;
                 if clear && user.is_some() {
                     diags.push(
                         t.error(
@@ -504,6 +535,7 @@ fn read_mail(
                 }
                 mail.transport = Transport::Smtp {
                     url,
+                    tls,
                     user,
                     password,
                     tls_ca,
@@ -604,14 +636,15 @@ fn read_mail(
     mail
 }
 
-fn smtp_url_of(s: &str) -> Result<Url, String> {
+fn smtp_url_of(s: &str) -> Result<(Url, Tls), String> {
     let url = Url::parse(s).map_err(|e| e.to_string())?;
     match url.scheme() {
         "smtp" | "smtps" if url.host_str().is_some() => {
             if url.password().is_some() {
                 return Err("a password in the URL would sit in the config".into());
             }
-            Ok(url)
+            let tls = Tls::of(&url)?;
+            Ok((url, tls))
         }
         _ => Err("not an smtp:// or smtps:// URL".into()),
     }
@@ -735,6 +768,38 @@ mod tests {
             NaiveTime::from_hms_opt(8, 30, 0).unwrap()
         );
         assert_eq!(c.dispatch.catch_up, Duration::from_secs(12 * 3600));
+    }
+
+    #[test]
+    fn the_smtp_url_names_its_tls_mode_once_and_only_known_ones() {
+        let smtp = |url: &str| {
+            parse(&format!("[mail]\ntransport = \"smtp\"\nurl = \"{url}\"\n")).map(|c| {
+                match c.mail.transport {
+                    Transport::Smtp { tls, .. } => tls,
+                    Transport::File { .. } => unreachable!("transport = smtp"),
+                }
+            })
+        };
+        assert_eq!(smtp("smtps://relay.example.org"), Ok(Tls::Implicit));
+        assert_eq!(
+            smtp("smtp://relay.example.org:587?tls=required"),
+            Ok(Tls::Required)
+        );
+        assert_eq!(
+            smtp("smtp://relay.example.org:587?tls=opportunistic"),
+            Ok(Tls::Opportunistic)
+        );
+        assert_eq!(smtp("smtp://localhost:25"), Ok(Tls::None));
+        for bad in [
+            "smtp://relay.example.org?tls=bogus",
+            "smtps://relay.example.org?tls=",
+        ] {
+            let errors = smtp(bad).unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.contains("unknown TLS mode tls=")),
+                "{bad}: {errors:#?}"
+            );
+        }
     }
 
     #[test]
