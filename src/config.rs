@@ -13,7 +13,7 @@ use lettre::message::Mailbox;
 use url::Url;
 
 use crate::diagnostic::{Diagnostic, Location, SourceText};
-use crate::release::LangTag;
+use crate::lang::LangTag;
 use crate::schema::{self, Located, TableReader};
 
 /// Where the config is looked for when `--config` is not given.
