@@ -20,9 +20,9 @@ use crate::release::revision::{self, Revision};
 use crate::release::{self, Release, Slug, source};
 use crate::render::{self, Output, Templates};
 
-/// A hash map with a fast hasher: keys here are our own paths and names, not input
-/// an attacker chooses to collide.
-pub type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+/// The caches' hash map, which lives in `render` (below the build, which uses it too).
+/// Re-exported so code that names `build::Map` keeps compiling; new code names `render::Map`.
+pub use crate::render::Map;
 
 /// A parse result, remembered with the stamp of the file it came from.
 struct Cached {

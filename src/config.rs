@@ -13,7 +13,7 @@ use lettre::message::Mailbox;
 use url::Url;
 
 use crate::diagnostic::{Diagnostic, Location, SourceText};
-use crate::release::LangTag;
+use crate::lang::LangTag;
 use crate::schema::{self, Located, TableReader};
 
 /// Where the config is looked for when `--config` is not given.
@@ -87,11 +87,51 @@ pub enum Transport {
     File { outbox: PathBuf },
     Smtp {
         url: Url,
+        /// How the connection is encrypted, from the URL's scheme and its `tls=` parameter.
+        tls: Tls,
         user: Option<String>,
         password: Option<Secret>,
         /// Certificates to trust besides the public roots (a relay with its own CA).
         tls_ca: Option<FileRef>,
     },
+}
+
+/// How an SMTP connection is encrypted. Parsed here, once, from the URL: `smtps://` is
+/// implicit TLS, `smtp://` is STARTTLS under `tls=required` or `tls=opportunistic` and
+/// clear text without `tls=`; any other `tls=` is a config error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+    /// `smtp://…?tls=required`: STARTTLS or fail.
+    Required,
+    /// `smtp://…?tls=opportunistic`: STARTTLS when offered.
+    Opportunistic,
+    /// `smtp://`: plain (a relay on localhost).
+    None,
+}
+
+impl Tls {
+    /// The mode an SMTP URL names (the URL already checked to be `smtp://` or `smtps://`).
+    pub fn of(url: &Url) -> Result<Tls, String> {
+        let mode = url
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        match (url.scheme(), mode.as_deref()) {
+            ("smtps", None | Some("required" | "opportunistic")) => Ok(Tls::Implicit),
+            (_, Some("required")) => Ok(Tls::Required),
+            (_, Some("opportunistic")) => Ok(Tls::Opportunistic),
+            (_, None) => Ok(Tls::None),
+            (_, Some(other)) => Err(format!("unknown TLS mode tls={other}")),
+        }
+    }
+}
+
+/// Where systemd's `LoadCredential` put the service's credentials
+/// (`$CREDENTIALS_DIRECTORY`), if it did: [`Secret::Credential`] names a file in it.
+pub fn credentials_dir() -> Option<PathBuf> {
+    std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from)
 }
 
 /// A file named in the config, and where it was named: read later, its problems still
@@ -158,10 +198,6 @@ impl Config {
         match Config::parse(&text, &path, &root) {
             Ok((mut config, warnings)) => {
                 config.file = Some(path);
-                let problems = config.check_files();
-                if !problems.is_empty() {
-                    return Err(ConfigInvalid(problems).into());
-                }
                 Ok((config, warnings))
             }
             Err(diags) => Err(ConfigInvalid(diags).into()),
@@ -217,32 +253,6 @@ impl Config {
             webhooks,
         };
         Ok((config, diags))
-    }
-
-    /// Reads the files the config names for mail (the DKIM key, the CA certificates), so a
-    /// bad one is a config error, reported at the line that names it, before anything runs.
-    pub fn check_files(&self) -> Vec<Diagnostic> {
-        let mut problems = Vec::new();
-        if let Some(dkim) = &self.mail.dkim {
-            let domain = self.mail.from.email.domain();
-            if let Err(e) = crate::mail::dkim::Signer::load(dkim, domain) {
-                problems.push(dkim.key.written_at.error(e.to_string()).expected(
-                    "an unencrypted RSA (2048 bits) or Ed25519 private key in PEM, e.g. from `openssl genpkey -algorithm ed25519`",
-                ));
-            }
-        }
-        if let Transport::Smtp {
-            tls_ca: Some(ca), ..
-        } = &self.mail.transport
-            && let Err(e) = crate::mail::transport::read_ca(&ca.path)
-        {
-            problems.push(
-                ca.written_at
-                    .error(e.to_string())
-                    .expected("one or more PEM certificates (BEGIN CERTIFICATE)"),
-            );
-        }
-        problems
     }
 
     /// A URL under the site, from a path relative to the root (`releases/du-avgor/`).
@@ -493,7 +503,7 @@ fn read_mail(
         None => {}
         Some((kind, _)) if kind == "file" => {}
         Some((kind, span)) if kind == "smtp" => {
-            let expected = "smtp://host:587 (STARTTLS), smtps://host:465, or smtp://localhost:25";
+            let expected = "smtps://host:465, smtp://host:587?tls=required (STARTTLS; or tls=opportunistic), or smtp://localhost:25";
             let url = match &smtp_url {
                 Some(_) => parse_or(&t, smtp_url.clone(), smtp_url_of, expected, diags),
                 None => {
@@ -504,11 +514,8 @@ fn read_mail(
                     None
                 }
             };
-            if let Some(url) = url {
-                let clear = url.scheme() == "smtp"
-                    && !url
-                        .query_pairs()
-                        .any(|(k, v)| k == "tls" && (v == "required" || v == "opportunistic"));
+            if let Some((url, tls)) = url {
+                let clear = tls == Tls::None;
                 if clear && user.is_some() {
                     diags.push(
                         t.error(
@@ -528,6 +535,7 @@ fn read_mail(
                 }
                 mail.transport = Transport::Smtp {
                     url,
+                    tls,
                     user,
                     password,
                     tls_ca,
@@ -628,14 +636,15 @@ fn read_mail(
     mail
 }
 
-fn smtp_url_of(s: &str) -> Result<Url, String> {
+fn smtp_url_of(s: &str) -> Result<(Url, Tls), String> {
     let url = Url::parse(s).map_err(|e| e.to_string())?;
     match url.scheme() {
         "smtp" | "smtps" if url.host_str().is_some() => {
             if url.password().is_some() {
                 return Err("a password in the URL would sit in the config".into());
             }
-            Ok(url)
+            let tls = Tls::of(&url)?;
+            Ok((url, tls))
         }
         _ => Err("not an smtp:// or smtps:// URL".into()),
     }
@@ -759,6 +768,38 @@ mod tests {
             NaiveTime::from_hms_opt(8, 30, 0).unwrap()
         );
         assert_eq!(c.dispatch.catch_up, Duration::from_secs(12 * 3600));
+    }
+
+    #[test]
+    fn the_smtp_url_names_its_tls_mode_once_and_only_known_ones() {
+        let smtp = |url: &str| {
+            parse(&format!("[mail]\ntransport = \"smtp\"\nurl = \"{url}\"\n")).map(|c| {
+                match c.mail.transport {
+                    Transport::Smtp { tls, .. } => tls,
+                    Transport::File { .. } => unreachable!("transport = smtp"),
+                }
+            })
+        };
+        assert_eq!(smtp("smtps://relay.example.org"), Ok(Tls::Implicit));
+        assert_eq!(
+            smtp("smtp://relay.example.org:587?tls=required"),
+            Ok(Tls::Required)
+        );
+        assert_eq!(
+            smtp("smtp://relay.example.org:587?tls=opportunistic"),
+            Ok(Tls::Opportunistic)
+        );
+        assert_eq!(smtp("smtp://localhost:25"), Ok(Tls::None));
+        for bad in [
+            "smtp://relay.example.org?tls=bogus",
+            "smtps://relay.example.org?tls=",
+        ] {
+            let errors = smtp(bad).unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.contains("unknown TLS mode tls=")),
+                "{bad}: {errors:#?}"
+            );
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod diagnostic;
 pub mod dispatch;
 pub mod http;
+pub mod lang;
 pub mod ledger;
 pub mod log;
 pub mod mail;

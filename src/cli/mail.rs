@@ -8,10 +8,10 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
-use super::{Outcome, credentials_dir};
+use super::Outcome;
 use crate::build::Builder;
 use crate::clock;
-use crate::config::Config;
+use crate::config::{Config, credentials_dir};
 use crate::ledger::{Decided, DeliveryState, Ledger, SendLock};
 use crate::mail::dkim::Signer;
 use crate::mail::sender::{self, Dispatch, SendError, Summary};

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::build::{BuildReport, Builder, Recording};
 use crate::clock;
-use crate::config::{Config, ConfigInvalid};
+use crate::config::{Config, ConfigInvalid, credentials_dir};
 use crate::diagnostic::Diagnostic;
 use crate::ledger::{Ledger, OptOutSource};
 mod mail;
@@ -128,7 +128,7 @@ pub enum Outcome {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let (config, config_diags) = match Config::load(args.config.as_deref()) {
+    let (config, config_diags) = match crate::mail::load_config(args.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => match e.downcast::<ConfigInvalid>() {
             Ok(ConfigInvalid(diags)) => {
@@ -394,11 +394,6 @@ fn preview(
         }
     }
     Ok(Outcome::Ok)
-}
-
-/// systemd's `$CREDENTIALS_DIRECTORY`, where `LoadCredential=` puts secrets.
-pub(crate) fn credentials_dir() -> Option<std::path::PathBuf> {
-    std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from)
 }
 
 fn check(config: &Config) -> anyhow::Result<Outcome> {

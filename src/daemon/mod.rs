@@ -115,7 +115,7 @@ struct Signals {
 
 impl Daemon {
     async fn start(config_path: Option<PathBuf>, config: Config) -> anyhow::Result<Daemon> {
-        let credentials = crate::cli::credentials_dir();
+        let credentials = crate::config::credentials_dir();
         let key = TokenKey::load_or_create(&config.paths.state, credentials.as_deref())?;
         let owner = Owner::start(Ledger::open_in(&config.paths.state)?)
             .context("cannot start the ledger's thread")?;
@@ -420,7 +420,7 @@ impl Daemon {
 
     /// Reads the config again; an invalid one is reported and the running one kept.
     fn reload(&mut self, now: DateTime<Utc>) {
-        match Config::load(self.config_path.as_deref()) {
+        match crate::mail::load_config(self.config_path.as_deref()) {
             Ok((config, diags)) => {
                 for d in &diags {
                     tracing::warn!("{d}");
@@ -525,7 +525,7 @@ impl Daemon {
             key: self.key.clone(),
             stop: self.stop.clone(),
             metrics: Arc::clone(&self.metrics),
-            credentials: crate::cli::credentials_dir(),
+            credentials: crate::config::credentials_dir(),
         };
         let done = self.sent_tx.clone();
         // SQLite, composing and the sender's pipeline block: the run gets a thread of its

@@ -32,7 +32,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::compose::Transfer;
-use crate::config::{Mail, Secret, Transport as Configured};
+use crate::config::{Mail, Secret, Tls, Transport as Configured};
 use crate::dispatch::Attempt;
 
 pub enum Transport {
@@ -86,18 +86,6 @@ pub struct Smtp {
     idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tls {
-    /// `smtps://`: TLS from the first byte.
-    Implicit,
-    /// `smtp://…?tls=required`: STARTTLS or fail.
-    Required,
-    /// `smtp://…?tls=opportunistic`: STARTTLS when offered.
-    Opportunistic,
-    /// `smtp://`: plain (a relay on localhost).
-    None,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("the SMTP password: {0}")]
@@ -145,6 +133,7 @@ impl Transport {
             }),
             Configured::Smtp {
                 url,
+                tls,
                 user,
                 password,
                 tls_ca,
@@ -154,20 +143,9 @@ impl Transport {
                     reason: reason.to_string(),
                 };
                 let host = url.host_str().ok_or_else(|| bad("no host"))?.to_string();
-                let query = url
-                    .query_pairs()
-                    .find(|(k, _)| k == "tls")
-                    .map(|(_, v)| v.to_string());
-                let (tls, default_port) = match (url.scheme(), query.as_deref()) {
-                    ("smtps", _) => (Tls::Implicit, 465),
-                    ("smtp", Some("required")) => (Tls::Required, 587),
-                    ("smtp", Some("opportunistic")) => (Tls::Opportunistic, 587),
-                    ("smtp", None) => (Tls::None, 587),
-                    _ => {
-                        return Err(bad(
-                            "expected smtps://, or smtp:// with tls=required or tls=opportunistic",
-                        ));
-                    }
+                let default_port = match tls {
+                    Tls::Implicit => 465,
+                    Tls::Required | Tls::Opportunistic | Tls::None => 587,
                 };
                 let credentials = match user {
                     Some(user) => {
@@ -197,7 +175,7 @@ impl Transport {
                     implicit,
                     host,
                     port: url.port().unwrap_or(default_port),
-                    tls,
+                    tls: *tls,
                     credentials,
                     user: user.clone(),
                     extra_roots,

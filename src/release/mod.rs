@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use crate::lang::LangTag;
 pub use frontmatter::parse;
 pub use source::{SourceFile, scan};
 
@@ -81,40 +82,6 @@ fn is_url_name(s: &str, max: usize) -> bool {
         && !s.ends_with('-')
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-/// A BCP 47 language tag, as written (`sv`, `en-GB`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct LangTag(String);
-
-impl LangTag {
-    pub fn parse(s: &str) -> Result<LangTag, String> {
-        oxilangtag::LanguageTag::parse(s.to_string())
-            .map(|t| LangTag(t.into_inner()))
-            .map_err(|e| e.to_string())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Lowercase form used in paths (`lang/sv/`) and comparisons.
-    pub fn key(&self) -> String {
-        self.0.to_lowercase()
-    }
-
-    /// Whether a recipient who reads `self` reads a release in `other` (`en` reads `en-GB`).
-    pub fn covers(&self, other: &LangTag) -> bool {
-        let (me, them) = (self.key(), other.key());
-        them == me || them.starts_with(&format!("{me}-"))
-    }
-}
-
-impl fmt::Display for LangTag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// A press contact named in the release.
@@ -312,13 +279,5 @@ mod tests {
         assert_eq!(Slug::from_file_name("2018-10-18"), "2018-10-18");
         assert!(Slug::parse("Du avgör").is_err());
         assert!(Slug::parse("-x").is_err());
-    }
-
-    #[test]
-    fn languages_cover_their_regions() {
-        let en = LangTag::parse("en").unwrap();
-        assert!(en.covers(&LangTag::parse("en-GB").unwrap()));
-        assert!(!en.covers(&LangTag::parse("sv").unwrap()));
-        assert!(LangTag::parse("not a tag").is_err());
     }
 }

@@ -25,6 +25,11 @@ use feed::{Feed, Format};
 pub use templates::Templates;
 use view::{DateView, LinkView, ReleaseView, SiteView};
 
+/// A hash map with a fast hasher: keys here are our own paths and names, not input
+/// an attacker chooses to collide. The renderer's memos use it, and so do the build's
+/// caches above it.
+pub type Map<K, V> = std::collections::HashMap<K, V, FixedState>;
+
 /// One file of the built site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -88,7 +93,7 @@ struct ListItem<'a> {
 /// lists show it (a release is in its year's archive, its topics' pages and its language's).
 struct ListItems<'a> {
     config: &'a Config,
-    made: RefCell<crate::build::Map<&'a str, Value>>,
+    made: RefCell<Map<&'a str, Value>>,
 }
 
 impl<'a> ListItems<'a> {
@@ -166,7 +171,7 @@ pub fn listings(
     config: &Config,
     templates: &Templates,
     plan: &Plan<'_>,
-    cache: &mut crate::build::Map<String, u64>,
+    cache: &mut Map<String, u64>,
     on_disk: &dyn Fn(&str) -> bool,
 ) -> Result<Outputs, RenderError> {
     let mut out = Outputs::new();

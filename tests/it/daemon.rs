@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 
 use super::smtp::SmtpServer;
 use super::*;
@@ -205,7 +205,8 @@ fn secret_release(date: &str) -> String {
     )
 }
 
-/// Every URL a journalist or a crawler could ask for.
+/// Every URL a journalist or a crawler could ask for, but the year archives (see
+/// [`looked_at`]).
 const LOOKED_AT: &[&str] = &[
     "/",
     "/feed.rss",
@@ -219,11 +220,28 @@ const LOOKED_AT: &[&str] = &[
     "/topics/jamstalldhet/feed.rss",
     "/topics/jamstalldhet/feed.json",
     "/lang/sv/feed.atom",
-    "/archive/2026/",
     "/metrics",
     "/healthz",
     "/no-such-page",
 ];
+
+/// The year archive that lists a release dated `date`: its year in the sample's time zone.
+fn archive_of(date: DateTime<Utc>) -> String {
+    let year = date.with_timezone(&chrono_tz::Europe::Stockholm).year();
+    format!("/archive/{year}/")
+}
+
+/// [`LOOKED_AT`] and the archives of the releases dated `dates`.
+fn looked_at(dates: &[DateTime<Utc>]) -> Vec<String> {
+    let mut urls: Vec<String> = LOOKED_AT.iter().map(|s| s.to_string()).collect();
+    for &date in dates {
+        let url = archive_of(date);
+        if !urls.contains(&url) {
+            urls.push(url);
+        }
+    }
+    urls
+}
 
 #[test]
 fn a_release_saved_three_seconds_ahead_is_nowhere_before_its_minute_then_everywhere_within_a_second()
@@ -234,6 +252,7 @@ fn a_release_saved_three_seconds_ahead_is_nowhere_before_its_minute_then_everywh
 
     let date = (pressroom::clock::now() + chrono::TimeDelta::seconds(4)).with_nanosecond_zero();
     p.write("releases/hemlig-nyhet.md", secret_release(&rfc3339(date)));
+    let urls = looked_at(&[date]);
     let mut looks = 0;
     let other = p.path().join("releases/2018-10-18-du-avgor.md");
     let other_text = std::fs::read(&other).expect("sample");
@@ -241,7 +260,7 @@ fn a_release_saved_three_seconds_ahead_is_nowhere_before_its_minute_then_everywh
         // Another release being edited meanwhile: the site is rebuilt again and again
         // before the date, and not one of those builds may show the embargoed one.
         std::fs::write(&other, &other_text).expect("touch");
-        for path in LOOKED_AT {
+        for path in &urls {
             let (_, body) = get(&http, &daemon.base, path);
             // Only an answer received before the date must not hold it.
             if pressroom::clock::now() >= date {
@@ -280,6 +299,10 @@ fn a_release_saved_three_seconds_ahead_is_nowhere_before_its_minute_then_everywh
     let (status, page) = get(&http, &daemon.base, "/releases/hemlig-nyhet/");
     assert_eq!(status, 200);
     assert!(page.contains(SECRET_SENTENCE));
+    // The archive looked at before the date is the one that lists it now.
+    let (status, archive) = get(&http, &daemon.base, &archive_of(date));
+    assert_eq!(status, 200, "{}", archive_of(date));
+    assert!(archive.contains(SECRET_TITLE), "{}", archive_of(date));
 
     // Its mail: the window is always open here; the recipients targeted by the topic.
     wait_for("the mail", Duration::from_secs(20), || {
@@ -449,9 +472,10 @@ fn editor_saves_swap_files_and_half_written_files_never_break_a_page_or_feed() {
     std::thread::sleep(Duration::from_millis(400));
 
     // A file written in two halves, the pause longer than any debounce.
-    let path = p.path().join("releases/2026-01-15-halv.md");
+    let date = "2019-01-15";
+    let path = p.path().join(format!("releases/{date}-halv.md"));
     let whole = release(
-        "title = \"En halvskriven release\"\ndate = 2019-01-15\ntopics = [\"jamstalldhet\"]",
+        &format!("title = \"En halvskriven release\"\ndate = {date}\ntopics = [\"jamstalldhet\"]"),
         "Första stycket.\n\nAndra stycket.",
     );
     let (head, tail) = whole.split_at(25);
@@ -1074,7 +1098,8 @@ fn many_releases_lifting_seconds_apart_each_show_at_their_minute_and_not_before(
             shown: !draft && !withdrawn,
         });
     }
-    let mut urls: Vec<String> = LOOKED_AT.iter().map(|s| s.to_string()).collect();
+    let dates: Vec<DateTime<Utc>> = planned.iter().map(|r| r.date).collect();
+    let mut urls = looked_at(&dates);
     for topic in ["jamstalldhet", "arbetsliv"] {
         urls.push(format!("/topics/{topic}/"));
         urls.push(format!("/topics/{topic}/feed.rss"));

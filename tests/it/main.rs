@@ -12,6 +12,7 @@ mod embargo;
 mod feeds;
 mod forgery;
 mod incremental;
+mod layers;
 mod mail;
 mod owner;
 mod smtp;

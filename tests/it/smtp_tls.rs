@@ -371,3 +371,21 @@ fn a_tls_ca_file_without_certificates_is_a_config_error_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn an_unknown_tls_mode_in_the_smtp_url_fails_check_at_its_line() {
+    let p = Project::sample();
+    p.set_config(
+        "transport = \"file\"",
+        "transport = \"smtp\"\nurl = \"smtp://127.0.0.1:587?tls=bogus\"",
+    );
+    let o = p.run(&["check"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("config/pressroom.toml:")
+            && err.contains("`smtp://127.0.0.1:587?tls=bogus`: unknown TLS mode tls=bogus")
+            && err.contains("tls=required"),
+        "{err}"
+    );
+}
