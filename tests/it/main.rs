@@ -15,6 +15,7 @@ mod incremental;
 mod layers;
 mod mail;
 mod owner;
+mod sim;
 mod smtp;
 mod smtp_tls;
 mod systemd;

@@ -1,0 +1,967 @@
+//! The daemon's core in simulated time. A seeded simulator drives the real core
+//! (`pressroom::core`), the real builder, `publish::record` and a real SQLite ledger (temp
+//! folders on tmpfs) through random sequences of what a press office and the world do —
+//! saves, edits, un-drafting, deletes and restores, withdrawals, opt-outs, SIGHUPs, crashes
+//! (between a build and its commit, and between a batch's sends and their outcomes), and
+//! mail outcomes (250, 451, 550, a dropped connection) — on a clock that jumps to the
+//! core's next wake-up. Mail runs are performed the way the daemon's mail run uses the
+//! ledger (mark interrupted, claim a batch, read opt-outs, send, record), against an
+//! in-process stand-in for the SMTP server; the real sender's pipeline and SMTP are proven
+//! by the process tests (`smtp.rs`, `crash.rs`, `owner.rs`).
+//!
+//! After every step it checks, with its own oracles (the test's spec of each release, its
+//! own reading of the dispatch window, the wire it keeps):
+//! - nothing is public before its date, nor while a draft; everything public is there;
+//! - nothing is mailed before its release's date, outside the window, to someone not
+//!   targeted, or to someone who opted out before the batch was claimed;
+//! - nobody gets a release twice, except a crash's twin of a message in flight, with the
+//!   same Message-ID.
+//!
+//! Each seed then runs to quiescence (nothing due, no run going) with a server that takes
+//! everything, and every recipient targeted at publication who did not opt out must have
+//! been mailed, or have failed for good.
+//!
+//! `SIM_SEEDS` (default 400) and `SIM_STEPS` (default 60) set the size; `SIM_SEED` runs one
+//! seed. A failing seed is printed; add it to `REGRESSIONS`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc, Weekday};
+use pressroom::build::{Builder, Recording};
+use pressroom::config::Config;
+use pressroom::core::{Action, Built, Change, Core, Event, MailEnd};
+use pressroom::dispatch::{self, Attempt, Next, Window};
+use pressroom::ledger::{Delivery, Due, Ledger, OptOutSource, Outcome};
+use pressroom::publish::{self, Deleted};
+
+/// Seeds that once failed, run first.
+const REGRESSIONS: &[u64] = &[];
+
+const TOPICS: &[&str] = &["miljo", "jamstalldhet", "sport"];
+const BATCH: usize = 4;
+
+/// splitmix64: small, seeded, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        (!items.is_empty()).then(|| &items[self.below(items.len() as u64) as usize])
+    }
+}
+
+/// The test's own idea of one release.
+#[derive(Debug, Clone)]
+struct Spec {
+    n: usize,
+    date: DateTime<Utc>,
+    draft: bool,
+    withdrawn: bool,
+    present: bool,
+    topics: Vec<&'static str>,
+    body: u32,
+    /// The first build at which the spec says it was public.
+    first_public: Option<DateTime<Utc>>,
+    deleted_since: Option<DateTime<Utc>>,
+    /// Deleted for longer than the grace, or withdrawn: its waiting mail may be cancelled.
+    mail_may_stop: bool,
+}
+
+impl Spec {
+    fn id(&self) -> String {
+        format!("sim-{}", self.n)
+    }
+    fn slug(&self) -> String {
+        format!("sim-{}", self.n)
+    }
+    fn title(&self) -> String {
+        format!("Simulerad nyhet {}", self.n)
+    }
+    fn public_at(&self, t: DateTime<Utc>) -> bool {
+        self.present && !self.draft && !self.withdrawn && self.date <= t
+    }
+    fn text(&self) -> String {
+        let mut front = format!(
+            "title = \"{}\"\nid = \"{}\"\nslug = \"{}\"\ndate = \"{}\"\ntopics = [{}]\ncontacts = [{{ name = \"Press\", email = \"press@example.org\" }}]",
+            self.title(),
+            self.id(),
+            self.slug(),
+            self.date.to_rfc3339(),
+            self.topics
+                .iter()
+                .map(|t| format!("\"{t}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if self.draft {
+            front.push_str("\ndraft = true");
+        }
+        if self.withdrawn {
+            front.push_str("\nwithdrawn = \"Felaktiga uppgifter\"");
+        }
+        super::release(&front, &format!("Text, version {}.", self.body))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Journalist {
+    address: String,
+    topics: Vec<&'static str>,
+}
+
+impl Journalist {
+    fn targeted_by(&self, spec: &Spec) -> bool {
+        self.topics.is_empty() || self.topics.iter().any(|t| spec.topics.contains(t))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Server {
+    TakesAll,
+    /// Each message: this percentage 451, this percentage 550, this percentage dropped.
+    Flaky {
+        transient: u64,
+        permanent: u64,
+        dropped: u64,
+    },
+}
+
+/// One message on the wire.
+#[derive(Debug, Clone)]
+struct Wired {
+    release_id: String,
+    address: String,
+    message_id: String,
+    at: DateTime<Utc>,
+}
+
+/// The daemon as the simulator runs it: the real core, builder and ledger.
+struct Daemon {
+    core: Core,
+    builder: Builder,
+    ledger: Ledger,
+    /// The mail run going: what it still has to send.
+    run: Option<Vec<(String, u32)>>,
+}
+
+struct Sim {
+    seed: u64,
+    rng: Rng,
+    dir: tempfile::TempDir,
+    config: Config,
+    now: DateTime<Utc>,
+    specs: Vec<Spec>,
+    media: Vec<Journalist>,
+    /// Address → the step at which it opted out.
+    opted_out: HashMap<String, usize>,
+    wire: Vec<Wired>,
+    /// Messages sent whose outcome a crash kept from the ledger: each may go out once more.
+    twins: HashMap<(String, String), usize>,
+    failed_for_good: HashSet<(String, String)>,
+    /// When each deferred message may be tried again, as the test's server was told.
+    retry_at: HashMap<(String, String), DateTime<Utc>>,
+    /// The run going has claimed something (a run that finds nothing due is a planning bug:
+    /// the real daemon would start runs in a loop).
+    run_claimed: bool,
+    server: Server,
+    daemon: Option<Daemon>,
+    step: usize,
+    trace: Vec<String>,
+    pub builds: usize,
+}
+
+/// Weekdays 07:00–17:59 in Stockholm: the sample config's window, read by the test itself.
+fn window_open(t: DateTime<Utc>) -> bool {
+    let local = t.with_timezone(&chrono_tz::Europe::Stockholm);
+    !matches!(local.weekday(), Weekday::Sat | Weekday::Sun) && (7..=17).contains(&local.hour())
+}
+
+fn temp_root() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).expect("temp dir on tmpfs")
+    } else {
+        tempfile::tempdir().expect("temp dir")
+    }
+}
+
+impl Sim {
+    fn new(seed: u64) -> Sim {
+        let mut rng = Rng(seed);
+        let dir = temp_root();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config_dir = dir.path().join("config");
+        std::fs::create_dir_all(config_dir.join("templates")).expect("mkdir");
+        for entry in std::fs::read_dir(root.join("config")).expect("config") {
+            let entry = entry.expect("entry");
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), config_dir.join(entry.file_name())).expect("copy");
+            }
+        }
+        if root.join("config/templates").is_dir() {
+            for entry in std::fs::read_dir(root.join("config/templates")).expect("templates") {
+                let entry = entry.expect("entry");
+                std::fs::copy(
+                    entry.path(),
+                    config_dir.join("templates").join(entry.file_name()),
+                )
+                .expect("copy");
+            }
+        }
+        std::fs::create_dir_all(dir.path().join("releases")).expect("releases");
+        let media: Vec<Journalist> = (0..6)
+            .map(|i| Journalist {
+                address: format!("j{i}@example.org"),
+                topics: match i % 3 {
+                    0 => Vec::new(),
+                    _ => vec![TOPICS[rng.below(TOPICS.len() as u64) as usize]],
+                },
+            })
+            .collect();
+        let mut csv = String::from("email,name,outlet,lang,topics\n");
+        for j in &media {
+            csv.push_str(&format!(
+                "{},J,Tidning,,{}\n",
+                j.address,
+                j.topics.join("|")
+            ));
+        }
+        std::fs::write(config_dir.join("media.csv"), csv).expect("media");
+        let (config, _) = Config::load(Some(&config_dir.join("pressroom.toml"))).expect("config");
+        // Some instant in the week of 15 October 2018 (a weekend included).
+        let now = "2018-10-15T00:00:00Z".parse::<DateTime<Utc>>().expect("t")
+            + TimeDelta::minutes(rng.below(7 * 24 * 60) as i64);
+        let mut sim = Sim {
+            seed,
+            rng,
+            dir,
+            config,
+            now,
+            specs: Vec::new(),
+            media,
+            opted_out: HashMap::new(),
+            wire: Vec::new(),
+            twins: HashMap::new(),
+            failed_for_good: HashSet::new(),
+            retry_at: HashMap::new(),
+            run_claimed: false,
+            server: Server::TakesAll,
+            daemon: None,
+            step: 0,
+            trace: Vec::new(),
+            builds: 0,
+        };
+        sim.start();
+        sim
+    }
+
+    fn out(&self) -> PathBuf {
+        self.config.paths.public.clone()
+    }
+
+    fn window(&self) -> Window {
+        Window {
+            schedule: self.config.dispatch.window.clone(),
+            tz: self.config.site.timezone,
+        }
+    }
+
+    fn note(&mut self, what: impl Into<String>) {
+        let line = format!("{} {}: {}", self.step, self.now.to_rfc3339(), what.into());
+        self.trace.push(line);
+    }
+
+    fn fail(&self, why: String) -> ! {
+        let tail: Vec<&String> = self.trace.iter().rev().take(40).collect();
+        let tail: Vec<&String> = tail.into_iter().rev().collect();
+        panic!(
+            "seed {} failed at step {}: {why}\n(re-run with SIM_SEED={}; last steps:)\n{}",
+            self.seed,
+            self.step,
+            self.seed,
+            tail.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    }
+
+    /// A new process on the same files and ledger.
+    fn start(&mut self) {
+        let ledger = Ledger::open_in(&self.config.paths.state).expect("ledger");
+        let builder = Builder::new(self.config.clone(), self.out())
+            .with_history(ledger.history().expect("history"), Recording::Record);
+        self.daemon = Some(Daemon {
+            core: Core::new(self.window()),
+            builder,
+            ledger,
+            run: None,
+        });
+        self.turn(Event::Started);
+        self.plan();
+    }
+
+    fn daemon(&mut self) -> &mut Daemon {
+        self.daemon.as_mut().expect("a daemon")
+    }
+
+    fn turn(&mut self, event: Event) {
+        let mut events = vec![event];
+        while let Some(event) = events.pop() {
+            let actions = {
+                let now = self.now;
+                self.daemon().core.on_event(event, now)
+            };
+            for action in actions {
+                events.extend(self.perform(action));
+            }
+        }
+    }
+
+    fn plan(&mut self) {
+        let now = self.now;
+        let d = self.daemon();
+        let pending = d.ledger.pending().expect("pending");
+        let builder = &d.builder;
+        let actions = d
+            .core
+            .plan(&pending, &|id| builder.release(id).is_some(), now);
+        for action in actions {
+            if let Some(event) = self.perform(action) {
+                self.turn(event);
+            }
+        }
+    }
+
+    fn perform(&mut self, action: Action) -> Option<Event> {
+        let now = self.now;
+        match action {
+            Action::Build => Some(Event::Built(self.build(true))),
+            Action::Reload => {
+                let d = self.daemon.as_mut().expect("daemon");
+                let history = d.ledger.history().expect("history");
+                d.builder = Builder::new(self.config.clone(), self.config.paths.public.clone())
+                    .with_history(history, Recording::Record);
+                d.core.set_window(Window {
+                    schedule: self.config.dispatch.window.clone(),
+                    tz: self.config.site.timezone,
+                });
+                None
+            }
+            Action::ReadMedia | Action::Rewatch => None,
+            Action::StartMail(due) => {
+                let d = self.daemon();
+                d.ledger.mark_interrupted(now).expect("mark interrupted");
+                d.run = Some(due);
+                self.run_claimed = false;
+                self.note("mail run starts");
+                // The daemon's run claims at once.
+                self.mail_step(false);
+                None
+            }
+            Action::Cancel(id) => {
+                let n = self.daemon().ledger.cancel(&id, None, now).expect("cancel");
+                self.note(format!("cancelled {n} of deleted {id}"));
+                None
+            }
+        }
+    }
+
+    /// Builds as of now; commits unless `commit` is false (a crash cut it off).
+    fn build(&mut self, commit: bool) -> Built {
+        self.builds += 1;
+        let now = self.now;
+        let config = self.config.clone();
+        let d = self.daemon.as_mut().expect("daemon");
+        let mut report = match d.builder.build(now) {
+            Ok(r) => r,
+            Err(e) => self.fail(format!("the build failed: {e}")),
+        };
+        let next_lift = pressroom::planner::next_lift(d.builder.releases().map(|r| &**r), now);
+        if commit {
+            publish::record(
+                &mut d.ledger,
+                &mut d.builder,
+                &config,
+                &mut report,
+                Deleted::Wait,
+                now,
+            )
+            .expect("commit");
+        }
+        self.check_site();
+        if commit {
+            for s in &mut self.specs {
+                if s.first_public.is_none() && s.public_at(now) {
+                    s.first_public = Some(now);
+                }
+            }
+        }
+        Built {
+            next_lift,
+            committed: true,
+            folder_unreadable: false,
+        }
+    }
+
+    /// Nothing public before its date or while a draft; everything public is there.
+    fn check_site(&self) {
+        let out = self.out();
+        let feed = std::fs::read_to_string(out.join("feed.atom")).unwrap_or_default();
+        for s in &self.specs {
+            let page = out.join("releases").join(s.slug()).join("index.html");
+            let never_public = s.first_public.is_none();
+            if s.public_at(self.now) {
+                if !page.exists() {
+                    self.fail(format!("{} is public but has no page", s.slug()));
+                }
+                if !feed.contains(&s.title()) {
+                    self.fail(format!("{} is public but not in feed.atom", s.slug()));
+                }
+            } else if never_public && (s.draft || s.date > self.now) {
+                if page.exists() {
+                    self.fail(format!(
+                        "{} (date {}, draft {}) has a page at {}",
+                        s.slug(),
+                        s.date,
+                        s.draft,
+                        self.now
+                    ));
+                }
+                if feed.contains(&s.title()) {
+                    self.fail(format!("{} is in feed.atom before it is public", s.slug()));
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, i: usize) {
+        let s = &self.specs[i];
+        let path = self
+            .dir
+            .path()
+            .join("releases")
+            .join(format!("{}.md", s.slug()));
+        std::fs::write(path, s.text()).expect("write");
+    }
+
+    fn files_changed(&mut self) {
+        self.turn(Event::Files(Change::Releases));
+        self.plan();
+    }
+
+    /// One batch of the mail run going, or its end.
+    fn mail_step(&mut self, crash_before_record: bool) {
+        let now = self.now;
+        let step = self.step;
+        let window = self.window();
+        let server = self.server;
+        let max_retry_age = self.config.dispatch.max_retry_age;
+        let Some(run) = self.daemon().run.clone() else {
+            return;
+        };
+        let Some((id, version)) = run.first().cloned() else {
+            self.daemon().run = None;
+            self.turn(Event::MailEnded(MailEnd::Ran { unread: 0 }));
+            self.plan();
+            return;
+        };
+        // The run stops claiming when the window closes.
+        if !window.contains(now) {
+            self.daemon().run = None;
+            self.note("the window closed: the run ends");
+            self.turn(Event::MailEnded(MailEnd::Ran { unread: 0 }));
+            self.plan();
+            return;
+        }
+        let d = self.daemon();
+        let batch = d
+            .ledger
+            .claim(&id, version, Due::By(now), None, BATCH, now)
+            .expect("claim");
+        if batch.is_empty() {
+            if !self.run_claimed {
+                self.fail(format!("a mail run started for {id} with nothing due"));
+            }
+            let d = self.daemon();
+            if let Some(run) = d.run.as_mut() {
+                run.remove(0);
+            }
+            return;
+        }
+        let opted_out = d.ledger.opted_out().expect("opted out");
+        self.run_claimed = true;
+        let mut outcomes: Vec<(Delivery, Outcome)> = Vec::new();
+        let mut sent_now = Vec::new();
+        // Retry times count once recorded (a crash first makes them `unknown`: sent again).
+        let mut retries = Vec::new();
+        let mut failures = Vec::new();
+        for delivery in batch {
+            let key = (delivery.release_id.clone(), delivery.address.clone());
+            if let Some(at) = self.retry_at.get(&key)
+                && now < *at
+            {
+                self.fail(format!(
+                    "{} tried again at {now}, before its retry time {at}",
+                    delivery.address
+                ));
+            }
+            if opted_out.contains(&delivery.address) {
+                outcomes.push((
+                    delivery,
+                    Outcome::Cancelled {
+                        reason: "opted out".into(),
+                    },
+                ));
+                continue;
+            }
+            let attempt = match server {
+                Server::TakesAll => Attempt::Accepted("250 ok".into()),
+                Server::Flaky {
+                    transient,
+                    permanent,
+                    dropped,
+                } => {
+                    let roll = self.rng.below(100);
+                    if roll < transient {
+                        Attempt::Transient("451 later".into())
+                    } else if roll < transient + permanent {
+                        Attempt::Permanent("550 no such user".into())
+                    } else if roll < transient + permanent + dropped {
+                        Attempt::Transient("connection dropped".into())
+                    } else {
+                        Attempt::Accepted("250 ok".into())
+                    }
+                }
+            };
+            if let Attempt::Accepted(_) = attempt {
+                sent_now.push(Wired {
+                    release_id: delivery.release_id.clone(),
+                    address: delivery.address.clone(),
+                    message_id: delivery.message_id.clone(),
+                    at: now,
+                });
+            }
+            let outcome = match dispatch::after_attempt(
+                &attempt,
+                delivery.attempts,
+                delivery.queued_at,
+                now,
+                max_retry_age,
+            ) {
+                Next::Sent => Outcome::Sent {
+                    reply: "250 ok".into(),
+                },
+                Next::Retry { at } => {
+                    retries.push((key, at));
+                    Outcome::Deferred {
+                        reply: "451".into(),
+                        retry_at: at,
+                    }
+                }
+                Next::Failed { reason } => {
+                    failures.push(key);
+                    Outcome::Failed { reply: reason }
+                }
+            };
+            outcomes.push((delivery, outcome));
+        }
+        for w in &sent_now {
+            self.check_sent(w, step);
+        }
+        self.note(format!("{id}: sent {} of a batch", sent_now.len()));
+        self.wire.extend(sent_now.iter().cloned());
+        if crash_before_record {
+            for w in &sent_now {
+                *self
+                    .twins
+                    .entry((w.release_id.clone(), w.address.clone()))
+                    .or_default() += 1;
+            }
+            self.note("crash before the outcomes were recorded");
+            self.crash();
+            return;
+        }
+        self.daemon().ledger.record(&outcomes, now).expect("record");
+        self.retry_at.extend(retries);
+        self.failed_for_good.extend(failures);
+    }
+
+    /// Nothing early, outside the window, to the untargeted, the opted out, or twice.
+    fn check_sent(&self, w: &Wired, step: usize) {
+        let Some(spec) = self.specs.iter().find(|s| s.id() == w.release_id) else {
+            self.fail(format!("mail of an unknown release {}", w.release_id));
+        };
+        if w.at < spec.date {
+            self.fail(format!(
+                "{} mailed at {} before its date {}",
+                w.address, w.at, spec.date
+            ));
+        }
+        if spec.draft {
+            self.fail(format!("draft {} mailed to {}", spec.slug(), w.address));
+        }
+        if !window_open(w.at) {
+            self.fail(format!(
+                "{} mailed outside the window at {}",
+                w.address, w.at
+            ));
+        }
+        let Some(j) = self.media.iter().find(|j| j.address == w.address) else {
+            self.fail(format!("{} is not on the media list", w.address));
+        };
+        if !j.targeted_by(spec) {
+            self.fail(format!("{} is not targeted by {}", w.address, spec.slug()));
+        }
+        if self.opted_out.get(&w.address).is_some_and(|at| *at < step) {
+            self.fail(format!("{} opted out and was mailed", w.address));
+        }
+        let earlier: Vec<&Wired> = self
+            .wire
+            .iter()
+            .filter(|x| x.release_id == w.release_id && x.address == w.address)
+            .collect();
+        if !earlier.is_empty() {
+            let allowed = self
+                .twins
+                .get(&(w.release_id.clone(), w.address.clone()))
+                .copied()
+                .unwrap_or(0);
+            if earlier.len() > allowed {
+                self.fail(format!(
+                    "{} got {} a {} time ({} crash twins allowed)",
+                    w.address,
+                    w.release_id,
+                    earlier.len() + 1,
+                    allowed
+                ));
+            }
+            if earlier.iter().any(|x| x.message_id != w.message_id) {
+                self.fail(format!(
+                    "{}'s second copy of {} has another Message-ID",
+                    w.address, w.release_id
+                ));
+            }
+        }
+    }
+
+    fn crash(&mut self) {
+        self.daemon = None;
+        self.start();
+    }
+
+    /// Moves the clock to the core's next wake-up, or `by` if that is sooner.
+    fn advance(&mut self, by: TimeDelta) {
+        let wake = self.daemon().core.next_wakeup();
+        let target = self.now + by;
+        match wake {
+            Some(w) if w <= target => {
+                self.now = self.now.max(w);
+                self.note("wake-up");
+                self.turn(Event::Wake);
+            }
+            _ => self.now = target,
+        }
+        self.track_deletions();
+        self.plan();
+    }
+
+    fn track_deletions(&mut self) {
+        let now = self.now;
+        for s in &mut self.specs {
+            if let Some(since) = s.deleted_since
+                && now - since >= pressroom::core::DELETED_GRACE
+                && s.first_public.is_some()
+            {
+                s.mail_may_stop = true;
+            }
+        }
+    }
+
+    fn one_step(&mut self) {
+        self.step += 1;
+        let running = self.daemon().run.is_some();
+        let roll = self.rng.below(100);
+        match roll {
+            0..=19 => {
+                let by = match self.rng.below(4) {
+                    0 => TimeDelta::seconds(1 + self.rng.below(10) as i64),
+                    1 => TimeDelta::minutes(1 + self.rng.below(60) as i64),
+                    2 => TimeDelta::hours(1 + self.rng.below(6) as i64),
+                    _ => TimeDelta::days(1),
+                };
+                self.note(format!("advance {by}"));
+                self.advance(by);
+            }
+            20..=39 if running => {
+                let crash = self.rng.chance(5);
+                self.mail_step(crash);
+                self.now += TimeDelta::seconds(1);
+            }
+            20..=51 if self.specs.len() < 8 => {
+                let n = self.specs.len();
+                let offset = match self.rng.below(3) {
+                    0 => -(self.rng.below(90) as i64),
+                    1 => self.rng.below(3) as i64,
+                    _ => self.rng.below(3 * 24 * 60) as i64,
+                };
+                let topic = TOPICS[self.rng.below(TOPICS.len() as u64) as usize];
+                let spec = Spec {
+                    n,
+                    date: (self.now + TimeDelta::minutes(offset))
+                        .with_second(0)
+                        .and_then(|t| t.with_nanosecond(0))
+                        .expect("a minute"),
+                    draft: self.rng.chance(20),
+                    withdrawn: false,
+                    present: true,
+                    topics: vec![topic],
+                    body: 1,
+                    first_public: None,
+                    deleted_since: None,
+                    mail_may_stop: false,
+                };
+                self.note(format!(
+                    "save {} dated {} draft {} topic {topic}",
+                    spec.slug(),
+                    spec.date,
+                    spec.draft
+                ));
+                self.specs.push(spec);
+                self.write(n);
+                self.files_changed();
+            }
+            40..=59 => {
+                let present: Vec<usize> = (0..self.specs.len())
+                    .filter(|i| self.specs[*i].present)
+                    .collect();
+                if let Some(&i) = self.rng.pick(&present) {
+                    self.specs[i].body += 1;
+                    self.note(format!("edit the text of {}", self.specs[i].slug()));
+                    self.write(i);
+                    self.files_changed();
+                }
+            }
+            60..=63 => {
+                let drafts: Vec<usize> = (0..self.specs.len())
+                    .filter(|i| self.specs[*i].present && self.specs[*i].draft)
+                    .collect();
+                if let Some(&i) = self.rng.pick(&drafts) {
+                    self.specs[i].draft = false;
+                    self.note(format!("un-draft {}", self.specs[i].slug()));
+                    self.write(i);
+                    self.files_changed();
+                }
+            }
+            64..=67 => {
+                let present: Vec<usize> = (0..self.specs.len())
+                    .filter(|i| self.specs[*i].present)
+                    .collect();
+                if let Some(&i) = self.rng.pick(&present) {
+                    let s = &mut self.specs[i];
+                    s.present = false;
+                    s.deleted_since = Some(self.now);
+                    let path = self
+                        .dir
+                        .path()
+                        .join("releases")
+                        .join(format!("{}.md", s.slug()));
+                    self.note(format!("delete {}", self.specs[i].slug()));
+                    std::fs::remove_file(path).expect("delete");
+                    self.files_changed();
+                }
+            }
+            68..=71 => {
+                let gone: Vec<usize> = (0..self.specs.len())
+                    .filter(|i| !self.specs[*i].present)
+                    .collect();
+                if let Some(&i) = self.rng.pick(&gone) {
+                    self.track_deletions();
+                    let s = &mut self.specs[i];
+                    s.present = true;
+                    s.deleted_since = None;
+                    self.note(format!("restore {}", self.specs[i].slug()));
+                    self.write(i);
+                    self.files_changed();
+                }
+            }
+            72..=74 => {
+                let public: Vec<usize> = (0..self.specs.len())
+                    .filter(|i| {
+                        self.specs[*i].public_at(self.now) && self.specs[*i].first_public.is_some()
+                    })
+                    .collect();
+                if let Some(&i) = self.rng.pick(&public) {
+                    self.specs[i].withdrawn = true;
+                    self.specs[i].mail_may_stop = true;
+                    self.note(format!("withdraw {}", self.specs[i].slug()));
+                    self.write(i);
+                    self.files_changed();
+                }
+            }
+            75..=82 => {
+                let j = self.rng.below(self.media.len() as u64) as usize;
+                let address = self.media[j].address.clone();
+                let now = self.now;
+                self.daemon()
+                    .ledger
+                    .unsubscribe(&address, OptOutSource::OneClick, now)
+                    .expect("unsubscribe");
+                self.opted_out.entry(address.clone()).or_insert(self.step);
+                self.note(format!("{address} unsubscribes"));
+            }
+            83..=85 => {
+                self.note("SIGHUP");
+                self.turn(Event::Reload);
+                self.plan();
+            }
+            86..=88 => {
+                self.note("crash");
+                self.crash();
+            }
+            89..=90 => {
+                // A save whose build ran and whose commit a crash cut off.
+                let present: Vec<usize> = (0..self.specs.len())
+                    .filter(|i| self.specs[*i].present)
+                    .collect();
+                if let Some(&i) = self.rng.pick(&present) {
+                    self.specs[i].body += 1;
+                    self.note(format!(
+                        "edit {} and crash between its build and the commit",
+                        self.specs[i].slug()
+                    ));
+                    self.write(i);
+                    self.build(false);
+                    self.crash();
+                }
+            }
+            _ => {
+                self.server = match self.rng.below(3) {
+                    0 => Server::TakesAll,
+                    _ => Server::Flaky {
+                        transient: self.rng.below(40),
+                        permanent: self.rng.below(15),
+                        dropped: self.rng.below(15),
+                    },
+                };
+                self.note(format!("the server now {:?}", self.server));
+            }
+        }
+    }
+
+    /// With a server that takes everything and nothing else happening, runs until nothing
+    /// is due and no run goes; then everyone targeted has it, or failed for good.
+    fn quiesce(&mut self) {
+        self.server = Server::TakesAll;
+        self.note("quiescence");
+        for _ in 0..20_000 {
+            self.step += 1;
+            if self.daemon().run.is_some() {
+                self.mail_step(false);
+                self.now += TimeDelta::seconds(1);
+                continue;
+            }
+            match self.daemon().core.next_wakeup() {
+                Some(w) => {
+                    self.now = self.now.max(w);
+                    self.turn(Event::Wake);
+                    self.track_deletions();
+                    self.plan();
+                }
+                None => break,
+            }
+        }
+        if self.daemon().run.is_some() || self.daemon().core.next_wakeup().is_some() {
+            self.fail("no quiescence after 20,000 steps".into());
+        }
+        let catch_up = TimeDelta::from_std(self.config.dispatch.catch_up).expect("catch_up");
+        let mailed: BTreeMap<(String, String), usize> =
+            self.wire.iter().fold(BTreeMap::new(), |mut m, w| {
+                *m.entry((w.release_id.clone(), w.address.clone()))
+                    .or_default() += 1;
+                m
+            });
+        for s in &self.specs {
+            let Some(first) = s.first_public else {
+                continue;
+            };
+            if s.mail_may_stop || !s.present || s.withdrawn {
+                continue;
+            }
+            let late = first - s.date;
+            if late > catch_up - TimeDelta::minutes(1) {
+                continue;
+            }
+            for j in self.media.iter().filter(|j| j.targeted_by(s)) {
+                let key = (s.id(), j.address.clone());
+                if mailed.contains_key(&key)
+                    || self.failed_for_good.contains(&key)
+                    || self.opted_out.contains_key(&j.address)
+                {
+                    continue;
+                }
+                self.fail(format!(
+                    "{} was targeted by {} (public since {first}) and never mailed",
+                    j.address,
+                    s.slug()
+                ));
+            }
+        }
+    }
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn run_seed(seed: u64, steps: usize) -> (usize, usize) {
+    let mut sim = Sim::new(seed);
+    for _ in 0..steps {
+        sim.one_step();
+    }
+    sim.quiesce();
+    (sim.step, sim.builds)
+}
+
+#[test]
+fn the_core_keeps_every_promise_over_thousands_of_simulated_steps() {
+    let started = std::time::Instant::now();
+    let steps = env_or("SIM_STEPS", 60) as usize;
+    let seeds: Vec<u64> = match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        Some(seed) => vec![seed],
+        None => REGRESSIONS
+            .iter()
+            .copied()
+            .chain(0..env_or("SIM_SEEDS", 400))
+            .collect(),
+    };
+    let (mut total, mut builds) = (0, 0);
+    for &seed in &seeds {
+        let (s, b) = run_seed(seed, steps);
+        total += s;
+        builds += b;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "simulated {} seeds, {total} steps ({builds} builds) in {secs:.1} s: {:.0} steps/s",
+        seeds.len(),
+        total as f64 / secs
+    );
+    assert!(total >= 20_000 || std::env::var("SIM_SEED").is_ok() || env_or("SIM_SEEDS", 400) < 400);
+}
