@@ -14,12 +14,12 @@ mod publications;
 mod revisions;
 mod seams;
 
+pub use crate::release::revision::Notice;
 pub use deliveries::{Decided, Delivery, DeliveryState, Due, Outcome, Pending};
 pub use lock::{LockError, SendLock};
 pub use optouts::OptOutSource;
 pub use owner::{Handle, Owner};
 pub use publications::{History, MailDecision, Publication, Recorded, Seen};
-pub use revisions::Notice;
 pub use seams::{Deliveries, OptOuts, Sightings};
 
 use std::path::Path;

@@ -227,7 +227,7 @@ impl Release {
 /// parses (a slug rule that changed).
 pub fn deleted(
     id: &str,
-    notice: &crate::ledger::Notice,
+    notice: &revision::Notice,
     last_hash: &str,
     config: &crate::config::Config,
 ) -> Option<Release> {

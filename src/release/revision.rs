@@ -106,3 +106,13 @@ mod tests {
         assert_eq!(shown, Some(t("2018-10-20T09:30:00Z")));
     }
 }
+
+/// What is remembered of a published release for its withdrawal notice (the page that
+/// stays when its file is deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub slug: String,
+    pub title: String,
+    pub date: chrono::DateTime<chrono::Utc>,
+    pub lang: String,
+}
