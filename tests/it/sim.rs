@@ -679,6 +679,58 @@ impl Sim {
         self.plan();
     }
 
+    /// Moves the clock to one second before the next instant a rule turns on (a lift, a
+    /// retry time, the window's opening), unless the core must wake before that, and makes
+    /// the daemon look then: a save (a build) or, with nothing to save, a wake-up. Random
+    /// instants would almost never land in that second.
+    fn probe_just_before(&mut self) {
+        let now = self.now;
+        let second = TimeDelta::seconds(1);
+        let opening = self.window().next_opening(now + second);
+        let edges = self
+            .specs
+            .iter()
+            .map(|s| s.date)
+            .chain(self.retry_at.values().copied())
+            .chain(opening)
+            .filter(|t| *t - second > now);
+        let Some(edge) = edges.min() else {
+            return;
+        };
+        let target = edge - second;
+        if self
+            .daemon()
+            .core
+            .next_wakeup()
+            .is_some_and(|w| w <= target)
+        {
+            self.note("probe: the core wakes first");
+            self.advance(target - now);
+            return;
+        }
+        self.now = target;
+        self.track_deletions();
+        let present: Vec<usize> = (0..self.specs.len())
+            .filter(|i| self.specs[*i].present)
+            .collect();
+        match self.rng.pick(&present) {
+            Some(&i) if self.rng.chance(50) => {
+                self.specs[i].body += 1;
+                self.note(format!(
+                    "probe: a second before {edge}, edit {}",
+                    self.specs[i].slug()
+                ));
+                self.write(i);
+                self.files_changed();
+            }
+            _ => {
+                self.note(format!("probe: a second before {edge}, a wake-up"));
+                self.turn(Event::Wake);
+                self.plan();
+            }
+        }
+    }
+
     fn track_deletions(&mut self) {
         let now = self.now;
         for s in &mut self.specs {
@@ -696,7 +748,8 @@ impl Sim {
         let running = self.daemon().run.is_some();
         let roll = self.rng.below(100);
         match roll {
-            0..=19 => {
+            0..=9 => self.probe_just_before(),
+            10..=19 => {
                 let by = match self.rng.below(4) {
                     0 => TimeDelta::seconds(1 + self.rng.below(10) as i64),
                     1 => TimeDelta::minutes(1 + self.rng.below(60) as i64),
