@@ -176,8 +176,9 @@ impl Daemon {
             .with_context(|| format!("cannot listen on {}", self.config.http.listen))?;
         let address = listener.local_addr()?;
         // Watch before the first build, so a file saved during it is not missed.
-        self.watch(Create::Yes);
-        self.turn(core::Event::Started, clock::now());
+        let now = clock::now();
+        self.watch(Create::Yes, now);
+        self.turn(core::Event::Started, now);
         self.tracker.spawn(http::serve(
             listener,
             Arc::clone(&self.shared),
@@ -261,7 +262,7 @@ impl Daemon {
             Action::ReadMedia => self.check_media(),
             Action::Rewatch => {
                 self.watcher = None;
-                self.watch(Create::No);
+                self.watch(Create::No, now);
             }
             Action::StartMail(due) => {
                 let due: Vec<_> = due
@@ -287,7 +288,7 @@ impl Daemon {
     /// Starts watching the config's folders. Only a new config's releases folder is
     /// created if missing: one that vanished while running (unmounted, moved away) stays
     /// missing, so the site stays as it was rather than emptied.
-    fn watch(&mut self, create: Create) {
+    fn watch(&mut self, create: Create, now: DateTime<Utc>) {
         let watched = watch::Watched::of(&self.config);
         if create == Create::Yes
             && let Err(e) = std::fs::create_dir_all(&watched.releases)
@@ -298,7 +299,7 @@ impl Daemon {
             Ok(w) => self.watcher = Some(w),
             Err(e) => {
                 tracing::error!("cannot watch the release and config folders: {e}");
-                self.metrics.error("watch", clock::now());
+                self.metrics.error("watch", now);
             }
         }
     }
@@ -452,7 +453,7 @@ impl Daemon {
                         tracing::info!("config reloaded");
                         // The folders may have moved.
                         self.watcher = None;
-                        self.watch(if moved { Create::Yes } else { Create::No });
+                        self.watch(if moved { Create::Yes } else { Create::No }, now);
                     }
                     Err(e) => {
                         tracing::error!("the ledger cannot be read, keeping the old config: {e}");
