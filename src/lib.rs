@@ -11,7 +11,6 @@ pub mod core;
 pub mod cores;
 pub mod daemon;
 pub mod diagnostic;
-pub mod dispatch;
 pub mod http;
 pub mod lang;
 pub mod ledger;

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::build::{BuildReport, Builder, Withdrawn};
 use crate::config::Config;
 use crate::ledger::{LedgerError, Recorded, Sightings};
-use crate::mail::queue;
+use crate::mail::decision;
 use crate::media::MediaList;
 use crate::release::Release;
 
@@ -58,7 +58,7 @@ pub fn record(
         let (media, _) = MediaList::load(&config.paths.media);
         newly_public
             .iter()
-            .map(|r| queue::decide(config, &media, r, at))
+            .map(|r| decision::decide(config, &media, r, at))
             .collect()
     };
     let seen = std::mem::take(&mut report.seen);

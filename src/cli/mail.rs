@@ -13,15 +13,13 @@ use crate::build::Builder;
 use crate::clock;
 use crate::config::{Config, credentials_dir};
 use crate::ledger::{Decided, DeliveryState, Ledger, SendLock};
-use crate::mail::dkim::Signer;
-use crate::mail::sender::{self, Dispatch, SendError, Summary};
-use crate::mail::transport::Transport;
+use crate::mail::sender::{self, Mailing, SendError, Summary};
+use crate::mail::session::Session;
 use crate::mail::{self};
 use crate::media::MediaList;
 use crate::optout::TokenKey;
 use crate::planner::{self, Visibility};
 use crate::release::Release;
-use crate::render::Templates;
 
 /// `send` options.
 pub struct SendArgs<'a> {
@@ -177,26 +175,18 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         );
         return Ok(Outcome::Ok);
     }
-    let (templates, _) = Templates::load(&config.paths.templates);
     let key = TokenKey::load_or_create(&config.paths.state, credentials_dir().as_deref())?;
-    // lettre's SMTP pool lives on the runtime: build and drop the transport inside it.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let _inside = runtime.enter();
-    let transport = Transport::from_config(&config.mail, credentials_dir().as_deref())?;
-    let signer = Signer::from_config(config)?;
-    let dispatch = Dispatch {
+    let session = Session::open(config, credentials_dir().as_deref())?;
+    let dispatch = Mailing {
         config,
-        templates: &templates,
+        templates: &session.templates,
         key: &key,
         media: &media,
         release: &release,
         version,
         originals,
         only,
-        signer: signer.as_ref(),
+        signer: session.signer.as_ref(),
     };
     let bar = indicatif::ProgressBar::new(waiting);
     bar.set_style(
@@ -213,8 +203,8 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
     let result = sender::run(
         &dispatch,
         &mut ledger,
-        &transport,
-        &runtime,
+        &session.transport,
+        &session.runtime,
         true,
         &progress,
         &|| true,

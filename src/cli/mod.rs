@@ -266,7 +266,7 @@ fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyho
             decided.insert(r.id.clone());
         }
     }
-    let window = crate::dispatch::Window {
+    let window = crate::mail::policy::Window {
         schedule: config.dispatch.window.clone(),
         tz: config.site.timezone,
     };

@@ -14,8 +14,8 @@ pub mod schedule;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::dispatch::Window;
 use crate::ledger::Pending;
+use crate::mail::policy::Window;
 
 /// What a batch of file changes asks of the daemon. Ordered: a bigger change includes the
 /// smaller ones.

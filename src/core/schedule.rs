@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::dispatch::Window;
 use crate::ledger::Pending;
+use crate::mail::policy::Window;
 use crate::planner::{self, Visibility};
 use crate::release::Release;
 

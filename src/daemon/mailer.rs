@@ -12,16 +12,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock;
 use crate::config::Config;
-use crate::dispatch::Window;
 use crate::http::Metrics;
 use crate::ledger::{Handle, LockError, SendLock};
-use crate::mail::dkim::Signer;
-use crate::mail::sender::{self, Dispatch, SendError, Summary};
-use crate::mail::transport::Transport;
+use crate::mail::policy::Window;
+use crate::mail::sender::{self, Mailing, SendError, Summary};
+use crate::mail::session::Session;
 use crate::media::MediaList;
 use crate::optout::TokenKey;
 use crate::release::Release;
-use crate::render::Templates;
 
 /// One run: these release versions, as far as the window and shutdown allow.
 pub struct Job {
@@ -79,14 +77,7 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
     for d in media_diags.iter().filter(|d| d.is_error()) {
         tracing::warn!("{d}");
     }
-    let (templates, _) = Templates::load(&job.config.paths.templates);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    // lettre's connections belong to the runtime they are made on.
-    let _inside = runtime.enter();
-    let transport = Transport::from_config(&job.config.mail, job.credentials.as_deref())?;
-    let signer = Signer::from_config(&job.config)?;
+    let session = Session::open(&job.config, job.credentials.as_deref())?;
     let window = Window {
         schedule: job.config.dispatch.window.clone(),
         tz: job.config.site.timezone,
@@ -113,22 +104,22 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
         } else {
             Default::default()
         };
-        let dispatch = Dispatch {
+        let dispatch = Mailing {
             config: &job.config,
-            templates: &templates,
+            templates: &session.templates,
             key: &job.key,
             media: &media,
             release: &release,
             version: *version,
             originals,
             only: None,
-            signer: signer.as_ref(),
+            signer: session.signer.as_ref(),
         };
         let summary = match sender::run(
             &dispatch,
             &mut ledger,
-            &transport,
-            &runtime,
+            &session.transport,
+            &session.runtime,
             false,
             &|_| {},
             &keep_going,

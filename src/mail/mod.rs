@@ -2,10 +2,12 @@
 //! message builder from the built-in (or overridden) `mail.txt` and `mail.html` templates.
 
 pub mod compose;
+pub mod decision;
 pub mod dkim;
-pub mod queue;
+pub mod policy;
 pub mod rate;
 pub mod sender;
+pub mod session;
 pub mod transport;
 
 use std::path::Path;

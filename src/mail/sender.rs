@@ -32,15 +32,15 @@ use super::rate::Bucket;
 use super::transport::{Outgoing, Refusal, Transport};
 use crate::clock;
 use crate::config::Config;
-use crate::dispatch::{self, Attempt, Next};
 use crate::ledger::{Deliveries, Delivery, Due, LedgerError, Outcome};
+use crate::mail::policy::{self, Attempt, Next};
 use crate::media::{MediaList, Recipient};
 use crate::optout::TokenKey;
 use crate::release::Release;
 use crate::render::Templates;
 
 /// Everything needed to compose the messages of one dispatch.
-pub struct Dispatch<'a> {
+pub struct Mailing<'a> {
     pub config: &'a Config,
     pub templates: &'a Templates,
     pub key: &'a TokenKey,
@@ -103,7 +103,7 @@ const COMMIT_WITHIN: Duration = Duration::from_millis(20);
 /// claim; what was claimed is always sent.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
-    d: &Dispatch<'_>,
+    d: &Mailing<'_>,
     ledger: &mut dyn Deliveries,
     transport: &Transport,
     runtime: &tokio::runtime::Runtime,
@@ -120,7 +120,7 @@ pub fn run(
     // batch of that size was claimed and sent at a time. Larger batches were no faster.
     let batch_size = (concurrency * 2).max(8);
     let claims = Claims {
-        due: manual,
+        manual,
         started: clock::now(),
         batch_size,
     };
@@ -162,7 +162,7 @@ pub fn run(
 /// Which deliveries the keeper claims, and how many at a time.
 struct Claims {
     /// A manual send (deferred ones at once, each once per run), or the daemon's.
-    due: bool,
+    manual: bool,
     started: DateTime<Utc>,
     batch_size: usize,
 }
@@ -189,7 +189,7 @@ struct Batch {
 /// waits for the other stages, only for its inbox, so a slow server never holds an outcome
 /// back from its commit.
 fn keep(
-    d: &Dispatch<'_>,
+    d: &Mailing<'_>,
     ledger: &mut dyn Deliveries,
     claims: &Claims,
     inbox: mpsc::Receiver<ToKeeper>,
@@ -235,7 +235,7 @@ fn keep(
                     continue;
                 }
                 let now = clock::now();
-                let due = if claims.due {
+                let due = if claims.manual {
                     Due::UntouchedSince(claims.started)
                 } else {
                     Due::By(now)
@@ -263,7 +263,7 @@ fn keep(
 /// the batch back.
 fn claim(
     ledger: &mut dyn Deliveries,
-    d: &Dispatch<'_>,
+    d: &Mailing<'_>,
     due: Due,
     limit: usize,
     now: DateTime<Utc>,
@@ -331,7 +331,7 @@ enum Item {
 /// (so a claim's commit overlaps composing and sending), composes and formats each
 /// message, and hands them on in order, waiting when the sender is a batch behind.
 fn compose_all(
-    d: &Dispatch<'_>,
+    d: &Mailing<'_>,
     transfer: Transfer,
     keeper: mpsc::Sender<ToKeeper>,
     ready: tokio::sync::mpsc::Sender<Item>,
@@ -394,7 +394,7 @@ fn compose_all(
 
 /// One delivery, composed and formatted, or decided without sending.
 fn prepare(
-    d: &Dispatch<'_>,
+    d: &Mailing<'_>,
     prepared: &compose::Prepared,
     transfer: Transfer,
     names: &HashMap<Cow<'_, str>, &Recipient>,
@@ -460,7 +460,7 @@ fn prepare(
 /// after a refusal once what is in flight has finished; then what was composed and not sent
 /// goes back to the keeper to be put back.
 async fn send_all(
-    d: &Dispatch<'_>,
+    d: &Mailing<'_>,
     transport: &Transport,
     mut ready: tokio::sync::mpsc::Receiver<Item>,
     keeper: mpsc::Sender<ToKeeper>,
@@ -567,7 +567,7 @@ fn outcome_of(
     let reply = match result {
         Attempt::Accepted(r) | Attempt::Transient(r) | Attempt::Permanent(r) => r.clone(),
     };
-    match dispatch::after_attempt(
+    match policy::after_attempt(
         result,
         delivery.attempts,
         delivery.queued_at,

@@ -33,7 +33,7 @@ use tokio_rustls::TlsConnector;
 
 use super::compose::Transfer;
 use crate::config::{Mail, Secret, Tls, Transport as Configured};
-use crate::dispatch::Attempt;
+use crate::mail::policy::Attempt;
 
 pub enum Transport {
     File { outbox: PathBuf },

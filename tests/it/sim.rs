@@ -31,8 +31,8 @@ use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc, Weekday};
 use pressroom::build::{Builder, Recording};
 use pressroom::config::Config;
 use pressroom::core::{Action, Built, Change, Core, Event, MailEnd};
-use pressroom::dispatch::{self, Attempt, Next, Window};
 use pressroom::ledger::{Delivery, Due, Ledger, OptOutSource, Outcome};
+use pressroom::mail::policy::{self, Attempt, Next, Window};
 use pressroom::publish::{self, Deleted};
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -558,7 +558,7 @@ impl Sim {
                     at: now,
                 });
             }
-            let outcome = match dispatch::after_attempt(
+            let outcome = match policy::after_attempt(
                 &attempt,
                 delivery.attempts,
                 delivery.queued_at,

@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::dispatch::{self, AutoDispatch};
 use crate::ledger::{MailDecision, Publication};
+use crate::mail::policy::{self, AutoDispatch};
 use crate::media::MediaList;
 use crate::release::Release;
 
@@ -21,7 +21,7 @@ pub fn decide(
 ) -> Publication {
     let mail = if !release.mail {
         None
-    } else if dispatch::auto_dispatch(release.date, first_seen, config.dispatch.catch_up)
+    } else if policy::auto_dispatch(release.date, first_seen, config.dispatch.catch_up)
         == AutoDispatch::TooLate
     {
         Some(MailDecision::TooLate)
