@@ -219,6 +219,26 @@ mod tests {
     }
 
     #[test]
+    fn dropping_the_owner_answers_what_was_asked_then_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = Owner::start(Ledger::open_in(dir.path()).unwrap()).unwrap();
+        let h = owner.handle();
+        let at = t("2018-10-18T07:00:00Z");
+        let asked = std::thread::spawn({
+            let h = h.clone();
+            move || h.call(move |l| l.unsubscribe("a@example.org", OptOutSource::Command, at))
+        });
+        assert!(asked.join().unwrap().unwrap(), "recorded");
+        drop(owner);
+        assert!(matches!(
+            h.call(|l| l.opted_out()),
+            Err(LedgerError::Closed { .. })
+        ));
+        let l = Ledger::open_in(dir.path()).unwrap();
+        assert!(l.is_opted_out("a@example.org").unwrap());
+    }
+
+    #[test]
     fn a_replaced_ledger_refuses_every_request() {
         let dir = tempfile::tempdir().unwrap();
         let owner = Owner::start(Ledger::open_in(dir.path()).unwrap()).unwrap();
