@@ -151,11 +151,6 @@ fn retrying<R>(
 }
 
 impl Handle {
-    /// The ledger file's path, for messages.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
     fn closed(&self) -> LedgerError {
         LedgerError::Closed {
             path: self.path.clone(),
@@ -236,6 +231,27 @@ mod tests {
         ));
         let l = Ledger::open_in(dir.path()).unwrap();
         assert!(l.is_opted_out("a@example.org").unwrap());
+    }
+
+    #[test]
+    fn an_error_that_is_not_a_busy_lock_is_answered_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = Owner::start(Ledger::open_in(dir.path()).unwrap()).unwrap();
+        let started = std::time::Instant::now();
+        let e = owner
+            .handle()
+            .call(|l| {
+                Err::<(), _>(LedgerError::Gone {
+                    path: l.path().to_string(),
+                })
+            })
+            .unwrap_err();
+        assert!(!e.is_busy(), "{e}");
+        assert!(
+            started.elapsed() < BUSY_RETRIES[0],
+            "tried again: {:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

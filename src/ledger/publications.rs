@@ -194,6 +194,33 @@ mod tests {
     }
 
     #[test]
+    fn a_build_that_saw_a_revision_or_a_notice_is_not_empty() {
+        let at = "2018-10-18T07:00:00Z".parse().unwrap();
+        let revision = Revision {
+            hash: "h".into(),
+            first_seen: at,
+            updated: None,
+        };
+        let notice = Notice {
+            slug: "s".into(),
+            title: "t".into(),
+            date: at,
+            lang: "sv".into(),
+        };
+        assert!(Seen::default().is_empty());
+        let revisions = Seen {
+            revisions: vec![("r".into(), revision)],
+            notices: Vec::new(),
+        };
+        assert!(!revisions.is_empty());
+        let notices = Seen {
+            revisions: Vec::new(),
+            notices: vec![("r".into(), notice)],
+        };
+        assert!(!notices.is_empty());
+    }
+
+    #[test]
     fn a_sighting_and_its_mail_are_one_commit_and_decided_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut l = Ledger::open_in(dir.path()).unwrap();
