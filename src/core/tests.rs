@@ -176,3 +176,29 @@ fn a_commit_that_failed_is_built_again_in_thirty_seconds() {
     c.on_event(built(None), now + COMMIT_RETRY);
     assert_eq!(c.next_wakeup(), None);
 }
+
+#[test]
+fn each_deleted_release_has_its_own_grace() {
+    let mut c = core();
+    let now = t("2018-10-18T08:00:00Z");
+    let (r, s) = (
+        pending("r", "2018-10-19T08:00:00Z"),
+        pending("s", "2018-10-19T08:00:00Z"),
+    );
+    let none: &dyn Fn(&str) -> bool = &|_| false;
+    let only_s_gone: &dyn Fn(&str) -> bool = &|id| id == "r";
+    // s goes first, r three seconds later.
+    assert_eq!(c.plan(std::slice::from_ref(&s), only_s_gone, now), []);
+    let later = now + TimeDelta::seconds(3);
+    assert_eq!(c.plan(&[r.clone(), s.clone()], none, later), []);
+    let five = now + DELETED_GRACE;
+    assert_eq!(
+        c.plan(&[r.clone(), s.clone()], none, five),
+        [Action::Cancel("s".into())]
+    );
+    assert_eq!(c.next_wakeup(), Some(later + DELETED_GRACE));
+    assert_eq!(
+        c.plan(std::slice::from_ref(&r), none, later + DELETED_GRACE),
+        [Action::Cancel("r".into())]
+    );
+}

@@ -158,6 +158,8 @@ struct Daemon {
     ledger: Ledger,
     /// The mail run going: what it still has to send.
     run: Option<Vec<(String, u32)>>,
+    /// The window the run started under: a run keeps its config, as the daemon's does.
+    run_window: Option<(Window, (u32, u32))>,
 }
 
 struct Sim {
@@ -179,17 +181,25 @@ struct Sim {
     /// The run going has claimed something (a run that finds nothing due is a planning bug:
     /// the real daemon would start runs in a loop).
     run_claimed: bool,
+    /// Runs started at one instant (more than a few is a hot loop).
+    starts: (DateTime<Utc>, usize),
     server: Server,
+    /// The sending hours of the config as now written.
+    hours: (u32, u32),
     daemon: Option<Daemon>,
     step: usize,
     trace: Vec<String>,
     pub builds: usize,
 }
 
-/// Weekdays 07:00–17:59 in Stockholm: the sample config's window, read by the test itself.
-fn window_open(t: DateTime<Utc>) -> bool {
+/// The sending hours an admin may set on weekdays (`window = "* * A-B * * Mon-Fri"`); the
+/// sample config's are 7–17.
+const HOURS: &[(u32, u32)] = &[(7, 17), (9, 15), (6, 20)];
+
+/// Weekdays from hour `a` to the end of hour `b` in Stockholm, read by the test itself.
+fn window_open(t: DateTime<Utc>, (a, b): (u32, u32)) -> bool {
     let local = t.with_timezone(&chrono_tz::Europe::Stockholm);
-    !matches!(local.weekday(), Weekday::Sat | Weekday::Sun) && (7..=17).contains(&local.hour())
+    !matches!(local.weekday(), Weekday::Sat | Weekday::Sun) && (a..=b).contains(&local.hour())
 }
 
 fn temp_root() -> tempfile::TempDir {
@@ -261,7 +271,9 @@ impl Sim {
             failed_for_good: HashSet::new(),
             retry_at: HashMap::new(),
             run_claimed: false,
+            starts: (now, 0),
             server: Server::TakesAll,
+            hours: HOURS[0],
             daemon: None,
             step: 0,
             trace: Vec::new(),
@@ -312,6 +324,7 @@ impl Sim {
             builder,
             ledger,
             run: None,
+            run_window: None,
         });
         self.turn(Event::Started);
         self.plan();
@@ -366,9 +379,21 @@ impl Sim {
             }
             Action::ReadMedia | Action::Rewatch => None,
             Action::StartMail(due) => {
+                self.starts = match self.starts {
+                    (at, n) if at == now => (at, n + 1),
+                    _ => (now, 1),
+                };
+                if self.starts.1 > 5 {
+                    self.fail(format!(
+                        "{} mail runs started at {now}: a loop",
+                        self.starts.1
+                    ));
+                }
                 let d = self.daemon();
                 d.ledger.mark_interrupted(now).expect("mark interrupted");
                 d.run = Some(due);
+                let window = (self.window(), self.hours);
+                self.daemon().run_window = Some(window);
                 self.run_claimed = false;
                 self.note("mail run starts");
                 // The daemon's run claims at once.
@@ -470,7 +495,9 @@ impl Sim {
     fn mail_step(&mut self, crash_before_record: bool) {
         let now = self.now;
         let step = self.step;
-        let window = self.window();
+        let Some((window, hours)) = self.daemon().run_window.clone() else {
+            return;
+        };
         let server = self.server;
         let max_retry_age = self.config.dispatch.max_retry_age;
         let Some(run) = self.daemon().run.clone() else {
@@ -583,7 +610,7 @@ impl Sim {
             outcomes.push((delivery, outcome));
         }
         for w in &sent_now {
-            self.check_sent(w, step);
+            self.check_sent(w, step, hours);
         }
         self.note(format!("{id}: sent {} of a batch", sent_now.len()));
         self.wire.extend(sent_now.iter().cloned());
@@ -604,7 +631,7 @@ impl Sim {
     }
 
     /// Nothing early, outside the window, to the untargeted, the opted out, or twice.
-    fn check_sent(&self, w: &Wired, step: usize) {
+    fn check_sent(&self, w: &Wired, step: usize, hours: (u32, u32)) {
         let Some(spec) = self.specs.iter().find(|s| s.id() == w.release_id) else {
             self.fail(format!("mail of an unknown release {}", w.release_id));
         };
@@ -617,7 +644,7 @@ impl Sim {
         if spec.draft {
             self.fail(format!("draft {} mailed to {}", spec.slug(), w.address));
         }
-        if !window_open(w.at) {
+        if !window_open(w.at, hours) {
             self.fail(format!(
                 "{} mailed outside the window at {}",
                 w.address, w.at
@@ -659,6 +686,20 @@ impl Sim {
                 ));
             }
         }
+    }
+
+    /// The admin sets other sending hours in the config file.
+    fn set_hours(&mut self, hours: (u32, u32)) {
+        let file = self.dir.path().join("config/pressroom.toml");
+        let text = std::fs::read_to_string(&file).expect("config");
+        let (a, b) = self.hours;
+        let from = format!("window = \"* * {a}-{b} * * Mon-Fri\"");
+        assert!(text.contains(&from), "the config has no `{from}`");
+        let to = format!("window = \"* * {}-{} * * Mon-Fri\"", hours.0, hours.1);
+        std::fs::write(&file, text.replace(&from, &to)).expect("config");
+        let (config, _) = Config::load(Some(&file)).expect("config");
+        self.config = config;
+        self.hours = hours;
     }
 
     fn crash(&mut self) {
@@ -880,7 +921,11 @@ impl Sim {
                 self.note(format!("{address} unsubscribes"));
             }
             83..=85 => {
-                self.note("SIGHUP");
+                if self.rng.chance(50) {
+                    let hours = HOURS[self.rng.below(HOURS.len() as u64) as usize];
+                    self.set_hours(hours);
+                }
+                self.note(format!("SIGHUP (hours {:?})", self.hours));
                 self.turn(Event::Reload);
                 self.plan();
             }
