@@ -40,6 +40,7 @@ fn wait_for_messages(server: &SmtpServer, n: usize, what: &str) {
 #[test]
 fn killed_again_and_again_while_mailing_it_misses_nobody_and_doubles_only_in_flight_messages() {
     let extra = env_or("PRESSROOM_CRASH_RECIPIENTS", 1500);
+    // At least one kill mid-dispatch besides the one at the start.
     let kills = env_or("PRESSROOM_CRASH_KILLS", 6).max(2);
     let (_dir, server, p, _port) = with_smtp(extra);
     // Every reply a few milliseconds late: each kill lands with transactions under way.
@@ -65,8 +66,8 @@ fn killed_again_and_again_while_mailing_it_misses_nobody_and_doubles_only_in_fli
     everyone.insert("anna.lind@example.org".into());
     everyone.insert("cecilia.berg@example.org".into());
 
-    // Kill points by the number of messages the server has: the first right after the
-    // daemon's first build (before or while it queues the dispatch), the others spread
+    // Kill points by the number of messages the server has: the first as soon as the
+    // daemon serves (before or while it queues the dispatch), the others spread
     // from early in the dispatch to most of the way through it, each a little off an even
     // spacing. A fixed sequence, so a failure can be replayed.
     let mut seed: u64 = 0x5EED_C4A5;
