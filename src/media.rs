@@ -31,11 +31,14 @@ impl Recipient {
     }
 
     /// Whether this release is for them: topics intersect (or they take everything) and the
-    /// language matches if they set one.
+    /// language matches if they set one, both ways (SPEC §4: `sv-SE` receives `sv`).
     pub fn wants(&self, release: &Release) -> bool {
         let topics =
             self.topics.is_empty() || self.topics.iter().any(|t| release.topics.contains(t));
-        let lang = self.lang.as_ref().is_none_or(|l| l.covers(&release.lang));
+        let lang = self
+            .lang
+            .as_ref()
+            .is_none_or(|l| l.covers(&release.lang) || release.lang.covers(l));
         topics && lang
     }
 }

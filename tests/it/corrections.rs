@@ -133,8 +133,9 @@ fn a_release_deleted_before_its_date_leaves_nothing_behind() {
     assert!(p.run(&["build"]).status.success());
     let site = files(&p.out());
     assert!(
-        site.values()
-            .all(|bytes| !String::from_utf8_lossy(bytes).contains("Framtida")),
+        every(site.values(), "site files", |bytes| {
+            !String::from_utf8_lossy(bytes).contains("Framtida")
+        }),
         "never published, never shown"
     );
 }

@@ -1,14 +1,17 @@
 //! The crash loop: `pressroom run` mailing a dispatch through a real SMTP server is killed
-//! with SIGKILL again and again (during its first build, during ledger writes, mid-SMTP) and
-//! restarted each time. At the end nobody is missed, a recipient mailed twice got the same
-//! Message-ID both times and was attempted again after a crash, and the site is exactly
-//! what a fresh build gives. `PRESSROOM_CRASH_RECIPIENTS` and `PRESSROOM_CRASH_KILLS`
-//! make the long run (10,000 and 20); the suite runs a smaller one.
+//! with SIGKILL again and again (right after its first build, then at points spread over
+//! the dispatch, mid-SMTP: the server answers slowly) and restarted each time. At the end
+//! nobody is missed, every copy a recipient got carries that recipient's one Message-ID, a
+//! recipient mailed twice was attempted again after a crash, no more were mailed twice
+//! than can be in flight at the kills, and the site is exactly what a fresh build gives.
+//! `PRESSROOM_CRASH_RECIPIENTS` and `PRESSROOM_CRASH_KILLS` make the long run (10,000 and
+//! 20); the suite runs a smaller one.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use super::daemon::{Daemon, with_smtp};
+use super::smtp::{SmtpServer, in_flight_per_run};
 use super::*;
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -18,11 +21,34 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The test's `[mail] concurrency`: few connections, so that a kill finds each one busy.
+const CONCURRENCY: usize = 4;
+
+/// Waits until the server holds at least `n` messages.
+fn wait_for_messages(server: &SmtpServer, n: usize, what: &str) {
+    let started = Instant::now();
+    while server.count() < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what}: only {} of {n} messages within a minute",
+            server.count()
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 #[test]
 fn killed_again_and_again_while_mailing_it_misses_nobody_and_doubles_only_in_flight_messages() {
     let extra = env_or("PRESSROOM_CRASH_RECIPIENTS", 1500);
-    let kills = env_or("PRESSROOM_CRASH_KILLS", 6);
+    // At least one kill mid-dispatch besides the one at the start.
+    let kills = env_or("PRESSROOM_CRASH_KILLS", 6).max(2);
     let (_dir, server, p, _port) = with_smtp(extra);
+    // Every reply a few milliseconds late: each kill lands with transactions under way.
+    server.rules(r#"{"delay_ms": 4}"#);
+    p.set_config(
+        &format!("concurrency = {}", super::smtp::CONCURRENCY),
+        &format!("concurrency = {CONCURRENCY}"),
+    );
     let date = (pressroom::clock::now() - chrono::TimeDelta::minutes(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     p.write(
@@ -32,41 +58,68 @@ fn killed_again_and_again_while_mailing_it_misses_nobody_and_doubles_only_in_fli
             "Text som skickas till alla.",
         ),
     );
-    let everyone = extra + 2; // anna (everything) and cecilia (jamstalldhet), plus the extras
-    // Kill moments spread from the first build to deep into the dispatch; a fixed sequence,
-    // so a failure can be replayed.
+    // The media list the test wrote: anna takes everything, cecilia this topic, the extras
+    // everything; bo (other topics), david (English) and eva (sport) are not targeted.
+    let mut everyone: BTreeSet<String> = (0..extra)
+        .map(|i| format!("journalist{i:04}@example.org"))
+        .collect();
+    everyone.insert("anna.lind@example.org".into());
+    everyone.insert("cecilia.berg@example.org".into());
+
+    // Kill points by the number of messages the server has: the first as soon as the
+    // daemon serves (before or while it queues the dispatch), the others spread
+    // from early in the dispatch to most of the way through it, each a little off an even
+    // spacing. A fixed sequence, so a failure can be replayed.
     let mut seed: u64 = 0x5EED_C4A5;
-    let mut kill_points = Vec::new();
-    for _ in 0..kills {
+    let mut kill_at = vec![0];
+    for i in 1..kills {
         seed = seed
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
-        kill_points.push(Duration::from_millis(50 + (seed >> 33) % 1500));
+        let step = everyone.len() * 9 / 10 / kills;
+        let jitter = (seed >> 33) as usize % (step / 2).max(1);
+        kill_at.push(step * i + jitter);
     }
-    for (i, after) in kill_points.iter().enumerate() {
+    for (i, &at) in kill_at.iter().enumerate() {
         let daemon = Daemon::start(&p);
-        std::thread::sleep(*after);
+        wait_for_messages(&server, at, &format!("before kill {}", i + 1));
         daemon.signal("KILL");
         drop(daemon);
         eprintln!(
-            "kill {}: after {after:?}, {} messages so far",
+            "kill {}: at {at} messages, {} when it died",
             i + 1,
-            server.messages().len()
+            server.count()
         );
     }
+    assert!(
+        server.count() < everyone.len(),
+        "the last kill came after the dispatch had ended: nothing was left to send"
+    );
+
     let _last = Daemon::start(&p);
-    let started = std::time::Instant::now();
-    while server.per_recipient().len() < everyone {
+    wait_for_messages(&server, everyone.len(), "after the last restart");
+    // Done when the ledger has every delivery sent; nothing may arrive after that.
+    let report =
+        || String::from_utf8_lossy(&p.run(&["report", "krasch", "--csv"]).stdout).into_owned();
+    let started = Instant::now();
+    let mut rows = report();
+    while rows.lines().skip(1).any(|l| !l.contains(",sent,")) {
         assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "only {} of {everyone} mailed",
-            server.per_recipient().len()
+            started.elapsed() < Duration::from_secs(60),
+            "not every delivery ends sent: {rows}"
         );
         std::thread::sleep(Duration::from_millis(100));
+        rows = report();
     }
+    let received = server.count();
     std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        server.count(),
+        received,
+        "mail after every delivery was sent"
+    );
 
-    // Nobody missed; every double has one Message-ID and was attempted again.
+    // Who got what, by the server's copies.
     let mut ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (rcpt, raw) in server.messages() {
         let m = mail_parser::MessageParser::default()
@@ -76,37 +129,59 @@ fn killed_again_and_again_while_mailing_it_misses_nobody_and_doubles_only_in_fli
             .or_default()
             .push(m.message_id().expect("Message-ID").to_string());
     }
-    assert_eq!(ids.len(), everyone, "nobody missed");
-    let report =
-        String::from_utf8_lossy(&p.run(&["report", "krasch", "--csv"]).stdout).into_owned();
-    let attempts: BTreeMap<&str, u32> = report
+    assert_eq!(
+        ids.keys().cloned().collect::<BTreeSet<_>>(),
+        everyone,
+        "exactly the targeted recipients were mailed"
+    );
+    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+    for (rcpt, got) in &ids {
+        assert!(
+            got.iter().all(|id| *id == got[0]),
+            "{rcpt} got different Message-IDs: {got:?}"
+        );
+        if let Some(other) = owners.insert(&got[0], rcpt) {
+            panic!("{rcpt} and {other} got the same Message-ID {}", got[0]);
+        }
+    }
+    let attempts: BTreeMap<&str, u32> = rows
         .lines()
         .skip(1)
-        .filter_map(|l| {
+        .map(|l| {
             let cols: Vec<&str> = l.split(',').collect();
-            Some((*cols.first()?, cols.get(3)?.parse().ok()?))
+            let n = cols.get(3).and_then(|n| n.parse().ok());
+            (cols[0], n.unwrap_or_else(|| panic!("no attempts in {l}")))
         })
         .collect();
+    assert_eq!(
+        attempts
+            .keys()
+            .map(|a| a.to_string())
+            .collect::<BTreeSet<_>>(),
+        everyone,
+        "one delivery per targeted recipient in the ledger"
+    );
     let mut doubles = 0;
     for (rcpt, got) in &ids {
         if got.len() > 1 {
             doubles += got.len() - 1;
             assert!(
-                got.iter().all(|id| *id == got[0]),
-                "{rcpt} got different Message-IDs: {got:?}"
-            );
-            assert!(
-                attempts.get(rcpt.as_str()).is_some_and(|n| *n >= 2),
+                attempts[rcpt.as_str()] >= 2,
                 "{rcpt} was mailed twice but attempted once: it was not in flight at a crash"
             );
         }
     }
+    let bound = kill_at.len() * in_flight_per_run(CONCURRENCY);
     eprintln!(
-        "{kills} kills, {everyone} recipients: {doubles} doubles (each in flight at a crash)"
+        "{} kills, {} recipients: {doubles} doubles (at most {bound} can be in flight)",
+        kill_at.len(),
+        everyone.len()
     );
     assert!(
-        report.lines().skip(1).all(|l| l.contains(",sent,")),
-        "every delivery ends sent"
+        doubles <= bound,
+        "{doubles} messages mailed twice; {} kills with at most {} in flight each allow {bound}",
+        kill_at.len(),
+        in_flight_per_run(CONCURRENCY)
     );
 
     // The site the daemon left is what a fresh build gives.
@@ -117,6 +192,7 @@ fn killed_again_and_again_while_mailing_it_misses_nobody_and_doubles_only_in_fli
     let mut built = files(&fresh);
     served.remove(".pressroom-manifest");
     built.remove(".pressroom-manifest");
+    assert!(built.contains_key("releases/krasch/index.html"));
     let differ: Vec<&String> = built
         .keys()
         .chain(served.keys())

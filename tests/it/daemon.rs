@@ -13,11 +13,15 @@ use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use super::smtp::SmtpServer;
 use super::*;
 
-/// A running `pressroom run`; killed when dropped.
+/// A running `pressroom run`; killed when dropped. A panic in it (any thread's, a task's
+/// too: the panic message goes to its stderr) fails the test when it is dropped, even if
+/// the daemon carried on.
 pub struct Daemon {
     child: Child,
     pub base: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// Reads its stderr into `log` until the process is gone.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// A test SMTP server, and the sample project mailing through it (with `extra` more
@@ -84,7 +88,7 @@ impl Daemon {
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().expect("stderr");
         let lines = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(at) = line.find("on http://") {
@@ -105,7 +109,12 @@ impl Daemon {
                     log.lock().expect("log")
                 )
             });
-        Daemon { child, base, log }
+        Daemon {
+            child,
+            base,
+            log,
+            reader: Some(reader),
+        }
     }
 
     pub fn log(&self) -> String {
@@ -146,6 +155,19 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The whole log: the reader ends when the process's stderr closes.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        // Not while the test is already failing: a second panic would abort the process
+        // and hide the first.
+        if std::thread::panicking() {
+            return;
+        }
+        let log = self.log();
+        if let Some(line) = log.lines().find(|l| l.contains(" panicked at ")) {
+            panic!("the daemon panicked: {line}\n--- its log ---\n{log}");
+        }
     }
 }
 

@@ -142,12 +142,15 @@ pub fn live_names(dir: &Path) -> Vec<String> {
     listed(dir).into_iter().map(|(rel, _)| rel).collect()
 }
 
-/// The files under `dir` (relative path with `/`, full path). An entry that vanishes between
-/// listing and looking is skipped, never an error.
+/// The files under `dir` (relative path with `/`, full path). `dir` itself must be there: a
+/// site that was never written is a failure, not a site without files. An entry below it
+/// that vanishes between listing and looking is skipped, never an error.
 fn listed(dir: &Path) -> Vec<(String, PathBuf)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
-        let Ok(listing) = std::fs::read_dir(dir) else {
-            return;
+        let listing = match std::fs::read_dir(dir) {
+            Ok(listing) => listing,
+            Err(e) if dir == root => panic!("cannot list {}: {e}", root.display()),
+            Err(_) => return,
         };
         for entry in listing.flatten() {
             let path = entry.path();
@@ -173,6 +176,7 @@ pub fn assert_same_files(
     want: &BTreeMap<String, Vec<u8>>,
     what: &str,
 ) {
+    assert!(!want.is_empty(), "{what}: no files to compare");
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
         want.keys().collect::<Vec<_>>(),
@@ -206,8 +210,17 @@ pub fn openssl(args: &[&str]) {
     );
 }
 
+/// `items.all(ok)`, except that no items at all is a failure: a test that means "every
+/// file" or "every message" proves nothing over none. `what` names the items.
+pub fn every<I: IntoIterator>(items: I, what: &str, ok: impl FnMut(I::Item) -> bool) -> bool {
+    let mut items = items.into_iter().peekable();
+    assert!(items.peek().is_some(), "no {what} to check");
+    items.all(ok)
+}
+
 /// A message as it goes on the wire: CRLF line ends only, no line over SMTP's 998 octets.
 pub fn assert_wire_clean(raw: &[u8]) {
+    assert!(!raw.is_empty(), "an empty message");
     assert!(
         !raw.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'),
         "CRLF line ends only"

@@ -263,9 +263,8 @@ fn a_wrong_password_stops_the_run_and_fails_nobody() {
     let states = ledger_states(&p);
     assert_eq!(states.len(), 23);
     assert!(
-        states
-            .iter()
-            .all(|(s, attempts)| s == "queued" && attempts == "0"),
+        every(&states, "deliveries", |(s, attempts)| s == "queued"
+            && attempts == "0"),
         "every delivery waits, no attempt counted: {states:?}"
     );
 
@@ -293,7 +292,7 @@ fn tls_required_never_sends_in_clear_to_a_server_without_starttls() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("does not offer STARTTLS"), "{err}");
     assert!(server.messages().is_empty(), "nothing sent in clear");
-    assert!(ledger_states(&p).iter().all(|(s, _)| s == "queued"));
+    assert!(every(ledger_states(&p), "deliveries", |(s, _)| s == "queued"));
 
     // And a password is refused outright with plain smtp://.
     configure(
@@ -328,7 +327,7 @@ fn implicit_tls_delivers_and_an_untrusted_certificate_stops_the_run() {
         err.contains("certificate is not trusted") && err.contains("tls_ca"),
         "{err}"
     );
-    assert!(ledger_states(&p).iter().all(|(s, _)| s == "queued"));
+    assert!(every(ledger_states(&p), "deliveries", |(s, _)| s == "queued"));
 
     configure(
         &p,
