@@ -5,7 +5,8 @@
 //! an hour late.
 
 use chrono::{
-    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+    DateTime, Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
+    Utc,
 };
 use chrono_tz::Tz;
 
@@ -25,6 +26,9 @@ pub enum TimeError {
     ImpossibleDate(String),
     #[error("{local} does not exist in {tz}: the clocks skip that hour")]
     SkippedByDst { local: NaiveDateTime, tz: Tz },
+    /// Feeds and mail write years with four digits (RFC 2822 dates have no sign).
+    #[error("{utc} (UTC) is out of range: the year must be between 1 and 9999, in UTC and in {tz}")]
+    OutOfRange { utc: NaiveDateTime, tz: Tz },
 }
 
 /// What a time argument should look like, for error messages.
@@ -94,15 +98,29 @@ impl Written {
     /// The instant this denotes on a site in `tz` whose date-only releases lift at `publish_time`.
     pub fn resolve(self, tz: Tz, publish_time: NaiveTime) -> Result<DateTime<Utc>, TimeError> {
         let local = match self {
-            Written::Exact(dt) => return Ok(dt.with_timezone(&Utc)),
+            Written::Exact(dt) => return in_range(dt.with_timezone(&Utc), tz),
             Written::Local(local) => local,
             Written::Date(date) => date.and_time(publish_time),
         };
         match tz.from_local_datetime(&local) {
-            LocalResult::Single(dt) => Ok(dt.with_timezone(&Utc)),
-            LocalResult::Ambiguous(earlier, _) => Ok(earlier.with_timezone(&Utc)),
+            LocalResult::Single(dt) => in_range(dt.with_timezone(&Utc), tz),
+            LocalResult::Ambiguous(earlier, _) => in_range(earlier.with_timezone(&Utc), tz),
             LocalResult::None => Err(TimeError::SkippedByDst { local, tz }),
         }
+    }
+}
+
+/// An instant every output can write: years 1 to 9999 in UTC and in the site's zone (an
+/// RFC 2822 date cannot hold a sign or a fifth digit; chrono panics on one).
+fn in_range(t: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, TimeError> {
+    let years = [t.year(), t.with_timezone(&tz).year()];
+    if years.iter().all(|y| (1..=9999).contains(y)) {
+        Ok(t)
+    } else {
+        Err(TimeError::OutOfRange {
+            utc: t.naive_utc(),
+            tz,
+        })
     }
 }
 
@@ -129,6 +147,29 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         parse_instant(s, Stockholm, NaiveTime::MIN).unwrap()
+    }
+
+    #[test]
+    fn years_outside_1_to_9999_are_refused_in_utc_and_in_the_site_zone() {
+        let err = |s: &str| parse_instant(s, Stockholm, NaiveTime::MIN).unwrap_err();
+        for s in [
+            "-0001-01-01",
+            "0000-06-01T12:00:00Z",
+            "9999-12-31T23:59:59-12:00",
+        ] {
+            assert!(
+                matches!(err(s), TimeError::OutOfRange { .. }),
+                "{s}: {}",
+                err(s)
+            );
+        }
+        // 23:30 UTC on the last day is already year 10000 in Stockholm.
+        assert!(matches!(
+            err("9999-12-31T23:30:00Z"),
+            TimeError::OutOfRange { .. }
+        ));
+        assert_eq!(at("9999-12-31T12:00:00Z").year(), 9999);
+        assert_eq!(at("0001-01-02").year(), 1);
     }
 
     #[test]

@@ -68,6 +68,26 @@ fn missing_title() {
 }
 
 #[test]
+fn a_year_no_feed_can_write_is_refused_at_its_line() {
+    // Both once made the RSS writer panic, and the daemon crash-loop.
+    for (name, front) in [
+        ("negativ.md", "title = \"Negativ\"\ndate = \"-0001-01-01\""),
+        (
+            "sent.md",
+            "title = \"Sent\"\ndate = 2019-05-01\nupdated = 9999-12-31T23:59:59-12:00",
+        ),
+    ] {
+        let p = Project::sample();
+        let err = bad(&p, name, &release(front, "Text"));
+        assert!(
+            err.contains(&format!("releases/{name}:"))
+                && err.contains("the year must be between 1 and 9999"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn impossible_date() {
     let p = Project::sample();
     let err = bad(
