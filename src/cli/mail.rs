@@ -50,6 +50,19 @@ fn local(config: &Config, t: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// A scratch ledger file, removed (with its WAL) when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.0.clone().into_os_string();
+            name.push(suffix);
+            let _ = std::fs::remove_file(name);
+        }
+    }
+}
+
 pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
     let release = find(config, args.slug)?;
     let now = clock::now();
@@ -65,8 +78,25 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             bail!("`{}` is withdrawn", args.slug)
         }
     }
+    // A dry run does everything a send would do up to the sending, on a copy of the
+    // ledger: it shows exactly what a send would mail and changes nothing. (Declared
+    // first, so the copy's file outlives its connection.)
+    let scratch = args.dry_run.then(|| {
+        Scratch(
+            config
+                .paths
+                .state
+                .join(format!(".dry-run-{}.db", std::process::id())),
+        )
+    });
     let mut ledger = Ledger::open_in(&config.paths.state)?;
-    let _lock = SendLock::acquire(&config.paths.state)?;
+    let _lock = match &scratch {
+        Some(scratch) => {
+            ledger = ledger.copy_to(&scratch.0)?;
+            None
+        }
+        None => Some(SendLock::acquire(&config.paths.state)?),
+    };
     let interrupted = ledger.mark_interrupted(now)?;
     if interrupted > 0 {
         eprintln!(

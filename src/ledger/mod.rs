@@ -223,6 +223,17 @@ impl Ledger {
         Ok(())
     }
 
+    /// A copy of the ledger at `path`, for what-ifs (`send --dry-run`): whatever is done to
+    /// the copy leaves this one as it was.
+    pub fn copy_to(&self, path: &Path) -> Result<Ledger, LedgerError> {
+        let _ = std::fs::remove_file(path);
+        let target = path.to_string_lossy().into_owned();
+        self.conn
+            .execute("VACUUM INTO ?1", [&target])
+            .map_err(self.err())?;
+        Ledger::open(path)
+    }
+
     /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): a
     /// deferred one that read first and then wrote failed with SQLITE_BUSY_SNAPSHOT, past
     /// the busy timeout, whenever another connection wrote in between.

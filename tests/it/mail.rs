@@ -155,6 +155,57 @@ fn unsubscribe_and_resubscribe_are_recorded() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// A dry run is a what-if: it lists what a send would mail and records nothing, so a
+/// later dry run, `schedule` and a real send are as if it never ran.
+#[test]
+fn a_dry_run_changes_nothing_not_even_for_an_address_tried_with_to() {
+    let p = Project::sample();
+    let state = p.path().join("state");
+    let ledger_bytes = || std::fs::read(state.join("pressroom.db")).unwrap_or_default();
+    let o = p.run(&[
+        "send",
+        "du-avgor",
+        "--to",
+        "someone@example.com",
+        "--dry-run",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("someone@example.com"), "{out}");
+    let before = ledger_bytes();
+
+    let o = p.run(&["send", "du-avgor", "--dry-run"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!out.contains("someone@example.com"), "{out}");
+    let listed: Vec<&str> = out.lines().filter_map(|l| l.split('\t').next()).collect();
+    assert_eq!(
+        listed,
+        [
+            "anna.lind@example.org",
+            "bo.ek@example.com",
+            "cecilia.berg@example.org"
+        ],
+        "the sample's readers of its language and topics: {out}"
+    );
+    assert!(
+        err.contains("3 would be mailed (dry run: nothing sent)"),
+        "{err}"
+    );
+    assert_eq!(ledger_bytes(), before, "the ledger is as it was");
+    let status = String::from_utf8_lossy(&p.run(&["status"]).stdout).into_owned();
+    assert!(!status.contains("queued"), "{status}");
+    let leftovers: Vec<_> = std::fs::read_dir(&state)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !leftovers
+            .iter()
+            .any(|n| n.to_string_lossy().contains("dry-run")),
+        "{leftovers:?}"
+    );
+}
+
 /// `build` for the real now records publications; this places releases relative to the
 /// clock the binary will read.
 #[allow(clippy::disallowed_methods)]
