@@ -154,7 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 Recording::Record
             };
             let at = instant(&config, at.as_deref())?;
-            let out = out.unwrap_or_else(|| config.paths.public.clone());
+            let out = build_folder(&config, out, recording, at)?;
             let mut ledger = Ledger::open_in(&config.paths.state)?;
             let mut builder = Builder::new(config.clone(), out.clone())
                 .with_history(ledger.history()?, recording);
@@ -449,6 +449,41 @@ fn print_build(config: &Config, r: &BuildReport, at: DateTime<Utc>, out: &std::p
         r.write.removed,
         r.elapsed.as_millis(),
     );
+}
+
+/// Where a build writes. Only a build as of now writes the served site: a what-if
+/// (`--at`) without `--out` goes to a folder beside it, named after the instant, and may
+/// not be pointed at the served one (a running daemon would serve the future).
+fn build_folder(
+    config: &Config,
+    out: Option<PathBuf>,
+    recording: Recording,
+    at: DateTime<Utc>,
+) -> anyhow::Result<PathBuf> {
+    let public = &config.paths.public;
+    Ok(match (out, recording) {
+        (None, Recording::Record) => public.clone(),
+        (None, Recording::ReadOnly) => {
+            let stamp = at
+                .with_timezone(&config.site.timezone)
+                .format("%Y-%m-%dT%H%M%S");
+            let mut name = public.file_name().unwrap_or_default().to_os_string();
+            name.push(format!(".at-{stamp}"));
+            public.with_file_name(name)
+        }
+        (Some(out), Recording::ReadOnly) if same_folder(&out, public) => anyhow::bail!(
+            "`build --at` is a what-if and may not write the served site {}: give another --out, or leave it out",
+            public.display()
+        ),
+        (Some(out), _) => out,
+    })
+}
+
+fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 fn print_committed(committed: &Committed) {

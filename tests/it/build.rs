@@ -299,3 +299,52 @@ fn a_release_withdrawn_before_it_was_ever_public_never_appears_not_even_as_a_not
         "never published: no notice, no title"
     );
 }
+
+/// A what-if build never writes the served site: without `--out` it goes beside it and says
+/// where; pointed at the served folder it is refused. (A running daemon would serve it.)
+#[test]
+fn a_what_if_build_of_the_future_never_touches_the_served_site() {
+    let p = Project::sample();
+    p.write(
+        "releases/framtid.md",
+        release(
+            "title = \"Framtida nyhet\"\ndate = 2099-01-01T08:00:00+01:00\ntopics = [\"jamstalldhet\"]",
+            "Inte än.",
+        ),
+    );
+    let o = p.run(&["build"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let served = files(&p.out());
+    assert!(!text(&served, "feed.atom").contains("Framtida nyhet"));
+
+    let o = p.run(&["build", "--at", "2099-01-02T12:00"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    let beside = p.path().join("public.at-2099-01-02T120000");
+    assert!(
+        err.contains(&beside.display().to_string()),
+        "says where: {err}"
+    );
+    assert!(text(&files(&beside), "feed.atom").contains("Framtida nyhet"));
+    assert_same_files(&served, &files(&p.out()), "the served site after --at");
+
+    let out = p.out();
+    let o = p.run(&[
+        "build",
+        "--at",
+        "2099-01-02T12:00",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("is a what-if and may not write the served site"),
+        "{err}"
+    );
+    assert_same_files(
+        &served,
+        &files(&p.out()),
+        "the served site after --at --out public",
+    );
+}
