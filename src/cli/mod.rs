@@ -451,9 +451,9 @@ fn print_build(config: &Config, r: &BuildReport, at: DateTime<Utc>, out: &std::p
     );
 }
 
-/// Where a build writes. Only a build as of now writes the served site: a what-if
-/// (`--at`) without `--out` goes to a folder beside it, named after the instant, and may
-/// not be pointed at the served one (a running daemon would serve the future).
+/// Where a build writes. Only a build as of now writes the served site by default: a
+/// what-if (`--at`) without `--out` goes to a folder beside it, named after the instant (a
+/// running daemon would otherwise serve the future). An explicit `--out` is obeyed.
 fn build_folder(
     config: &Config,
     out: Option<PathBuf>,
@@ -471,19 +471,8 @@ fn build_folder(
             name.push(format!(".at-{stamp}"));
             public.with_file_name(name)
         }
-        (Some(out), Recording::ReadOnly) if same_folder(&out, public) => anyhow::bail!(
-            "`build --at` is a what-if and may not write the served site {}: give another --out, or leave it out",
-            public.display()
-        ),
         (Some(out), _) => out,
     })
-}
-
-fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }
 
 fn print_committed(committed: &Committed) {

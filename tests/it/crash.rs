@@ -134,16 +134,7 @@ fn killed_again_and_again_while_mailing_it_misses_nobody_and_doubles_only_in_fli
         everyone,
         "exactly the targeted recipients were mailed"
     );
-    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
-    for (rcpt, got) in &ids {
-        assert!(
-            got.iter().all(|id| *id == got[0]),
-            "{rcpt} got different Message-IDs: {got:?}"
-        );
-        if let Some(other) = owners.insert(&got[0], rcpt) {
-            panic!("{rcpt} and {other} got the same Message-ID {}", got[0]);
-        }
-    }
+    super::smtp::assert_one_message_id_each(&ids);
     let attempts: BTreeMap<&str, u32> = rows
         .lines()
         .skip(1)

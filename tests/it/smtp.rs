@@ -136,6 +136,20 @@ pub fn in_flight_per_run(concurrency: usize) -> usize {
 /// The `[mail] concurrency` of [`project_with_smtp`].
 pub const CONCURRENCY: usize = 8;
 
+/// Every copy a recipient got carries one Message-ID, and no two recipients share one.
+pub fn assert_one_message_id_each(ids: &BTreeMap<String, Vec<String>>) {
+    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+    for (rcpt, got) in ids {
+        assert!(
+            got.iter().all(|id| *id == got[0]),
+            "{rcpt} got different Message-IDs: {got:?}"
+        );
+        if let Some(other) = owners.insert(&got[0], rcpt) {
+            panic!("{rcpt} and {other} got the same Message-ID {}", got[0]);
+        }
+    }
+}
+
 /// The sample project pointed at the server, with `n` extra recipients on the media list.
 pub fn project_with_smtp(port: u16, n: usize) -> Project {
     let p = Project::sample();
@@ -383,16 +397,7 @@ fn killed_mid_dispatch_the_next_run_finishes_and_only_unknowns_can_double() {
         targeted(1000),
         "every recipient has a message"
     );
-    let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
-    for (rcpt, v) in &ids {
-        assert!(
-            v.iter().all(|id| *id == v[0]),
-            "{rcpt}: every copy carries the same Message-ID: {v:?}"
-        );
-        if let Some(other) = owners.insert(&v[0], rcpt) {
-            panic!("{rcpt} and {other} got the same Message-ID {}", v[0]);
-        }
-    }
+    assert_one_message_id_each(&ids);
     // One kill: at most what one run can have claimed and not recorded at the project's
     // concurrency, whatever the second run says it found.
     let doubles: usize = ids.values().map(|v| v.len() - 1).sum();
