@@ -322,8 +322,18 @@ impl Daemon {
         let mut report = match result {
             Ok(report) => report,
             Err(e) => {
+                // A site that could not be written (a full disk) is built again shortly,
+                // so what became public meanwhile is published and mailed once space
+                // returns, without waiting for another change.
+                let retry = matches!(e, BuildError::Write(_));
+                built.committed = !retry;
                 tracing::error!(
-                    "the build failed, the last good site stays served: {:#}",
+                    "the build failed, the last good site stays served{}: {:#}",
+                    if retry {
+                        format!(", trying again in {}s", core::COMMIT_RETRY.num_seconds())
+                    } else {
+                        String::new()
+                    },
                     anyhow::Error::from(e)
                 );
                 self.metrics.error("build", now);

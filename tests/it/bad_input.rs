@@ -495,7 +495,7 @@ fn a_releases_folder_that_cannot_be_read_unpublishes_nothing() {
 
 /// Whether this system lets an unprivileged user namespace mount a tmpfs (for a disk that
 /// fills up). Where it does not, the test that needs one says so and does nothing.
-fn can_mount_tmpfs() -> bool {
+pub fn can_mount_tmpfs() -> bool {
     std::process::Command::new("unshare")
         .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"])
         .output()

@@ -365,3 +365,76 @@ fn a_ledger_deleted_while_running_is_written_back_and_a_replaced_one_is_refused_
     let (status, _) = super::daemon::get(&client(), &daemon.base, "/releases/andra/");
     assert_eq!(status, 200);
 }
+
+/// The daemon on a full output disk: the publication's build fails, and once space
+/// returns the daemon builds again by itself (no other change, no SIGHUP), publishes the
+/// release and decides its mail.
+#[test]
+fn a_publication_a_full_disk_stopped_is_published_and_mailed_once_space_returns() {
+    if !super::bad_input::can_mount_tmpfs() {
+        eprintln!("skipped: this system gives no mount namespace for a small tmpfs");
+        return;
+    }
+    let (p, _port) = super::daemon::sample_served();
+    let work = tempfile::tempdir().expect("dir");
+    let out = work.path().join("site");
+    std::fs::create_dir(&out).expect("mount point");
+    p.set_config(
+        "public = \"public\"",
+        &format!("public = \"{}\"", out.display()),
+    );
+    let date = rfc3339(pressroom::clock::now() - chrono::TimeDelta::minutes(5));
+    std::fs::write(
+        work.path().join("stor.md"),
+        release(
+            &format!(
+                "title = \"Stor nyhet\"\ndate = \"{date}\"\ntopics = [\"jamstalldhet\"]\ncontacts = [{{ name = \"Presstjänst\", email = \"press@example.org\" }}]"
+            ),
+            &"Jämställdhetsmyndigheten lanserar en ny kampanj i dag. ".repeat(9_000),
+        ),
+    )
+    .expect("big release");
+    // A 400 KB disk in a mount namespace: the daemon starts, the big release arrives and
+    // does not fit, then the disk grows to 64 MB.
+    let script = r#"
+set -e
+mount -t tmpfs -o size=400k tmpfs "$OUT"
+"$BIN" --config "$CONFIG" run 2>"$WORK/run.err" &
+pid=$!
+for i in $(seq 100); do grep -q "serving" "$WORK/run.err" && break; sleep 0.1; done
+cp "$WORK/stor.md" "$RELEASES/"
+for i in $(seq 100); do grep -q "trying again in" "$WORK/run.err" && break; sleep 0.1; done
+mount -o remount,size=64m "$OUT"
+for i in $(seq 450); do grep -q "published slug=stor" "$WORK/run.err" && break; sleep 0.1; done
+test -f "$OUT/releases/stor/index.html" && echo page >"$WORK/page"
+kill $pid; wait $pid || true
+"#;
+    let o = std::process::Command::new("unshare")
+        .args(["-rm", "sh", "-c", script])
+        .env("OUT", &out)
+        .env("WORK", work.path())
+        .env("BIN", env!("CARGO_BIN_EXE_pressroom"))
+        .env("CONFIG", p.path().join("config/pressroom.toml"))
+        .env("RELEASES", p.path().join("releases"))
+        .output()
+        .expect("unshare");
+    let log = std::fs::read_to_string(work.path().join("run.err")).unwrap_or_default();
+    assert!(
+        o.status.success(),
+        "{}\n{log}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        log.contains("the build failed") && log.contains("trying again in 30s"),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("published slug=stor") && l.contains("Queued(2)")),
+        "published and mailed after the retry:\n{log}"
+    );
+    assert!(
+        work.path().join("page").exists(),
+        "the page was written:\n{log}"
+    );
+}
