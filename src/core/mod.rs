@@ -95,6 +95,17 @@ pub enum Action {
     Cancel(String),
 }
 
+/// Where a release with waiting mail stands in the build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Public now: its mail may leave.
+    Public,
+    /// Its file is there but it is not public now (postponed, a draft again): mail waits.
+    Hidden,
+    /// Its file is gone: mail is cancelled after `DELETED_GRACE`.
+    Gone,
+}
+
 /// The mail side of the daemon: one state, never four flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailState {
@@ -213,18 +224,26 @@ impl Core {
         }
     }
 
-    /// Given the ledger's waiting mail (and whether the builder knows each release):
+    /// Given the ledger's waiting mail (and where each release stands in the builder):
     /// cancels the mail of releases deleted for longer than the grace period, and starts a
-    /// mail run if mail is due, the window is open and no run goes or backs off.
+    /// mail run if mail of a public release is due, the window is open and no run goes or
+    /// backs off. The mail of a release that is there but not public now (postponed, made a
+    /// draft again) waits for it to be public again.
     pub fn plan(
         &mut self,
         pending: &[Pending],
-        known: &dyn Fn(&str) -> bool,
+        presence: &dyn Fn(&str) -> Presence,
         now: DateTime<Utc>,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
-        let (known, gone): (Vec<&Pending>, Vec<&Pending>) =
-            pending.iter().partition(|p| known(&p.release_id));
+        let gone: Vec<&Pending> = pending
+            .iter()
+            .filter(|p| presence(&p.release_id) == Presence::Gone)
+            .collect();
+        let known: Vec<&Pending> = pending
+            .iter()
+            .filter(|p| presence(&p.release_id) == Presence::Public)
+            .collect();
         self.next_gone = None;
         if self.folder_unreadable {
             // Which releases exist is not known: none is taken for deleted.

@@ -30,7 +30,7 @@ fn built(next_lift: Option<&str>) -> Event {
     })
 }
 
-const ALL: &dyn Fn(&str) -> bool = &|_| true;
+const ALL: &dyn Fn(&str) -> Presence = &|_| Presence::Public;
 
 #[test]
 fn files_signals_and_the_clock_ask_for_what_each_needs() {
@@ -127,7 +127,7 @@ fn a_deleted_release_s_mail_is_cancelled_after_the_grace_unless_it_comes_back() 
     let mut c = core();
     let now = t("2018-10-18T08:00:00Z");
     let p = [pending("r", "2018-10-19T08:00:00Z")];
-    let none: &dyn Fn(&str) -> bool = &|_| false;
+    let none: &dyn Fn(&str) -> Presence = &|_| Presence::Gone;
     assert_eq!(c.plan(&p, none, now), []);
     assert_eq!(c.next_wakeup(), Some(now + DELETED_GRACE));
     // Back within the grace (an editor's delete-and-write): forgotten.
@@ -153,7 +153,7 @@ fn while_the_folder_is_unreadable_nothing_counts_as_deleted() {
         now,
     );
     let p = [pending("r", "2018-10-19T08:00:00Z")];
-    let none: &dyn Fn(&str) -> bool = &|_| false;
+    let none: &dyn Fn(&str) -> Presence = &|_| Presence::Gone;
     for s in [0, 10, 100] {
         assert_eq!(c.plan(&p, none, now + TimeDelta::seconds(s)), []);
     }
@@ -185,8 +185,14 @@ fn each_deleted_release_has_its_own_grace() {
         pending("r", "2018-10-19T08:00:00Z"),
         pending("s", "2018-10-19T08:00:00Z"),
     );
-    let none: &dyn Fn(&str) -> bool = &|_| false;
-    let only_s_gone: &dyn Fn(&str) -> bool = &|id| id == "r";
+    let none: &dyn Fn(&str) -> Presence = &|_| Presence::Gone;
+    let only_s_gone: &dyn Fn(&str) -> Presence = &|id| {
+        if id == "r" {
+            Presence::Public
+        } else {
+            Presence::Gone
+        }
+    };
     // s goes first, r three seconds later.
     assert_eq!(c.plan(std::slice::from_ref(&s), only_s_gone, now), []);
     let later = now + TimeDelta::seconds(3);
@@ -200,5 +206,21 @@ fn each_deleted_release_has_its_own_grace() {
     assert_eq!(
         c.plan(std::slice::from_ref(&r), none, later + DELETED_GRACE),
         [Action::Cancel("r".into())]
+    );
+}
+
+#[test]
+fn the_mail_of_a_release_pulled_back_waits_and_is_not_cancelled() {
+    let mut c = core();
+    let now = t("2018-10-18T08:00:00Z");
+    let p = [pending("r", "2018-10-18T07:00:00Z")];
+    let hidden: &dyn Fn(&str) -> Presence = &|_| Presence::Hidden;
+    for s in [0, 10, 3600] {
+        assert_eq!(c.plan(&p, hidden, now + TimeDelta::seconds(s)), [], "{s}");
+    }
+    assert_eq!(c.next_wakeup(), None, "the lift (from the build) wakes it");
+    assert_eq!(
+        c.plan(&p, ALL, now + TimeDelta::hours(2)),
+        [Action::StartMail(vec![("r".into(), 1)])]
     );
 }

@@ -30,7 +30,7 @@ use tokio_util::task::TaskTracker;
 use crate::build::{BuildError, Builder, Recording};
 use crate::clock;
 use crate::config::{Config, ConfigInvalid};
-use crate::core::{self, Action, Built, Core, MailEnd, schedule};
+use crate::core::{self, Action, Built, Core, MailEnd, Presence, schedule};
 use crate::http::{self, Metrics, Shared};
 use crate::ledger::{DeliveryState, Handle, Ledger, Owner, Recorded};
 use crate::mail::policy::Window;
@@ -507,9 +507,12 @@ impl Daemon {
             }
         };
         let builder = &self.builder;
-        let actions = self
-            .core
-            .plan(&pending, &|id| builder.release(id).is_some(), now);
+        let presence = |id: &str| match builder.release(id) {
+            None => Presence::Gone,
+            Some(r) if planner::visibility(&r, now) == Visibility::Public => Presence::Public,
+            Some(_) => Presence::Hidden,
+        };
+        let actions = self.core.plan(&pending, &presence, now);
         for action in actions {
             if let Some(event) = self.perform(action, now) {
                 self.turn(event, now);

@@ -30,9 +30,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc, Weekday};
 use pressroom::build::{Builder, Recording};
 use pressroom::config::Config;
-use pressroom::core::{Action, Built, Change, Core, Event, MailEnd};
+use pressroom::core::{Action, Built, Change, Core, Event, MailEnd, Presence};
 use pressroom::ledger::{Delivery, Due, Ledger, OptOutSource, Outcome};
 use pressroom::mail::policy::{self, Attempt, Next, Window};
+use pressroom::planner::{self, Visibility};
 use pressroom::publish::{self, Deleted};
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -76,8 +77,10 @@ struct Spec {
     present: bool,
     topics: Vec<&'static str>,
     body: u32,
-    /// The first build at which the spec says it was public.
+    /// The first build at which the spec says it was public, and its date then (the date
+    /// `catch_up` is measured from, whatever it was moved to later).
     first_public: Option<DateTime<Utc>>,
+    date_when_published: Option<DateTime<Utc>>,
     deleted_since: Option<DateTime<Utc>>,
     /// Deleted for longer than the grace, or withdrawn: its waiting mail may be cancelled.
     mail_may_stop: bool,
@@ -352,9 +355,12 @@ impl Sim {
         let d = self.daemon();
         let pending = d.ledger.pending().expect("pending");
         let builder = &d.builder;
-        let actions = d
-            .core
-            .plan(&pending, &|id| builder.release(id).is_some(), now);
+        let presence = |id: &str| match builder.release(id) {
+            None => Presence::Gone,
+            Some(r) if planner::visibility(&r, now) == Visibility::Public => Presence::Public,
+            Some(_) => Presence::Hidden,
+        };
+        let actions = d.core.plan(&pending, &presence, now);
         for action in actions {
             if let Some(event) = self.perform(action) {
                 self.turn(event);
@@ -435,6 +441,7 @@ impl Sim {
             for s in &mut self.specs {
                 if s.first_public.is_none() && s.public_at(now) {
                     s.first_public = Some(now);
+                    s.date_when_published = Some(s.date);
                 }
             }
         }
@@ -828,6 +835,7 @@ impl Sim {
                     topics: vec![topic],
                     body: 1,
                     first_public: None,
+                    date_when_published: None,
                     deleted_since: None,
                     mail_may_stop: false,
                 };
@@ -901,10 +909,38 @@ impl Sim {
                         self.specs[*i].public_at(self.now) && self.specs[*i].first_public.is_some()
                     })
                     .collect();
+                // The office pulls a published release back: withdraws it, postpones it,
+                // or makes it a draft again. (Not while a mail run goes: a run keeps the
+                // version it started with; the hand-off check per message is issue 11's.)
+                let running = self.daemon().run.is_some();
                 if let Some(&i) = self.rng.pick(&public) {
-                    self.specs[i].withdrawn = true;
-                    self.specs[i].mail_may_stop = true;
-                    self.note(format!("withdraw {}", self.specs[i].slug()));
+                    let s = &mut self.specs[i];
+                    match self.rng.below(3) {
+                        0 => {
+                            s.withdrawn = true;
+                            s.mail_may_stop = true;
+                        }
+                        _ if running => return,
+                        1 => {
+                            let minutes = 1 + self.rng.below(180) as i64;
+                            s.date = (self.now + TimeDelta::minutes(minutes))
+                                .with_second(0)
+                                .and_then(|t| t.with_nanosecond(0))
+                                .expect("a minute");
+                        }
+                        _ => {
+                            s.draft = true;
+                            s.mail_may_stop = true;
+                        }
+                    }
+                    let s = &self.specs[i];
+                    self.note(format!(
+                        "pull back {}: withdrawn {}, date {}, draft {}",
+                        s.slug(),
+                        s.withdrawn,
+                        s.date,
+                        s.draft
+                    ));
                     self.write(i);
                     self.files_changed();
                 }
@@ -1002,7 +1038,7 @@ impl Sim {
             if s.mail_may_stop || !s.present || s.withdrawn {
                 continue;
             }
-            let late = first - s.date;
+            let late = first - s.date_when_published.unwrap_or(s.date);
             if late > catch_up - TimeDelta::minutes(1) {
                 continue;
             }
@@ -1014,8 +1050,14 @@ impl Sim {
                 {
                     continue;
                 }
+                let rows = self
+                    .daemon
+                    .as_ref()
+                    .map(|d| d.ledger.deliveries(&s.id()).unwrap_or_default())
+                    .unwrap_or_default();
+                let row: Vec<_> = rows.iter().map(|d| (&d.address, d.state)).collect();
                 self.fail(format!(
-                    "{} was targeted by {} (public since {first}) and never mailed",
+                    "{} was targeted by {} (public since {first}) and never mailed; the ledger has {row:?}",
                     j.address,
                     s.slug()
                 ));
