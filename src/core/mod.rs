@@ -16,6 +16,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::ledger::Pending;
 use crate::mail::policy::Window;
+use crate::planner::{self, Visibility};
+use crate::release::Release;
 
 /// What a batch of file changes asks of the daemon. Ordered: a bigger change includes the
 /// smaller ones.
@@ -104,6 +106,17 @@ pub enum Presence {
     Hidden,
     /// Its file is gone: mail is cancelled after `DELETED_GRACE`.
     Gone,
+}
+
+impl Presence {
+    /// Where `release` (as the builder has it, if at all) stands at `now`.
+    pub fn of(release: Option<&Release>, now: DateTime<Utc>) -> Presence {
+        match release {
+            None => Presence::Gone,
+            Some(r) if planner::visibility(r, now) == Visibility::Public => Presence::Public,
+            Some(_) => Presence::Hidden,
+        }
+    }
 }
 
 /// The mail side of the daemon: one state, never four flags.

@@ -507,11 +507,7 @@ impl Daemon {
             }
         };
         let builder = &self.builder;
-        let presence = |id: &str| match builder.release(id) {
-            None => Presence::Gone,
-            Some(r) if planner::visibility(&r, now) == Visibility::Public => Presence::Public,
-            Some(_) => Presence::Hidden,
-        };
+        let presence = |id: &str| Presence::of(builder.release(id).as_deref(), now);
         let actions = self.core.plan(&pending, &presence, now);
         for action in actions {
             if let Some(event) = self.perform(action, now) {

@@ -33,7 +33,6 @@ use pressroom::config::Config;
 use pressroom::core::{Action, Built, Change, Core, Event, MailEnd, Presence};
 use pressroom::ledger::{Delivery, Due, Ledger, OptOutSource, Outcome};
 use pressroom::mail::policy::{self, Attempt, Next, Window};
-use pressroom::planner::{self, Visibility};
 use pressroom::publish::{self, Deleted};
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -355,11 +354,7 @@ impl Sim {
         let d = self.daemon();
         let pending = d.ledger.pending().expect("pending");
         let builder = &d.builder;
-        let presence = |id: &str| match builder.release(id) {
-            None => Presence::Gone,
-            Some(r) if planner::visibility(&r, now) == Visibility::Public => Presence::Public,
-            Some(_) => Presence::Hidden,
-        };
+        let presence = |id: &str| Presence::of(builder.release(id).as_deref(), now);
         let actions = d.core.plan(&pending, &presence, now);
         for action in actions {
             if let Some(event) = self.perform(action) {
