@@ -18,11 +18,7 @@ use crate::output::{self, Memo, Staged, Staging};
 use crate::planner::{self, Plan, Visibility};
 use crate::release::revision::{self, Revision};
 use crate::release::{self, Release, Slug, source};
-use crate::render::{self, Output, Templates};
-
-/// The caches' hash map, which lives in `render` (below the build, which uses it too).
-/// Re-exported so code that names `build::Map` keeps compiling; new code names `render::Map`.
-pub use crate::render::Map;
+use crate::render::{self, Map, Output, Templates};
 
 /// A parse result, remembered with the stamp of the file it came from.
 struct Cached {

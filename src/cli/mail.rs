@@ -53,13 +53,19 @@ fn local(config: &Config, t: DateTime<Utc>) -> String {
 /// A scratch ledger file, removed (with its WAL) when dropped.
 struct Scratch(std::path::PathBuf);
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
+impl Scratch {
+    fn remove(&self) {
         for suffix in ["", "-wal", "-shm"] {
             let mut name = self.0.clone().into_os_string();
             name.push(suffix);
             let _ = std::fs::remove_file(name);
         }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -82,12 +88,15 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
     // ledger: it shows exactly what a send would mail and changes nothing. (Declared
     // first, so the copy's file outlives its connection.)
     let scratch = args.dry_run.then(|| {
-        Scratch(
+        let scratch = Scratch(
             config
                 .paths
                 .state
                 .join(format!(".dry-run-{}.db", std::process::id())),
-        )
+        );
+        // One a killed dry run left behind.
+        scratch.remove();
+        scratch
     });
     let mut ledger = Ledger::open_in(&config.paths.state)?;
     let _lock = match &scratch {

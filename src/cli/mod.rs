@@ -266,10 +266,7 @@ fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyho
             decided.insert(r.id.clone());
         }
     }
-    let window = crate::mail::policy::Window {
-        schedule: config.dispatch.window.clone(),
-        tz: config.site.timezone,
-    };
+    let window = crate::mail::policy::Window::of(config);
     let plan = timeline(
         loaded.releases.iter().map(|r| &**r),
         &pending,

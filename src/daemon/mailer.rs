@@ -78,10 +78,7 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
         tracing::warn!("{d}");
     }
     let session = Session::open(&job.config, job.credentials.as_deref())?;
-    let window = Window {
-        schedule: job.config.dispatch.window.clone(),
-        tz: job.config.site.timezone,
-    };
+    let window = Window::of(&job.config);
     let keep_going = || !job.stop.is_cancelled() && window.contains(clock::now());
     let mut ran = Vec::new();
     let mut unread = 0;

@@ -144,7 +144,7 @@ impl Daemon {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval
         });
-        let core = Core::new(window_of(&config));
+        let core = Core::new(Window::of(&config));
         Ok(Daemon {
             config_path,
             config,
@@ -458,7 +458,7 @@ impl Daemon {
                         self.builder = Builder::new(config.clone(), config.paths.public.clone())
                             .with_history(history, Recording::Record);
                         self.shared.set_site(http::Site::of(&config));
-                        self.core.set_window(window_of(&config));
+                        self.core.set_window(Window::of(&config));
                         self.config = config;
                         tracing::info!("config reloaded");
                         // The folders may have moved.
@@ -652,13 +652,6 @@ fn release_freed_memory() {
     // no live allocation and may be called from any thread at any time.
     unsafe {
         libmimalloc_sys::mi_collect(true);
-    }
-}
-
-fn window_of(config: &Config) -> Window {
-    Window {
-        schedule: config.dispatch.window.clone(),
-        tz: config.site.timezone,
     }
 }
 

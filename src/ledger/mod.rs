@@ -216,17 +216,14 @@ impl Ledger {
     /// opens that copy: nothing recorded is lost. An error if anything is at the path.
     pub fn restore(&mut self) -> Result<(), LedgerError> {
         let path = self.path.clone();
-        self.conn
-            .execute("VACUUM INTO ?1", [&path])
-            .map_err(self.err())?;
-        *self = Ledger::open(Path::new(&path))?;
+        *self = self.copy_to(Path::new(&path))?;
         Ok(())
     }
 
-    /// A copy of the ledger at `path`, for what-ifs (`send --dry-run`): whatever is done to
-    /// the copy leaves this one as it was.
+    /// A copy of the ledger written to `path` (where nothing may be yet), opened: for
+    /// writing a deleted ledger back, and for what-ifs (`send --dry-run`), where whatever is
+    /// done to the copy leaves this one as it was.
     pub fn copy_to(&self, path: &Path) -> Result<Ledger, LedgerError> {
-        let _ = std::fs::remove_file(path);
         let target = path.to_string_lossy().into_owned();
         self.conn
             .execute("VACUUM INTO ?1", [&target])

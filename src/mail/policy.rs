@@ -22,6 +22,14 @@ fn minute_of(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl Window {
+    /// The config's `[dispatch] window` in the site's zone.
+    pub fn of(config: &crate::config::Config) -> Window {
+        Window {
+            schedule: config.dispatch.window.clone(),
+            tz: config.site.timezone,
+        }
+    }
+
     /// Whether mail may leave at `t`.
     pub fn contains(&self, t: DateTime<Utc>) -> bool {
         let start = minute_of(t);

@@ -290,10 +290,7 @@ impl Sim {
     }
 
     fn window(&self) -> Window {
-        Window {
-            schedule: self.config.dispatch.window.clone(),
-            tz: self.config.site.timezone,
-        }
+        Window::of(&self.config)
     }
 
     fn note(&mut self, what: impl Into<String>) {
@@ -372,10 +369,7 @@ impl Sim {
                 let history = d.ledger.history().expect("history");
                 d.builder = Builder::new(self.config.clone(), self.config.paths.public.clone())
                     .with_history(history, Recording::Record);
-                d.core.set_window(Window {
-                    schedule: self.config.dispatch.window.clone(),
-                    tz: self.config.site.timezone,
-                });
+                d.core.set_window(Window::of(&self.config));
                 None
             }
             Action::ReadMedia | Action::Rewatch => None,
