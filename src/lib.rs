@@ -4,6 +4,7 @@
 //! on disk atomically. See ARCHITECTURE.md for the map.
 
 pub mod build;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
 use super::Outcome;
-use crate::build::Builder;
+use crate::catalog::{self, Catalog};
 use crate::clock;
 use crate::config::{Config, credentials_dir};
 use crate::ledger::{Decided, DeliveryState, Ledger, SendLock};
@@ -31,16 +31,10 @@ pub struct SendArgs<'a> {
 }
 
 fn find(config: &Config, slug: &str) -> anyhow::Result<Release> {
-    let mut builder = Builder::new(config.clone(), config.paths.public.clone());
-    let loaded = builder.load();
-    match loaded.releases.iter().find(|r| r.slug.as_str() == slug) {
-        Some(r) => Ok((**r).clone()),
-        None => {
-            let known: Vec<&str> = loaded.releases.iter().map(|r| r.slug.as_str()).collect();
-            let hint = crate::schema::did_you_mean(slug, &known)
-                .map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
-            bail!("no release has the slug `{slug}`{hint}")
-        }
+    let loaded = Catalog::scan(config);
+    match catalog::find(&loaded.releases, slug) {
+        Ok(r) => Ok((**r).clone()),
+        Err(e) => bail!(e),
     }
 }
 
@@ -300,8 +294,7 @@ struct StatusLine {
 }
 
 pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
-    let mut builder = Builder::new(config.clone(), config.paths.public.clone());
-    let loaded = builder.load();
+    let loaded = Catalog::scan(config);
     let ledger = Ledger::open_in(&config.paths.state)?;
     let now = clock::now();
     let mut lines = Vec::new();

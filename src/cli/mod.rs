@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::build::{BuildReport, Builder, Recording};
+use crate::catalog::{self, Catalog};
 use crate::clock;
 use crate::config::{Config, ConfigInvalid, credentials_dir};
 use crate::diagnostic::Diagnostic;
@@ -256,8 +257,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 
 fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyhow::Result<Outcome> {
     use crate::core::schedule::{Action, timeline};
-    let mut builder = Builder::new(config.clone(), config.paths.public.clone());
-    let loaded = builder.load();
+    let loaded = Catalog::scan(config);
     let ledger = Ledger::open_in(&config.paths.state)?;
     let pending = ledger.pending()?;
     let mut decided = std::collections::HashSet::new();
@@ -311,14 +311,8 @@ fn preview(
     recipient: Option<&str>,
     part: Part,
 ) -> anyhow::Result<Outcome> {
-    let mut builder = Builder::new(config.clone(), config.paths.public.clone());
-    let loaded = builder.load();
-    let Some(release) = loaded.releases.iter().find(|r| r.slug.as_str() == slug) else {
-        let known: Vec<&str> = loaded.releases.iter().map(|r| r.slug.as_str()).collect();
-        let hint = crate::schema::did_you_mean(slug, &known)
-            .map_or_else(String::new, |s| format!(" (did you mean `{s}`?)"));
-        anyhow::bail!("no release has the slug `{slug}`{hint}");
-    };
+    let loaded = Catalog::scan(config);
+    let release = catalog::find(&loaded.releases, slug).map_err(anyhow::Error::msg)?;
     let (media, _) = MediaList::load(&config.paths.media);
     let recipient = match recipient {
         Some(email) => {
@@ -395,9 +389,9 @@ fn preview(
 
 fn check(config: &Config) -> anyhow::Result<Outcome> {
     let (media, mut diags) = MediaList::load(&config.paths.media);
-    let mut builder = Builder::new(config.clone(), config.paths.public.clone());
-    let loaded = builder.load();
+    let loaded = Catalog::scan(config);
     diags.extend(loaded.diags);
+    diags.extend(Templates::load(&config.paths.templates).1);
     print_diags(&diags);
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;

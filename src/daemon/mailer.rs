@@ -86,8 +86,8 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
         if !keep_going() {
             break;
         }
-        // The builder keeps only some releases' text in memory: the others' is read again.
-        let release = match crate::build::with_text(&job.config, release) {
+        // The catalog keeps only some releases' text in memory: the others' is read again.
+        let release = match crate::catalog::with_text(&job.config, release) {
             Ok(release) => release,
             Err(d) => {
                 tracing::warn!("{d}; its mail waits");

@@ -265,7 +265,7 @@ fn a_text_read_again_is_the_published_one_or_none() {
         .expect("gammal");
     assert!(stripped.body.is_none(), "out of every feed: not kept");
 
-    let whole = pressroom::build::with_text(&config, &stripped).expect("read again");
+    let whole = pressroom::catalog::with_text(&config, &stripped).expect("read again");
     let parsed = Builder::new(config.clone(), p.out())
         .load()
         .releases
@@ -281,7 +281,7 @@ fn a_text_read_again_is_the_published_one_or_none() {
             "Ändrad text.",
         ),
     );
-    assert!(pressroom::build::with_text(&config, &stripped).is_err());
+    assert!(pressroom::catalog::with_text(&config, &stripped).is_err());
     std::fs::remove_file(p.path().join(file)).expect("remove");
-    assert!(pressroom::build::with_text(&config, &stripped).is_err());
+    assert!(pressroom::catalog::with_text(&config, &stripped).is_err());
 }

@@ -1,0 +1,379 @@
+//! The build: the catalog's releases + config + instant → files in the output folder.
+//! `Builder` keeps what it rendered, so after one file changes only that release is
+//! rendered again (the catalog parses only that file), and only the listings that show it;
+//! the rest of the site is left as written. A release that fails to parse keeps its last
+//! good version in a long-running builder, and its files on disk in any case. What the
+//! build saw of published releases (`sightings`) is handed back for the ledger to record.
+
+mod sightings;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+pub use crate::catalog::Loaded;
+use crate::catalog::{self, Catalog};
+use crate::config::Config;
+use crate::diagnostic::Diagnostic;
+use crate::ledger::{History, Seen};
+use crate::output::{self, Memo, Staged, Staging};
+use crate::planner::{self, Plan, Visibility};
+use crate::release::{self, Release};
+use crate::render::{self, Map, Output, Templates};
+use sightings::{Observed, Revisions};
+
+/// Whether a build writes what it sees into the ledger. A build for the real now does; a
+/// what-if build `--at` another instant only reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    Record,
+    ReadOnly,
+}
+
+pub struct Builder {
+    config: Config,
+    templates: Templates,
+    template_diags: Vec<Diagnostic>,
+    catalog: Catalog,
+    /// Key of each page and listing as last rendered, by output path.
+    keys: Map<String, u64>,
+    /// Hashes of the files written, by output path.
+    memo: Memo,
+    out_dir: PathBuf,
+    revisions: Option<Revisions>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    pub public: usize,
+    pub withdrawn: usize,
+    pub write: output::Report,
+    pub diags: Vec<Diagnostic>,
+    pub elapsed: std::time::Duration,
+    /// The releases this build saw public for the first time (recorded builds only):
+    /// publications, whose mail is decided as the ledger records `seen`.
+    pub newly_public: Vec<Arc<Release>>,
+    /// What the ledger does not know yet (recorded builds only): committed by
+    /// `publish::record`, then handed back to `Builder::recorded`.
+    pub seen: Seen,
+    /// The releases withdrawn (and once public) at the build's instant: their pending
+    /// mail is cancelled.
+    pub withdrawn_releases: Vec<Withdrawn>,
+}
+
+/// A release withdrawn at a build's instant.
+#[derive(Debug, Clone)]
+pub struct Withdrawn {
+    pub id: String,
+    pub slug: String,
+    /// Its file is gone (the page is made from the ledger's notice), rather than marked
+    /// `withdrawn`: an editor that saves by deleting and writing looks the same for a moment.
+    pub deleted: bool,
+}
+
+impl BuildReport {
+    pub fn errors(&self) -> usize {
+        self.diags.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    /// Not an empty folder: nothing is built, so nothing is unpublished.
+    #[error("{0} (nothing was built; the site stays as it was)")]
+    Unreadable(Diagnostic),
+    #[error("cannot write the site")]
+    Write(#[from] output::WriteError),
+}
+
+impl Builder {
+    pub fn new(config: Config, out_dir: PathBuf) -> Builder {
+        let (templates, template_diags) = Templates::load(&config.paths.templates);
+        Builder {
+            catalog: Catalog::new(&config),
+            config,
+            templates,
+            template_diags,
+            keys: Map::default(),
+            memo: Memo::default(),
+            out_dir,
+            revisions: None,
+        }
+    }
+
+    /// Tracks corrections and publications against what the ledger remembers: a public
+    /// release whose content changes gets an `updated` instant. With `Recording::Record`,
+    /// each build reports what the ledger is to record (`BuildReport::seen`).
+    pub fn with_history(mut self, history: History, recording: Recording) -> Builder {
+        self.revisions = Some(Revisions::new(history, recording));
+        self
+    }
+
+    /// What a build saw is now in the ledger: later builds build on it.
+    pub fn recorded(&mut self, seen: Seen) {
+        if let Some(revisions) = &mut self.revisions {
+            revisions.recorded(seen);
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The releases as last loaded (a broken file counts as its last good version).
+    pub fn releases(&self) -> impl Iterator<Item = &Arc<Release>> {
+        self.catalog.releases()
+    }
+
+    /// The release with this id, as last loaded.
+    pub fn release(&self, id: &str) -> Option<Arc<Release>> {
+        self.releases().find(|r| r.id == id).cloned()
+    }
+
+    /// Scans the releases folder, parsing only files that changed since the last call; the
+    /// templates' problems are among its diagnostics.
+    pub fn load(&mut self) -> Loaded {
+        let mut loaded = self.catalog.load();
+        loaded.diags.extend(self.template_diags.iter().cloned());
+        loaded
+    }
+
+    /// Builds the site as of `at` into the output folder.
+    pub fn build(&mut self, at: DateTime<Utc>) -> Result<BuildReport, BuildError> {
+        let started = Instant::now();
+        let mut loaded = self.load();
+        if let Some(unreadable) = loaded.unreadable {
+            return Err(BuildError::Unreadable(unreadable));
+        }
+
+        let observed = match &self.revisions {
+            Some(revisions) => revisions.observe(&mut loaded.releases, at),
+            None => Observed::default(),
+        };
+        if let Some(revisions) = &self.revisions {
+            // Withdrawn before it was ever public: it was never published, so it gets no
+            // page saying it was withdrawn either; nothing of it appears. (Without a ledger
+            // there is no telling, and the notice stays.)
+            loaded.releases.retain(|r| {
+                !matches!(planner::visibility(r, at), Visibility::Withdrawn { .. })
+                    || revisions.was_public(&r.id)
+            });
+        }
+        let deleted = match &self.revisions {
+            Some(revisions) => revisions.deleted(&loaded.releases, &self.config, at),
+            None => Vec::new(),
+        };
+        let deleted_ids: HashSet<String> = deleted.iter().map(|r| r.id.clone()).collect();
+        loaded.releases.extend(deleted);
+        let mut plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
+
+        // Texts let go of that this build shows again: read from their files.
+        let in_feeds: HashSet<PathBuf> = render::feed::members(&plan, self.config.site.feed_items)
+            .into_iter()
+            .map(|r| r.source.clone())
+            .collect();
+        let missing: HashSet<PathBuf> = plan
+            .public
+            .iter()
+            .filter(|r| r.body.is_none())
+            .filter(|r| in_feeds.contains(&r.source) || !self.page_is_current(r))
+            .map(|r| r.source.clone())
+            .collect();
+        let mut texts: Map<PathBuf, Arc<release::Body>> = Map::default();
+        if !missing.is_empty() {
+            drop(plan);
+            for r in loaded.releases.iter_mut() {
+                if !missing.contains(&r.source) {
+                    continue;
+                }
+                match catalog::with_text(&self.config, r) {
+                    Ok(full) => {
+                        if let Some(body) = &full.body {
+                            texts.insert(full.source.clone(), Arc::clone(body));
+                        }
+                        *r = full;
+                    }
+                    Err(d) => {
+                        self.catalog.forget(&r.source);
+                        loaded.diags.push(d.warning());
+                    }
+                }
+            }
+            plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
+        }
+
+        let staging = Staging::begin(&self.out_dir)?;
+        let staged = match self.render(&plan, &staging) {
+            Ok(staged) => staged,
+            Err((e, staged)) => {
+                staging.abort(staged);
+                self.keys.clear();
+                return Err(e);
+            }
+        };
+
+        let write = staging.commit(staged, &loaded.broken, &mut self.memo);
+
+        if write.is_err() {
+            self.keys.clear();
+        }
+        let (public_count, withdrawn_count) = (plan.public.len(), plan.withdrawn.len());
+        let withdrawn_releases = plan
+            .withdrawn
+            .iter()
+            .map(|r| Withdrawn {
+                id: r.id.clone(),
+                slug: r.slug.to_string(),
+                deleted: deleted_ids.contains(&r.id),
+            })
+            .collect();
+        drop(plan);
+        drop(loaded.releases);
+        // Kept in memory: the text of releases a feed shows and of those not yet public
+        // (their page is rendered at the lift).
+        self.catalog.settle(
+            |r| {
+                in_feeds.contains(&r.source)
+                    || matches!(planner::visibility(r, at), Visibility::Embargoed { .. })
+            },
+            &texts,
+        );
+        let write = write?;
+        // Only a site that is on disk counts as seen: a build that could not write it
+        // (a full disk) reports nothing to record, so the next one sees the same
+        // publications, and their mail is still decided.
+        let recording = self
+            .revisions
+            .as_ref()
+            .is_some_and(|r| r.recording == Recording::Record);
+        let (newly_public, seen) = if recording {
+            (observed.first_seen, observed.seen)
+        } else {
+            (Vec::new(), Seen::default())
+        };
+        Ok(BuildReport {
+            public: public_count,
+            withdrawn: withdrawn_count,
+            write,
+            diags: loaded.diags,
+            elapsed: started.elapsed(),
+            newly_public,
+            seen,
+            withdrawn_releases,
+        })
+    }
+
+    /// Whether a release's page is on disk as it would be rendered now.
+    fn page_is_current(&self, r: &Release) -> bool {
+        let page = format!("{}index.html", r.path());
+        self.keys.get(&page) == Some(&r.page_key()) && self.memo.contains_key(&page)
+    }
+
+    /// Renders and stages the whole site. Listings are rendered here; release pages, the
+    /// bulk of a cold build, on every core, each written out as soon as it is rendered so
+    /// the site is never held in memory whole. On error, what was staged is handed back to
+    /// be cleaned up.
+    fn render(
+        &mut self,
+        plan: &Plan<'_>,
+        staging: &Staging,
+    ) -> Result<Vec<Staged>, (BuildError, Vec<Staged>)> {
+        let Builder {
+            config,
+            templates,
+            keys,
+            memo,
+            ..
+        } = self;
+        let memo = &*memo;
+        let on_disk = |path: &str| memo.contains_key(path);
+        let mut staged = Vec::new();
+
+        // Which release pages must be rendered; the rest stay as written.
+        let mut todo = Vec::new();
+        for r in plan.public.iter().chain(plan.withdrawn.iter()) {
+            let page = format!("{}index.html", r.path());
+            let key = r.page_key();
+            if keys.get(&page) == Some(&key) && on_disk(&page) {
+                match staging.stage(&page, &Output::Kept, memo) {
+                    Ok(s) => staged.push(s),
+                    Err(e) => return Err((e.into(), staged)),
+                }
+            } else if r.body.is_none() && r.withdrawn.is_none() {
+                // Its text could not be read again (see `build`): the page stays as it is
+                // until a build that can, and is not written at all if it is not there.
+                keys.remove(&page);
+                if on_disk(&page) {
+                    match staging.stage(&page, &Output::Kept, memo) {
+                        Ok(s) => staged.push(s),
+                        Err(e) => return Err((e.into(), staged)),
+                    }
+                }
+            } else {
+                keys.insert(page.clone(), key);
+                todo.push((page, *r));
+            }
+            if r.withdrawn.is_none() {
+                for (path, output) in render::release_files(r) {
+                    match staging.stage(&path, &output, memo) {
+                        Ok(s) => staged.push(s),
+                        Err(e) => return Err((e.into(), staged)),
+                    }
+                }
+            }
+        }
+
+        // The listings on one thread, the release pages on the others, all at once.
+        let (config, templates) = (&*config, &*templates);
+        let render_pages = |part: &[(String, &Release)]| {
+            let mut done = Vec::with_capacity(part.len());
+            for (page, release) in part {
+                let rendered = render::release_page(config, templates, release)
+                    .map_err(BuildError::from)
+                    .and_then(|bytes| Ok(staging.stage(page, &Output::Bytes(bytes), memo)?));
+                match rendered {
+                    Ok(s) => done.push(s),
+                    Err(e) => return (done, Some(e)),
+                }
+            }
+            (done, None)
+        };
+        let results: Vec<(Vec<Staged>, Option<BuildError>)> = std::thread::scope(|scope| {
+            let listings = scope.spawn(move || {
+                let mut done = Vec::new();
+                let listings = match render::listings(config, templates, plan, keys, &on_disk) {
+                    Ok(listings) => listings,
+                    Err(e) => return (done, Some(e.into())),
+                };
+                for (path, output) in &listings {
+                    match staging.stage(path, output, memo) {
+                        Ok(s) => done.push(s),
+                        Err(e) => return (done, Some(e.into())),
+                    }
+                }
+                (done, None)
+            });
+            let mut results = crate::cores::split(&todo, render_pages);
+            results.push(
+                listings
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+            results
+        });
+        let mut first_error = None;
+        for (done, error) in results {
+            staged.extend(done);
+            first_error = first_error.or(error);
+        }
+        match first_error {
+            Some(e) => Err((e, staged)),
+            None => Ok(staged),
+        }
+    }
+}
