@@ -32,6 +32,18 @@ impl Recipient {
 
     /// Whether this release is for them: topics intersect (or they take everything) and the
     /// language matches if they set one, both ways (SPEC §4: `sv-SE` receives `sv`).
+    /// Someone not on the list (a test send's address): no name, no preferences.
+    pub fn unlisted(email: Address) -> Recipient {
+        Recipient {
+            email,
+            name: String::new(),
+            outlet: String::new(),
+            lang: None,
+            topics: Vec::new(),
+            line: 0,
+        }
+    }
+
     pub fn wants(&self, release: &Release) -> bool {
         let topics =
             self.topics.is_empty() || self.topics.iter().any(|t| release.topics.contains(t));
@@ -46,6 +58,10 @@ impl Recipient {
 #[derive(Debug, Clone, Default)]
 pub struct MediaList {
     pub recipients: Vec<Recipient>,
+    /// The file is missing or could not be read: nobody is known to be on it, which is
+    /// not the same as knowing that nobody is (a save that replaces the file, a share
+    /// that is gone). Mail waits rather than cancel everyone as no longer listed.
+    pub unreadable: Option<String>,
 }
 
 const COLUMNS: [&str; 5] = ["email", "name", "outlet", "lang", "topics"];
@@ -55,14 +71,20 @@ impl MediaList {
         match std::fs::read(path) {
             Ok(bytes) => MediaList::parse(path, &bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
-                MediaList::default(),
+                MediaList {
+                    unreadable: Some(format!("{} is missing", path.display())),
+                    ..MediaList::default()
+                },
                 vec![
                     Diagnostic::file(path, "there is no media list: nobody will be mailed")
                         .warning(),
                 ],
             ),
             Err(e) => (
-                MediaList::default(),
+                MediaList {
+                    unreadable: Some(format!("cannot read {}: {e}", path.display())),
+                    ..MediaList::default()
+                },
                 vec![Diagnostic::file(
                     path,
                     format!("cannot read the media list: {e}"),

@@ -13,6 +13,7 @@ use crate::catalog::{self, Catalog};
 use crate::clock;
 use crate::config::{Config, credentials_dir};
 use crate::ledger::{Decided, DeliveryState, Ledger, SendLock};
+use crate::mail::policy;
 use crate::mail::sender::{self, Mailing, SendError, Summary};
 use crate::mail::session::Session;
 use crate::mail::{self};
@@ -78,6 +79,9 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             bail!("`{}` is withdrawn", args.slug)
         }
     }
+    if let Some(to) = args.to {
+        return test_send(config, &release, to, args.dry_run);
+    }
     // A dry run does everything a send would do up to the sending, on a copy of the
     // ledger: it shows exactly what a send would mail and changes nothing. (Declared
     // first, so the copy's file outlives its connection.)
@@ -109,6 +113,10 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
     let (media, media_diags) = MediaList::load(&config.paths.media);
     for d in media_diags.iter().filter(|d| d.is_error()) {
         eprintln!("{d}");
+    }
+    if let Some(why) = &media.unreadable {
+        // Who is targeted cannot be told: nothing is queued, sent or cancelled.
+        bail!("{why}: nothing was sent");
     }
     let opted_out = ledger.opted_out()?;
     let domain = config.mail.from.email.domain().to_string();
@@ -143,9 +151,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         });
         let who = originals
             .keys()
-            .filter(|a| {
-                !opted_out.contains(*a) && args.to.is_none_or(|to| to.eq_ignore_ascii_case(a))
-            })
+            .filter(|a| !opted_out.contains(*a))
             .map(|a| {
                 (
                     a.clone(),
@@ -156,16 +162,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         (version, originals)
     } else {
         // Streamed into the ledger: the dispatch is never held in memory whole.
-        let addresses: Box<dyn Iterator<Item = String>> = match args.to {
-            Some(to) => {
-                let address: lettre::Address = to
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("`{to}` is not an email address"))?;
-                Box::new(std::iter::once(address.to_string().to_lowercase()))
-            }
-            None => Box::new(media.targets(&release).map(|r| r.key())),
-        };
+        let addresses = media.targets(&release).map(|r| r.key());
         let who = addresses.filter(|a| !opted_out.contains(a)).map(|a| {
             let id = mail::message_id(&release.id, &a, 1, &domain);
             (a, id)
@@ -181,11 +178,9 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         let n = ledger.requeue_failed(&release.id, version, now)?;
         eprintln!("{n} failed deliveries queued again");
     }
-    let only = args.to.map(|t| t.trim().to_lowercase());
     if args.dry_run {
         let waiting = ledger.deliveries(&release.id)?.into_iter().filter(|d| {
             d.version == version
-                && only.as_ref().is_none_or(|o| *o == d.address)
                 && matches!(
                     d.state,
                     DeliveryState::Queued | DeliveryState::Unknown | DeliveryState::Deferred
@@ -200,7 +195,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     // Counted, not loaded: memory stays flat in the number of recipients.
-    let waiting = ledger.waiting(&release.id, version, only.as_deref())?;
+    let waiting = ledger.waiting(&release.id, version, None)?;
     if waiting == 0 {
         eprintln!(
             "nothing to send: everyone targeted has been mailed `{}`",
@@ -218,7 +213,6 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         release: &release,
         version,
         originals,
-        only,
         signer: session.signer.as_ref(),
     };
     let bar = indicatif::ProgressBar::new(waiting);
@@ -279,6 +273,88 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         Err(SendError::Ledger(e)) => Err(e.into()),
         Err(e @ SendError::NoText(_)) => Err(e.into()),
     }
+}
+
+/// `send SLUG --to ADDRESS`: one test message, at once, to any address (the press
+/// officer's own, usually), greeted by name if the media list has it. It carries its own
+/// Message-ID and is recorded as a test: never added to the release's dispatch, never
+/// counted as a recipient, never taken for the real mail, which the address (if targeted)
+/// still gets. An address that opted out is not mailed, not even a test.
+fn test_send(
+    config: &Config,
+    release: &Release,
+    to: &str,
+    dry_run: bool,
+) -> anyhow::Result<Outcome> {
+    let email: lettre::Address = to
+        .trim()
+        .parse()
+        .with_context(|| format!("`{to}` is not an email address"))?;
+    let address = email.to_string().to_lowercase();
+    let mut ledger = Ledger::open_in(&config.paths.state)?;
+    if ledger.is_opted_out(&address)? {
+        bail!(
+            "{address} unsubscribed: not even a test is mailed to it (`pressroom resubscribe` if they asked)"
+        );
+    }
+    if dry_run {
+        println!("{address}\ttest");
+        eprintln!("1 test message would be sent (dry run: nothing sent)");
+        return Ok(Outcome::Ok);
+    }
+    let (media, _) = MediaList::load(&config.paths.media);
+    let recipient = media
+        .recipients
+        .iter()
+        .find(|r| r.key() == address)
+        .cloned()
+        .unwrap_or_else(|| crate::media::Recipient::unlisted(email));
+    let key = TokenKey::load_or_create(&config.paths.state, credentials_dir().as_deref())?;
+    let session = Session::open(config, credentials_dir().as_deref())?;
+    let now = clock::now();
+    let domain = config.mail.from.email.domain().to_string();
+    let message_id = mail::test_message_id(&release.id, &address, now, &domain);
+    let mailing = Mailing {
+        config,
+        templates: &session.templates,
+        key: &key,
+        media: &media,
+        release,
+        version: 1,
+        originals: HashMap::new(),
+        signer: session.signer.as_ref(),
+    };
+    let sent = sender::send_test(
+        &mailing,
+        &session.transport,
+        &session.runtime,
+        &recipient,
+        message_id.clone(),
+    )?;
+    let (outcome, result) = match sent {
+        Ok(policy::Attempt::Accepted(reply)) => (format!("sent: {reply}"), Ok(Outcome::Ok)),
+        Ok(policy::Attempt::Transient(reply)) => (
+            format!("deferred: {reply}"),
+            Err(anyhow::anyhow!(
+                "the server did not take the test message for now: {reply}"
+            )),
+        ),
+        Ok(policy::Attempt::Permanent(reply)) => (
+            format!("failed: {reply}"),
+            Err(anyhow::anyhow!(
+                "the server refused the test message: {reply}"
+            )),
+        ),
+        Err(refusal) => (format!("refused: {refusal}"), Err(refusal.into())),
+    };
+    ledger.record_test_send(&release.id, &address, &message_id, now, &outcome)?;
+    if result.is_ok() {
+        eprintln!(
+            "a test of `{}` was sent to {address} ({message_id}); it is not a delivery of the release",
+            release.slug
+        );
+    }
+    result
 }
 
 #[derive(serde::Serialize)]

@@ -77,6 +77,14 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
     for d in media_diags.iter().filter(|d| d.is_error()) {
         tracing::warn!("{d}");
     }
+    if let Some(why) = &media.unreadable {
+        // Who is still targeted cannot be told: nothing leaves and nothing is cancelled.
+        tracing::warn!("{why}: the mail waits until the media list can be read");
+        return Ok(Finished::Ran {
+            runs: Vec::new(),
+            unread: job.dispatches.len(),
+        });
+    }
     let session = Session::open(&job.config, job.credentials.as_deref())?;
     let window = Window::of(&job.config);
     let keep_going = || !job.stop.is_cancelled() && window.contains(clock::now());
@@ -109,7 +117,6 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             release: &release,
             version: *version,
             originals,
-            only: None,
             signer: session.signer.as_ref(),
         };
         let summary = match sender::run(

@@ -13,6 +13,7 @@ mod owner;
 mod publications;
 mod revisions;
 mod seams;
+mod tests_sent;
 
 pub use crate::release::revision::Notice;
 pub use deliveries::{Decided, Delivery, DeliveryState, Due, Outcome, Pending};
@@ -21,6 +22,7 @@ pub use optouts::OptOutSource;
 pub use owner::{Handle, Owner};
 pub use publications::{History, MailDecision, Publication, Recorded, Seen};
 pub use seams::{Deliveries, OptOuts, Sightings};
+pub use tests_sent::TestSend;
 
 use std::path::Path;
 
@@ -81,6 +83,15 @@ const MIGRATIONS: &[&str] = &[
         title TEXT NOT NULL,
         date TEXT NOT NULL,
         lang TEXT NOT NULL
+    ) STRICT;",
+    // `send --to`: test messages, never part of a dispatch.
+    "CREATE TABLE test_sends (
+        id INTEGER PRIMARY KEY,
+        release_id TEXT NOT NULL,
+        address TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        outcome TEXT NOT NULL
     ) STRICT;",
 ];
 

@@ -27,6 +27,11 @@ pub enum Kind {
     Update {
         original: String,
     },
+    /// A test (`send --to`): its own Message-ID, never the one the real mail carries, so
+    /// the real message is never taken for a copy of it.
+    Test {
+        message_id: String,
+    },
 }
 
 /// What every message of a release shares, made once per dispatch rather than once per
@@ -88,19 +93,37 @@ pub enum ComposeError {
 
 /// `<hex@domain>`, the same for the same release, address and version on every attempt.
 pub fn message_id(release_id: &str, address: &str, version: u32, domain: &str) -> String {
+    let address = address.trim().to_lowercase();
+    let version = version.to_string();
+    format!(
+        "<{}@{domain}>",
+        digest(&["pressroom message", release_id, &address, &version])
+    )
+}
+
+/// A test message's `<test-hex@domain>`: unique to this attempt, and unlike any real one.
+pub fn test_message_id(release_id: &str, address: &str, at: DateTime<Utc>, domain: &str) -> String {
+    let address = address.trim().to_lowercase();
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let pid = std::process::id().to_string();
+    format!(
+        "<test-{}@{domain}>",
+        digest(&["pressroom test message", release_id, &address, &at, &pid])
+    )
+}
+
+/// The first 16 bytes of the SHA-256 of `parts`, each length-prefixed, in hex.
+fn digest(parts: &[&str]) -> String {
     let mut h = Sha256::new();
-    for part in [
-        "pressroom message",
-        release_id,
-        &address.trim().to_lowercase(),
-        &version.to_string(),
-    ] {
+    for part in parts {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
-    let digest = h.finalize();
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("<{hex}@{domain}>")
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The link that unsubscribes `address` (a confirmation page; RFC 8058 POSTs to it).
@@ -175,12 +198,10 @@ pub fn compose(
         .to(to)
         .subject(subject.clone())
         .date(letter.date.into())
-        .message_id(Some(message_id(
-            &release.id,
-            &address,
-            letter.version,
-            &from_domain,
-        )))
+        .message_id(Some(match &letter.kind {
+            Kind::Test { message_id } => message_id.clone(),
+            _ => message_id(&release.id, &address, letter.version, &from_domain),
+        }))
         .header(ListId(format!("<newsroom.{from_domain}>")))
         .header(ListUnsubscribe(format!(
             "<{unsubscribe}>, <mailto:{mailto}?subject=unsubscribe%20{token}>"

@@ -12,7 +12,9 @@ pub mod transport;
 
 use std::path::Path;
 
-pub use compose::{Composed, Kind, Letter, Prepared, Transfer, compose, message_id};
+pub use compose::{
+    Composed, Kind, Letter, Prepared, Transfer, compose, message_id, test_message_id,
+};
 
 use crate::config::{Config, ConfigInvalid, Transport};
 use crate::diagnostic::Diagnostic;

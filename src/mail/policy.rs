@@ -1,12 +1,16 @@
 //! Dispatch policy, as pure functions of instants: whether a release is mailed
 //! automatically, when mail may leave (the `[dispatch] window` cron schedule in the site's
-//! zone), and what becomes of a delivery after each attempt. The sender asks; it decides
-//! nothing itself.
+//! zone), whether a claimed delivery may be handed over (`hand_off`), and what becomes of a
+//! delivery after each attempt. The sender asks; it decides nothing itself.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use chrono_tz::Tz;
+
+use crate::media::Recipient;
+use crate::release::Release;
 
 /// The minutes in which mail may leave: every minute that holds a fire time of the cron
 /// schedule. `* * 7-17 * * Mon-Fri` and `0 * 7-17 * * Mon-Fri` both mean 07:00–17:59 on
@@ -93,6 +97,32 @@ pub enum Next {
 /// The first retry waits this long; each later one twice as long, up to `BACKOFF_CAP`.
 pub const BACKOFF_FIRST: Duration = Duration::from_secs(5 * 60);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(60 * 60);
+
+/// What becomes of a claimed delivery as it is handed to the transport (SPEC §4, "Mail at
+/// hand-off"): it leaves only to a recipient still on the media list (`listed`, as the run
+/// read it), still wanting the release as it is now, and not opted out; otherwise it is
+/// cancelled, with the reason recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOff<'a> {
+    Send(&'a Recipient),
+    Cancel(&'static str),
+}
+
+pub fn hand_off<'a>(
+    release: &Release,
+    address: &str,
+    opted_out: &HashSet<String>,
+    listed: Option<&'a Recipient>,
+) -> HandOff<'a> {
+    if opted_out.contains(address) {
+        return HandOff::Cancel("opted out");
+    }
+    match listed {
+        Some(r) if r.wants(release) => HandOff::Send(r),
+        Some(_) => HandOff::Cancel("no longer targeted: topics or language changed"),
+        None => HandOff::Cancel("no longer on the media list"),
+    }
+}
 
 /// The wait before retry number `attempts` (1 after the first failure).
 pub fn backoff(attempts: u32) -> Duration {

@@ -33,7 +33,7 @@ use super::transport::{Outgoing, Refusal, Transport};
 use crate::clock;
 use crate::config::Config;
 use crate::ledger::{Deliveries, Delivery, Due, LedgerError, Outcome};
-use crate::mail::policy::{self, Attempt, Next};
+use crate::mail::policy::{self, Attempt, HandOff, Next};
 use crate::media::{MediaList, Recipient};
 use crate::optout::TokenKey;
 use crate::release::Release;
@@ -49,8 +49,6 @@ pub struct Mailing<'a> {
     pub version: u32,
     /// For a correction: each recipient's original Message-ID, to thread to.
     pub originals: HashMap<String, String>,
-    /// Send only to this address (`send --to`).
-    pub only: Option<String>,
     /// Signs each message once, after composing, when DKIM is configured.
     pub signer: Option<&'a Signer>,
 }
@@ -268,7 +266,7 @@ fn claim(
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<Batch, LedgerError> {
-    let deliveries = ledger.claim(&d.release.id, d.version, due, d.only.as_deref(), limit, now)?;
+    let deliveries = ledger.claim(&d.release.id, d.version, due, None, limit, now)?;
     if deliveries.is_empty() {
         return Ok(Batch::default());
     }
@@ -401,30 +399,13 @@ fn prepare(
     opted_out: &HashSet<String>,
     delivery: Delivery,
 ) -> Item {
-    if opted_out.contains(&delivery.address) {
-        let reason = "opted out".into();
-        return Item::Done(delivery, Outcome::Cancelled { reason });
-    }
-    let unlisted;
-    let recipient = match names.get(delivery.address.as_str()) {
-        Some(r) => *r,
-        None => match delivery.address.parse() {
-            Ok(email) => {
-                unlisted = Recipient {
-                    email,
-                    name: String::new(),
-                    outlet: String::new(),
-                    lang: None,
-                    topics: Vec::new(),
-                    line: 0,
-                };
-                &unlisted
-            }
-            Err(e) => {
-                let reply = format!("not an address: {e}");
-                return Item::Done(delivery, Outcome::Failed { reply });
-            }
-        },
+    let listed = names.get(delivery.address.as_str()).copied();
+    let recipient = match policy::hand_off(d.release, &delivery.address, opted_out, listed) {
+        HandOff::Send(r) => r,
+        HandOff::Cancel(reason) => {
+            let reason = reason.into();
+            return Item::Done(delivery, Outcome::Cancelled { reason });
+        }
     };
     let kind = match d.originals.get(&delivery.address) {
         Some(original) if d.version > 1 => Kind::Update {
@@ -432,6 +413,23 @@ fn prepare(
         },
         _ => Kind::Original,
     };
+    match outgoing(d, prepared, transfer, recipient, kind) {
+        Ok(message) => Item::Send(delivery, message),
+        Err(e) => {
+            let reply = e.to_string();
+            Item::Done(delivery, Outcome::Failed { reply })
+        }
+    }
+}
+
+/// One message composed, signed and formatted for the wire.
+fn outgoing(
+    d: &Mailing<'_>,
+    prepared: &compose::Prepared,
+    transfer: Transfer,
+    recipient: &Recipient,
+    kind: Kind,
+) -> Result<Outgoing, compose::ComposeError> {
     let letter = Letter {
         release: d.release,
         prepared,
@@ -441,18 +439,26 @@ fn prepare(
         date: clock::now(),
         transfer,
     };
-    match compose::compose(d.config, d.templates, d.key, &letter) {
-        Ok(mut composed) => {
-            if let Some(signer) = d.signer {
-                signer.sign(&mut composed.message);
-            }
-            Item::Send(delivery, Outgoing::new(&composed.message))
-        }
-        Err(e) => {
-            let reply = e.to_string();
-            Item::Done(delivery, Outcome::Failed { reply })
-        }
+    let mut composed = compose::compose(d.config, d.templates, d.key, &letter)?;
+    if let Some(signer) = d.signer {
+        signer.sign(&mut composed.message);
     }
+    Ok(Outgoing::new(&composed.message))
+}
+
+/// A test message (`send --to`) of the dispatch's release to `recipient`, with its own
+/// `message_id`, handed over once: nothing of it goes into the dispatch's deliveries.
+pub fn send_test(
+    d: &Mailing<'_>,
+    transport: &Transport,
+    runtime: &tokio::runtime::Runtime,
+    recipient: &Recipient,
+    message_id: String,
+) -> Result<Result<Attempt, Refusal>, compose::ComposeError> {
+    let prepared = compose::Prepared::new(d.config, d.release);
+    let transfer = runtime.block_on(transport.transfer());
+    let message = outgoing(d, &prepared, transfer, recipient, Kind::Test { message_id })?;
+    Ok(runtime.block_on(transport.send(&message)))
 }
 
 /// The sender: up to `concurrency` messages in flight, each outcome reported to the keeper

@@ -32,7 +32,8 @@ use pressroom::build::{Builder, Recording};
 use pressroom::config::Config;
 use pressroom::core::{Action, Built, Change, Core, Event, MailEnd, Presence};
 use pressroom::ledger::{Delivery, Due, Ledger, OptOutSource, Outcome};
-use pressroom::mail::policy::{self, Attempt, Next, Window};
+use pressroom::mail::policy::{self, Attempt, HandOff, Next, Window};
+use pressroom::media::MediaList;
 use pressroom::publish::{self, Deleted};
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -125,11 +126,18 @@ impl Spec {
 struct Journalist {
     address: String,
     topics: Vec<&'static str>,
+    /// On the media list now: the office removes and adds rows.
+    listed: bool,
+    /// The office changed this journalist's row (removed, added back, topics) at some
+    /// step: who gets what was published before is then the hand-off's to decide, and the
+    /// quiescence oracle does not require their mail.
+    changed: bool,
 }
 
 impl Journalist {
     fn targeted_by(&self, spec: &Spec) -> bool {
-        self.topics.is_empty() || self.topics.iter().any(|t| spec.topics.contains(t))
+        self.listed
+            && (self.topics.is_empty() || self.topics.iter().any(|t| spec.topics.contains(t)))
     }
 }
 
@@ -162,6 +170,9 @@ struct Daemon {
     run: Option<Vec<(String, u32)>>,
     /// The window the run started under: a run keeps its config, as the daemon's does.
     run_window: Option<(Window, (u32, u32))>,
+    /// The media list as the run read it when it started, as the daemon's does: the
+    /// library's, and the test's own reading of it.
+    run_media: Option<(MediaList, Vec<Journalist>)>,
 }
 
 struct Sim {
@@ -244,17 +255,11 @@ impl Sim {
                     0 => Vec::new(),
                     _ => vec![TOPICS[rng.below(TOPICS.len() as u64) as usize]],
                 },
+                listed: true,
+                changed: false,
             })
             .collect();
-        let mut csv = String::from("email,name,outlet,lang,topics\n");
-        for j in &media {
-            csv.push_str(&format!(
-                "{},J,Tidning,,{}\n",
-                j.address,
-                j.topics.join("|")
-            ));
-        }
-        std::fs::write(config_dir.join("media.csv"), csv).expect("media");
+        write_media(&config_dir.join("media.csv"), &media);
         let (config, _) = Config::load(Some(&config_dir.join("pressroom.toml"))).expect("config");
         // Some instant in the week of 15 October 2018 (a weekend included).
         let now = "2018-10-15T00:00:00Z".parse::<DateTime<Utc>>().expect("t")
@@ -324,6 +329,7 @@ impl Sim {
             ledger,
             run: None,
             run_window: None,
+            run_media: None,
         });
         self.turn(Event::Started);
         self.plan();
@@ -384,9 +390,12 @@ impl Sim {
                         self.starts.1
                     ));
                 }
+                let (media, _) = MediaList::load(&self.config.paths.media);
+                let snapshot = self.media.clone();
                 let d = self.daemon();
                 d.ledger.mark_interrupted(now).expect("mark interrupted");
                 d.run = Some(due);
+                d.run_media = Some((media, snapshot));
                 let window = (self.window(), self.hours);
                 self.daemon().run_window = Some(window);
                 self.run_claimed = false;
@@ -529,6 +538,9 @@ impl Sim {
             return;
         }
         let opted_out = d.ledger.opted_out().expect("opted out");
+        // The release as the run was given it, and the media list as the run read it.
+        let release = d.builder.release(&id);
+        let (media, read_media) = d.run_media.clone().expect("a run has its media list");
         self.run_claimed = true;
         let mut outcomes: Vec<(Delivery, Outcome)> = Vec::new();
         let mut sent_now = Vec::new();
@@ -545,11 +557,21 @@ impl Sim {
                     delivery.address
                 ));
             }
-            if opted_out.contains(&delivery.address) {
+            // The hand-off check is the library's (`policy::hand_off`, what the sender
+            // asks); the oracle (`check_sent`) judges its answer by the test's own reading.
+            let listed = media
+                .recipients
+                .iter()
+                .find(|r| r.key() == delivery.address);
+            let handed = match &release {
+                Some(r) => policy::hand_off(r, &delivery.address, &opted_out, listed),
+                None => HandOff::Cancel("the release is gone"),
+            };
+            if let HandOff::Cancel(reason) = handed {
                 outcomes.push((
                     delivery,
                     Outcome::Cancelled {
-                        reason: "opted out".into(),
+                        reason: reason.into(),
                     },
                 ));
                 continue;
@@ -606,7 +628,7 @@ impl Sim {
             outcomes.push((delivery, outcome));
         }
         for w in &sent_now {
-            self.check_sent(w, step, hours);
+            self.check_sent(w, step, hours, &read_media);
         }
         self.note(format!("{id}: sent {} of a batch", sent_now.len()));
         self.wire.extend(sent_now.iter().cloned());
@@ -627,7 +649,7 @@ impl Sim {
     }
 
     /// Nothing early, outside the window, to the untargeted, the opted out, or twice.
-    fn check_sent(&self, w: &Wired, step: usize, hours: (u32, u32)) {
+    fn check_sent(&self, w: &Wired, step: usize, hours: (u32, u32), media: &[Journalist]) {
         let Some(spec) = self.specs.iter().find(|s| s.id() == w.release_id) else {
             self.fail(format!("mail of an unknown release {}", w.release_id));
         };
@@ -646,7 +668,8 @@ impl Sim {
                 w.address, w.at
             ));
         }
-        let Some(j) = self.media.iter().find(|j| j.address == w.address) else {
+        // As the run read the media list: the test's own record of it at the run's start.
+        let Some(j) = media.iter().find(|j| j.address == w.address && j.listed) else {
             self.fail(format!("{} is not on the media list", w.address));
         };
         if !j.targeted_by(spec) {
@@ -974,6 +997,33 @@ impl Sim {
                     self.crash();
                 }
             }
+            91..=94 => {
+                // The office edits the media list: takes a journalist off, puts one back,
+                // or changes their topics; then the daemon reads it (a save is a file
+                // event; SIGHUP reloads it too).
+                let j = self.rng.below(self.media.len() as u64) as usize;
+                let change = self.rng.below(3);
+                let jn = &mut self.media[j];
+                jn.changed = true;
+                match change {
+                    0 => jn.listed = false,
+                    1 => jn.listed = true,
+                    _ => {
+                        jn.topics = match self.rng.below(2) {
+                            0 => Vec::new(),
+                            _ => vec![TOPICS[self.rng.below(TOPICS.len() as u64) as usize]],
+                        }
+                    }
+                }
+                let jn = self.media[j].clone();
+                self.note(format!(
+                    "media list: {} listed {}, topics {:?}",
+                    jn.address, jn.listed, jn.topics
+                ));
+                write_media(&self.config.paths.media, &self.media);
+                self.turn(Event::Files(Change::Media));
+                self.plan();
+            }
             _ => {
                 self.server = match self.rng.below(3) {
                     0 => Server::TakesAll,
@@ -1031,7 +1081,7 @@ impl Sim {
             if late > catch_up - TimeDelta::minutes(1) {
                 continue;
             }
-            for j in self.media.iter().filter(|j| j.targeted_by(s)) {
+            for j in self.media.iter().filter(|j| j.targeted_by(s) && !j.changed) {
                 let key = (s.id(), j.address.clone());
                 if mailed.contains_key(&key)
                     || self.failed_for_good.contains(&key)
@@ -1053,6 +1103,19 @@ impl Sim {
             }
         }
     }
+}
+
+/// The media list as the office saved it: the listed journalists.
+fn write_media(path: &Path, media: &[Journalist]) {
+    let mut csv = String::from("email,name,outlet,lang,topics\n");
+    for j in media.iter().filter(|j| j.listed) {
+        csv.push_str(&format!(
+            "{},J,Tidning,,{}\n",
+            j.address,
+            j.topics.join("|")
+        ));
+    }
+    std::fs::write(path, csv).expect("media");
 }
 
 fn env_or(name: &str, default: u64) -> u64 {

@@ -314,6 +314,146 @@ fn an_opt_out_recorded_after_queueing_still_stops_the_mail() {
     assert!(!server.per_recipient().contains_key("bo.ek@example.com"));
 }
 
+/// Recipients are re-checked as each message is handed over (SPEC §4): one taken off the
+/// media list, or whose topics no longer match, after their mail was queued is not mailed,
+/// with the reason in the report; nobody gets the anonymous greeting of an unknown reader.
+#[test]
+fn recipients_removed_or_retargeted_after_queueing_are_not_mailed_and_the_report_says_why() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let p = project_with_smtp(port, 2);
+    send(&p, &[]); // server down: everyone deferred
+    let path = p.path().join("config/media.csv");
+    let media = std::fs::read_to_string(&path).expect("media");
+    assert!(media.contains("bo.ek@example.com") && media.contains(",jamstalldhet\n"));
+    let media: String = media
+        .lines()
+        .filter(|l| !l.starts_with("bo.ek@"))
+        .map(|l| format!("{}\n", l.replace(",jamstalldhet", ",sport")))
+        .collect();
+    std::fs::write(&path, media).expect("media");
+
+    let server = SmtpServer::start(dir.path(), port);
+    let err = send(&p, &[]);
+    assert!(
+        err.contains("3 sent") && err.contains("2 cancelled"),
+        "{err}"
+    );
+    let mailed: Vec<String> = server.per_recipient().into_keys().collect();
+    assert_eq!(
+        mailed,
+        [
+            "anna.lind@example.org",
+            "journalist0000@example.org",
+            "journalist0001@example.org"
+        ]
+    );
+    for (rcpt, raw) in server.messages() {
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        assert!(!text.contains("Hej!"), "{rcpt} was greeted as a stranger");
+    }
+    let o = p.run(&["report", "du-avgor", "--csv"]);
+    let report = String::from_utf8_lossy(&o.stdout).into_owned();
+    let row = |who: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with(who))
+            .unwrap_or_else(|| panic!("{who} not in the report: {report}"))
+            .to_string()
+    };
+    assert!(
+        row("bo.ek@").contains("cancelled")
+            && row("bo.ek@").contains("no longer on the media list"),
+        "{report}"
+    );
+    assert!(
+        row("cecilia.berg@").contains("cancelled")
+            && row("cecilia.berg@").contains("no longer targeted"),
+        "{report}"
+    );
+}
+
+/// A media list that cannot be read (a save that replaces it, a share that is gone) says
+/// nothing about who is on it: nothing is sent and nothing is cancelled.
+#[test]
+fn with_the_media_list_missing_nothing_is_sent_or_cancelled() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = free_port();
+    let p = project_with_smtp(port, 0);
+    send(&p, &[]); // server down: everyone deferred
+    let path = p.path().join("config/media.csv");
+    let saved = std::fs::read(&path).expect("media");
+    std::fs::remove_file(&path).expect("rm");
+    let server = SmtpServer::start(dir.path(), port);
+    let o = p.run(&["send", "du-avgor"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+    assert!(server.messages().is_empty());
+    std::fs::write(&path, saved).expect("media back");
+    let err = send(&p, &[]);
+    assert!(
+        err.contains("3 sent") && err.contains("0 cancelled"),
+        "{err}"
+    );
+}
+
+/// `send --to` is a test: it goes at once to any address, with a Message-ID of its own,
+/// is recorded as a test and is none of the release's deliveries: the real send still
+/// mails everyone targeted, that address included, with the real Message-ID.
+#[test]
+fn a_test_send_is_not_a_delivery_and_never_stands_in_for_the_real_mail() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    let p = project_with_smtp(server.port, 0);
+    for to in ["pressofficer@example.com", "anna.lind@example.org"] {
+        let o = p.run(&["send", "du-avgor", "--to", to]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("a test of `du-avgor` was sent"), "{err}");
+    }
+    let tests = server.messages();
+    assert_eq!(tests.len(), 2);
+    let parse = |raw: &[u8]| {
+        let m = mail_parser::MessageParser::default()
+            .parse(raw)
+            .expect("parse");
+        (
+            m.message_id().expect("id").to_string(),
+            m.body_text(0).expect("text").into_owned(),
+        )
+    };
+    let (test_id, text) = parse(&tests[1].1);
+    assert!(
+        text.contains("Anna Lind"),
+        "a listed address is greeted by name: {text}"
+    );
+    let status = String::from_utf8_lossy(&p.run(&["status"]).stdout).into_owned();
+    assert!(
+        !status.contains("sent"),
+        "a test counted as a delivery: {status}"
+    );
+    let report =
+        String::from_utf8_lossy(&p.run(&["report", "du-avgor", "--csv"]).stdout).into_owned();
+    assert_eq!(report.lines().count(), 1, "{report}");
+
+    let err = send(&p, &[]);
+    assert!(err.contains("3 sent"), "{err}");
+    let all = server.messages();
+    assert_eq!(all.len(), 5);
+    let real: Vec<(String, String)> = all[2..]
+        .iter()
+        .map(|(rcpt, raw)| (rcpt.clone(), parse(raw).0))
+        .collect();
+    assert!(!real.iter().any(|(r, _)| r == "pressofficer@example.com"));
+    let (_, anna_id) = real
+        .iter()
+        .find(|(r, _)| r == "anna.lind@example.org")
+        .expect("anna got the real mail");
+    assert_ne!(*anna_id, test_id, "the test carried the real Message-ID");
+    assert!(test_id.starts_with("test-"), "{test_id}");
+}
+
 #[test]
 fn a_correction_goes_only_to_those_who_got_the_original_threaded_to_it() {
     let dir = tempfile::tempdir().expect("dir");
