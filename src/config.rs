@@ -164,6 +164,9 @@ pub struct Dispatch {
     pub window: cron::Schedule,
     pub catch_up: Duration,
     pub max_retry_age: Duration,
+    /// Mail of a release never leaves from a version younger than this, counted from when
+    /// the daemon first saw its content: a file written in pieces, and an undo window.
+    pub hold: Duration,
 }
 
 const DEFAULT_WINDOW: &str = "* * 7-17 * * Mon-Fri";
@@ -672,6 +675,7 @@ fn read_dispatch(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) ->
         window: cron::Schedule::from_str(DEFAULT_WINDOW).expect("the default window parses"),
         catch_up: Duration::from_secs(24 * 3600),
         max_retry_age: Duration::from_secs(72 * 3600),
+        hold: Duration::from_secs(120),
     };
     let Some(mut t) = t else {
         return dispatch;
@@ -683,25 +687,21 @@ fn read_dispatch(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) ->
         dispatch.window = window;
     }
     let duration_expected = "a duration like 24h, 90min or 3days";
-    let catch_up = t.string("catch_up", diags);
-    if let Some(d) = parse_or(
-        &t,
-        catch_up,
-        humantime::parse_duration,
-        duration_expected,
-        diags,
-    ) {
-        dispatch.catch_up = d;
-    }
-    let max_retry_age = t.string("max_retry_age", diags);
-    if let Some(d) = parse_or(
-        &t,
-        max_retry_age,
-        humantime::parse_duration,
-        duration_expected,
-        diags,
-    ) {
-        dispatch.max_retry_age = d;
+    for (key, slot) in [
+        ("catch_up", &mut dispatch.catch_up),
+        ("max_retry_age", &mut dispatch.max_retry_age),
+        ("hold", &mut dispatch.hold),
+    ] {
+        let value = t.string(key, diags);
+        if let Some(d) = parse_or(
+            &t,
+            value,
+            humantime::parse_duration,
+            duration_expected,
+            diags,
+        ) {
+            *slot = d;
+        }
     }
     t.finish(diags);
     dispatch
@@ -768,6 +768,14 @@ mod tests {
             NaiveTime::from_hms_opt(8, 30, 0).unwrap()
         );
         assert_eq!(c.dispatch.catch_up, Duration::from_secs(12 * 3600));
+        assert_eq!(
+            c.dispatch.hold,
+            Duration::from_secs(120),
+            "the default hold"
+        );
+        let c = parse("[dispatch]\nhold = \"0s\"\n").unwrap();
+        assert_eq!(c.dispatch.hold, Duration::ZERO);
+        assert!(parse("[dispatch]\nhold = \"soon\"\n").is_err());
     }
 
     #[test]

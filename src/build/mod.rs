@@ -44,6 +44,10 @@ pub struct Builder {
     memo: Memo,
     out_dir: PathBuf,
     revisions: Option<Revisions>,
+    /// Each release's version (content hash, and whether a draft) and the build instant
+    /// it was first seen at, for `[dispatch] hold`: an edit, or a draft made public,
+    /// starts the count again.
+    first_seen: Map<String, ((String, bool), DateTime<Utc>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +107,7 @@ impl Builder {
             memo: Memo::default(),
             out_dir,
             revisions: None,
+            first_seen: Map::default(),
         }
     }
 
@@ -135,6 +140,11 @@ impl Builder {
         self.releases().find(|r| r.id == id).cloned()
     }
 
+    /// When the version the release with this id has now was first seen by a build.
+    pub fn seen_since(&self, id: &str) -> Option<DateTime<Utc>> {
+        self.first_seen.get(id).map(|(_, at)| *at)
+    }
+
     /// Scans the releases folder, parsing only files that changed since the last call; the
     /// templates' problems are among its diagnostics.
     pub fn load(&mut self) -> Loaded {
@@ -151,6 +161,7 @@ impl Builder {
             return Err(BuildError::Unreadable(unreadable));
         }
 
+        self.note_first_seen(&loaded.releases, at);
         let observed = match &self.revisions {
             Some(revisions) => revisions.observe(&mut loaded.releases, at),
             None => Observed::default(),
@@ -266,6 +277,24 @@ impl Builder {
             seen,
             withdrawn_releases,
         })
+    }
+
+    /// Notes when each release's current content was first seen; forgets releases gone.
+    fn note_first_seen(&mut self, releases: &[Arc<Release>], at: DateTime<Utc>) {
+        for r in releases {
+            match self.first_seen.get(&r.id) {
+                Some(((hash, draft), _)) if *hash == r.content_hash && *draft == r.draft => {}
+                _ => {
+                    let version = (r.content_hash.clone(), r.draft);
+                    self.first_seen.insert(r.id.clone(), (version, at));
+                }
+            }
+        }
+        if self.first_seen.len() > releases.len() {
+            let present: HashSet<&str> = releases.iter().map(|r| r.id.as_str()).collect();
+            self.first_seen
+                .retain(|id, _| present.contains(id.as_str()));
+        }
     }
 
     /// Whether a release's page is on disk as it would be rendered now.

@@ -100,8 +100,11 @@ pub enum Action {
 /// Where a release with waiting mail stands in the build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
-    /// Public now: its mail may leave.
+    /// Public now, in a version older than `[dispatch] hold`: its mail may leave.
     Public,
+    /// Public now, in a version first seen less than `[dispatch] hold` ago (a file still
+    /// being written, an edit that may be undone): its mail waits until `until`.
+    Settling { until: DateTime<Utc> },
     /// Its file is there but it is not public now (postponed, a draft again): mail waits.
     Hidden,
     /// Its file is gone: mail is cancelled after `DELETED_GRACE`.
@@ -109,11 +112,24 @@ pub enum Presence {
 }
 
 impl Presence {
-    /// Where `release` (as the builder has it, if at all) stands at `now`.
-    pub fn of(release: Option<&Release>, now: DateTime<Utc>) -> Presence {
+    /// Where `release` (as the builder has it, if at all) stands at `now`, its current
+    /// content first seen at `seen_since` (not yet seen: now).
+    pub fn of(
+        release: Option<&Release>,
+        seen_since: Option<DateTime<Utc>>,
+        hold: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Presence {
         match release {
             None => Presence::Gone,
-            Some(r) if planner::visibility(r, now) == Visibility::Public => Presence::Public,
+            Some(r) if planner::visibility(r, now) == Visibility::Public => {
+                let until = seen_since.unwrap_or(now) + hold;
+                if until <= now {
+                    Presence::Public
+                } else {
+                    Presence::Settling { until }
+                }
+            }
             Some(_) => Presence::Hidden,
         }
     }
@@ -241,7 +257,8 @@ impl Core {
     /// cancels the mail of releases deleted for longer than the grace period, and starts a
     /// mail run if mail of a public release is due, the window is open and no run goes or
     /// backs off. The mail of a release that is there but not public now (postponed, made a
-    /// draft again) waits for it to be public again.
+    /// draft again) waits for it to be public again; that of one whose version is younger
+    /// than `[dispatch] hold` waits for it to settle.
     pub fn plan(
         &mut self,
         pending: &[Pending],
@@ -253,9 +270,17 @@ impl Core {
             .iter()
             .filter(|p| presence(&p.release_id) == Presence::Gone)
             .collect();
-        let known: Vec<&Pending> = pending
+        // The mail of public releases, due once their version has settled.
+        let known: Vec<Pending> = pending
             .iter()
-            .filter(|p| presence(&p.release_id) == Presence::Public)
+            .filter_map(|p| match presence(&p.release_id) {
+                Presence::Public => Some(p.clone()),
+                Presence::Settling { until } => Some(Pending {
+                    due: p.due.max(until),
+                    ..p.clone()
+                }),
+                Presence::Hidden | Presence::Gone => None,
+            })
             .collect();
         self.next_gone = None;
         if self.folder_unreadable {
@@ -298,7 +323,6 @@ impl Core {
                 actions.push(Action::StartMail(due));
             }
         }
-        let known: Vec<Pending> = known.into_iter().cloned().collect();
         self.next_mail = match self.mail {
             MailState::Running { .. } => None,
             MailState::Idle => schedule::next_mail(&known, &self.window, now),

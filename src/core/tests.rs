@@ -224,3 +224,56 @@ fn the_mail_of_a_release_pulled_back_waits_and_is_not_cancelled() {
         [Action::StartMail(vec![("r".into(), 1)])]
     );
 }
+
+/// `[dispatch] hold`: mail of a version first seen less than `hold` ago waits for it to
+/// settle, and leaves at the second it has; an edit starts the count again.
+#[test]
+fn mail_leaves_only_from_a_version_as_old_as_the_hold_and_an_edit_starts_it_again() {
+    let hold = TimeDelta::minutes(2);
+    let saved = t("2018-10-18T08:00:00Z");
+    let release = crate::planner::tests::release("r", "2018-10-18T07:00:00Z");
+    let presence_at =
+        |seen: DateTime<Utc>, now| Presence::of(Some(&release), Some(seen), hold, now);
+    assert_eq!(
+        presence_at(saved, saved + TimeDelta::seconds(119)),
+        Presence::Settling {
+            until: saved + hold
+        }
+    );
+    assert_eq!(presence_at(saved, saved + hold), Presence::Public);
+    assert_eq!(
+        Presence::of(Some(&release), None, hold, saved),
+        Presence::Settling {
+            until: saved + hold
+        },
+        "content not yet seen counts from now"
+    );
+    assert_eq!(
+        Presence::of(Some(&release), Some(saved), TimeDelta::zero(), saved),
+        Presence::Public,
+        "0s turns it off"
+    );
+    assert_eq!(
+        Presence::of(None, Some(saved), hold, saved + hold),
+        Presence::Gone
+    );
+
+    let mut c = core();
+    let p = [pending("r", "2018-10-18T08:00:00Z")];
+    let mut seen = saved;
+    for now in [saved, saved + TimeDelta::seconds(119)] {
+        let settling = |_: &str| presence_at(seen, now);
+        assert_eq!(c.plan(&p, &settling, now), [], "{now}");
+        assert_eq!(c.next_wakeup(), Some(seen + hold));
+    }
+    // Edited a second before it would have left: two minutes more.
+    seen = saved + TimeDelta::seconds(119);
+    let now = saved + hold;
+    assert_eq!(c.plan(&p, &|_: &str| presence_at(seen, now), now), []);
+    assert_eq!(c.next_wakeup(), Some(seen + hold));
+    let now = seen + hold;
+    assert_eq!(
+        c.plan(&p, &|_: &str| presence_at(seen, now), now),
+        [Action::StartMail(vec![("r".into(), 1)])]
+    );
+}

@@ -5,7 +5,8 @@
 //! daemon is sending, and the other way round), and stops claiming when the window closes
 //! or the daemon shuts down: what was claimed is sent, so its outcomes are recorded.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,28 @@ use crate::media::MediaList;
 use crate::optout::TokenKey;
 use crate::release::Release;
 
+/// The releases whose mail may leave now, each in the version it may leave in (id →
+/// content hash): what the core calls `Presence::Public`, set by the daemon as it plans
+/// (after every build and wake-up) and asked by a run before each message (SPEC §4, "Mail
+/// at hand-off"). A release pulled back, or edited (its new version must settle for
+/// `[dispatch] hold`), stops its run's next message; the rest waits for the next run.
+#[derive(Debug, Clone, Default)]
+pub struct Sendable(Arc<RwLock<HashMap<String, String>>>);
+
+impl Sendable {
+    pub fn set(&self, now: HashMap<String, String>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = now;
+    }
+
+    pub fn allows(&self, release: &Release) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&release.id)
+            .is_some_and(|hash| *hash == release.content_hash)
+    }
+}
+
 /// One run: these release versions, as far as the window and shutdown allow.
 pub struct Job {
     pub config: Config,
@@ -31,6 +54,7 @@ pub struct Job {
     pub stop: CancellationToken,
     pub metrics: Arc<Metrics>,
     pub credentials: Option<std::path::PathBuf>,
+    pub sendable: Sendable,
 }
 
 /// How a run ended.
@@ -126,7 +150,7 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             &session.runtime,
             false,
             &|_| {},
-            &keep_going,
+            &|| keep_going() && job.sendable.allows(&release),
         ) {
             Ok(summary) => summary,
             // The server refused us (login, TLS): a configuration problem, not the
@@ -137,6 +161,12 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             Err(SendError::Ledger(e)) => return Err(e.into()),
             Err(e @ SendError::NoText(_)) => return Err(e.into()),
         };
+        if !job.sendable.allows(&release) {
+            tracing::info!(
+                slug = %release.slug,
+                "pulled back or changed while its mail was leaving: the rest waits"
+            );
+        }
         let (id, version) = (release.id.clone(), *version);
         let complete = ledger.call(move |l| l.waiting(&id, version, None))? == 0;
         tracing::info!(

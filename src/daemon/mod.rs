@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -101,6 +101,8 @@ struct Daemon {
     watchdog: Option<tokio::time::Interval>,
     /// The decisions: when to build, mail, back off and cancel.
     core: Core,
+    /// Which releases' mail may leave now, as of the last plan: asked by mail runs.
+    sendable: mailer::Sendable,
     /// The problems the last build reported (already logged).
     reported: std::collections::HashSet<String>,
     tracker: TaskTracker,
@@ -164,6 +166,7 @@ impl Daemon {
             signals,
             watchdog,
             core,
+            sendable: mailer::Sendable::default(),
             reported: Default::default(),
             tracker,
             stop,
@@ -507,7 +510,22 @@ impl Daemon {
             }
         };
         let builder = &self.builder;
-        let presence = |id: &str| Presence::of(builder.release(id).as_deref(), now);
+        let hold = TimeDelta::from_std(self.config.dispatch.hold).unwrap_or(TimeDelta::MAX);
+        let presence = |id: &str| {
+            Presence::of(
+                builder.release(id).as_deref(),
+                builder.seen_since(id),
+                hold,
+                now,
+            )
+        };
+        let sendable = pending
+            .iter()
+            .filter(|p| presence(&p.release_id) == Presence::Public)
+            .filter_map(|p| builder.release(&p.release_id))
+            .map(|r| (r.id.clone(), r.content_hash.clone()))
+            .collect();
+        self.sendable.set(sendable);
         let actions = self.core.plan(&pending, &presence, now);
         for action in actions {
             if let Some(event) = self.perform(action, now) {
@@ -536,6 +554,7 @@ impl Daemon {
             stop: self.stop.clone(),
             metrics: Arc::clone(&self.metrics),
             credentials: crate::config::credentials_dir(),
+            sendable: self.sendable.clone(),
         };
         let done = self.sent_tx.clone();
         // SQLite, composing and the sender's pipeline block: the run gets a thread of its

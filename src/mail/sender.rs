@@ -98,7 +98,8 @@ const COMMIT_WITHIN: Duration = Duration::from_millis(20);
 /// Sends every waiting delivery of the dispatch once. `manual` sends deferred ones at once
 /// (each once per run); otherwise only those whose retry time has come. The transport's IO
 /// runs on `runtime`, driven from the calling thread. `keep_going` is asked before each
-/// claim; what was claimed is always sent.
+/// claim and each message; what it stops is put back as it was, what was handed to the
+/// sender is sent.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     d: &Mailing<'_>,
@@ -370,6 +371,16 @@ fn compose_all(
         next = claim();
         let mut rest = batch.deliveries.into_iter();
         while let Some(delivery) = rest.next() {
+            // Asked again before each message: a release pulled back or edited meanwhile
+            // (or the window closing) stops the run between two messages, not two batches.
+            if !keep_going() {
+                put_back(delivery);
+                rest.for_each(put_back);
+                if let Some(Ok(claimed)) = next.take().map(|b| b.recv()) {
+                    claimed.deliveries.into_iter().for_each(put_back);
+                }
+                return;
+            }
             let item = prepare(d, &prepared, transfer, &names, &batch.opted_out, delivery);
             if let Err(stopped) = ready.blocking_send(item) {
                 // The sender stopped (the server refused us, or the keeper failed): what

@@ -1267,3 +1267,43 @@ fn six_hundred_idle_connections_take_at_most_512_slots_and_a_reader_is_still_ser
     );
     drop(idle);
 }
+
+/// A file written in pieces (a copy over a slow share, an editor writing in place): the
+/// page follows each save, but mail leaves only from a version as old as `[dispatch]
+/// hold`, so it carries the whole text, never the first half.
+#[test]
+fn a_release_written_in_two_halves_is_mailed_whole_after_the_hold() {
+    let (_dir, server, p, _port) = with_smtp(0);
+    p.set_config("hold = \"0s\"", "hold = \"3s\"");
+    let daemon = Daemon::start(&p);
+    let http = client();
+    let date = rfc3339(pressroom::clock::now() - chrono::TimeDelta::minutes(1));
+    let whole = secret_release(&date).replace(
+        SECRET_SENTENCE,
+        "Ministern kommer att INTE avgå, meddelar departementet.",
+    );
+    let half = &whole[..whole.find("INTE").expect("the second half")];
+    p.write("releases/hemlig-nyhet.md", half);
+    wait_for("the first half on the site", Duration::from_secs(5), || {
+        get(&http, &daemon.base, "/releases/hemlig-nyhet/").0 == 200
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(server.messages().is_empty(), "mailed inside the hold");
+    p.write("releases/hemlig-nyhet.md", &whole);
+    let written = Instant::now();
+    wait_for("the mail", Duration::from_secs(20), || {
+        server.messages().len() == 2
+    });
+    let took = written.elapsed();
+    assert!(
+        took >= Duration::from_secs(3),
+        "mailed {took:?} after the last save, inside the 3 s hold"
+    );
+    for (rcpt, raw) in server.messages() {
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        assert!(
+            text.contains("INTE") && text.contains("departementet"),
+            "{rcpt} got half: {text}"
+        );
+    }
+}

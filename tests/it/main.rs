@@ -46,9 +46,7 @@ impl Project {
     pub fn sample() -> Project {
         let p = Project::empty();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for dir in ["config", "releases"] {
-            copy_dir(&root.join(dir), &p.path().join(dir));
-        }
+        copy_dir(&root.join("releases"), &p.path().join("releases"));
         p
     }
 
@@ -59,6 +57,8 @@ impl Project {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         copy_dir(&root.join("config"), &p.path().join("config"));
         std::fs::create_dir_all(p.path().join("releases")).expect("releases dir");
+        // Tests that time mail send it as soon as it is due; `hold` has tests of its own.
+        p.set_config("hold = \"2min\"", "hold = \"0s\"");
         p
     }
 

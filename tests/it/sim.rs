@@ -185,6 +185,8 @@ struct Sim {
     media: Vec<Journalist>,
     /// Address → the step at which it opted out.
     opted_out: HashMap<String, usize>,
+    /// Each release's text as last written, and when it was first written so.
+    written: HashMap<usize, (String, DateTime<Utc>)>,
     wire: Vec<Wired>,
     /// Messages sent whose outcome a crash kept from the ledger: each may go out once more.
     twins: HashMap<(String, String), usize>,
@@ -273,6 +275,7 @@ impl Sim {
             specs: Vec::new(),
             media,
             opted_out: HashMap::new(),
+            written: HashMap::new(),
             wire: Vec::new(),
             twins: HashMap::new(),
             failed_for_good: HashSet::new(),
@@ -292,6 +295,10 @@ impl Sim {
 
     fn out(&self) -> PathBuf {
         self.config.paths.public.clone()
+    }
+
+    fn hold(&self) -> TimeDelta {
+        TimeDelta::from_std(self.config.dispatch.hold).expect("hold")
     }
 
     fn window(&self) -> Window {
@@ -354,10 +361,18 @@ impl Sim {
 
     fn plan(&mut self) {
         let now = self.now;
+        let hold = self.hold();
         let d = self.daemon();
         let pending = d.ledger.pending().expect("pending");
         let builder = &d.builder;
-        let presence = |id: &str| Presence::of(builder.release(id).as_deref(), now);
+        let presence = |id: &str| {
+            Presence::of(
+                builder.release(id).as_deref(),
+                builder.seen_since(id),
+                hold,
+                now,
+            )
+        };
         let actions = d.core.plan(&pending, &presence, now);
         for action in actions {
             if let Some(event) = self.perform(action) {
@@ -488,7 +503,11 @@ impl Sim {
             .path()
             .join("releases")
             .join(format!("{}.md", s.slug()));
-        std::fs::write(path, s.text()).expect("write");
+        let text = s.text();
+        if self.written.get(&s.n).is_none_or(|(t, _)| *t != text) {
+            self.written.insert(s.n, (text.clone(), self.now));
+        }
+        std::fs::write(path, text).expect("write");
     }
 
     fn files_changed(&mut self) {
@@ -522,7 +541,23 @@ impl Sim {
             self.plan();
             return;
         }
+        // Asked before each message, as the daemon's run asks `Sendable`: the release is
+        // public now in a version older than the hold.
+        let hold = self.hold();
         let d = self.daemon();
+        let presence = Presence::of(
+            d.builder.release(&id).as_deref(),
+            d.builder.seen_since(&id),
+            hold,
+            now,
+        );
+        if presence != Presence::Public {
+            if let Some(run) = d.run.as_mut() {
+                run.remove(0);
+            }
+            self.note(format!("{id} is {presence:?}: the rest of its mail waits"));
+            return;
+        }
         let batch = d
             .ledger
             .claim(&id, version, Due::By(now), None, BATCH, now)
@@ -661,6 +696,23 @@ impl Sim {
         }
         if spec.draft {
             self.fail(format!("draft {} mailed to {}", spec.slug(), w.address));
+        }
+        if !spec.public_at(w.at) {
+            self.fail(format!(
+                "{} mailed to {} while not public",
+                spec.slug(),
+                w.address
+            ));
+        }
+        if let Some((_, since)) = self.written.get(&spec.n)
+            && w.at < *since + self.hold()
+        {
+            self.fail(format!(
+                "{} mailed to {} at {}, from a version written at {since}: inside the hold",
+                spec.slug(),
+                w.address,
+                w.at
+            ));
         }
         if !window_open(w.at, hours) {
             self.fail(format!(
@@ -922,9 +974,8 @@ impl Sim {
                     })
                     .collect();
                 // The office pulls a published release back: withdraws it, postpones it,
-                // or makes it a draft again. (Not while a mail run goes: a run keeps the
-                // version it started with; the hand-off check per message is issue 11's.)
-                let running = self.daemon().run.is_some();
+                // or makes it a draft again; also while its mail is leaving (each message
+                // is checked at hand-off).
                 if let Some(&i) = self.rng.pick(&public) {
                     let s = &mut self.specs[i];
                     match self.rng.below(3) {
@@ -932,7 +983,6 @@ impl Sim {
                             s.withdrawn = true;
                             s.mail_may_stop = true;
                         }
-                        _ if running => return,
                         1 => {
                             let minutes = 1 + self.rng.below(180) as i64;
                             s.date = (self.now + TimeDelta::minutes(minutes))
