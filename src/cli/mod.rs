@@ -12,7 +12,7 @@ use crate::catalog::{self, Catalog};
 use crate::clock;
 use crate::config::{Config, ConfigInvalid, credentials_dir};
 use crate::diagnostic::Diagnostic;
-use crate::ledger::{Ledger, OptOutSource};
+use crate::ledger::{Ledger, OptOutSource, PublisherLock};
 mod mail;
 
 use crate::ledger::Recorded;
@@ -155,6 +155,32 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 Recording::Record
             };
             let at = instant(&config, at.as_deref())?;
+            // While `pressroom run` publishes from this state folder, a build for now would
+            // write its site and ledger behind its back (under a wrong clock, early): only
+            // a build elsewhere that records nothing is allowed.
+            let publisher = match (recording, &out) {
+                (Recording::ReadOnly, _) => None,
+                (Recording::Record, _) => match PublisherLock::acquire(&config.paths.state) {
+                    Ok(lock) => Some(lock),
+                    Err(e @ crate::ledger::LockError::Publishing { .. }) if out.is_none() => {
+                        anyhow::bail!(
+                            "{e}: it has built the site already (`pressroom status` shows it); `pressroom build --out DIR` builds a copy elsewhere and records nothing"
+                        )
+                    }
+                    Err(crate::ledger::LockError::Publishing { .. }) => None,
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            let recording = match (&publisher, recording) {
+                (None, Recording::Record) => {
+                    eprintln!(
+                        "`pressroom run` is publishing from {}: this build records nothing",
+                        config.paths.state.display()
+                    );
+                    Recording::ReadOnly
+                }
+                (_, recording) => recording,
+            };
             let out = build_folder(&config, out, recording, at)?;
             let mut ledger = Ledger::open_in(&config.paths.state)?;
             let mut builder = Builder::new(config.clone(), out.clone())

@@ -32,7 +32,7 @@ use crate::clock;
 use crate::config::{Config, ConfigInvalid};
 use crate::core::{self, Action, Built, Core, MailEnd, Presence, schedule};
 use crate::http::{self, Metrics, Shared};
-use crate::ledger::{DeliveryState, Handle, Ledger, Owner, Recorded};
+use crate::ledger::{DeliveryState, Handle, Ledger, Owner, PublisherLock, Recorded};
 use crate::mail::policy::Window;
 use crate::media::MediaList;
 use crate::optout::TokenKey;
@@ -103,6 +103,8 @@ struct Daemon {
     core: Core,
     /// Which releases' mail may leave now, as of the last plan: asked by mail runs.
     sendable: mailer::Sendable,
+    /// Held while the daemon runs (`state/daemon.lock`).
+    _publisher: PublisherLock,
     /// The problems the last build reported (already logged).
     reported: std::collections::HashSet<String>,
     tracker: TaskTracker,
@@ -117,6 +119,9 @@ struct Signals {
 
 impl Daemon {
     async fn start(config_path: Option<PathBuf>, config: Config) -> anyhow::Result<Daemon> {
+        // The daemon alone publishes from its state folder: a one-shot `build` meanwhile is
+        // refused (see `cli::build`), and one running as it starts is waited for.
+        let publisher = PublisherLock::wait(&config.paths.state)?;
         let credentials = crate::config::credentials_dir();
         let key = TokenKey::load_or_create(&config.paths.state, credentials.as_deref())?;
         let owner = Owner::start(Ledger::open_in(&config.paths.state)?)
@@ -167,6 +172,7 @@ impl Daemon {
             watchdog,
             core,
             sendable: mailer::Sendable::default(),
+            _publisher: publisher,
             reported: Default::default(),
             tracker,
             stop,

@@ -17,7 +17,7 @@ mod tests_sent;
 
 pub use crate::release::revision::Notice;
 pub use deliveries::{Decided, Delivery, DeliveryState, Due, Outcome, Pending};
-pub use lock::{LockError, SendLock};
+pub use lock::{LockError, PublisherLock, SendLock};
 pub use optouts::OptOutSource;
 pub use owner::{Handle, Owner};
 pub use publications::{History, MailDecision, Publication, Recorded, Seen};

@@ -1307,3 +1307,43 @@ fn a_release_written_in_two_halves_is_mailed_whole_after_the_hold() {
         );
     }
 }
+
+/// While `pressroom run` publishes, a one-shot `build` (perhaps under a wrong clock) never
+/// writes the served site or the ledger behind its back: refused, or, with `--out`,
+/// built elsewhere recording nothing.
+#[test]
+fn a_one_shot_build_while_the_daemon_runs_is_refused_or_built_elsewhere() {
+    let (p, _port) = sample_served();
+    let daemon = Daemon::start(&p);
+    let ledger = p.path().join("state/pressroom.db");
+    let before = std::fs::read(&ledger).expect("ledger");
+    let index = std::fs::read(p.out().join("index.html")).expect("index");
+
+    let o = p.run(&["build"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("`pressroom run` is publishing") && err.contains("--out"),
+        "{err}"
+    );
+
+    let elsewhere = p.path().join("look");
+    let o = p.run(&["build", "--out", elsewhere.to_str().expect("utf-8")]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("this build records nothing"), "{err}");
+    assert!(elsewhere.join("index.html").is_file());
+    assert_eq!(
+        std::fs::read(&ledger).expect("ledger"),
+        before,
+        "the ledger changed"
+    );
+    assert_eq!(
+        std::fs::read(p.out().join("index.html")).expect("index"),
+        index
+    );
+    drop(daemon);
+    // With the daemon gone, a build publishes again.
+    let o = p.run(&["build"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
