@@ -69,22 +69,55 @@ fn missing_title() {
 
 #[test]
 fn a_year_no_feed_can_write_is_refused_at_its_line() {
-    // Both once made the RSS writer panic, and the daemon crash-loop.
-    for (name, front) in [
-        ("negativ.md", "title = \"Negativ\"\ndate = \"-0001-01-01\""),
+    // The first two once made the RSS writer panic, and the daemon crash-loop; RFC 5322
+    // reads no year before 1900, and neither do feed readers.
+    for (name, front, at) in [
+        (
+            "negativ.md",
+            "title = \"Negativ\"\ndate = \"-0001-01-01\"",
+            "3:8",
+        ),
         (
             "sent.md",
             "title = \"Sent\"\ndate = 2019-05-01\nupdated = 9999-12-31T23:59:59-12:00",
+            "4:11",
+        ),
+        ("tidig.md", "title = \"Tidig\"\ndate = 1899-06-01", "3:8"),
+        // 1900 in Stockholm, still 1899 in UTC.
+        (
+            "nyar.md",
+            "title = \"Nyår\"\ndate = 1899-12-31T23:30:00Z",
+            "3:8",
+        ),
+        (
+            "rattad.md",
+            "title = \"Rättad\"\ndate = 2019-05-01\nupdated = \"1850-01-01T12:00\"",
+            "4:11",
         ),
     ] {
         let p = Project::sample();
         let err = bad(&p, name, &release(front, "Text"));
         assert!(
-            err.contains(&format!("releases/{name}:"))
-                && err.contains("the year must be between 1 and 9999"),
+            err.contains(&format!("releases/{name}:{at}:"))
+                && err.contains("the year must be between 1900 and 9999"),
             "{err}"
         );
     }
+    // The first instant of 1900, in UTC and in Stockholm, is a date a release may have.
+    let p = Project::sample();
+    p.write(
+        "releases/sekelskifte.md",
+        release(
+            "title = \"Sekelskifte\"\ndate = 1900-01-01T00:00:00Z",
+            "Text",
+        ),
+    );
+    let check = p.run(&["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
 
 #[test]
