@@ -173,6 +173,56 @@ fn a_line_break_in_a_title() {
 }
 
 #[test]
+fn a_character_no_feed_can_carry_is_refused_at_its_line() {
+    // Found by the release fuzz target: a backspace in the body went into every feed, and
+    // XML 1.0 cannot hold one even escaped, so feed readers refused the whole feed.
+    for (name, text, at) in [
+        (
+            "kontroll.md",
+            release(
+                "title = \"Kontroll\"\ndate = 2019-05-01",
+                "Rad ett\nett \u{8}tecken",
+            ),
+            "7:5",
+        ),
+        (
+            "sammanfattning.md",
+            release(
+                "title = \"Sammanfattning\"\ndate = 2019-05-01\nsummary = \"ett \\u0008 tecken\"",
+                "Text",
+            ),
+            "4:11",
+        ),
+        (
+            "ickeTecken.md",
+            release("title = \"Rubrik \\uFFFE\"\ndate = 2019-05-01", "Text"),
+            "2:9",
+        ),
+        (
+            "tillbaka.md",
+            release(
+                "title = \"Tillbaka\"\ndate = 2019-05-01\nwithdrawn = \"fel\\u001b[0m\"",
+                "Text",
+            ),
+            "4:13",
+        ),
+    ] {
+        let p = Project::sample();
+        let err = bad(&p, name, &text);
+        assert!(
+            err.contains(&format!("releases/{name}:{at}: "))
+                && err.contains("which no feed can carry"),
+            "{name}: {err}"
+        );
+        let feed = std::fs::read_to_string(p.out().join("feed.atom")).expect("atom");
+        assert!(
+            !feed.contains(['\u{8}', '\u{1b}', '\u{fffe}']),
+            "{name} reached the feed"
+        );
+    }
+}
+
+#[test]
 fn two_releases_with_one_slug() {
     let p = Project::sample();
     let err = bad(
