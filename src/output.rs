@@ -162,9 +162,7 @@ impl Staging {
     /// Gives up a build that will not be committed: its temporary files and the folders it
     /// created go, and the site is as it was.
     pub fn abort(self, staged: Vec<Staged>) {
-        for (tmp, _) in staged.into_iter().filter_map(|s| s.rename) {
-            let _ = fs::remove_file(tmp);
-        }
+        self.discard(staged);
         let mut created = self
             .created
             .into_inner()
@@ -173,6 +171,14 @@ impl Staging {
         created.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
         for dir in created {
             let _ = fs::remove_dir(dir);
+        }
+    }
+
+    /// Throws away files staged by this build that it will not commit (a part of the site
+    /// rendered again); the folders stay, for `commit` or `abort`.
+    pub fn discard(&self, staged: Vec<Staged>) {
+        for (tmp, _) in staged.into_iter().filter_map(|s| s.rename) {
+            let _ = fs::remove_file(tmp);
         }
     }
 

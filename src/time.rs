@@ -26,8 +26,11 @@ pub enum TimeError {
     ImpossibleDate(String),
     #[error("{local} does not exist in {tz}: the clocks skip that hour")]
     SkippedByDst { local: NaiveDateTime, tz: Tz },
-    /// Feeds and mail write years with four digits (RFC 2822 dates have no sign).
-    #[error("{utc} (UTC) is out of range: the year must be between 1 and 9999, in UTC and in {tz}")]
+    /// Feeds and mail write years with four digits (RFC 2822 dates have no sign, and RFC
+    /// 5322 reads a year as 1900 or later).
+    #[error(
+        "{utc} (UTC) is out of range: the year must be between {FIRST_YEAR} and {LAST_YEAR}, in UTC and in {tz}"
+    )]
     OutOfRange { utc: NaiveDateTime, tz: Tz },
 }
 
@@ -110,11 +113,17 @@ impl Written {
     }
 }
 
-/// An instant every output can write: years 1 to 9999 in UTC and in the site's zone (an
-/// RFC 2822 date cannot hold a sign or a fifth digit; chrono panics on one).
+/// The first year a date may have: RFC 5322 (3.3) reads a year as 1900 or later, and
+/// feed readers follow it.
+pub const FIRST_YEAR: i32 = 1900;
+/// The last: an RFC 2822 date cannot hold a fifth digit (chrono panics on one).
+pub const LAST_YEAR: i32 = 9999;
+
+/// An instant every output can write: years 1900 to 9999 in UTC and in the site's zone
+/// (feeds write UTC and local dates, pages and mail local ones).
 fn in_range(t: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, TimeError> {
     let years = [t.year(), t.with_timezone(&tz).year()];
-    if years.iter().all(|y| (1..=9999).contains(y)) {
+    if years.iter().all(|y| (FIRST_YEAR..=LAST_YEAR).contains(y)) {
         Ok(t)
     } else {
         Err(TimeError::OutOfRange {
@@ -150,11 +159,14 @@ mod tests {
     }
 
     #[test]
-    fn years_outside_1_to_9999_are_refused_in_utc_and_in_the_site_zone() {
+    fn years_outside_1900_to_9999_are_refused_in_utc_and_in_the_site_zone() {
         let err = |s: &str| parse_instant(s, Stockholm, NaiveTime::MIN).unwrap_err();
         for s in [
             "-0001-01-01",
             "0000-06-01T12:00:00Z",
+            "0001-01-02",
+            "1066-10-14",
+            "1899-12-31T12:00:00Z",
             "9999-12-31T23:59:59-12:00",
         ] {
             assert!(
@@ -168,8 +180,22 @@ mod tests {
             err("9999-12-31T23:30:00Z"),
             TimeError::OutOfRange { .. }
         ));
+        // 23:30 UTC on 31 December 1899 is already 1900 in Stockholm, but not in UTC.
+        assert!(matches!(
+            err("1899-12-31T23:30:00Z"),
+            TimeError::OutOfRange { .. }
+        ));
+        // Local midnight on 1 January 1900 is still 1899 in UTC.
+        assert!(matches!(err("1900-01-01"), TimeError::OutOfRange { .. }));
+        let message = err("1899-06-01").to_string();
+        assert!(
+            message
+                .contains("the year must be between 1900 and 9999, in UTC and in Europe/Stockholm"),
+            "{message}"
+        );
         assert_eq!(at("9999-12-31T12:00:00Z").year(), 9999);
-        assert_eq!(at("0001-01-02").year(), 1);
+        assert_eq!(at("1900-01-01T00:00:00Z").year(), 1900);
+        assert_eq!(at("1900-01-02").year(), 1900);
     }
 
     #[test]

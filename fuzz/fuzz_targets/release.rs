@@ -1,5 +1,7 @@
-//! A release file: front matter and body, as any bytes. Parsing never panics, and what it
-//! accepts holds the invariants the renderers rely on.
+//! A release file: front matter and body, as any bytes. Parsing never panics; what it
+//! accepts holds the invariants the renderers rely on, and renders through the whole
+//! pipeline (its page, the listings, the RSS, Atom and JSON feeds, the sitemap, its mail)
+//! without an error or a panic, into well-formed XML and JSON (`mail::pipeline::whole`).
 #![no_main]
 
 use std::path::Path;
@@ -7,16 +9,25 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use pressroom::config::Config;
+use pressroom::mail::pipeline;
 use pressroom::release::frontmatter;
 use pressroom::release::source::{Entry, SourceFile};
+use pressroom::render::Templates;
 
-static CONFIG: OnceLock<Config> = OnceLock::new();
+/// The site `tests/it/pipeline.rs` renders the committed corpus for.
+const SITE: &str = include_str!("../../tests/pipeline/site.toml");
+
+static SETUP: OnceLock<(Config, Templates)> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return; // The scan refuses files that are not UTF-8 before parsing.
     };
-    let config = CONFIG.get_or_init(|| Config::defaults(Path::new("/nonexistent")));
+    let (config, templates) = SETUP.get_or_init(|| {
+        let (config, _) = Config::parse(SITE, Path::new("site.toml"), Path::new("/nonexistent"))
+            .expect("the fuzz site's config is valid");
+        (config, Templates::built_in())
+    });
     let file = SourceFile {
         entry: Entry {
             path: "releases/fuzz.md".into(),
@@ -42,5 +53,8 @@ fuzz_target!(|data: &[u8]| {
             !html.contains("javascript:"),
             "javascript: in a body: {body}"
         );
+        if let Err(e) = pipeline::whole(config, templates, &r) {
+            panic!("check accepted a release the pipeline cannot render: {e}");
+        }
     }
 });

@@ -162,7 +162,7 @@ impl Builder {
         }
 
         self.note_first_seen(&loaded.releases, at);
-        let observed = match &self.revisions {
+        let mut observed = match &self.revisions {
             Some(revisions) => revisions.observe(&mut loaded.releases, at),
             None => Observed::default(),
         };
@@ -219,7 +219,8 @@ impl Builder {
         }
 
         let staging = Staging::begin(&self.out_dir)?;
-        let staged = match self.render(&plan, &staging) {
+        let mut refused = Vec::new();
+        let staged = match self.render(&plan, &staging, &mut refused) {
             Ok(staged) => staged,
             Err((e, staged)) => {
                 staging.abort(staged);
@@ -227,6 +228,16 @@ impl Builder {
                 return Err(e);
             }
         };
+        // A refused release is not published: nothing records it, nothing mails it.
+        let refused_ids: HashSet<&str> = plan
+            .public
+            .iter()
+            .chain(&plan.withdrawn)
+            .filter(|r| refused.iter().any(|d| d.path == r.source))
+            .map(|r| r.id.as_str())
+            .collect();
+        observed.forget(&refused_ids);
+        loaded.diags.extend(refused);
 
         let write = staging.commit(staged, &loaded.broken, &mut self.memo);
 
@@ -311,6 +322,7 @@ impl Builder {
         &mut self,
         plan: &Plan<'_>,
         staging: &Staging,
+        refused: &mut Vec<Diagnostic>,
     ) -> Result<Vec<Staged>, (BuildError, Vec<Staged>)> {
         let Builder {
             config,
@@ -357,52 +369,189 @@ impl Builder {
             }
         }
 
-        // The listings on one thread, the release pages on the others, all at once.
+        // The listings on one thread, the release pages on the others, all at once. A panic
+        // while rendering a release refuses that release alone (`render::guard`): its page
+        // stays as it was, and the listings are rendered again without it.
         let (config, templates) = (&*config, &*templates);
         let render_pages = |part: &[(String, &Release)]| {
             let mut done = Vec::with_capacity(part.len());
+            let mut refused = Vec::new();
             for (page, release) in part {
-                let rendered = render::release_page(config, templates, release)
-                    .map_err(BuildError::from)
-                    .and_then(|bytes| Ok(staging.stage(page, &Output::Bytes(bytes), memo)?));
-                match rendered {
+                let rendered = match render::guard::catch(release, || {
+                    render::release_page(config, templates, release)
+                }) {
+                    Ok(rendered) => rendered.map(Output::Bytes).map_err(BuildError::from),
+                    Err(refusal) => {
+                        refused.push(refusal);
+                        if !on_disk(page) {
+                            continue;
+                        }
+                        Ok(Output::Kept)
+                    }
+                };
+                match rendered.and_then(|output| Ok(staging.stage(page, &output, memo)?)) {
                     Ok(s) => done.push(s),
-                    Err(e) => return (done, Some(e)),
+                    Err(e) => return (done, refused, Some(e)),
                 }
             }
-            (done, None)
+            (done, refused, None)
         };
-        let results: Vec<(Vec<Staged>, Option<BuildError>)> = std::thread::scope(|scope| {
-            let listings = scope.spawn(move || {
-                let mut done = Vec::new();
-                let listings = match render::listings(config, templates, plan, keys, &on_disk) {
-                    Ok(listings) => listings,
-                    Err(e) => return (done, Some(e.into())),
+        let stage_listings = |plan: &Plan<'_>, keys: &mut Map<String, u64>| {
+            let mut done = Vec::new();
+            let (listings, refused) =
+                match render::guard::listings(config, templates, plan, keys, &on_disk) {
+                    Ok(rendered) => rendered,
+                    Err(e) => return (done, Vec::new(), Some(e.into())),
                 };
-                for (path, output) in &listings {
-                    match staging.stage(path, output, memo) {
-                        Ok(s) => done.push(s),
-                        Err(e) => return (done, Some(e.into())),
-                    }
+            for (path, output) in &listings {
+                match staging.stage(path, output, memo) {
+                    Ok(s) => done.push(s),
+                    Err(e) => return (done, refused, Some(e.into())),
                 }
-                (done, None)
-            });
-            let mut results = crate::cores::split(&todo, render_pages);
-            results.push(
-                listings
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-            results
+            }
+            (done, refused, None)
+        };
+        let listing_keys = &mut *keys;
+        let (mut listed, mut results) = std::thread::scope(|scope| {
+            let listings = scope.spawn(|| stage_listings(plan, listing_keys));
+            let pages = crate::cores::split(&todo, render_pages);
+            let listed = listings
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (listed, pages)
         });
+        let refused_pages: HashSet<&std::path::Path> = results
+            .iter()
+            .flat_map(|(_, refused, _)| refused.iter().map(|d| d.path.as_path()))
+            .collect();
+        if !refused_pages.is_empty() {
+            let shown = |r: &&Release| !refused_pages.contains(r.source.as_path());
+            let rest = Plan {
+                at: plan.at,
+                public: plan.public.iter().copied().filter(shown).collect(),
+                withdrawn: plan.withdrawn.iter().copied().filter(shown).collect(),
+            };
+            staging.discard(std::mem::take(&mut listed.0));
+            // The keys noted for the discarded listings name nothing on disk.
+            keys.clear();
+            listed = stage_listings(&rest, keys);
+        }
+        results.push(listed);
         let mut first_error = None;
-        for (done, error) in results {
+        for (done, refusals, error) in results {
             staged.extend(done);
+            refused.extend(refusals);
             first_error = first_error.or(error);
         }
         match first_error {
             Some(e) => Err((e, staged)),
             None => Ok(staged),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A site of two releases, `hel` and `trasig`, whose templates panic on `trasig`.
+    fn site(template: &str, source: &str) -> (tempfile::TempDir, Builder) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config::defaults(dir.path());
+        std::fs::create_dir_all(&config.paths.releases).expect("releases");
+        for (name, title) in [("hel", "Hel"), ("trasig", "Trasig")] {
+            let text =
+                format!("+++\ntitle = \"{title}\"\ndate = 2020-01-01\n+++\n\nText om {title}.\n");
+            std::fs::write(config.paths.releases.join(format!("{name}.md")), text).expect("write");
+        }
+        let out = dir.path().join("public");
+        let mut builder =
+            Builder::new(config, out).with_history(History::default(), Recording::Record);
+        builder.templates = Templates::with_a_bug(template, source);
+        (dir, builder)
+    }
+
+    fn read(dir: &tempfile::TempDir, path: &str) -> Option<String> {
+        std::fs::read_to_string(dir.path().join("public").join(path)).ok()
+    }
+
+    /// The error that refuses `trasig`, once, naming its file.
+    fn refused(report: &BuildReport) -> &Diagnostic {
+        let errors: Vec<&Diagnostic> = report.diags.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].path.ends_with("releases/trasig.md"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("could not render this release (a renderer bug)"),
+            "{}",
+            errors[0]
+        );
+        errors[0]
+    }
+
+    #[test]
+    fn a_panic_rendering_one_release_page_refuses_that_release_and_builds_the_rest() {
+        let (dir, mut builder) = site(
+            "release.html",
+            "{% if release.title == 'Trasig' %}{{ panic_now('a renderer bug') }}{% endif %}<h1>{{ release.title }}</h1>",
+        );
+        let at = "2020-06-01T00:00:00Z".parse().expect("instant");
+        for build in 0..2 {
+            let report = builder.build(at).expect("the build goes on");
+            refused(&report);
+            assert_eq!(
+                report
+                    .newly_public
+                    .iter()
+                    .map(|r| r.slug.as_str())
+                    .collect::<Vec<_>>(),
+                if build == 0 { vec!["hel"] } else { vec![] },
+                "a refused release is not published, so not mailed"
+            );
+            assert!(
+                report
+                    .seen
+                    .revisions
+                    .iter()
+                    .all(|(id, _)| !id.ends_with(":trasig"))
+            );
+            builder.recorded(report.seen);
+            assert!(read(&dir, "releases/hel/index.html").is_some_and(|p| p.contains("Hel")));
+            assert_eq!(read(&dir, "releases/trasig/index.html"), None);
+            for feed in [
+                "feed.atom",
+                "feed.rss",
+                "feed.json",
+                "index.html",
+                "sitemap.xml",
+            ] {
+                let text = read(&dir, feed).expect("the listings are written");
+                assert!(text.contains("/releases/hel/"), "{feed}");
+                assert!(!text.contains("trasig"), "{feed} lists the refused release");
+            }
+        }
+    }
+
+    #[test]
+    fn a_panic_rendering_the_listings_refuses_the_release_that_makes_it() {
+        let index = "{% for r in releases %}{% if r.title == 'Trasig' %}{{ panic_now('a renderer bug') }}{% endif %}<a href=\"{{ r.url }}\">{{ r.title }}</a>{% endfor %}";
+        let (dir, mut builder) = site("index.html", index);
+        let at = "2020-06-01T00:00:00Z".parse().expect("instant");
+        let report = builder.build(at).expect("the build goes on");
+        refused(&report);
+        for listing in ["index.html", "feed.atom", "sitemap.xml"] {
+            let text = read(&dir, listing).expect("the listings are written");
+            assert!(text.contains("/releases/hel/"), "{listing}");
+            assert!(
+                !text.contains("trasig"),
+                "{listing} lists the refused release"
+            );
+        }
+        assert!(report.newly_public.iter().all(|r| r.slug.as_str() == "hel"));
     }
 }

@@ -33,6 +33,19 @@ pub(super) struct Observed {
     pub seen: Seen,
 }
 
+impl Observed {
+    /// Leaves out releases this build refused (a renderer panicked on them).
+    pub fn forget(&mut self, ids: &HashSet<&str>) {
+        self.first_seen.retain(|r| !ids.contains(r.id.as_str()));
+        self.seen
+            .revisions
+            .retain(|(id, _)| !ids.contains(id.as_str()));
+        self.seen
+            .notices
+            .retain(|(id, _)| !ids.contains(id.as_str()));
+    }
+}
+
 impl Revisions {
     pub fn new(history: History, recording: Recording) -> Revisions {
         Revisions {

@@ -111,14 +111,19 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
             })
             .ok(),
     };
-    let summary = t.string("summary", diags);
+    let summary = t
+        .string("summary", diags)
+        .filter(|(s, span)| check_writable(&t, s, span.clone(), diags));
     let topics = read_topics(&mut t, diags);
     let contacts = read_contacts(&mut t, diags);
     let files = file.files.as_deref();
     let image = t
         .string("image", diags)
         .and_then(|(name, span)| attachment(&t, files, &name, span, diags));
-    let image_alt = t.string("image_alt", diags).map(|(alt, _)| alt);
+    let image_alt = t
+        .string("image_alt", diags)
+        .filter(|(alt, span)| check_writable(&t, alt, span.clone(), diags))
+        .map(|(alt, _)| alt);
     let attachments: Vec<Attachment> = t
         .string_list("attachments", diags)
         .unwrap_or_default()
@@ -126,10 +131,13 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         .filter_map(|(name, span)| attachment(&t, files, &name, span, diags))
         .collect();
     let draft = t.bool("draft", diags).is_some_and(|(d, _)| d);
-    let withdrawn = t.string("withdrawn", diags).map(|(reason, _)| reason);
+    let withdrawn = t
+        .string("withdrawn", diags)
+        .filter(|(reason, span)| check_writable(&t, reason, span.clone(), diags))
+        .map(|(reason, _)| reason);
     let mail = t.bool("mail", diags).is_none_or(|(m, _)| m);
     let id = t.string("id", diags).and_then(|(id, span)| {
-        if id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if id.is_empty() || id.chars().any(|c| c.is_whitespace() || !xml_char(c)) {
             diags.push(
                 t.error(span, "`id` is empty or contains spaces")
                     .expected("a URI like tag:example.org,2018:du-avgor"),
@@ -143,6 +151,17 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
     let front_span = t.span();
     t.finish(diags);
 
+    if let Some((at, c)) = text[body_range.clone()]
+        .char_indices()
+        .find(|&(_, c)| !xml_char(c))
+    {
+        let at = body_range.start + at;
+        diags.push(
+            whole
+                .error(at..at + c.len_utf8(), unwritable(c))
+                .expected("text without control characters"),
+        );
+    }
     let body = text[body_range].to_string();
     let (title, date, lang, slug) = (title?, date?, lang?, slug?);
     if image.is_some() && image_alt.is_none() {
@@ -217,6 +236,9 @@ fn read_title(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Optio
             t.error(span, "the title contains a line break or control character")
                 .expected("one line of text"),
         );
+        return None;
+    }
+    if !check_writable(t, &title, span.clone(), diags) {
         return None;
     }
     let title = title.trim().to_string();
@@ -336,7 +358,7 @@ fn read_contacts(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Ve
             .into_iter()
             .flatten()
             .chain(name.as_ref().map(|(n, _)| n))
-            .any(|s| s.chars().any(char::is_control));
+            .any(|s| s.chars().any(|c| c.is_control() || !xml_char(c)));
         if control {
             diags.push(
                 c.error(c.span(), "a contact field contains a line break")
@@ -411,6 +433,40 @@ fn attachment(
             );
             None
         }
+    }
+}
+
+/// Whether XML 1.0 can hold `c` (its `Char` production; a Rust `char` is never a
+/// surrogate). Every string of a release ends up in a feed.
+pub fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// What to say of a character no feed can carry.
+fn unwritable(c: char) -> String {
+    format!(
+        "U+{:04X} is a character which no feed can carry (XML 1.0 holds no control character but tab and line breaks, and no U+FFFE or U+FFFF)",
+        u32::from(c)
+    )
+}
+
+/// An error at `span` if the string value `s` holds a character no feed can carry (a TOML
+/// escape like `\u0008` writes one that the file itself does not show).
+fn check_writable(
+    t: &TableReader<'_, '_>,
+    s: &str,
+    span: Range<usize>,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    match s.chars().find(|&c| !xml_char(c)) {
+        Some(c) => {
+            diags.push(
+                t.error(span, unwritable(c))
+                    .expected("text without control characters"),
+            );
+            false
+        }
+        None => true,
     }
 }
 

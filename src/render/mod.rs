@@ -3,6 +3,7 @@
 //! `output`'s job. Output depends only on config, releases and T, so it is reproducible.
 
 pub mod feed;
+pub mod guard;
 pub mod sitemap;
 pub mod templates;
 pub mod view;
@@ -52,7 +53,17 @@ pub struct RenderError {
     pub template: &'static str,
     pub page: String,
     #[source]
-    pub source: minijinja::Error,
+    pub source: Failure,
+}
+
+/// Why a template did not give a page.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Template(#[from] minijinja::Error),
+    /// A panic inside a renderer that no single release explains (see `guard::listings`).
+    #[error("pressroom panicked: {0} (a bug in pressroom; please report it)")]
+    Panicked(String),
 }
 
 /// Anything serialisable, as a template value.
@@ -144,7 +155,7 @@ pub fn release_page(
         .map_err(|source| RenderError {
             template: "release.html",
             page: release.path(),
-            source,
+            source: source.into(),
         })
 }
 
@@ -227,7 +238,7 @@ pub fn listings(
             .map_err(|source| RenderError {
                 template,
                 page: dir.to_string(),
-                source,
+                source: source.into(),
             })?;
         out.insert(path, Output::Bytes(html.into_bytes()));
         Ok::<(), RenderError>(())

@@ -100,3 +100,20 @@ fn formatter(out: &mut minijinja::Output, state: &mut State, value: &Value) -> R
         _ => minijinja::escape_formatter(out, state, value),
     }
 }
+
+#[cfg(test)]
+impl Templates {
+    /// The built-ins with `name` replaced by `source`, which may call `panic_now(why)`: a
+    /// renderer's bug on demand, for the tests of what a panic while rendering refuses.
+    pub(crate) fn with_a_bug(name: &str, source: &str) -> Templates {
+        let mut templates = Templates::built_in();
+        templates
+            .env
+            .add_function("panic_now", |why: String| -> String { panic!("{why}") });
+        templates
+            .env
+            .add_template_owned(name.to_string(), source.to_string())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        templates
+    }
+}

@@ -69,22 +69,55 @@ fn missing_title() {
 
 #[test]
 fn a_year_no_feed_can_write_is_refused_at_its_line() {
-    // Both once made the RSS writer panic, and the daemon crash-loop.
-    for (name, front) in [
-        ("negativ.md", "title = \"Negativ\"\ndate = \"-0001-01-01\""),
+    // The first two once made the RSS writer panic, and the daemon crash-loop; RFC 5322
+    // reads no year before 1900, and neither do feed readers.
+    for (name, front, at) in [
+        (
+            "negativ.md",
+            "title = \"Negativ\"\ndate = \"-0001-01-01\"",
+            "3:8",
+        ),
         (
             "sent.md",
             "title = \"Sent\"\ndate = 2019-05-01\nupdated = 9999-12-31T23:59:59-12:00",
+            "4:11",
+        ),
+        ("tidig.md", "title = \"Tidig\"\ndate = 1899-06-01", "3:8"),
+        // 1900 in Stockholm, still 1899 in UTC.
+        (
+            "nyar.md",
+            "title = \"Nyår\"\ndate = 1899-12-31T23:30:00Z",
+            "3:8",
+        ),
+        (
+            "rattad.md",
+            "title = \"Rättad\"\ndate = 2019-05-01\nupdated = \"1850-01-01T12:00\"",
+            "4:11",
         ),
     ] {
         let p = Project::sample();
         let err = bad(&p, name, &release(front, "Text"));
         assert!(
-            err.contains(&format!("releases/{name}:"))
-                && err.contains("the year must be between 1 and 9999"),
+            err.contains(&format!("releases/{name}:{at}:"))
+                && err.contains("the year must be between 1900 and 9999"),
             "{err}"
         );
     }
+    // The first instant of 1900, in UTC and in Stockholm, is a date a release may have.
+    let p = Project::sample();
+    p.write(
+        "releases/sekelskifte.md",
+        release(
+            "title = \"Sekelskifte\"\ndate = 1900-01-01T00:00:00Z",
+            "Text",
+        ),
+    );
+    let check = p.run(&["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
 
 #[test]
@@ -137,6 +170,56 @@ fn a_line_break_in_a_title() {
             .expect("rss")
             .contains("Bcc")
     );
+}
+
+#[test]
+fn a_character_no_feed_can_carry_is_refused_at_its_line() {
+    // Found by the release fuzz target: a backspace in the body went into every feed, and
+    // XML 1.0 cannot hold one even escaped, so feed readers refused the whole feed.
+    for (name, text, at) in [
+        (
+            "kontroll.md",
+            release(
+                "title = \"Kontroll\"\ndate = 2019-05-01",
+                "Rad ett\nett \u{8}tecken",
+            ),
+            "7:5",
+        ),
+        (
+            "sammanfattning.md",
+            release(
+                "title = \"Sammanfattning\"\ndate = 2019-05-01\nsummary = \"ett \\u0008 tecken\"",
+                "Text",
+            ),
+            "4:11",
+        ),
+        (
+            "ickeTecken.md",
+            release("title = \"Rubrik \\uFFFE\"\ndate = 2019-05-01", "Text"),
+            "2:9",
+        ),
+        (
+            "tillbaka.md",
+            release(
+                "title = \"Tillbaka\"\ndate = 2019-05-01\nwithdrawn = \"fel\\u001b[0m\"",
+                "Text",
+            ),
+            "4:13",
+        ),
+    ] {
+        let p = Project::sample();
+        let err = bad(&p, name, &text);
+        assert!(
+            err.contains(&format!("releases/{name}:{at}: "))
+                && err.contains("which no feed can carry"),
+            "{name}: {err}"
+        );
+        let feed = std::fs::read_to_string(p.out().join("feed.atom")).expect("atom");
+        assert!(
+            !feed.contains(['\u{8}', '\u{1b}', '\u{fffe}']),
+            "{name} reached the feed"
+        );
+    }
 }
 
 #[test]
