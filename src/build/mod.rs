@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 pub use crate::catalog::Loaded;
 use crate::catalog::{self, Catalog};
 use crate::config::Config;
+use crate::core::Presence;
 use crate::diagnostic::Diagnostic;
 use crate::ledger::{History, Seen};
 use crate::output::{self, Memo, Staged, Staging};
@@ -138,6 +139,12 @@ impl Builder {
     /// The release with this id, as last loaded.
     pub fn release(&self, id: &str) -> Option<Arc<Release>> {
         self.releases().find(|r| r.id == id).cloned()
+    }
+
+    /// Where the release with this id stands for its mail at `now` (`core::Presence`), its
+    /// current version first seen when `seen_since` says, held for `hold`.
+    pub fn presence(&self, id: &str, hold: TimeDelta, now: DateTime<Utc>) -> Presence {
+        Presence::of(self.release(id).as_deref(), self.seen_since(id), hold, now)
     }
 
     /// When the version the release with this id has now was first seen by a build.

@@ -517,14 +517,7 @@ impl Daemon {
         };
         let builder = &self.builder;
         let hold = TimeDelta::from_std(self.config.dispatch.hold).unwrap_or(TimeDelta::MAX);
-        let presence = |id: &str| {
-            Presence::of(
-                builder.release(id).as_deref(),
-                builder.seen_since(id),
-                hold,
-                now,
-            )
-        };
+        let presence = |id: &str| builder.presence(id, hold, now);
         let sendable = pending
             .iter()
             .filter(|p| presence(&p.release_id) == Presence::Public)

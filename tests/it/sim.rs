@@ -365,14 +365,7 @@ impl Sim {
         let d = self.daemon();
         let pending = d.ledger.pending().expect("pending");
         let builder = &d.builder;
-        let presence = |id: &str| {
-            Presence::of(
-                builder.release(id).as_deref(),
-                builder.seen_since(id),
-                hold,
-                now,
-            )
-        };
+        let presence = |id: &str| builder.presence(id, hold, now);
         let actions = d.core.plan(&pending, &presence, now);
         for action in actions {
             if let Some(event) = self.perform(action) {
@@ -545,12 +538,7 @@ impl Sim {
         // public now in a version older than the hold.
         let hold = self.hold();
         let d = self.daemon();
-        let presence = Presence::of(
-            d.builder.release(&id).as_deref(),
-            d.builder.seen_since(&id),
-            hold,
-            now,
-        );
+        let presence = d.builder.presence(&id, hold, now);
         if presence != Presence::Public {
             if let Some(run) = d.run.as_mut() {
                 run.remove(0);
