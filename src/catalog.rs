@@ -2,7 +2,9 @@
 //! each file's stamp (so after one file changes only that one is parsed again), the last
 //! good version of every file, and texts read again from their files when they were let
 //! go of. The build renders from it; `send`, `preview`, `status` and `schedule` find
-//! releases in it; a mail run reads a release's text through it.
+//! releases in it; a mail run reads a release's text through it. Each release carries the
+//! id the ledger pinned to its file (`release::identity`), so a re-dated or renamed release
+//! is found under the id it was published with.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -10,8 +12,10 @@ use std::sync::Arc;
 
 use crate::config::{Config, Site};
 use crate::diagnostic::{Diagnostic, SourceText};
+use crate::release::identity::{self, PinChange, Pins};
 use crate::release::{self, Release, Slug, source};
 use crate::render::Map;
+use chrono::{DateTime, Utc};
 
 /// A parse result, remembered with the stamp of the file it came from.
 struct Cached {
@@ -27,6 +31,8 @@ pub struct Catalog {
     parsed: Map<String, Cached>,
     /// A release that fails to parse keeps its last good version here.
     last_good: Map<String, Arc<Release>>,
+    /// The ids the ledger pinned to files, as last recorded.
+    pins: Pins,
 }
 
 /// Every release known at a moment, and every problem found while reading them.
@@ -35,6 +41,8 @@ pub struct Loaded {
     pub diags: Vec<Diagnostic>,
     /// Page folders (`releases/<slug>/`) of releases that failed to parse.
     pub broken: Vec<String>,
+    /// The pins the ledger is to record for the ids given (a recorded build records them).
+    pub pins: Vec<PinChange>,
     /// The releases folder could not be read at all: the releases are those last loaded.
     pub unreadable: Option<Diagnostic>,
 }
@@ -46,13 +54,32 @@ impl Catalog {
             site: config.site.clone(),
             parsed: Map::default(),
             last_good: Map::default(),
+            pins: Pins::default(),
         }
     }
 
     /// Scans the releases folder once: every release in it, for the commands that need
-    /// them once and exit.
+    /// them once and exit. Ids are the files' own (`check` needs no ledger).
     pub fn scan(config: &Config) -> Loaded {
-        Catalog::new(config).load()
+        Catalog::new(config).load(crate::clock::now())
+    }
+
+    /// Scans the releases folder once, each release under the id the ledger pinned to it:
+    /// for the commands that look a release up in the ledger (`send`, `status`, …).
+    pub fn scan_pinned(config: &Config, pins: Pins, now: DateTime<Utc>) -> Loaded {
+        let mut catalog = Catalog::new(config);
+        catalog.pins = pins;
+        catalog.load(now)
+    }
+
+    /// The ids the ledger has pinned to files.
+    pub fn set_pins(&mut self, pins: Pins) {
+        self.pins = pins;
+    }
+
+    /// The ledger recorded these pins: later loads build on them.
+    pub fn pinned(&mut self, changes: &[PinChange]) {
+        identity::apply(&mut self.pins, changes);
     }
 
     /// The releases as last loaded (a broken file counts as its last good version).
@@ -61,7 +88,8 @@ impl Catalog {
     }
 
     /// Scans the releases folder, parsing only files that changed since the last call.
-    pub fn load(&mut self) -> Loaded {
+    /// `now` is when: a file gone longer than `identity::GRACE` is not taken over by another.
+    pub fn load(&mut self, now: DateTime<Utc>) -> Loaded {
         let (entries, mut diags) = match source::scan(&self.dir) {
             Ok(found) => found,
             Err(unreadable) => {
@@ -73,11 +101,20 @@ impl Catalog {
                     releases,
                     diags: vec![unreadable.clone()],
                     broken: Vec::new(),
+                    pins: Vec::new(),
                     unreadable: Some(unreadable),
                 };
             }
         };
 
+        // Files this catalog has read before: one that another file copies (its slug or its
+        // id) keeps it.
+        let known: HashSet<String> = self
+            .parsed
+            .keys()
+            .chain(self.pins.keys())
+            .cloned()
+            .collect();
         let stale: Vec<&source::Entry> = entries
             .iter()
             .filter(|e| self.parsed.get(&e.key).is_none_or(|c| c.stamp != e.stamp))
@@ -117,12 +154,51 @@ impl Catalog {
             }
         }
 
-        let releases = reject_duplicates(releases, &mut diags);
+        let before = releases.clone();
+        let mut pins = identity::resolve(&mut releases, &self.dir, &self.pins, now);
+        let mut releases = reject_duplicates(releases, &self.dir, &known, &mut diags);
+        if releases.len() < before.len() {
+            // A file held as a copy of another is pinned to nothing: once the original is
+            // gone (a copy, then a delete: a rename by hand) it takes its place.
+            let kept: HashSet<PathBuf> = releases.iter().map(|r| r.source.clone()).collect();
+            releases = before
+                .into_iter()
+                .filter(|r| kept.contains(&r.source))
+                .collect();
+            pins = identity::resolve(&mut releases, &self.dir, &self.pins, now);
+        }
+        self.adopt(&releases);
         Loaded {
             releases,
             diags,
             broken,
+            pins,
             unreadable: None,
+        }
+    }
+
+    /// Keeps the ids `identity::resolve` gave in the cache, so `releases()` and the next
+    /// load hand out each release under its pinned id.
+    fn adopt(&mut self, releases: &[Arc<Release>]) {
+        for r in releases {
+            let Some(key) = identity::file_key(&self.dir, &r.source) else {
+                continue;
+            };
+            if let Some(cached) = self.parsed.get_mut(&key)
+                && let Some(c) = &cached.release
+                && c.source == r.source
+                && c.content_hash == r.content_hash
+                && c.id != r.id
+            {
+                cached.release = Some(Arc::clone(r));
+            }
+            if let Some(good) = self.last_good.get_mut(&key)
+                && good.source == r.source
+                && good.content_hash == r.content_hash
+                && good.id != r.id
+            {
+                *good = Arc::clone(r);
+            }
         }
     }
 
@@ -210,7 +286,12 @@ pub fn with_text(config: &Config, r: &Arc<Release>) -> Result<Arc<Release>, Diag
     let file = source::read(&entry)?;
     let fresh = release::parse(&file, &config.site)
         .release
-        .filter(|f| f.id == r.id && f.content_hash == r.content_hash)
+        // Without an explicit `id` the file gives its default id, not the one pinned to it.
+        .filter(|f| {
+            f.explicit_id == r.explicit_id
+                && (!f.explicit_id || f.id == r.id)
+                && f.content_hash == r.content_hash
+        })
         .ok_or_else(changed)?;
     Ok(Arc::new(Release {
         body: fresh.body,
@@ -246,14 +327,20 @@ fn parse_one(entry: &source::Entry, site: &Site) -> Cached {
     }
 }
 
-/// Two releases may not share a slug or an id: the one published first (then the first
-/// by path) keeps it, the others are refused. The order of `releases` is kept.
+/// Two releases may not share a slug or an id: a file read before keeps it against a new
+/// one (a copy never takes a live page), then the one published first, then the first by
+/// path; the others are held, refused with an error. The order of `releases` is kept.
 fn reject_duplicates(
     releases: Vec<Arc<Release>>,
+    dir: &Path,
+    known: &HashSet<String>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Arc<Release>> {
-    let first =
-        |a: &Release, b: &Release| (a.date, a.source.as_os_str()) < (b.date, b.source.as_os_str());
+    let new =
+        |r: &Release| identity::file_key(dir, &r.source).is_none_or(|key| !known.contains(&key));
+    let first = |a: &Release, b: &Release| {
+        (new(a), a.date, a.source.as_os_str()) < (new(b), b.date, b.source.as_os_str())
+    };
     let mut keep = vec![true; releases.len()];
     for key in [Key::Slug, Key::Id] {
         let mut owner: Map<&str, usize> =
@@ -290,7 +377,10 @@ fn reject_duplicates(
                             releases[winner].source.display()
                         ),
                     )
-                    .expected("a unique slug: rename the file or set `slug`"),
+                    .expected(match key {
+                        Key::Slug => "a unique slug: rename the file or set `slug`",
+                        Key::Id => "a unique id: remove `id` from the copy, or give it its own",
+                    }),
             );
         }
     }

@@ -15,6 +15,9 @@ use std::sync::Mutex;
 use crate::render::Output;
 
 pub const MANIFEST: &str = ".pressroom-manifest";
+/// In the page folder of a release's old slug: the absolute URL of its page now. Hidden,
+/// so never served itself; the HTTP server answers the old address with a redirect to it.
+pub const MOVED: &str = ".moved";
 
 /// Hashes of the files this process last wrote, by path.
 pub type Memo = HashMap<String, u64, foldhash::fast::FixedState>;

@@ -88,34 +88,8 @@ pub fn next_lift<'a>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::release::{LangTag, Slug};
 
-    pub(crate) fn release(slug: &str, date: &str) -> Release {
-        Release {
-            source: format!("releases/{slug}.md").into(),
-            slug: Slug::parse(slug).unwrap(),
-            id: format!("tag:example.org,2018:{slug}"),
-            title: slug.to_uppercase(),
-            date: date.parse().unwrap(),
-            updated: None,
-            lang: LangTag::parse("sv").unwrap(),
-            topics: vec![],
-            contacts: vec![],
-            image: None,
-            image_alt: None,
-            attachments: vec![],
-            draft: false,
-            withdrawn: None,
-            mail: true,
-            body: Some(std::sync::Arc::new(crate::release::Body {
-                summary: String::new(),
-                markdown: String::new(),
-                html: String::new(),
-            })),
-            content_hash: String::new(),
-            keys: Default::default(),
-        }
-    }
+    pub(crate) use crate::release::fixture as release;
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()

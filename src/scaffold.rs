@@ -1,5 +1,7 @@
 //! `pressroom new TITLE`: a release file to fill in. It starts as a draft, so saving it
-//! half-written in a watched folder never publishes or mails anything.
+//! half-written in a watched folder never publishes or mails anything, and it carries an
+//! explicit `id`, so no later edit of its date, title or file name makes it another
+//! release.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +24,13 @@ pub fn new_release(config: &Config, title: &str, at: DateTime<Utc>) -> (String, 
     };
     let name = format!("{}-{slug}.md", local.format("%Y-%m-%d"));
     let title_toml = toml::Value::String(title.to_string()).to_string();
+    // Made once, when the file is: the day and second of its making, never its date.
+    let id = format!(
+        "tag:{},{}:{slug}-{}",
+        config.site.domain(),
+        local.format("%Y-%m-%d"),
+        local.format("%H%M%S")
+    );
     let text = format!(
         "+++\n\
          title = {title_toml}\n\
@@ -29,6 +38,8 @@ pub fn new_release(config: &Config, title: &str, at: DateTime<Utc>) -> (String, 
          date = {date}\n\
          lang = \"{lang}\"\n\
          topics = []\n\
+         # Keeps the release itself through edits and renames: leave it as it is.\n\
+         id = \"{id}\"\n\
          # Remove this line when the release is ready to be published and mailed.\n\
          draft = true\n\
          \n\

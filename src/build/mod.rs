@@ -115,13 +115,15 @@ impl Builder {
     /// Tracks corrections and publications against what the ledger remembers: a public
     /// release whose content changes gets an `updated` instant. With `Recording::Record`,
     /// each build reports what the ledger is to record (`BuildReport::seen`).
-    pub fn with_history(mut self, history: History, recording: Recording) -> Builder {
+    pub fn with_history(mut self, mut history: History, recording: Recording) -> Builder {
+        self.catalog.set_pins(std::mem::take(&mut history.pins));
         self.revisions = Some(Revisions::new(history, recording));
         self
     }
 
     /// What a build saw is now in the ledger: later builds build on it.
     pub fn recorded(&mut self, seen: Seen) {
+        self.catalog.pinned(&seen.pins);
         if let Some(revisions) = &mut self.revisions {
             revisions.recorded(seen);
         }
@@ -152,10 +154,10 @@ impl Builder {
         self.first_seen.get(id).map(|(_, at)| *at)
     }
 
-    /// Scans the releases folder, parsing only files that changed since the last call; the
-    /// templates' problems are among its diagnostics.
-    pub fn load(&mut self) -> Loaded {
-        let mut loaded = self.catalog.load();
+    /// Scans the releases folder at `at`, parsing only files that changed since the last
+    /// call; the templates' problems are among its diagnostics.
+    pub fn load(&mut self, at: DateTime<Utc>) -> Loaded {
+        let mut loaded = self.catalog.load(at);
         loaded.diags.extend(self.template_diags.iter().cloned());
         loaded
     }
@@ -163,10 +165,11 @@ impl Builder {
     /// Builds the site as of `at` into the output folder.
     pub fn build(&mut self, at: DateTime<Utc>) -> Result<BuildReport, BuildError> {
         let started = Instant::now();
-        let mut loaded = self.load();
+        let mut loaded = self.load(at);
         if let Some(unreadable) = loaded.unreadable {
             return Err(BuildError::Unreadable(unreadable));
         }
+        let pins = std::mem::take(&mut loaded.pins);
 
         self.note_first_seen(&loaded.releases, at);
         let mut observed = match &self.revisions {
@@ -225,9 +228,33 @@ impl Builder {
             plan = planner::plan(loaded.releases.iter().map(|r| &**r), at);
         }
 
+        // The old addresses of releases whose slug changed answer with a redirect
+        // (`releases/<old>/.moved` names the new page; the HTTP server reads it).
+        let moved: Vec<(String, Output)> = match &self.revisions {
+            Some(revisions) => {
+                let shown: HashSet<&str> = plan
+                    .public
+                    .iter()
+                    .chain(&plan.withdrawn)
+                    .map(|r| r.slug.as_str())
+                    .collect();
+                revisions
+                    .moved(&plan.public, &shown)
+                    .into_iter()
+                    .map(|(folder, r)| {
+                        let url = release::frontmatter::page_url(&self.config.site, &r.slug);
+                        (
+                            format!("{folder}{}", output::MOVED),
+                            Output::Bytes(url.to_string().into_bytes()),
+                        )
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         let staging = Staging::begin(&self.out_dir)?;
         let mut refused = Vec::new();
-        let staged = match self.render(&plan, &staging, &mut refused) {
+        let staged = match self.render(&plan, &moved, &staging, &mut refused) {
             Ok(staged) => staged,
             Err((e, staged)) => {
                 staging.abort(staged);
@@ -281,7 +308,9 @@ impl Builder {
             .as_ref()
             .is_some_and(|r| r.recording == Recording::Record);
         let (newly_public, seen) = if recording {
-            (observed.first_seen, observed.seen)
+            let mut seen = observed.seen;
+            seen.pins = pins;
+            (observed.first_seen, seen)
         } else {
             (Vec::new(), Seen::default())
         };
@@ -328,6 +357,7 @@ impl Builder {
     fn render(
         &mut self,
         plan: &Plan<'_>,
+        moved: &[(String, Output)],
         staging: &Staging,
         refused: &mut Vec<Diagnostic>,
     ) -> Result<Vec<Staged>, (BuildError, Vec<Staged>)> {
@@ -373,6 +403,13 @@ impl Builder {
                         Err(e) => return Err((e.into(), staged)),
                     }
                 }
+            }
+        }
+
+        for (path, output) in moved {
+            match staging.stage(path, output, memo) {
+                Ok(s) => staged.push(s),
+                Err(e) => return Err((e.into(), staged)),
             }
         }
 

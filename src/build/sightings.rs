@@ -23,6 +23,8 @@ pub(super) struct Revisions {
     pub recording: Recording,
     known: HashMap<String, Revision>,
     notices: HashMap<String, Notice>,
+    /// Every slug each release was seen public at.
+    slugs: HashMap<String, Vec<String>>,
 }
 
 /// What a build saw of the public releases: for the ledger, once the site is written.
@@ -43,6 +45,7 @@ impl Observed {
         self.seen
             .notices
             .retain(|(id, _)| !ids.contains(id.as_str()));
+        self.seen.slugs.retain(|(id, _)| !ids.contains(id.as_str()));
     }
 }
 
@@ -52,6 +55,7 @@ impl Revisions {
             recording,
             known: history.revisions,
             notices: history.notices,
+            slugs: history.slugs,
         }
     }
 
@@ -59,6 +63,33 @@ impl Revisions {
     pub fn recorded(&mut self, seen: Seen) {
         self.known.extend(seen.revisions);
         self.notices.extend(seen.notices);
+        for (id, slug) in seen.slugs {
+            let slugs = self.slugs.entry(id).or_default();
+            if !slugs.contains(&slug) {
+                slugs.push(slug);
+            }
+        }
+    }
+
+    /// The old addresses of public releases whose slug changed: (old page folder, the
+    /// release now there). Only a slug the release was seen public at, only while it is
+    /// public, and never a slug a page of the site holds at that instant.
+    pub fn moved<'a>(
+        &self,
+        public: &[&'a Release],
+        shown: &HashSet<&str>,
+    ) -> Vec<(String, &'a Release)> {
+        let mut moved = Vec::new();
+        for r in public {
+            for old in self.slugs.get(&r.id).into_iter().flatten() {
+                if old != r.slug.as_str() && !shown.contains(old.as_str()) {
+                    moved.push((format!("releases/{old}/"), *r));
+                }
+            }
+        }
+        moved.sort_by(|a, b| a.0.cmp(&b.0));
+        moved.dedup_by(|a, b| a.0 == b.0);
+        moved
     }
 
     /// Whether the release with this id was ever seen public.
@@ -72,6 +103,7 @@ impl Revisions {
         let mut changed = Vec::new();
         let mut first_seen = Vec::new();
         let mut notices = Vec::new();
+        let mut slugs = Vec::new();
         for r in releases.iter_mut() {
             let visibility = planner::visibility(r, at);
             // A record means "was public": one withdrawn before anyone saw it public gets
@@ -93,6 +125,14 @@ impl Revisions {
             if self.notices.get(&r.id) != Some(&notice) {
                 notices.push((r.id.clone(), notice));
             }
+            if visibility == Visibility::Public
+                && !self
+                    .slugs
+                    .get(&r.id)
+                    .is_some_and(|s| s.iter().any(|s| s == r.slug.as_str()))
+            {
+                slugs.push((r.id.clone(), r.slug.to_string()));
+            }
             let record = self.known.get(&r.id);
             if record.is_none() && visibility == Visibility::Public {
                 first_seen.push(Arc::clone(r));
@@ -111,6 +151,8 @@ impl Revisions {
             seen: Seen {
                 revisions: changed,
                 notices,
+                pins: Vec::new(),
+                slugs,
             },
         }
     }

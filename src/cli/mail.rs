@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
 use super::Outcome;
-use crate::catalog::{self, Catalog};
+use crate::catalog;
 use crate::clock;
 use crate::config::{Config, credentials_dir};
 use crate::ledger::{Decided, DeliveryState, Ledger, SendLock};
@@ -21,6 +21,7 @@ use crate::media::MediaList;
 use crate::optout::TokenKey;
 use crate::planner::{self, Visibility};
 use crate::release::Release;
+use crate::release::identity::PinChange;
 
 /// `send` options.
 pub struct SendArgs<'a> {
@@ -32,9 +33,14 @@ pub struct SendArgs<'a> {
 }
 
 fn find(config: &Config, slug: &str) -> anyhow::Result<Release> {
-    let loaded = Catalog::scan(config);
+    Ok(find_pinned(config, slug)?.0)
+}
+
+/// The release with this slug, and the pins that give it its id (for `send` to record).
+fn find_pinned(config: &Config, slug: &str) -> anyhow::Result<(Release, Vec<PinChange>)> {
+    let loaded = super::scan(config)?;
     match catalog::find(&loaded.releases, slug) {
-        Ok(r) => Ok((**r).clone()),
+        Ok(r) => Ok(((**r).clone(), loaded.pins)),
         Err(e) => bail!(e),
     }
 }
@@ -65,7 +71,7 @@ impl Drop for Scratch {
 }
 
 pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
-    let release = find(config, args.slug)?;
+    let (release, pins) = find_pinned(config, args.slug)?;
     let now = clock::now();
     match planner::visibility(&release, now) {
         Visibility::Public => {}
@@ -104,6 +110,8 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         }
         None => Some(SendLock::acquire(&config.paths.state)?),
     };
+    // The id this release is mailed under stays its file's, whatever the office edits.
+    ledger.pin(&pins)?;
     let interrupted = ledger.mark_interrupted(now)?;
     if interrupted > 0 {
         eprintln!(
@@ -370,7 +378,7 @@ struct StatusLine {
 }
 
 pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
-    let loaded = Catalog::scan(config);
+    let loaded = super::scan(config)?;
     let ledger = Ledger::open_in(&config.paths.state)?;
     let now = clock::now();
     let mut lines = Vec::new();

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::build::{BuildReport, Builder, Recording};
-use crate::catalog::{self, Catalog};
+use crate::catalog::{self, Catalog, Loaded};
 use crate::clock;
 use crate::config::{Config, ConfigInvalid, credentials_dir};
 use crate::diagnostic::Diagnostic;
@@ -281,9 +281,22 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     }
 }
 
+/// The releases folder for a command that looks releases up in the ledger: each release
+/// under the id the ledger pinned to its file, so a re-dated or renamed release is the one
+/// published and mailed before. Without a ledger yet, the files' own ids.
+fn scan(config: &Config) -> anyhow::Result<Loaded> {
+    let path = config.paths.state.join(crate::ledger::FILE_NAME);
+    let pins = if path.exists() {
+        Ledger::open(&path)?.pins()?
+    } else {
+        Default::default()
+    };
+    Ok(Catalog::scan_pinned(config, pins, clock::now()))
+}
+
 fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyhow::Result<Outcome> {
     use crate::core::schedule::{Action, timeline};
-    let loaded = Catalog::scan(config);
+    let loaded = scan(config)?;
     let ledger = Ledger::open_in(&config.paths.state)?;
     let pending = ledger.pending()?;
     let mut decided = std::collections::HashSet::new();
@@ -337,7 +350,7 @@ fn preview(
     recipient: Option<&str>,
     part: Part,
 ) -> anyhow::Result<Outcome> {
-    let loaded = Catalog::scan(config);
+    let loaded = scan(config)?;
     let release = catalog::find(&loaded.releases, slug).map_err(anyhow::Error::msg)?;
     let (media, _) = MediaList::load(&config.paths.media);
     let recipient = match recipient {

@@ -137,6 +137,13 @@ pub fn serve(
             )
                 .into_response();
         }
+        if let Some(location) = moved(&path) {
+            return (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, location)],
+            )
+                .into_response();
+        }
         path.push("index.html");
     } else if resolved.folder || !meta.is_file() {
         return not_found();
@@ -190,6 +197,22 @@ pub fn serve(
         Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024))
     };
     (StatusCode::OK, headers, body).into_response()
+}
+
+/// Where the page of a release whose slug changed is now, if `folder` is its old page
+/// folder: the build left the new page's URL in `.moved` there, and no page.
+fn moved(folder: &Path) -> Option<HeaderValue> {
+    if std::fs::symlink_metadata(folder.join("index.html")).is_ok() {
+        return None;
+    }
+    let mut file = std::fs::File::open(folder.join(crate::output::MOVED)).ok()?;
+    let mut text = String::new();
+    file.by_ref().take(4096).read_to_string(&mut text).ok()?;
+    let url = url::Url::parse(text.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    HeaderValue::from_str(url.as_str()).ok()
 }
 
 /// A weak validator from the file's identity: every build writes a changed file under a

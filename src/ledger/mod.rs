@@ -7,6 +7,7 @@
 //! blocking task rather than sharing it behind a mutex.
 
 mod deliveries;
+mod identities;
 mod lock;
 mod optouts;
 mod owner;
@@ -92,6 +93,20 @@ const MIGRATIONS: &[&str] = &[
         message_id TEXT NOT NULL,
         at TEXT NOT NULL,
         outcome TEXT NOT NULL
+    ) STRICT;",
+    // Release identity: the id pinned to each file (`release::identity`), and every slug a
+    // release was public at (its old URLs redirect to the new one).
+    "CREATE TABLE identities (
+        file TEXT PRIMARY KEY,
+        release_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        gone_at TEXT
+    ) STRICT;
+    CREATE TABLE slugs (
+        release_id TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        PRIMARY KEY (release_id, slug)
     ) STRICT;",
 ];
 

@@ -10,6 +10,7 @@ use rusqlite::params;
 
 use super::deliveries::{INSERT_DISPATCH, ts};
 use super::{Ledger, LedgerError, Notice};
+use crate::release::identity::{PinChange, Pins};
 use crate::release::revision::Revision;
 
 /// What the ledger remembers of published releases, read when a builder starts.
@@ -17,6 +18,10 @@ use crate::release::revision::Revision;
 pub struct History {
     pub revisions: HashMap<String, Revision>,
     pub notices: HashMap<String, Notice>,
+    /// The id pinned to each file.
+    pub pins: Pins,
+    /// Every slug each release was seen public at.
+    pub slugs: HashMap<String, Vec<String>>,
 }
 
 /// What one build saw that the ledger does not know yet.
@@ -25,11 +30,18 @@ pub struct Seen {
     /// New or changed revision records.
     pub revisions: Vec<(String, Revision)>,
     pub notices: Vec<(String, Notice)>,
+    /// Ids pinned to files, or files gone.
+    pub pins: Vec<PinChange>,
+    /// (release id, slug) seen public for the first time.
+    pub slugs: Vec<(String, String)>,
 }
 
 impl Seen {
     pub fn is_empty(&self) -> bool {
-        self.revisions.is_empty() && self.notices.is_empty()
+        self.revisions.is_empty()
+            && self.notices.is_empty()
+            && self.pins.is_empty()
+            && self.slugs.is_empty()
     }
 }
 
@@ -70,6 +82,8 @@ impl Ledger {
         Ok(History {
             revisions: self.revisions()?,
             notices: self.notices()?,
+            pins: self.pins()?,
+            slugs: self.slugs()?,
         })
     }
 
@@ -112,6 +126,7 @@ impl Ledger {
                 stmt.execute(params![id, n.slug, n.title, n.date.to_rfc3339(), n.lang])
                     .map_err(&err)?;
             }
+            super::identities::record(&tx, &seen.pins, &seen.slugs).map_err(&err)?;
         }
         let mut decided = Vec::with_capacity(publications.len());
         for p in publications {
@@ -210,12 +225,12 @@ mod tests {
         assert!(Seen::default().is_empty());
         let revisions = Seen {
             revisions: vec![("r".into(), revision)],
-            notices: Vec::new(),
+            ..Seen::default()
         };
         assert!(!revisions.is_empty());
         let notices = Seen {
-            revisions: Vec::new(),
             notices: vec![("r".into(), notice)],
+            ..Seen::default()
         };
         assert!(!notices.is_empty());
     }
@@ -236,7 +251,7 @@ mod tests {
                     updated: None,
                 },
             )],
-            notices: Vec::new(),
+            ..Seen::default()
         };
         let p = publication("r", &["a@example.org", "b@example.org"]);
         let (decided, _) = l
@@ -267,7 +282,7 @@ mod tests {
                     updated: None,
                 },
             )],
-            notices: Vec::new(),
+            ..Seen::default()
         };
         // A second connection holds the write lock: the commit cannot take it.
         let other = rusqlite::Connection::open(dir.path().join(super::super::FILE_NAME)).unwrap();

@@ -194,6 +194,7 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
                 .warning(),
         );
     }
+    let explicit_id = id.is_some();
     let id = id.unwrap_or_else(|| {
         let day = date.with_timezone(&site.timezone).format("%Y-%m-%d");
         format!("tag:{},{day}:{slug}", site.domain())
@@ -202,6 +203,7 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         source: path.clone(),
         slug,
         id,
+        explicit_id,
         title,
         date,
         updated,
@@ -216,6 +218,7 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         mail,
         body: None,
         content_hash: String::new(),
+        text_hash: super::revision::text_hash(&body),
         keys: super::Keys::default(),
     };
     release.content_hash = super::revision::content_hash(&release, &summary, &body);

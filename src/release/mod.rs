@@ -3,6 +3,7 @@
 //! (`frontmatter`) returns a `Release` or the problems that stop it.
 
 pub mod frontmatter;
+pub mod identity;
 pub mod markdown;
 pub mod revision;
 pub mod source;
@@ -109,8 +110,11 @@ pub struct Release {
     /// The file it came from, as the user named it (for messages).
     pub source: PathBuf,
     pub slug: Slug,
-    /// A stable id: a `tag:` URI unless set in the front matter.
+    /// A stable id: a `tag:` URI unless set in the front matter; without one, the ledger
+    /// keeps the id the release was first seen with (`identity`).
     pub id: String,
+    /// The id is the front matter's own.
+    pub explicit_id: bool,
     pub title: String,
     /// The embargo lift.
     pub date: DateTime<Utc>,
@@ -129,6 +133,9 @@ pub struct Release {
     pub body: Option<Arc<Body>>,
     /// A hash of everything readers see (`revision::content_hash`), computed once.
     pub content_hash: String,
+    /// A hash of the body as written: a renamed file with the same text is the same
+    /// release (`identity`).
+    pub text_hash: String,
     /// Cached identities of what pages and lists show of it (see `Keys::of`).
     pub keys: Keys,
 }
@@ -244,6 +251,7 @@ pub fn deleted(
             .join(format!("{} (deleted)", notice.slug)),
         slug: Slug::parse(&notice.slug).ok()?,
         id: id.to_string(),
+        explicit_id: true,
         title: notice.title.clone(),
         date: notice.date,
         updated: None,
@@ -262,10 +270,42 @@ pub fn deleted(
             html: String::new(),
         })),
         content_hash: format!("deleted:{last_hash}"),
+        text_hash: String::new(),
         keys: Keys::default(),
     };
     r.keys = Keys::of(&r);
     Some(r)
+}
+
+/// A release for unit tests: `releases/<slug>.md`, public from `date`, in Swedish.
+#[cfg(test)]
+pub(crate) fn fixture(slug: &str, date: &str) -> Release {
+    Release {
+        source: format!("releases/{slug}.md").into(),
+        slug: Slug::parse(slug).unwrap(),
+        id: format!("tag:example.org,2018:{slug}"),
+        explicit_id: false,
+        title: slug.to_uppercase(),
+        date: date.parse().unwrap(),
+        updated: None,
+        lang: LangTag::parse("sv").unwrap(),
+        topics: vec![],
+        contacts: vec![],
+        image: None,
+        image_alt: None,
+        attachments: vec![],
+        draft: false,
+        withdrawn: None,
+        mail: true,
+        body: Some(std::sync::Arc::new(Body {
+            summary: String::new(),
+            markdown: String::new(),
+            html: String::new(),
+        })),
+        content_hash: String::new(),
+        text_hash: String::new(),
+        keys: Default::default(),
+    }
 }
 
 #[cfg(test)]

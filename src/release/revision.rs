@@ -48,9 +48,22 @@ pub fn content_hash(r: &Release, summary: &str, markdown: &str) -> String {
         field(&a.name);
         field(&a.len.to_string());
     }
+    hex(&h.finalize())
+}
+
+/// A hash of a release's body as written; empty for a body with no text (which says
+/// nothing of which release it is).
+pub fn text_hash(markdown: &str) -> String {
+    if markdown.trim().is_empty() {
+        return String::new();
+    }
+    hex(&Sha256::digest(markdown.as_bytes()))
+}
+
+fn hex(digest: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(64);
-    for b in h.finalize().iter() {
+    for b in digest {
         out.push(HEX[usize::from(b >> 4)] as char);
         out.push(HEX[usize::from(b & 15)] as char);
     }

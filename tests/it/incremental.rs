@@ -267,7 +267,7 @@ fn a_text_read_again_is_the_published_one_or_none() {
 
     let whole = pressroom::catalog::with_text(&config, &stripped).expect("read again");
     let parsed = Builder::new(config.clone(), p.out())
-        .load()
+        .load(at)
         .releases
         .into_iter()
         .find(|r| r.slug.as_str() == "gammal")

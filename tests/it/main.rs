@@ -11,6 +11,7 @@ mod dkim;
 mod embargo;
 mod feeds;
 mod forgery;
+mod identity;
 mod incremental;
 mod layers;
 mod mail;

@@ -84,14 +84,33 @@ struct Spec {
     deleted_since: Option<DateTime<Utc>>,
     /// Deleted for longer than the grace, or withdrawn: its waiting mail may be cancelled.
     mail_may_stop: bool,
+    /// No `id` in the file: the release is the one the ledger pinned to its file.
+    implicit: bool,
+    /// How often its file was renamed, and its slug changed.
+    file_v: u32,
+    slug_v: u32,
+    /// The id it was first seen with, by the test's own reading of the rule (the site's
+    /// domain, the local day of its first date, its first slug): kept through every
+    /// re-dating, renaming and new slug.
+    first_id: String,
 }
 
 impl Spec {
     fn id(&self) -> String {
-        format!("sim-{}", self.n)
+        if self.implicit {
+            self.first_id.clone()
+        } else {
+            format!("sim-{}", self.n)
+        }
     }
     fn slug(&self) -> String {
-        format!("sim-{}", self.n)
+        match self.slug_v {
+            0 => format!("sim-{}", self.n),
+            v => format!("sim-{}-s{v}", self.n),
+        }
+    }
+    fn file(&self) -> String {
+        format!("sim-{}-f{}.md", self.n, self.file_v)
     }
     fn title(&self) -> String {
         format!("Simulerad nyhet {}", self.n)
@@ -100,10 +119,14 @@ impl Spec {
         self.present && !self.draft && !self.withdrawn && self.date <= t
     }
     fn text(&self) -> String {
+        let id = if self.implicit {
+            String::new()
+        } else {
+            format!("id = \"{}\"\n", self.id())
+        };
         let mut front = format!(
-            "title = \"{}\"\nid = \"{}\"\nslug = \"{}\"\ndate = \"{}\"\ntopics = [{}]\ncontacts = [{{ name = \"Press\", email = \"press@example.org\" }}]",
+            "title = \"{}\"\n{id}slug = \"{}\"\ndate = \"{}\"\ntopics = [{}]\ncontacts = [{{ name = \"Press\", email = \"press@example.org\" }}]",
             self.title(),
-            self.id(),
             self.slug(),
             self.date.to_rfc3339(),
             self.topics
@@ -118,7 +141,8 @@ impl Spec {
         if self.withdrawn {
             front.push_str("\nwithdrawn = \"Felaktiga uppgifter\"");
         }
-        super::release(&front, &format!("Text, version {}.", self.body))
+        // Each release's text is its own (a rename is recognised by its title or text).
+        super::release(&front, &format!("Text {}, version {}.", self.n, self.body))
     }
 }
 
@@ -228,6 +252,12 @@ fn temp_root() -> tempfile::TempDir {
 
 impl Sim {
     fn new(seed: u64) -> Sim {
+        Sim::starting(seed, None)
+    }
+
+    /// A simulation whose clock starts at `now`, or at a random instant of the week of
+    /// 15 October 2018.
+    fn starting(seed: u64, now: Option<DateTime<Utc>>) -> Sim {
         let mut rng = Rng::seeded(seed);
         let dir = temp_root();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -264,8 +294,9 @@ impl Sim {
         write_media(&config_dir.join("media.csv"), &media);
         let (config, _) = Config::load(Some(&config_dir.join("pressroom.toml"))).expect("config");
         // Some instant in the week of 15 October 2018 (a weekend included).
-        let now = "2018-10-15T00:00:00Z".parse::<DateTime<Utc>>().expect("t")
+        let week = "2018-10-15T00:00:00Z".parse::<DateTime<Utc>>().expect("t")
             + TimeDelta::minutes(rng.below(7 * 24 * 60) as i64);
+        let now = now.unwrap_or(week);
         let mut sim = Sim {
             seed,
             rng,
@@ -311,7 +342,12 @@ impl Sim {
     }
 
     fn fail(&self, why: String) -> ! {
-        let tail: Vec<&String> = self.trace.iter().rev().take(40).collect();
+        let tail: Vec<&String> = self
+            .trace
+            .iter()
+            .rev()
+            .take(env_or("SIM_TRACE", 40) as usize)
+            .collect();
         let tail: Vec<&String> = tail.into_iter().rev().collect();
         panic!(
             "seed {} failed at step {}: {why}\n(re-run with SIM_SEED={}; last steps:)\n{}",
@@ -491,14 +527,12 @@ impl Sim {
 
     fn write(&mut self, i: usize) {
         let s = &self.specs[i];
-        let path = self
-            .dir
-            .path()
-            .join("releases")
-            .join(format!("{}.md", s.slug()));
+        let path = self.dir.path().join("releases").join(s.file());
         let text = s.text();
-        if self.written.get(&s.n).is_none_or(|(t, _)| *t != text) {
-            self.written.insert(s.n, (text.clone(), self.now));
+        // Its version, for the hold: what readers see (a new slug is not a new version).
+        let version: String = text.lines().filter(|l| !l.starts_with("slug = ")).collect();
+        if self.written.get(&s.n).is_none_or(|(t, _)| *t != version) {
+            self.written.insert(s.n, (version, self.now));
         }
         std::fs::write(path, text).expect("write");
     }
@@ -606,7 +640,7 @@ impl Sim {
                     permanent,
                     dropped,
                 } => {
-                    let roll = self.rng.below(100);
+                    let roll = self.rng.below(108);
                     if roll < transient {
                         Attempt::Transient("451 later".into())
                     } else if roll < transient + permanent {
@@ -849,7 +883,7 @@ impl Sim {
     fn one_step(&mut self) {
         self.step += 1;
         let running = self.daemon().run.is_some();
-        let roll = self.rng.below(100);
+        let roll = self.rng.below(108);
         match roll {
             0..=9 => self.probe_just_before(),
             10..=19 => {
@@ -875,12 +909,19 @@ impl Sim {
                     _ => self.rng.below(3 * 24 * 60) as i64,
                 };
                 let topic = TOPICS[self.rng.below(TOPICS.len() as u64) as usize];
+                let date = (self.now + TimeDelta::minutes(offset))
+                    .with_second(0)
+                    .and_then(|t| t.with_nanosecond(0))
+                    .expect("a minute");
+                let first_id = format!(
+                    "tag:{},{}:sim-{n}",
+                    self.config.site.domain(),
+                    date.with_timezone(&chrono_tz::Europe::Stockholm)
+                        .format("%Y-%m-%d")
+                );
                 let spec = Spec {
                     n,
-                    date: (self.now + TimeDelta::minutes(offset))
-                        .with_second(0)
-                        .and_then(|t| t.with_nanosecond(0))
-                        .expect("a minute"),
+                    date,
                     draft: self.rng.chance(20),
                     withdrawn: false,
                     present: true,
@@ -890,12 +931,17 @@ impl Sim {
                     date_when_published: None,
                     deleted_since: None,
                     mail_may_stop: false,
+                    implicit: self.rng.chance(50),
+                    file_v: 0,
+                    slug_v: 0,
+                    first_id,
                 };
                 self.note(format!(
-                    "save {} dated {} draft {} topic {topic}",
+                    "save {} dated {} draft {} topic {topic}, {}",
                     spec.slug(),
                     spec.date,
-                    spec.draft
+                    spec.draft,
+                    if spec.implicit { "no id" } else { "its own id" }
                 ));
                 self.specs.push(spec);
                 self.write(n);
@@ -931,11 +977,7 @@ impl Sim {
                     let s = &mut self.specs[i];
                     s.present = false;
                     s.deleted_since = Some(self.now);
-                    let path = self
-                        .dir
-                        .path()
-                        .join("releases")
-                        .join(format!("{}.md", s.slug()));
+                    let path = self.dir.path().join("releases").join(s.file());
                     self.note(format!("delete {}", self.specs[i].slug()));
                     std::fs::remove_file(path).expect("delete");
                     self.files_changed();
@@ -1061,6 +1103,50 @@ impl Sim {
                 write_media(&self.config.paths.media, &self.media);
                 self.turn(Event::Files(Change::Media));
                 self.plan();
+            }
+            100..=107 => {
+                // What an office does to a release's identity: renames its file, gives it
+                // a new slug, or moves its date earlier or later (before or after it was
+                // published). None of it makes it another release.
+                let present: Vec<usize> = (0..self.specs.len())
+                    .filter(|i| self.specs[*i].present)
+                    .collect();
+                if let Some(&i) = self.rng.pick(&present) {
+                    let dir = self.dir.path().join("releases");
+                    match roll {
+                        100..=102 => {
+                            let from = dir.join(self.specs[i].file());
+                            self.specs[i].file_v += 1;
+                            let to = dir.join(self.specs[i].file());
+                            self.note(format!(
+                                "rename {} to {}",
+                                from.display(),
+                                self.specs[i].file()
+                            ));
+                            std::fs::rename(from, to).expect("rename");
+                            // The text is unchanged: its age for the hold goes on.
+                        }
+                        103..=104 => {
+                            self.specs[i].slug_v += 1;
+                            self.note(format!("new slug {}", self.specs[i].slug()));
+                            self.write(i);
+                        }
+                        _ => {
+                            let minutes = self.rng.below(3 * 24 * 60) as i64 - 90;
+                            self.specs[i].date = (self.now + TimeDelta::minutes(minutes))
+                                .with_second(0)
+                                .and_then(|t| t.with_nanosecond(0))
+                                .expect("a minute");
+                            self.note(format!(
+                                "re-date {} to {}",
+                                self.specs[i].slug(),
+                                self.specs[i].date
+                            ));
+                            self.write(i);
+                        }
+                    }
+                    self.files_changed();
+                }
             }
             _ => {
                 self.server = match self.rng.below(3) {
@@ -1209,4 +1295,59 @@ fn the_core_keeps_every_promise_over_thousands_of_simulated_steps() {
         total as f64 / secs
     );
     assert!(total >= 20_000 || std::env::var("SIM_SEED").is_ok() || env_or("SIM_SEEDS", 400) < 400);
+}
+
+/// The office postpones a published release past its day while its mail waits for the
+/// window, then moves it back (the item 12): its identity is its file's, so the
+/// waiting mail is neither cancelled nor decided again, and leaves once the window opens.
+#[test]
+fn postponed_past_its_day_with_its_mail_waiting_then_moved_back_it_is_mailed() {
+    // A Saturday: the window (weekdays) is closed.
+    let start = "2018-10-20T10:00:00Z".parse().expect("t");
+    let mut sim = Sim::starting(1, Some(start));
+    let date = start - TimeDelta::minutes(1);
+    sim.specs.push(Spec {
+        n: 0,
+        date,
+        draft: false,
+        withdrawn: false,
+        present: true,
+        topics: vec!["jamstalldhet"],
+        body: 1,
+        first_public: None,
+        date_when_published: None,
+        deleted_since: None,
+        mail_may_stop: false,
+        implicit: true,
+        file_v: 0,
+        slug_v: 0,
+        first_id: format!("tag:{},2018-10-20:sim-0", sim.config.site.domain()),
+    });
+    sim.write(0);
+    sim.files_changed();
+    assert!(sim.specs[0].first_public.is_some(), "published");
+    sim.advance(TimeDelta::minutes(1));
+    sim.specs[0].date = date + TimeDelta::days(3);
+    sim.write(0);
+    sim.files_changed();
+    // Long past the grace of a vanished release.
+    for _ in 0..10 {
+        sim.advance(TimeDelta::minutes(10));
+    }
+    sim.specs[0].date = date;
+    sim.write(0);
+    sim.files_changed();
+    sim.quiesce();
+    let mailed = sim
+        .wire
+        .iter()
+        .filter(|w| w.release_id == sim.specs[0].id())
+        .count();
+    let targeted = sim
+        .media
+        .iter()
+        .filter(|j| j.targeted_by(&sim.specs[0]))
+        .count();
+    assert!(targeted > 0, "somebody is targeted");
+    assert_eq!(mailed, targeted, "everyone targeted is mailed, once");
 }
