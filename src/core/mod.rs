@@ -167,7 +167,10 @@ pub const FAILED_RUN_RETRY: TimeDelta = TimeDelta::minutes(5);
 pub const COMMIT_RETRY: TimeDelta = TimeDelta::seconds(30);
 /// A release deleted while its mail waits: its mail is cancelled once it has stayed away
 /// this long (an editor that saves by delete-and-write brings it back sooner).
-pub const DELETED_GRACE: TimeDelta = TimeDelta::seconds(5);
+/// The same grace in which a vanished release's file may come back under another name as
+/// itself (`release::identity`): within it a vanished release is the same release, after it
+/// the release is gone and so is its waiting mail.
+pub const DELETED_GRACE: TimeDelta = crate::release::identity::GRACE;
 
 /// The daemon's state between events.
 #[derive(Debug, Clone)]
