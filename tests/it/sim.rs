@@ -42,6 +42,8 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 const REGRESSIONS: &[u64] = &[];
 
 const TOPICS: &[&str] = &["miljo", "jamstalldhet", "sport"];
+/// Media-list languages: none (everything), Swedish as `sv` and `sv-SE`, English.
+const LANGS: &[Option<&str>] = &[None, Some("sv"), Some("sv-SE"), Some("en")];
 const BATCH: usize = 4;
 
 /// proptest's seeded ChaCha generator: reproducible from the seed alone.
@@ -152,6 +154,8 @@ struct Journalist {
     topics: Vec<&'static str>,
     /// On the media list now: the office removes and adds rows.
     listed: bool,
+    /// The row's language, if any (every release here is in `sv`, the site's).
+    lang: Option<&'static str>,
     /// The office changed this journalist's row (removed, added back, topics) at some
     /// step: who gets what was published before is then the hand-off's to decide, and the
     /// quiescence oracle does not require their mail.
@@ -160,7 +164,13 @@ struct Journalist {
 
 impl Journalist {
     fn targeted_by(&self, spec: &Spec) -> bool {
+        // The test's own reading of RFC 4647 basic filtering both ways, for `sv` releases.
+        let speaks_sv = match self.lang {
+            None => true,
+            Some(lang) => lang == "sv" || lang.starts_with("sv-"),
+        };
         self.listed
+            && speaks_sv
             && (self.topics.is_empty() || self.topics.iter().any(|t| spec.topics.contains(t)))
     }
 }
@@ -288,6 +298,7 @@ impl Sim {
                     _ => vec![TOPICS[rng.below(TOPICS.len() as u64) as usize]],
                 },
                 listed: true,
+                lang: LANGS[rng.below(LANGS.len() as u64) as usize],
                 changed: false,
             })
             .collect();
@@ -640,7 +651,7 @@ impl Sim {
                     permanent,
                     dropped,
                 } => {
-                    let roll = self.rng.below(108);
+                    let roll = self.rng.below(112);
                     if roll < transient {
                         Attempt::Transient("451 later".into())
                     } else if roll < transient + permanent {
@@ -883,7 +894,7 @@ impl Sim {
     fn one_step(&mut self) {
         self.step += 1;
         let running = self.daemon().run.is_some();
-        let roll = self.rng.below(108);
+        let roll = self.rng.below(112);
         match roll {
             0..=9 => self.probe_just_before(),
             10..=19 => {
@@ -1082,12 +1093,14 @@ impl Sim {
                 // or changes their topics; then the daemon reads it (a save is a file
                 // event; SIGHUP reloads it too).
                 let j = self.rng.below(self.media.len() as u64) as usize;
-                let change = self.rng.below(3);
+                let change = self.rng.below(4);
+                let lang = LANGS[self.rng.below(LANGS.len() as u64) as usize];
                 let jn = &mut self.media[j];
                 jn.changed = true;
                 match change {
                     0 => jn.listed = false,
                     1 => jn.listed = true,
+                    2 => jn.lang = lang,
                     _ => {
                         jn.topics = match self.rng.below(2) {
                             0 => Vec::new(),
@@ -1097,8 +1110,8 @@ impl Sim {
                 }
                 let jn = self.media[j].clone();
                 self.note(format!(
-                    "media list: {} listed {}, topics {:?}",
-                    jn.address, jn.listed, jn.topics
+                    "media list: {} listed {}, lang {:?}, topics {:?}",
+                    jn.address, jn.listed, jn.lang, jn.topics
                 ));
                 write_media(&self.config.paths.media, &self.media);
                 self.turn(Event::Files(Change::Media));
@@ -1145,6 +1158,38 @@ impl Sim {
                             self.write(i);
                         }
                     }
+                    self.files_changed();
+                }
+            }
+            108..=111 => {
+                // A save that lands in two halves (a copy over a slow share, an editor
+                // writing in place): the first half is a release of its own for a moment.
+                let present: Vec<usize> = (0..self.specs.len())
+                    .filter(|i| self.specs[*i].present)
+                    .collect();
+                if let Some(&i) = self.rng.pick(&present) {
+                    self.specs[i].body += 1;
+                    let whole = self.specs[i].text();
+                    let mut cut = whole.len() - 6;
+                    while !whole.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    let path = self.dir.path().join("releases").join(self.specs[i].file());
+                    let pause = TimeDelta::seconds(1 + self.rng.below(3) as i64);
+                    self.note(format!(
+                        "save {} in two halves, {pause} apart",
+                        self.specs[i].slug()
+                    ));
+                    // The half is a version as the hold counts them.
+                    let half: String = whole[..cut]
+                        .lines()
+                        .filter(|l| !l.starts_with("slug = "))
+                        .collect();
+                    self.written.insert(self.specs[i].n, (half, self.now));
+                    std::fs::write(&path, &whole[..cut]).expect("write");
+                    self.files_changed();
+                    self.advance(pause);
+                    self.write(i);
                     self.files_changed();
                 }
             }
@@ -1234,8 +1279,9 @@ fn write_media(path: &Path, media: &[Journalist]) {
     let mut csv = String::from("email,name,outlet,lang,topics\n");
     for j in media.iter().filter(|j| j.listed) {
         csv.push_str(&format!(
-            "{},J,Tidning,,{}\n",
+            "{},J,Tidning,{},{}\n",
             j.address,
+            j.lang.unwrap_or(""),
             j.topics.join("|")
         ));
     }
