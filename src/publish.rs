@@ -74,3 +74,20 @@ pub fn record(
             .collect(),
     })
 }
+
+/// After a build that could not write the site: the ledger records which file holds which
+/// release all the same (a file restored or renamed meanwhile stays itself), and nothing
+/// else; what became public is recorded by the build that writes it.
+pub fn record_identities(
+    ledger: &mut dyn Sightings,
+    builder: &mut Builder,
+    at: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    let seen = builder.unrecorded();
+    if seen.is_empty() {
+        return Ok(());
+    }
+    ledger.commit_build(seen.clone(), Vec::new(), Vec::new(), at)?;
+    builder.recorded(seen);
+    Ok(())
+}

@@ -49,6 +49,9 @@ pub struct Builder {
     /// it was first seen at, for `[dispatch] hold`: an edit, or a draft made public,
     /// starts the count again.
     first_seen: Map<String, ((String, bool), DateTime<Utc>)>,
+    /// The pins the last build decided, until they are recorded: a build whose site could
+    /// not be written (a full disk) still saw which file holds which release.
+    unrecorded_pins: Vec<crate::release::identity::PinChange>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +112,7 @@ impl Builder {
             out_dir,
             revisions: None,
             first_seen: Map::default(),
+            unrecorded_pins: Vec::new(),
         }
     }
 
@@ -119,6 +123,21 @@ impl Builder {
         self.catalog.set_pins(std::mem::take(&mut history.pins));
         self.revisions = Some(Revisions::new(history, recording));
         self
+    }
+
+    /// The pins a failed build decided, for the ledger to record all the same (what
+    /// became public is left to the build that can write the site). Empty for a builder
+    /// that does not record.
+    pub fn unrecorded(&mut self) -> Seen {
+        let recording = self
+            .revisions
+            .as_ref()
+            .is_some_and(|r| r.recording == Recording::Record);
+        let pins = std::mem::take(&mut self.unrecorded_pins);
+        Seen {
+            pins: if recording { pins } else { Vec::new() },
+            ..Seen::default()
+        }
     }
 
     /// What a build saw is now in the ledger: later builds build on it.
@@ -170,6 +189,7 @@ impl Builder {
             return Err(BuildError::Unreadable(unreadable));
         }
         let pins = std::mem::take(&mut loaded.pins);
+        self.unrecorded_pins.clone_from(&pins);
 
         self.note_first_seen(&loaded.releases, at);
         let mut observed = match &self.revisions {
@@ -307,6 +327,7 @@ impl Builder {
             .revisions
             .as_ref()
             .is_some_and(|r| r.recording == Recording::Record);
+        self.unrecorded_pins.clear();
         let (newly_public, seen) = if recording {
             let mut seen = observed.seen;
             seen.pins = pins;

@@ -336,6 +336,10 @@ impl Daemon {
                 // returns, without waiting for another change.
                 let retry = matches!(e, BuildError::Write(_));
                 built.committed = !retry;
+                if let Err(e) = publish::record_identities(&mut self.ledger, &mut self.builder, now)
+                {
+                    tracing::error!("cannot record which file holds which release: {e}");
+                }
                 tracing::error!(
                     "the build failed, the last good site stays served{}: {:#}",
                     if retry {

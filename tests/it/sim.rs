@@ -39,9 +39,13 @@ use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
 
 /// Seeds that once failed, run first.
-const REGRESSIONS: &[u64] = &[];
+/// 28 and 294: a release made, restored or renamed while the output disk was full
+/// (identities seen by a failed build must be recorded all the same).
+const REGRESSIONS: &[u64] = &[28, 294];
 
 const TOPICS: &[&str] = &["miljo", "jamstalldhet", "sport"];
+/// The host of the shipped config's `base_url`, which `tag:` ids name.
+const SITE_DOMAIN: &str = "127.0.0.1";
 /// Media-list languages: none (everything), Swedish as `sv` and `sv-SE`, English.
 const LANGS: &[Option<&str>] = &[None, Some("sv"), Some("sv-SE"), Some("en")];
 const BATCH: usize = 4;
@@ -91,19 +95,29 @@ struct Spec {
     /// How often its file was renamed, and its slug changed.
     file_v: u32,
     slug_v: u32,
-    /// The id it was first seen with, by the test's own reading of the rule (the site's
-    /// domain, the local day of its first date, its first slug): kept through every
-    /// re-dating, renaming and new slug.
-    first_id: String,
+    /// The id it was first seen with by a build that was recorded, by the test's own
+    /// reading of the rule (the site's domain, the local day of its date then, its slug
+    /// then): kept through every re-dating, renaming and new slug after.
+    first_id: Option<String>,
 }
 
 impl Spec {
     fn id(&self) -> String {
-        if self.implicit {
-            self.first_id.clone()
-        } else {
-            format!("sim-{}", self.n)
+        if !self.implicit {
+            return format!("sim-{}", self.n);
         }
+        self.first_id.clone().unwrap_or_else(|| self.default_id())
+    }
+    /// The id a file without one gives itself: site domain, local day of its date, slug.
+    fn default_id(&self) -> String {
+        format!(
+            "tag:{},{}:{}",
+            SITE_DOMAIN,
+            self.date
+                .with_timezone(&chrono_tz::Europe::Stockholm)
+                .format("%Y-%m-%d"),
+            self.slug()
+        )
     }
     fn slug(&self) -> String {
         match self.slug_v {
@@ -236,6 +250,11 @@ struct Sim {
     /// The sending hours of the config as now written.
     hours: (u32, u32),
     daemon: Option<Daemon>,
+    /// The output disk refuses writes (the site folder is set aside and a file stands in
+    /// its place, which no build can write into).
+    disk_full: bool,
+    /// After the disk is freed, the site may lag until the core's commit retry has built it.
+    site_stale_until: Option<DateTime<Utc>>,
     step: usize,
     trace: Vec<String>,
     pub builds: usize,
@@ -304,6 +323,11 @@ impl Sim {
             .collect();
         write_media(&config_dir.join("media.csv"), &media);
         let (config, _) = Config::load(Some(&config_dir.join("pressroom.toml"))).expect("config");
+        assert_eq!(
+            config.site.domain(),
+            SITE_DOMAIN,
+            "the shipped base_url's host"
+        );
         // Some instant in the week of 15 October 2018 (a weekend included).
         let week = "2018-10-15T00:00:00Z".parse::<DateTime<Utc>>().expect("t")
             + TimeDelta::minutes(rng.below(7 * 24 * 60) as i64);
@@ -327,6 +351,8 @@ impl Sim {
             server: Server::TakesAll,
             hours: HOURS[0],
             daemon: None,
+            disk_full: false,
+            site_stale_until: None,
             step: 0,
             trace: Vec::new(),
             builds: 0,
@@ -337,6 +363,33 @@ impl Sim {
 
     fn out(&self) -> PathBuf {
         self.config.paths.public.clone()
+    }
+
+    /// Where the site waits while the disk is full.
+    fn away(&self) -> PathBuf {
+        self.out().with_extension("away")
+    }
+
+    /// The output disk fills up (every write refused), or is freed.
+    fn set_disk_full(&mut self, full: bool) {
+        if full == self.disk_full {
+            return;
+        }
+        let (out, away) = (self.out(), self.away());
+        if full {
+            std::fs::rename(&out, &away).expect("set the site aside");
+            std::fs::write(&out, "full").expect("a file in its place");
+        } else {
+            std::fs::remove_file(&out).expect("remove the stand-in");
+            std::fs::rename(&away, &out).expect("the site back");
+            self.site_stale_until = Some(self.now + pressroom::core::COMMIT_RETRY);
+        }
+        self.disk_full = full;
+        self.note(if full {
+            "the output disk is full"
+        } else {
+            "the output disk is freed"
+        });
     }
 
     fn hold(&self) -> TimeDelta {
@@ -473,11 +526,27 @@ impl Sim {
         let now = self.now;
         let config = self.config.clone();
         let d = self.daemon.as_mut().expect("daemon");
-        let mut report = match d.builder.build(now) {
+        let built = d.builder.build(now);
+        let next_lift = pressroom::planner::next_lift(d.builder.releases().map(|r| &**r), now);
+        let mut report = match built {
             Ok(r) => r,
+            Err(e) if self.disk_full => {
+                // Nothing is published or recorded but which file holds which release; the
+                // core tries again (COMMIT_RETRY).
+                if commit {
+                    publish::record_identities(&mut d.ledger, &mut d.builder, now)
+                        .expect("record identities");
+                    self.pinned();
+                }
+                self.note(format!("the build failed: {e}"));
+                return Built {
+                    next_lift,
+                    committed: false,
+                    folder_unreadable: false,
+                };
+            }
             Err(e) => self.fail(format!("the build failed: {e}")),
         };
-        let next_lift = pressroom::planner::next_lift(d.builder.releases().map(|r| &**r), now);
         if commit {
             publish::record(
                 &mut d.ledger,
@@ -491,6 +560,7 @@ impl Sim {
         }
         self.check_site();
         if commit {
+            self.pinned();
             for s in &mut self.specs {
                 if s.first_public.is_none() && s.public_at(now) {
                     s.first_public = Some(now);
@@ -505,14 +575,29 @@ impl Sim {
         }
     }
 
+    /// A recorded build saw every file there: each release without an id that had none
+    /// yet has the one it gives itself now, for good.
+    fn pinned(&mut self) {
+        for s in &mut self.specs {
+            if s.implicit && s.present && s.first_id.is_none() {
+                s.first_id = Some(s.default_id());
+            }
+        }
+    }
+
     /// Nothing public before its date or while a draft; everything public is there.
     fn check_site(&self) {
-        let out = self.out();
+        let out = if self.disk_full {
+            self.away()
+        } else {
+            self.out()
+        };
+        let stale = self.disk_full || self.site_stale_until.is_some_and(|t| self.now < t);
         let feed = std::fs::read_to_string(out.join("feed.atom")).unwrap_or_default();
         for s in &self.specs {
             let page = out.join("releases").join(s.slug()).join("index.html");
             let never_public = s.first_public.is_none();
-            if s.public_at(self.now) {
+            if s.public_at(self.now) && !stale {
                 if !page.exists() {
                     self.fail(format!("{} is public but has no page", s.slug()));
                 }
@@ -651,7 +736,7 @@ impl Sim {
                     permanent,
                     dropped,
                 } => {
-                    let roll = self.rng.below(112);
+                    let roll = self.rng.below(115);
                     if roll < transient {
                         Attempt::Transient("451 later".into())
                     } else if roll < transient + permanent {
@@ -894,7 +979,7 @@ impl Sim {
     fn one_step(&mut self) {
         self.step += 1;
         let running = self.daemon().run.is_some();
-        let roll = self.rng.below(112);
+        let roll = self.rng.below(115);
         match roll {
             0..=9 => self.probe_just_before(),
             10..=19 => {
@@ -924,12 +1009,6 @@ impl Sim {
                     .with_second(0)
                     .and_then(|t| t.with_nanosecond(0))
                     .expect("a minute");
-                let first_id = format!(
-                    "tag:{},{}:sim-{n}",
-                    self.config.site.domain(),
-                    date.with_timezone(&chrono_tz::Europe::Stockholm)
-                        .format("%Y-%m-%d")
-                );
                 let spec = Spec {
                     n,
                     date,
@@ -945,7 +1024,7 @@ impl Sim {
                     implicit: self.rng.chance(50),
                     file_v: 0,
                     slug_v: 0,
-                    first_id,
+                    first_id: None,
                 };
                 self.note(format!(
                     "save {} dated {} draft {} topic {topic}, {}",
@@ -1193,6 +1272,12 @@ impl Sim {
                     self.files_changed();
                 }
             }
+            112..=114 => {
+                let full = !self.disk_full;
+                self.set_disk_full(full);
+                // Builds meanwhile fail and are retried by the core; nothing else tells
+                // the daemon the disk has room again.
+            }
             _ => {
                 self.server = match self.rng.below(3) {
                     0 => Server::TakesAll,
@@ -1211,6 +1296,7 @@ impl Sim {
     /// is due and no run goes; then everyone targeted has it, or failed for good.
     fn quiesce(&mut self) {
         self.server = Server::TakesAll;
+        self.set_disk_full(false);
         self.note("quiescence");
         for _ in 0..20_000 {
             self.step += 1;
@@ -1367,7 +1453,7 @@ fn postponed_past_its_day_with_its_mail_waiting_then_moved_back_it_is_mailed() {
         implicit: true,
         file_v: 0,
         slug_v: 0,
-        first_id: format!("tag:{},2018-10-20:sim-0", sim.config.site.domain()),
+        first_id: None,
     });
     sim.write(0);
     sim.files_changed();
