@@ -428,7 +428,8 @@ fn preview(
 
 fn check(config: &Config) -> anyhow::Result<Outcome> {
     let (media, mut diags) = MediaList::load(&config.paths.media);
-    let loaded = Catalog::scan(config);
+    // With the ledger's pins, a copy of a published release is the one reported, not it.
+    let loaded = scan(config)?;
     diags.extend(loaded.diags);
     diags.extend(Templates::load(&config.paths.templates).1);
     print_diags(&diags);
