@@ -14,6 +14,7 @@ mod forgery;
 mod incremental;
 mod layers;
 mod mail;
+mod mail_faults;
 mod owner;
 mod sim;
 mod smtp;
