@@ -193,8 +193,12 @@ pub fn compose(
         .email
         .to_string();
     let token = key.token(&address);
+    let from = &config.mail.from;
     let mut builder = Message::builder()
-        .from(config.mail.from.clone())
+        .from(Mailbox::new(
+            from.name.clone(),
+            envelope_address(&from.email),
+        ))
         .to(to)
         .subject(subject.clone())
         .date(letter.date.into())

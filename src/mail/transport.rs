@@ -196,8 +196,8 @@ impl Transport {
     /// What messages for this transport may carry, asked once per dispatch. For SMTP that is
     /// what the server's EHLO advertised (a connection is opened if none is idle; if that
     /// fails, the portable form, and the sends will report the failure). A server that
-    /// stops advertising 8BITMIME in the middle of a dispatch gets a refusal from lettre
-    /// for the 8-bit messages, which is transient: the next run asks again.
+    /// stops advertising 8BITMIME in the middle of a dispatch is not given the 8-bit
+    /// messages: each is deferred (transient), and the next run asks again.
     pub async fn transfer(&self) -> Transfer {
         match self {
             // An .eml file goes wherever the press office takes it: the portable form.

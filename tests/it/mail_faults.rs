@@ -47,6 +47,18 @@ fn append_media(p: &Project, rows: &str) {
 /// exactly the rest.
 #[test]
 fn ctrl_c_during_send_finishes_in_flight_messages_records_them_and_the_next_send_mails_the_rest() {
+    interrupt_a_send("INT", 130);
+}
+
+/// SIGTERM (a service manager, `kill`) stops `send` the same way, with the shell's 143.
+#[test]
+fn sigterm_during_send_stops_it_the_same_way_with_exit_code_143() {
+    interrupt_a_send("TERM", 143);
+}
+
+/// A send of 303 messages to a slow server, `signal` once 40 have arrived; the exit
+/// `code` expected.
+fn interrupt_a_send(signal: &str, code: i32) {
     let dir = tempfile::tempdir().expect("dir");
     let server = SmtpServer::start(dir.path(), 0);
     // Four replies a message, 15 ms each: eight connections take ~25 messages a second.
@@ -67,18 +79,22 @@ fn ctrl_c_during_send_finishes_in_flight_messages_records_them_and_the_next_send
     }
     let interrupted_at = Instant::now();
     let ok = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .expect("kill")
         .success();
-    assert!(ok, "kill -INT");
+    assert!(ok, "kill -{signal}");
     let out = child.wait_with_output().expect("send ends");
     let took = interrupted_at.elapsed();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(130), "exit code of a Ctrl-C: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit code after SIG{signal}: {err}"
+    );
     assert!(
         took < Duration::from_secs(10),
-        "stopped {took:?} after Ctrl-C"
+        "stopped {took:?} after SIG{signal}"
     );
 
     let accepted = server.count();
@@ -291,4 +307,40 @@ fn a_five_thousand_character_name_and_a_200_character_title_keep_every_line_with
     assert!(m.subject().is_some_and(|s| s.contains(&title)));
     let text = m.body_text(0).expect("text");
     assert!(text.contains(&name), "the greeting keeps the whole name");
+}
+
+/// The sender's own address follows the same rules: an IDN domain in `[mail] from` goes
+/// as punycode; a non-ASCII local part, which a server without SMTPUTF8 can take for
+/// nobody, stops the run with the reason and fails no recipient.
+#[test]
+fn a_from_address_with_an_idn_domain_goes_as_punycode_and_a_utf8_one_stops_the_run() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start_with(dir.path(), 0, &["--no-smtputf8"]);
+    let p = project_with_smtp(server.port, 0);
+    p.set_config("<pressroom@example.org>", "<pressroom@exämple.org>");
+    let err = send(&p, &[]);
+    assert!(err.contains("3 sent, 0 deferred"), "{err}");
+    let log = std::fs::read_to_string(dir.path().join("smtp.log")).expect("log");
+    assert!(
+        log.contains("mail_from=pressroom@xn--exmple-cua.org"),
+        "{log}"
+    );
+
+    let p = project_with_smtp(server.port, 0);
+    p.set_config("<pressroom@example.org>", "<prässroom@example.org>");
+    let o = p.run(&["send", "du-avgor"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "does not accept internationalised addresses (SMTPUTF8), and [mail] from has one"
+        ),
+        "{err}"
+    );
+    let rows = report(&p);
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.values().all(|(state, _, _)| state == "queued"),
+        "nobody failed, everyone waits: {rows:?}"
+    );
 }
