@@ -235,7 +235,7 @@ enum Failed {
 
 /// The recorded reason for an address with a non-ASCII local part, when the server does
 /// not take such addresses.
-pub const NO_SMTPUTF8: &str = "the server does not accept internationalised addresses (SMTPUTF8)";
+const NO_SMTPUTF8: &str = "the server does not accept internationalised addresses (SMTPUTF8)";
 
 fn ascii(address: &lettre::Address) -> bool {
     let text: &str = address.as_ref();
