@@ -1,6 +1,9 @@
 //! `pressroom`: parses the command line, runs the command, prints the error chain.
 //! Exit codes: 0 success; 1 the input has errors (each printed as path:line:col);
-//! 2 the command could not run (bad arguments, unreadable config, IO failure).
+//! 2 the command could not run (bad arguments, unreadable config, IO failure);
+//! 130 `send` was stopped by Ctrl-C (SIGINT), 143 by SIGTERM: the messages in flight were
+//! finished and recorded, and the next `send` mails the rest (the shell's 128 + signal; a
+//! second signal ends the process at once with the same code).
 
 use std::process::ExitCode;
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use lettre::Address;
+use lettre::message::{Mailbox, Mailboxes};
 
 use crate::diagnostic::{Diagnostic, SourceText};
 use crate::release::{LangTag, Release, Topic};
@@ -161,6 +162,7 @@ impl MediaList {
                 }
             };
             let line = row.position().map_or(0, |p| p.line() as usize);
+            let start = row.position().map_or(0, |p| p.byte() as usize);
             let field = |i: usize| {
                 columns[i]
                     .and_then(|c| row.get(c))
@@ -186,8 +188,11 @@ impl MediaList {
                     seen.insert(r.key(), line);
                     list.recipients.push(r);
                 }
-                Err((message, expected)) => {
-                    diags.push(row_error(path, line, message).expected(expected))
+                Err((column, message, expected)) => {
+                    let mut d = row_error(path, line, message).expected(expected);
+                    let raw = text.get(start..).unwrap_or("");
+                    d.col = columns[column].map_or(1, |i| field_column(raw, delimiter, i));
+                    diags.push(d)
                 }
             }
         }
@@ -198,6 +203,37 @@ impl MediaList {
     pub fn targets<'a>(&'a self, release: &'a Release) -> impl Iterator<Item = &'a Recipient> + 'a {
         self.recipients.iter().filter(|r| r.wants(release))
     }
+}
+
+/// The 1-based column (in characters) where field `index` of the row starting `raw` begins:
+/// delimiters inside quotes do not count.
+fn field_column(raw: &str, delimiter: u8, index: usize) -> usize {
+    let mut field = 0;
+    let mut quoted = false;
+    for (col, c) in raw.chars().enumerate() {
+        if field == index {
+            return col + 1;
+        }
+        match c {
+            '"' => quoted = !quoted,
+            '\n' | '\r' if !quoted => break,
+            c if !quoted && c as u32 == u32::from(delimiter) => field += 1,
+            _ => {}
+        }
+    }
+    1
+}
+
+/// Whether mail can be addressed to `email`. lettre makes a message's envelope by reading
+/// its `To:` header back, and its header parser does not read every address its address
+/// parser accepts: a quoted local part (`"quoted local"@example.org`) comes back without
+/// its quotes, is no address, and every send to it would fail. So the address is written
+/// as `To:` writes it and read back, and must come back the same.
+pub fn addressable(email: &Address) -> bool {
+    Mailbox::new(None, email.clone())
+        .to_string()
+        .parse::<Mailboxes>()
+        .is_ok_and(|back| back.into_iter().map(|m| m.email).eq([email.clone()]))
 }
 
 fn row_error(path: &Path, line: usize, message: String) -> Diagnostic {
@@ -213,16 +249,31 @@ fn recipient(
     lang: &str,
     topics: &str,
     line: usize,
-) -> Result<Recipient, (String, String)> {
-    let email: Address = email.parse().map_err(|e| {
-        (
-            format!("`{email}` is not an email address: {e}"),
-            "an address like anna@example.org".to_string(),
-        )
-    })?;
-    if name.chars().any(char::is_control) || outlet.chars().any(char::is_control) {
+) -> Result<Recipient, (usize, String, String)> {
+    let like = || "an address like anna@example.org".to_string();
+    let email: Address = email
+        .parse()
+        .map_err(|e| (0, format!("`{email}` is not an email address: {e}"), like()))?;
+    if !addressable(&email) {
         return Err((
+            0,
+            format!(
+                "`{email}` cannot be mailed: a quoted local part does not survive the To: header"
+            ),
+            like(),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err((
+            1,
             "a name contains a line break".into(),
+            "one line per field".into(),
+        ));
+    }
+    if outlet.chars().any(char::is_control) {
+        return Err((
+            2,
+            "an outlet contains a line break".into(),
             "one line per field".into(),
         ));
     }
@@ -230,6 +281,7 @@ fn recipient(
         "" => None,
         l => Some(LangTag::parse(l).map_err(|e| {
             (
+                3,
                 format!("`{l}`: {e}"),
                 "a language tag like sv or en".to_string(),
             )
@@ -240,8 +292,13 @@ fn recipient(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(|t| {
-            Topic::parse(t)
-                .map_err(|e| (e, "topic names like jamstalldhet|prostitution".to_string()))
+            Topic::parse(t).map_err(|e| {
+                (
+                    4,
+                    e,
+                    "topic names like jamstalldhet|prostitution".to_string(),
+                )
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Recipient {
@@ -271,6 +328,87 @@ mod tests {
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(list.recipients.len(), 1);
         assert_eq!(list.recipients[0].topics.len(), 2);
+    }
+
+    #[test]
+    fn a_quoted_local_part_is_an_error_at_its_line_and_column() {
+        let (list, diags) = parse(
+            "name,email\nAnna,anna@example.org\nQ,\"\"\"quoted local\"\"@example.org\"\nBo;Ek,bo@example.org,\n",
+        );
+        assert_eq!(list.recipients.len(), 2, "{diags:?}");
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(
+            diags[0].starts_with(
+                "media.csv:3:3: `\"quoted local\"@example.org` cannot be mailed: a quoted local part"
+            ),
+            "{diags:?}"
+        );
+    }
+
+    /// Whatever the media list takes, lettre takes too, as a whole address and as its
+    /// parts, and reads back from a `To:` header: `check` never passes an address that
+    /// then fails at every send. (`mail::compose` proves the whole message on top.)
+    #[test]
+    fn every_address_the_list_accepts_is_one_lettre_can_send_to() {
+        let tricky = [
+            "anna@example.org",
+            "\"quoted local\"@example.org",
+            "\"quoted\"@example.org",
+            "\"a\\\"b\"@example.org",
+            "a.b+tag@example.org",
+            "a..b@example.org",
+            ".a@example.org",
+            "a.@example.org",
+            "a b@example.org",
+            "a(comment)@example.org",
+            "a@b@example.org",
+            "<a@example.org>",
+            "Anna <a@example.org>",
+            "a,b@example.org",
+            "a;b@example.org",
+            "a'b@example.org",
+            "!#$%&'*+-/=?^_`{|}~@example.org",
+            "åsa@example.org",
+            "anna@exämple.org",
+            "anna@xn--exmple-cua.org",
+            "anna@[127.0.0.1]",
+            "anna@[IPv6:::1]",
+            "anna@localhost",
+            "anna@-example.org",
+            "anna@example..org",
+            "anna@example.org.",
+            "@example.org",
+            "anna@",
+            "",
+        ];
+        let long = format!("{}@example.org", "a".repeat(65));
+        let longer = format!("anna@{}.org", "d".repeat(300));
+        let mut accepted = 0;
+        for email in tricky
+            .iter()
+            .copied()
+            .chain([long.as_str(), longer.as_str()])
+        {
+            let Ok(r) = recipient(email, String::new(), String::new(), "", "", 2) else {
+                continue;
+            };
+            accepted += 1;
+            let back: Address = r.email.to_string().parse().expect("parses again");
+            assert_eq!(back, r.email);
+            assert!(
+                Address::new(r.email.user(), r.email.domain()).is_ok(),
+                "{email}: lettre refuses its parts"
+            );
+            assert!(addressable(&r.email), "{email}");
+            assert!(
+                !r.email.user().starts_with('"'),
+                "{email}: a quoted local part"
+            );
+        }
+        assert!(
+            accepted >= 8,
+            "too few accepted to prove anything: {accepted}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 
 use super::Outcome;
+use super::progress::{Interrupt, Progress};
 use crate::catalog;
 use crate::clock;
 use crate::config::{Config, credentials_dir};
@@ -223,28 +224,20 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         originals,
         signer: session.signer.as_ref(),
     };
-    let bar = indicatif::ProgressBar::new(waiting);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let progress = |s: &Summary| {
-        bar.set_position(s.total() as u64);
-        bar.set_message(format!(
-            "{} sent, {} deferred, {} failed",
-            s.sent, s.deferred, s.failed
-        ));
-    };
+    let progress = Progress::new(waiting);
+    // From here a Ctrl-C stops the run between two messages rather than the process.
+    let interrupt = Interrupt::listen(&session.runtime, progress.notice())
+        .context("cannot listen for Ctrl-C")?;
     let result = sender::run(
         &dispatch,
         &mut ledger,
         &session.transport,
         &session.runtime,
         true,
-        &progress,
-        &|| true,
+        &|s| progress.update(s),
+        &|| interrupt.signal().is_none(),
     );
-    bar.finish_and_clear();
+    progress.finish();
     let report = |summary: &Summary| {
         eprintln!(
             "`{}`{}: {} sent, {} deferred (retried later), {} failed, {} cancelled",
@@ -263,7 +256,18 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
     match result {
         Ok(summary) => {
             report(&summary);
-            Ok(Outcome::Ok)
+            match interrupt.signal() {
+                None => Ok(Outcome::Ok),
+                Some(signal) => {
+                    let left = ledger.waiting(&release.id, version, None)?;
+                    eprintln!("interrupted: {left} wait for the next send");
+                    Ok(if signal == libc::SIGTERM {
+                        Outcome::Terminated
+                    } else {
+                        Outcome::Interrupted
+                    })
+                }
+            }
         }
         // A configuration problem, not the recipients': nobody is marked failed.
         Err(SendError::Refused { refusal, summary }) => {

@@ -1,5 +1,6 @@
 //! The command line: arguments parsed into typed values once, then one function per
-//! command. Exit codes: 0 success, 1 the input has errors (reported), 2 usage or IO failure.
+//! command. Exit codes: 0 success, 1 the input has errors (reported), 2 usage or IO failure,
+//! 130 and 143 a `send` stopped by SIGINT or SIGTERM (see `main.rs`).
 
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ use crate::config::{Config, ConfigInvalid, credentials_dir};
 use crate::diagnostic::Diagnostic;
 use crate::ledger::{Ledger, OptOutSource, PublisherLock};
 mod mail;
+mod progress;
 
 use crate::ledger::Recorded;
 use crate::mail::{Kind, Letter};
@@ -126,6 +128,10 @@ pub enum Command {
 pub enum Outcome {
     Ok = 0,
     InputErrors = 1,
+    /// `send` stopped by Ctrl-C (SIGINT), after what was in flight was recorded.
+    Interrupted = 130,
+    /// `send` stopped by SIGTERM, likewise.
+    Terminated = 143,
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {

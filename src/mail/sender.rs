@@ -146,6 +146,7 @@ pub fn run(
             to_keeper,
             concurrency,
             on_progress,
+            keep_going,
         ));
         match keeper.join() {
             Ok(result) => result?,
@@ -472,10 +473,15 @@ pub fn send_test(
     Ok(runtime.block_on(transport.send(&message)))
 }
 
+/// How often, at most, progress is drawn besides every 64 outcomes: a terminal need not
+/// redraw 3,000 times a second, and a slow server still shows progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
 /// The sender: up to `concurrency` messages in flight, each outcome reported to the keeper
 /// as soon as it is known. Ends when the composer is done and nothing is in flight, or
-/// after a refusal once what is in flight has finished; then what was composed and not sent
-/// goes back to the keeper to be put back.
+/// after a refusal or when `keep_going` says stop, once what is in flight has finished;
+/// then what was composed and not sent goes back to the keeper to be put back.
+#[allow(clippy::too_many_arguments)]
 async fn send_all(
     d: &Mailing<'_>,
     transport: &Transport,
@@ -483,6 +489,7 @@ async fn send_all(
     keeper: mpsc::Sender<ToKeeper>,
     concurrency: usize,
     on_progress: &dyn Fn(&Summary),
+    keep_going: &(dyn Fn() -> bool + Sync),
 ) -> (Summary, Option<Refusal>) {
     let bucket = Mutex::new(Bucket::new(d.config.mail.rate, Instant::now()));
     let bucket = &bucket;
@@ -494,11 +501,12 @@ async fn send_all(
     // Whether the keeper still records: it is gone only after a ledger error, which `run`
     // reports; then nothing more is sent (what is in flight finishes, and the claimed rest
     // stays `sending`, to become `unknown`).
+    let mut drawn = Instant::now();
     let mut finish = |delivery: Delivery, outcome: Outcome| -> bool {
         summary.count(&outcome);
-        // Progress is drawn every so often: a terminal need not redraw 3,000 times a second.
-        if summary.total() % 64 == 0 {
+        if summary.total() % 64 == 0 || drawn.elapsed() >= PROGRESS_EVERY {
             on_progress(&summary);
+            drawn = Instant::now();
         }
         keeper.send(ToKeeper::Outcome(delivery, outcome)).is_ok()
     };
@@ -510,6 +518,12 @@ async fn send_all(
                     true
                 }
                 Some(Item::Done(delivery, outcome)) => finish(delivery, outcome),
+                // Told to stop (Ctrl-C, shutdown, the window closing) while this message
+                // waited for the wire: it goes back, with the rest the composer made.
+                Some(Item::Send(delivery, _)) if !keep_going() => {
+                    let _ = keeper.send(ToKeeper::Unclaim(delivery));
+                    false
+                }
                 Some(Item::Send(delivery, message)) => {
                     in_flight.push(async move {
                         let result = send_one(transport, bucket, &message).await;

@@ -24,7 +24,9 @@ use std::task::{Context, Poll};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
-use lettre::transport::smtp::extension::{ClientId, Extension};
+use lettre::transport::smtp::commands::{self, Data, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -117,6 +119,10 @@ pub enum Refusal {
     )]
     Cleartext { server: String },
     #[error(
+        "{server} does not accept internationalised addresses (SMTPUTF8), and [mail] from has one"
+    )]
+    SenderNotAscii { server: String },
+    #[error(
         "{server}'s TLS certificate is not trusted ({reason}); a relay with its own CA needs `tls_ca`"
     )]
     Certificate { server: String, reason: String },
@@ -190,8 +196,8 @@ impl Transport {
     /// What messages for this transport may carry, asked once per dispatch. For SMTP that is
     /// what the server's EHLO advertised (a connection is opened if none is idle; if that
     /// fails, the portable form, and the sends will report the failure). A server that
-    /// stops advertising 8BITMIME in the middle of a dispatch gets a refusal from lettre
-    /// for the 8-bit messages, which is transient: the next run asks again.
+    /// stops advertising 8BITMIME in the middle of a dispatch is not given the 8-bit
+    /// messages: each is deferred (transient), and the next run asks again.
     pub async fn transfer(&self) -> Transfer {
         match self {
             // An .eml file goes wherever the press office takes it: the portable form.
@@ -216,6 +222,35 @@ enum NotReady {
     Refused(Refusal),
 }
 
+/// Where a transaction ended, when it did not end with the message accepted.
+enum Failed {
+    /// Decided before anything was sent: the connection is unchanged.
+    Before(Attempt),
+    Refused(Refusal),
+    /// `MAIL FROM` got no positive reply: the server has nothing of this message.
+    AtMail(lettre::transport::smtp::Error),
+    /// At RCPT, DATA or the end of the data.
+    After(lettre::transport::smtp::Error),
+}
+
+/// The recorded reason for an address with a non-ASCII local part, when the server does
+/// not take such addresses.
+const NO_SMTPUTF8: &str = "the server does not accept internationalised addresses (SMTPUTF8)";
+
+fn ascii(address: &lettre::Address) -> bool {
+    let text: &str = address.as_ref();
+    text.is_ascii()
+}
+
+/// Whether an error says the connection was gone rather than that the server refused:
+/// no reply at all (EOF, a reset), or 421, the reply of a server closing the channel.
+fn closed(e: &lettre::transport::smtp::Error) -> bool {
+    match code(e) {
+        None => !e.is_client(),
+        Some(code) => code == "421",
+    }
+}
+
 impl From<Refusal> for NotReady {
     fn from(r: Refusal) -> NotReady {
         NotReady::Refused(r)
@@ -224,7 +259,7 @@ impl From<Refusal> for NotReady {
 
 impl Smtp {
     async fn transfer(&self) -> Transfer {
-        let Ok(conn) = self.take().await else {
+        let Ok((conn, _)) = self.take().await else {
             return Transfer::SevenBit;
         };
         let transfer = if conn.server_info().supports_feature(Extension::EightBitMime) {
@@ -239,13 +274,13 @@ impl Smtp {
         transfer
     }
 
-    /// An idle connection, or a new one.
-    async fn take(&self) -> Result<AsyncSmtpConnection, NotReady> {
+    /// An idle connection (and `true`), or a new one (and `false`).
+    async fn take(&self) -> Result<(AsyncSmtpConnection, bool), NotReady> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match idle {
-            Some(conn) if !conn.has_broken() => Ok(conn),
+            Some(conn) if !conn.has_broken() => Ok((conn, true)),
             _ => match tokio::time::timeout(self.timeout, self.connect()).await {
-                Ok(result) => result,
+                Ok(result) => result.map(|conn| (conn, false)),
                 Err(_) => Err(NotReady::Attempt(Attempt::Transient(format!(
                     "connecting to {}:{} timed out",
                     self.host, self.port
@@ -254,34 +289,125 @@ impl Smtp {
         }
     }
 
+    /// One message, on an idle connection or a new one. A connection taken from the idle
+    /// set may have been closed by the server since its last message was accepted (an idle
+    /// timeout, a limit of messages per connection, a restart): when it fails before the
+    /// server answered `MAIL FROM`, nothing of this message was handed over, so it is
+    /// tried again at once, on the next idle connection or a new one. Only a message whose
+    /// own transaction failed on a fresh connection, or after `MAIL FROM` was accepted
+    /// (when the server may have the message), is the message's attempt.
     async fn send(&self, message: &Outgoing) -> Result<Attempt, Refusal> {
-        let mut conn = match self.take().await {
-            Ok(conn) => conn,
-            Err(NotReady::Attempt(attempt)) => return Ok(attempt),
-            Err(NotReady::Refused(refusal)) => return Err(refusal),
-        };
-        let sent =
-            tokio::time::timeout(self.timeout, conn.send(&message.envelope, &message.bytes)).await;
-        match sent {
-            Ok(Ok(response)) => {
-                self.idle
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(conn);
-                let text = response.message().collect::<Vec<_>>().join(" ");
-                Ok(Attempt::Accepted(format!("{} {text}", response.code())))
+        loop {
+            let (mut conn, reused) = match self.take().await {
+                Ok(taken) => taken,
+                Err(NotReady::Attempt(attempt)) => return Ok(attempt),
+                Err(NotReady::Refused(refusal)) => return Err(refusal),
+            };
+            let sent = tokio::time::timeout(self.timeout, self.transaction(&mut conn, message));
+            match sent.await {
+                Ok(Ok(response)) => {
+                    self.idle
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(conn);
+                    let text = response.message().collect::<Vec<_>>().join(" ");
+                    return Ok(Attempt::Accepted(format!("{} {text}", response.code())));
+                }
+                Ok(Err(Failed::Before(attempt))) => {
+                    // Nothing was said to the server: the connection is as good as it was.
+                    self.idle
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(conn);
+                    return Ok(attempt);
+                }
+                Ok(Err(Failed::Refused(refusal))) => return Err(refusal),
+                Ok(Err(Failed::AtMail(e))) if reused && closed(&e) => {
+                    tracing::debug!(
+                        "an idle connection to {} was closed ({e}): sending on another",
+                        self.server()
+                    );
+                    continue;
+                }
+                // RFC 4954's 530 at MAIL: the server wants a login the config does not give.
+                Ok(Err(Failed::AtMail(e) | Failed::After(e)))
+                    if code(&e).as_deref() == Some("530") =>
+                {
+                    return Err(Refusal::LoginRequired {
+                        server: self.server(),
+                        reply: e.to_string(),
+                    });
+                }
+                // The connection is not reused after an error (see `transaction`).
+                Ok(Err(Failed::AtMail(e) | Failed::After(e))) => return Ok(classify(&e)),
+                Err(_) => {
+                    return Ok(Attempt::Transient(format!(
+                        "no reply from {}:{} within {:?}",
+                        self.host, self.port, self.timeout
+                    )));
+                }
             }
-            // RFC 4954's 530 at MAIL: the server wants a login the config does not give.
-            Ok(Err(e)) if code(&e).as_deref() == Some("530") => Err(Refusal::LoginRequired {
-                server: self.server(),
-                reply: e.to_string(),
-            }),
-            // lettre drops a connection after an error reply; it is not reused.
-            Ok(Err(e)) => Ok(classify(&e)),
-            Err(_) => Ok(Attempt::Transient(format!(
-                "no reply from {}:{} within {:?}",
-                self.host, self.port, self.timeout
-            ))),
+        }
+    }
+
+    /// One SMTP transaction (MAIL, RCPT, DATA), as lettre's `send` does it, but telling
+    /// where it failed. After an error the connection is closed (QUIT if the server is
+    /// still talking), as lettre does, and dropped by the caller.
+    async fn transaction(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        message: &Outgoing,
+    ) -> Result<Response, Failed> {
+        let info = conn.server_info();
+        let mut parameters = Vec::new();
+        let envelope = &message.envelope;
+        if !envelope.to().iter().all(ascii) {
+            if !info.supports_feature(Extension::SmtpUtfEight) {
+                // RFC 6531 3.4: such an address cannot be given to this server at all, now
+                // or later. The domain is already punycode (`compose`): it is the local part.
+                return Err(Failed::Before(Attempt::Permanent(NO_SMTPUTF8.to_string())));
+            }
+            parameters.push(MailParameter::SmtpUtfEight);
+        }
+        if envelope.from().is_some_and(|a| !ascii(a)) {
+            if !info.supports_feature(Extension::SmtpUtfEight) {
+                return Err(Failed::Refused(Refusal::SenderNotAscii {
+                    server: self.server(),
+                }));
+            }
+            if !parameters.contains(&MailParameter::SmtpUtfEight) {
+                parameters.push(MailParameter::SmtpUtfEight);
+            }
+        }
+        if !message.bytes.is_ascii() {
+            if !info.supports_feature(Extension::EightBitMime) {
+                // The server stopped advertising 8BITMIME since the dispatch asked: the
+                // next run asks again (`Transport::transfer`).
+                return Err(Failed::Before(Attempt::Transient(format!(
+                    "{} no longer advertises 8BITMIME",
+                    self.server()
+                ))));
+            }
+            parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let mail = commands::Mail::new(envelope.from().cloned(), parameters);
+        if let Err(e) = conn.command(mail).await {
+            conn.abort().await;
+            return Err(Failed::AtMail(e));
+        }
+        let rest = async {
+            for to in envelope.to() {
+                conn.command(Rcpt::new(to.clone(), Vec::new())).await?;
+            }
+            conn.command(Data).await?;
+            conn.message(&message.bytes).await
+        };
+        match rest.await {
+            Ok(response) => Ok(response),
+            Err(e) => {
+                conn.abort().await;
+                Err(Failed::After(e))
+            }
         }
     }
 

@@ -15,6 +15,7 @@ mod identity;
 mod incremental;
 mod layers;
 mod mail;
+mod mail_faults;
 mod owner;
 mod sim;
 mod smtp;

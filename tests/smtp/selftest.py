@@ -40,7 +40,7 @@ def check(name, cond, detail=""):
 
 
 class Server:
-    def __init__(self, root, name, rules=None):
+    def __init__(self, root, name, rules=None, options=()):
         self.dir = os.path.join(root, name)
         os.makedirs(self.dir)
         self.maildir = os.path.join(self.dir, "mail")
@@ -51,7 +51,7 @@ class Server:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, SERVER, "--port", "0", "--maildir", self.maildir,
-             "--rules", self.rules_path],
+             "--rules", self.rules_path, *options],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
         self.ready_line = self.proc.stdout.readline()  # blocks until READY
         m = re.fullmatch(rb"READY (\d+)\n", self.ready_line)
@@ -280,6 +280,30 @@ def main():
         rc = "timeout"
     b.log.close()
     check("stdin EOF -> exit 0", rc == 0, "rc=%r" % rc)
+
+    # ---- server D: close_after_accepting, --no-smtputf8 ----------------------
+    d = Server(root, "d", rules={"close_after_accepting": 2}, options=["--no-smtputf8"])
+    servers.append(d)
+    with d.client() as client:
+        client.ehlo()
+        check("--no-smtputf8: SMTPUTF8 not advertised",
+              not client.has_extn("smtputf8") and client.has_extn("8bitmime"),
+              repr(sorted(client.esmtp_features)))
+        m = crlf(b"Subject: close test", b"", b"x")
+        first = client.sendmail("press@pressroom.example", ["ok@example.org"], m)
+        second = client.sendmail("press@pressroom.example", ["ok@example.org"], m)
+        check("close_after_accepting 2: two messages accepted on one connection",
+              first == {} and second == {})
+        try:
+            client.sendmail("press@pressroom.example", ["ok@example.org"], m)
+            check("close_after_accepting: the connection is closed after the 2nd 250",
+                  False, "a third message was accepted")
+        except smtplib.SMTPServerDisconnected as e:
+            check("close_after_accepting: the connection is closed after the 2nd 250",
+                  True, str(e))
+    check("close is logged", d.log_text().count(" close ") == 1)
+    check("a new connection is served again", d.send(m, ["ok@example.org"]) == {})
+    d.stop()
 
     # ---- server C: SIGINT ---------------------------------------------------
     c = Server(root, "c")

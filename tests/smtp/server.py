@@ -10,6 +10,7 @@ Usage:
                                  [--ignore-stdin]
                                  [--tls starttls|implicit --tls-cert PEM --tls-key PEM]
                                  [--auth USER:PASSWORD [--auth-exclude PLAIN]]
+                                 [--no-smtputf8]
 
 --tls starttls: STARTTLS is offered and required before MAIL. --tls implicit:
 TLS from the first byte (port 465 style). --auth: AUTH PLAIN and LOGIN with
@@ -51,7 +52,7 @@ MAX_LINE = 1024 * 1024
 DATA_SIZE_LIMIT = 64 * 1024 * 1024
 
 RULE_KEYS = {"rcpt", "drop_after_messages", "drop_mode", "delay_ms", "byte_ms",
-             "data_code"}
+             "data_code", "close_after_accepting"}
 RCPT_KEYS = {"code", "times"}
 
 RCPT_TEXT = {
@@ -124,7 +125,8 @@ def parse_rules(text):
         raise RulesError("unknown key(s) %s; allowed: %s (or keys starting with '_')"
                          % (unknown, sorted(RULE_KEYS)))
     rules = {"rcpt": {}, "drop_after_messages": None, "drop_mode": "reset",
-             "delay_ms": 0, "byte_ms": 0, "data_code": None}
+             "delay_ms": 0, "byte_ms": 0, "data_code": None,
+             "close_after_accepting": None}
     rcpt = doc.get("rcpt") or {}
     if not isinstance(rcpt, dict):
         raise RulesError("rcpt must be an object of address -> {code, times}")
@@ -152,6 +154,9 @@ def parse_rules(text):
         rules["byte_ms"] = _int(doc["byte_ms"], "byte_ms", 0, 600000)
     if doc.get("data_code") is not None:
         rules["data_code"] = _int(doc["data_code"], "data_code", 400, 599)
+    if doc.get("close_after_accepting") is not None:
+        rules["close_after_accepting"] = _int(doc["close_after_accepting"],
+                                              "close_after_accepting", 1)
     return rules
 
 
@@ -242,6 +247,10 @@ class Handler:
         self._store(server, session, envelope, msg_id, content)
         log("accepted", session=server.session_no, id=msg_id, bytes=len(content),
             mail_from=envelope.mail_from, rcpt_to=",".join(envelope.rcpt_tos))
+        server.accepted_here += 1
+        limit = rules["close_after_accepting"]
+        if limit is not None and server.accepted_here >= limit:
+            server.close_after_reply = True
         return "250 2.0.0 OK queued as %s" % msg_id
 
     def _store(self, server, session, envelope, msg_id, content):
@@ -297,7 +306,7 @@ class TestSMTP(SMTP):
     line_length_limit = MAX_LINE  # also the StreamReader limit (read in __init__)
 
     def __init__(self, handler, state, tls=None, tls_context=None, auth=None,
-                 auth_exclude=()):
+                 auth_exclude=(), smtputf8=True):
         options = {}
         if tls == "starttls":
             options.update(tls_context=tls_context, require_starttls=True)
@@ -308,7 +317,7 @@ class TestSMTP(SMTP):
                            auth_require_tls=(tls != "implicit"),
                            auth_exclude_mechanism=list(auth_exclude))
         super().__init__(handler, hostname=HOSTNAME, ident="pressroom-test-smtp",
-                         enable_SMTPUTF8=True, decode_data=False,
+                         enable_SMTPUTF8=smtputf8, decode_data=False,
                          data_size_limit=DATA_SIZE_LIMIT, timeout=300, **options)
         self.implicit_tls = tls == "implicit"
         self.state = state
@@ -317,6 +326,8 @@ class TestSMTP(SMTP):
         self.rules = None
         self._dropped = False
         self._continuing = False
+        self.accepted_here = 0         # messages accepted in this session
+        self.close_after_reply = False  # close_after_accepting reached
 
     async def _handle_client(self):
         # Rules are read once per session, before the greeting. A rules file
@@ -353,6 +364,7 @@ class TestSMTP(SMTP):
         byte_ms = self.rules["byte_ms"] if self.rules else 0
         if not byte_ms:
             await super().push(status)
+            self._close_if_due()
             return
         # A server that answers a byte at a time (byte_ms apart), the greeting included.
         response = status.encode("utf-8") if isinstance(status, str) else status
@@ -362,6 +374,16 @@ class TestSMTP(SMTP):
             self._writer.write(bytes([b]))
             await self._writer.drain()
             await asyncio.sleep(byte_ms / 1000.0)
+        self._close_if_due()
+
+    def _close_if_due(self):
+        # close_after_accepting: the 250 is on its way, then a plain FIN, as a server
+        # with a per-connection message limit or a short idle timeout does. The client
+        # learns of it only when it next uses the connection.
+        if self.close_after_reply and self.transport is not None:
+            self.close_after_reply = False
+            log("close", session=self.session_no, accepted=self.accepted_here)
+            self.transport.close()
 
     def encrypted(self):
         return self.implicit_tls or self._tls_protocol is not None
@@ -419,7 +441,7 @@ async def serve(args, state):
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     server = await loop.create_server(
         lambda: TestSMTP(handler, state, tls=args.tls, tls_context=context, auth=auth,
-                         auth_exclude=args.auth_exclude),
+                         auth_exclude=args.auth_exclude, smtputf8=not args.no_smtputf8),
         host="127.0.0.1", port=args.port,
         ssl=context if args.tls == "implicit" else None)
     port = server.sockets[0].getsockname()[1]
@@ -454,6 +476,8 @@ def main(argv=None):
                    help="require AUTH (PLAIN or LOGIN) as this user before MAIL")
     p.add_argument("--auth-exclude", action="append", default=[], metavar="MECHANISM",
                    help="do not offer this AUTH mechanism (e.g. PLAIN, to test LOGIN)")
+    p.add_argument("--no-smtputf8", action="store_true",
+                   help="do not advertise SMTPUTF8 (RFC 6531) in the EHLO reply")
     args = p.parse_args(argv)
     if args.tls and not (args.tls_cert and args.tls_key):
         p.error("--tls needs --tls-cert and --tls-key")
