@@ -11,7 +11,9 @@ fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
     s.parse().expect("an RFC 3339 instant")
 }
 
-fn build(p: &Project, at: &str, recording: Recording) -> feed_rs::model::Feed {
+/// A build of the project as of `at` (recorded as the daemon records one, or a what-if);
+/// its Atom feed, read back.
+pub fn build(p: &Project, at: &str, recording: Recording) -> feed_rs::model::Feed {
     let (config, _) = Config::load(Some(&p.path().join("config/pressroom.toml"))).expect("config");
     let mut ledger = Ledger::open_in(&config.paths.state).expect("ledger");
     let history = ledger.history().expect("history");

@@ -5,39 +5,22 @@
 
 use std::time::Duration;
 
-use pressroom::build::{Builder, Recording};
-use pressroom::config::Config;
-use pressroom::ledger::Ledger;
+use pressroom::build::Recording;
 
 use super::daemon::{Daemon, client, sample_served, wait_for};
 use super::*;
 
 const SAMPLE: &str = "releases/2018-10-18-du-avgor.md";
 
-fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
-    s.parse().expect("an RFC 3339 instant")
-}
-
 /// A recorded build of the project as of `at`, as the daemon makes one; the Atom feed.
 fn build(p: &Project, at: &str) -> feed_rs::model::Feed {
-    let (config, _) = Config::load(Some(&p.path().join("config/pressroom.toml"))).expect("config");
-    let mut ledger = Ledger::open_in(&config.paths.state).expect("ledger");
-    let history = ledger.history().expect("history");
-    let mut builder =
-        Builder::new(config.clone(), p.out()).with_history(history, Recording::Record);
-    let mut report = builder.build(t(at)).expect("build");
-    assert_eq!(report.errors(), 0, "{:?}", report.diags);
-    pressroom::publish::record(
-        &mut ledger,
-        &mut builder,
-        &config,
-        &mut report,
-        pressroom::publish::Deleted::CancelNow,
-        t(at),
-    )
-    .expect("commit");
-    feed_rs::parser::parse(&std::fs::read(p.out().join("feed.atom")).expect("atom")[..])
-        .expect("parse")
+    super::corrections::build(p, at, Recording::Record)
+}
+
+/// `pressroom build` for now, which must succeed.
+fn built(p: &Project) {
+    let o = p.run(&["build"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 fn ids(feed: &feed_rs::model::Feed) -> Vec<String> {
@@ -138,31 +121,16 @@ fn postponed_past_its_day_then_moved_back_its_waiting_mail_still_goes() {
         )
     };
     p.write(file, release(&front(&lifted), "Ett besked."));
-    let built = p.run(&["build"]);
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    built(&p);
     let later = date(now + chrono::TimeDelta::days(3));
     p.write(file, release(&front(&later), "Ett besked."));
-    let built = p.run(&["build"]);
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    built(&p);
     assert!(
         !p.out().join("releases/besked/index.html").exists(),
         "postponed"
     );
     p.write(file, release(&front(&lifted), "Ett besked."));
-    let built = p.run(&["build"]);
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    built(&p);
 
     let err = send(&p, "besked");
     assert!(!err.contains("nothing to send"), "{err}");
@@ -172,7 +140,7 @@ fn postponed_past_its_day_then_moved_back_its_waiting_mail_still_goes() {
 #[test]
 fn a_copy_that_claims_a_live_slug_is_held_and_the_page_stays_the_original() {
     let p = Project::sample();
-    assert!(p.run(&["build"]).status.success());
+    built(&p);
     let copy = edited(
         &p,
         SAMPLE,
@@ -196,10 +164,10 @@ fn a_copy_that_claims_a_live_slug_is_held_and_the_page_stays_the_original() {
 #[test]
 fn a_date_edit_then_a_deletion_leaves_one_notice_and_a_build_that_writes_nothing_more() {
     let p = Project::sample();
-    assert!(p.run(&["build"]).status.success());
+    built(&p);
     let text = edited(&p, SAMPLE, "date = 2018-10-18", "date = 2018-10-19");
     p.write(SAMPLE, text);
-    assert!(p.run(&["build"]).status.success());
+    built(&p);
     std::fs::remove_file(p.path().join(SAMPLE)).expect("delete");
     let o = p.run(&["build"]);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -217,8 +185,7 @@ fn a_date_edit_then_a_deletion_leaves_one_notice_and_a_build_that_writes_nothing
         all
     };
     let before = pages(&p);
-    let o = p.run(&["build"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    built(&p);
     assert_same_files(&before, &pages(&p), "a second build changes no page");
 }
 

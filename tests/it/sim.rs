@@ -621,6 +621,13 @@ impl Sim {
         }
     }
 
+    /// The releases whose files are there.
+    fn present(&self) -> Vec<usize> {
+        (0..self.specs.len())
+            .filter(|i| self.specs[*i].present)
+            .collect()
+    }
+
     fn write(&mut self, i: usize) {
         let s = &self.specs[i];
         let path = self.dir.path().join("releases").join(s.file());
@@ -1038,9 +1045,7 @@ impl Sim {
                 self.files_changed();
             }
             40..=59 => {
-                let present: Vec<usize> = (0..self.specs.len())
-                    .filter(|i| self.specs[*i].present)
-                    .collect();
+                let present = self.present();
                 if let Some(&i) = self.rng.pick(&present) {
                     self.specs[i].body += 1;
                     self.note(format!("edit the text of {}", self.specs[i].slug()));
@@ -1060,9 +1065,7 @@ impl Sim {
                 }
             }
             64..=67 => {
-                let present: Vec<usize> = (0..self.specs.len())
-                    .filter(|i| self.specs[*i].present)
-                    .collect();
+                let present = self.present();
                 if let Some(&i) = self.rng.pick(&present) {
                     let s = &mut self.specs[i];
                     s.present = false;
@@ -1153,9 +1156,7 @@ impl Sim {
             }
             89..=90 => {
                 // A save whose build ran and whose commit a crash cut off.
-                let present: Vec<usize> = (0..self.specs.len())
-                    .filter(|i| self.specs[*i].present)
-                    .collect();
+                let present = self.present();
                 if let Some(&i) = self.rng.pick(&present) {
                     self.specs[i].body += 1;
                     self.note(format!(
@@ -1200,9 +1201,7 @@ impl Sim {
                 // What an office does to a release's identity: renames its file, gives it
                 // a new slug, or moves its date earlier or later (before or after it was
                 // published). None of it makes it another release.
-                let present: Vec<usize> = (0..self.specs.len())
-                    .filter(|i| self.specs[*i].present)
-                    .collect();
+                let present = self.present();
                 if let Some(&i) = self.rng.pick(&present) {
                     let dir = self.dir.path().join("releases");
                     match roll {
@@ -1243,9 +1242,7 @@ impl Sim {
             108..=111 => {
                 // A save that lands in two halves (a copy over a slow share, an editor
                 // writing in place): the first half is a release of its own for a moment.
-                let present: Vec<usize> = (0..self.specs.len())
-                    .filter(|i| self.specs[*i].present)
-                    .collect();
+                let present = self.present();
                 if let Some(&i) = self.rng.pick(&present) {
                     self.specs[i].body += 1;
                     let whole = self.specs[i].text();
