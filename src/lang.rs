@@ -24,7 +24,7 @@ impl LangTag {
         let tag = language_tags::LanguageTag::parse(s).map_err(|e| e.to_string())?;
         if tag.validate() == Err(language_tags::ValidationError::PrimaryLanguageNotInRegistry) {
             let language = tag.primary_language();
-            let what = if language == s {
+            let what = if language.eq_ignore_ascii_case(s) {
                 "not a language in the IANA Language Subtag Registry".to_string()
             } else {
                 format!("`{language}` is not a language in the IANA Language Subtag Registry")
@@ -142,6 +142,12 @@ mod tests {
         assert_eq!(
             LangTag::parse("xx-SE").unwrap_err(),
             "`xx` is not a language in the IANA Language Subtag Registry"
+        );
+        // Case does not matter, and the tag is kept as written.
+        assert_eq!(tag("SV-se").as_str(), "SV-se");
+        assert_eq!(
+            LangTag::parse("Swedish").unwrap_err(),
+            "not a language in the IANA Language Subtag Registry"
         );
         // ISO 639-2/B codes are not in the registry: `swe` is written `sv`.
         assert!(LangTag::parse("swe").is_err());

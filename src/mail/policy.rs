@@ -115,13 +115,9 @@ pub fn hand_off<'a>(
     listed: Option<&'a Recipient>,
 ) -> HandOff<'a> {
     // Claimed: its state is `sending`, which is this run's, not a reason.
-    match (
-        media::exclusion(release, listed, opted_out.contains(address), None),
-        listed,
-    ) {
-        (None, Some(r)) => HandOff::Send(r),
-        (Some(why), _) => HandOff::Cancel(why),
-        (None, None) => HandOff::Cancel(Exclusion::NotListed),
+    match media::exclusion(release, listed, opted_out.contains(address), None) {
+        Some(why) => HandOff::Cancel(why),
+        None => listed.map_or(HandOff::Cancel(Exclusion::NotListed), HandOff::Send),
     }
 }
 
