@@ -14,11 +14,11 @@ use crate::clock;
 use crate::config::{Config, credentials_dir};
 use crate::diagnostic::Diagnostic;
 use crate::ledger::{Decided, DeliveryState, Ledger, SendLock};
-use crate::mail::policy;
+use crate::mail::policy::{self, HandOff};
 use crate::mail::sender::{self, Mailing, SendError, Summary};
 use crate::mail::session::Session;
 use crate::mail::{self};
-use crate::media::{self, Exclusion, MediaList, Recipient, Tally};
+use crate::media::{self, MediaList, Recipient, Tally};
 use crate::optout::TokenKey;
 use crate::planner::{self, Visibility};
 use crate::release::Release;
@@ -189,7 +189,8 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             media: &media,
             invalid: &invalid,
             opted_out: &opted_out,
-            // Corrections go to those who received the original, whatever the list says.
+            // A correction's audience is who received the original: the rest of the list
+            // is not left out of it, it was never in it.
             by_list: !args.update,
         };
         listing.print(&ledger)?;
@@ -312,13 +313,11 @@ impl DryRun<'_> {
                 continue;
             }
             waits.insert(d.address.as_str());
-            // As the send will ask at hand-off (a correction only of opt-outs: its audience
-            // is who received the original, not the list).
-            let opted_out = self.opted_out.contains(&d.address);
-            let why = if self.by_list {
-                media::exclusion(self.release, rows.get(&d.address).copied(), opted_out, None)
-            } else {
-                opted_out.then_some(Exclusion::OptedOut)
+            // What the send will decide as it hands the message over.
+            let listed = rows.get(&d.address).copied();
+            let why = match policy::hand_off(self.release, &d.address, self.opted_out, listed) {
+                HandOff::Send(_) => None,
+                HandOff::Cancel(why) => Some(why),
             };
             tally.add(why.as_ref());
             match why {
