@@ -1,15 +1,18 @@
 //! The media list `config/media.csv`, as spreadsheets export it: UTF-8 with or without a
 //! BOM, `,` or `;` separated, columns `email,name,outlet,lang,topics` (topics `;`- or
 //! `|`-separated; empty means everything). A bad row is reported with its line and skipped;
-//! a repeated address (case-insensitive) counts once.
+//! a repeated address (case-insensitive) counts once. Who of it a release is for, and why
+//! each other row is not (`exclusion`), is decided here, once, for every place that asks.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::Path;
 
 use lettre::Address;
 use lettre::message::{Mailbox, Mailboxes};
 
-use crate::diagnostic::{Diagnostic, SourceText};
+use crate::diagnostic::{Diagnostic, Location, SourceText};
+use crate::ledger::DeliveryState;
 use crate::release::{LangTag, Release, Topic};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +34,6 @@ impl Recipient {
         self.email.to_string().to_lowercase()
     }
 
-    /// Whether this release is for them: topics intersect (or they take everything) and the
-    /// language matches if they set one, both ways (SPEC §4: `sv-SE` receives `sv`).
     /// Someone not on the list (a test send's address): no name, no preferences.
     pub fn unlisted(email: Address) -> Recipient {
         Recipient {
@@ -45,14 +46,177 @@ impl Recipient {
         }
     }
 
+    /// Whether this release is for them, opt-outs and the ledger aside (`exclusion`).
     pub fn wants(&self, release: &Release) -> bool {
-        let topics =
-            self.topics.is_empty() || self.topics.iter().any(|t| release.topics.contains(t));
-        let lang = self
-            .lang
-            .as_ref()
-            .is_none_or(|l| l.covers(&release.lang) || release.lang.covers(l));
-        topics && lang
+        exclusion(release, Some(self), false, None).is_none()
+    }
+}
+
+/// Why someone is not mailed a release. Every place that decides who is mailed asks
+/// `exclusion`: the dispatch decided at publication (`targets`), a manual send, the check at
+/// hand-off, the dry run and `schedule`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exclusion {
+    /// They unsubscribed.
+    OptedOut,
+    /// The address is not (or no longer) a row of the media list.
+    NotListed,
+    /// They take some topics, and the release is about none of them.
+    Topics {
+        takes: Vec<Topic>,
+        release: Vec<Topic>,
+    },
+    /// They read a language the release is not in (neither tag covers the other).
+    Language { reads: LangTag, release: LangTag },
+    /// The ledger holds this version of the release for them already, in a state that
+    /// does not wait to be sent.
+    Mailed(DeliveryState),
+}
+
+impl Exclusion {
+    /// The reasons in the order `exclusion` tries them, by `kind`.
+    pub const KINDS: [&'static str; 5] = [
+        "opted out",
+        "not on the media list",
+        "topics do not match",
+        "language does not match",
+        "already mailed",
+    ];
+
+    /// The reason without its particulars, one of `KINDS`: what `schedule` counts.
+    pub fn kind(&self) -> &'static str {
+        Self::KINDS[self.rank()]
+    }
+
+    fn rank(&self) -> usize {
+        match self {
+            Exclusion::OptedOut => 0,
+            Exclusion::NotListed => 1,
+            Exclusion::Topics { .. } => 2,
+            Exclusion::Language { .. } => 3,
+            Exclusion::Mailed(_) => 4,
+        }
+    }
+}
+
+impl fmt::Display for Exclusion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |topics: &[Topic]| {
+            topics
+                .iter()
+                .map(Topic::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            Exclusion::OptedOut => f.write_str("opted out"),
+            Exclusion::NotListed => f.write_str("no longer on the media list"),
+            Exclusion::Topics { takes, release } if release.is_empty() => write!(
+                f,
+                "topics do not match: takes {}; the release has no topic",
+                names(takes)
+            ),
+            Exclusion::Topics { takes, release } => write!(
+                f,
+                "topics do not match: takes {}; the release is about {}",
+                names(takes),
+                names(release)
+            ),
+            Exclusion::Language { reads, release } => write!(
+                f,
+                "language does not match: reads {reads}, the release is in {release}"
+            ),
+            Exclusion::Mailed(DeliveryState::Failed) => {
+                f.write_str("already mailed (failed; `send --retry-failed` tries again)")
+            }
+            Exclusion::Mailed(DeliveryState::Cancelled) => f.write_str(
+                "already mailed (cancelled before it left; `pressroom report` says why)",
+            ),
+            Exclusion::Mailed(state) => write!(f, "already mailed ({})", state.as_str()),
+        }
+    }
+}
+
+/// Why `release` is not mailed now to an address, or `None` if it is. `listed` is the
+/// address's row of the media list, `opted_out` whether it unsubscribed, `mailed` the
+/// ledger's state of this version for it, if any (queued, deferred and unknown wait to be
+/// sent: not a reason). Topics intersect or they take everything; languages match by
+/// RFC 4647 basic filtering both ways, if they set one (SPEC §4: `sv-SE` receives `sv`).
+/// Pure; the reasons are tried in the order of `Exclusion::KINDS`.
+pub fn exclusion(
+    release: &Release,
+    listed: Option<&Recipient>,
+    opted_out: bool,
+    mailed: Option<DeliveryState>,
+) -> Option<Exclusion> {
+    if opted_out {
+        return Some(Exclusion::OptedOut);
+    }
+    let Some(r) = listed else {
+        return Some(Exclusion::NotListed);
+    };
+    if !r.topics.is_empty() && !r.topics.iter().any(|t| release.topics.contains(t)) {
+        return Some(Exclusion::Topics {
+            takes: r.topics.clone(),
+            release: release.topics.clone(),
+        });
+    }
+    if let Some(reads) = &r.lang
+        && !(reads.covers(&release.lang) || release.lang.covers(reads))
+    {
+        return Some(Exclusion::Language {
+            reads: reads.clone(),
+            release: release.lang.clone(),
+        });
+    }
+    match mailed {
+        Some(
+            state @ (DeliveryState::Sent
+            | DeliveryState::Sending
+            | DeliveryState::Failed
+            | DeliveryState::Cancelled),
+        ) => Some(Exclusion::Mailed(state)),
+        Some(DeliveryState::Queued | DeliveryState::Deferred | DeliveryState::Unknown) | None => {
+            None
+        }
+    }
+}
+
+/// How many a release reaches and how many each reason leaves out, for `schedule` and the
+/// dry run's last line; invalid rows of the media list counted apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub targeted: usize,
+    pub excluded: [usize; Exclusion::KINDS.len()],
+    pub invalid: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, exclusion: Option<&Exclusion>) {
+        match exclusion {
+            None => self.targeted += 1,
+            Some(e) => self.excluded[e.rank()] += 1,
+        }
+    }
+
+    /// `1 opted out, 2 topics do not match, 1 invalid row`, or `none`.
+    pub fn exclusions(&self) -> String {
+        let mut parts: Vec<String> = Exclusion::KINDS
+            .iter()
+            .zip(self.excluded)
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
+        match self.invalid {
+            0 => {}
+            1 => parts.push("1 invalid row".into()),
+            n => parts.push(format!("{n} invalid rows")),
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
     }
 }
 
@@ -68,9 +232,11 @@ pub struct MediaList {
 const COLUMNS: [&str; 5] = ["email", "name", "outlet", "lang", "topics"];
 
 impl MediaList {
-    pub fn load(path: &Path) -> (MediaList, Vec<Diagnostic>) {
+    /// The media list at `path`, for a site in `site`'s language (which makes some
+    /// languages unlikely: `LangTag::advice`).
+    pub fn load(path: &Path, site: &LangTag) -> (MediaList, Vec<Diagnostic>) {
         match std::fs::read(path) {
-            Ok(bytes) => MediaList::parse(path, &bytes),
+            Ok(bytes) => MediaList::parse(path, &bytes, site),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
                 MediaList {
                     unreadable: Some(format!("{} is missing", path.display())),
@@ -94,7 +260,7 @@ impl MediaList {
         }
     }
 
-    pub fn parse(path: &Path, bytes: &[u8]) -> (MediaList, Vec<Diagnostic>) {
+    pub fn parse(path: &Path, bytes: &[u8], site: &LangTag) -> (MediaList, Vec<Diagnostic>) {
         let mut diags = Vec::new();
         let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
         let Ok(text) = std::str::from_utf8(bytes) else {
@@ -162,7 +328,24 @@ impl MediaList {
                 }
             };
             let line = row.position().map_or(0, |p| p.line() as usize);
-            let start = row.position().map_or(0, |p| p.byte() as usize);
+            // Where column `i` of this row is written, for a diagnostic at its line and
+            // column (the first column when the list has no such column). Counted from
+            // the row's start, not the file's: a list of 10,000 rows with a warning on
+            // each stays linear.
+            let at = |i: usize| {
+                let start = row.position().map_or(0, |p| p.byte() as usize);
+                let field = field_start(text, start, columns[i].unwrap_or(0), delimiter);
+                let before = text.get(start..field).unwrap_or("");
+                let (line, from) = match before.rfind('\n') {
+                    Some(nl) => (line + before.matches('\n').count(), &before[nl + 1..]),
+                    None => (line, before),
+                };
+                Location {
+                    path: path.to_path_buf(),
+                    line: line.max(1),
+                    col: from.chars().count() + 1,
+                }
+            };
             let field = |i: usize| {
                 columns[i]
                     .and_then(|c| row.get(c))
@@ -174,6 +357,9 @@ impl MediaList {
             }
             match recipient(&field(0), field(1), field(2), &field(3), &field(4), line) {
                 Ok(r) => {
+                    if let Some(warning) = r.lang.as_ref().and_then(|l| l.advice(site)) {
+                        diags.push(at(3).error(warning).warning());
+                    }
                     if let Some(first) = seen.get(&r.key()) {
                         diags.push(
                             row_error(
@@ -188,12 +374,11 @@ impl MediaList {
                     seen.insert(r.key(), line);
                     list.recipients.push(r);
                 }
-                Err((column, message, expected)) => {
-                    let mut d = row_error(path, line, message).expected(expected);
-                    let raw = text.get(start..).unwrap_or("");
-                    d.col = columns[column].map_or(1, |i| field_column(raw, delimiter, i));
-                    diags.push(d)
-                }
+                Err(RowError {
+                    column,
+                    message,
+                    expected,
+                }) => diags.push(at(column).error(message).expected(expected)),
             }
         }
         (list, diags)
@@ -203,25 +388,11 @@ impl MediaList {
     pub fn targets<'a>(&'a self, release: &'a Release) -> impl Iterator<Item = &'a Recipient> + 'a {
         self.recipients.iter().filter(|r| r.wants(release))
     }
-}
 
-/// The 1-based column (in characters) where field `index` of the row starting `raw` begins:
-/// delimiters inside quotes do not count.
-fn field_column(raw: &str, delimiter: u8, index: usize) -> usize {
-    let mut field = 0;
-    let mut quoted = false;
-    for (col, c) in raw.chars().enumerate() {
-        if field == index {
-            return col + 1;
-        }
-        match c {
-            '"' => quoted = !quoted,
-            '\n' | '\r' if !quoted => break,
-            c if !quoted && c as u32 == u32::from(delimiter) => field += 1,
-            _ => {}
-        }
+    /// The row of an address (compared case-insensitively, as `Recipient::key`).
+    pub fn find(&self, key: &str) -> Option<&Recipient> {
+        self.recipients.iter().find(|r| r.key() == key)
     }
-    1
 }
 
 /// Whether mail can be addressed to `email`. lettre makes a message's envelope by reading
@@ -242,6 +413,38 @@ fn row_error(path: &Path, line: usize, message: String) -> Diagnostic {
     d
 }
 
+/// The byte offset in `text` where field `index` of the record that starts at byte `start`
+/// begins: past `index` delimiters outside quotes, then past the spaces the reader trims
+/// and an opening quote, where the value itself is written.
+fn field_start(text: &str, start: usize, index: usize, delimiter: u8) -> usize {
+    let bytes = text.as_bytes();
+    let (mut at, mut field, mut quoted) = (start, 0, false);
+    while at < bytes.len() && field < index {
+        match bytes[at] {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            b if b == delimiter && !quoted => field += 1,
+            _ => {}
+        }
+        at += 1;
+    }
+    while at < bytes.len() && matches!(bytes[at], b' ' | b'\t') {
+        at += 1;
+    }
+    // Past a quoted field's opening quote only: `""` inside it is a quote of the text.
+    if bytes.get(at) == Some(&b'"') {
+        at += 1;
+    }
+    at
+}
+
+/// A row that is not a recipient: what is wrong, in which column (of `COLUMNS`).
+struct RowError {
+    column: usize,
+    message: String,
+    expected: String,
+}
+
 fn recipient(
     email: &str,
     name: String,
@@ -249,42 +452,36 @@ fn recipient(
     lang: &str,
     topics: &str,
     line: usize,
-) -> Result<Recipient, (usize, String, String)> {
-    let like = || "an address like anna@example.org".to_string();
-    let email: Address = email
-        .parse()
-        .map_err(|e| (0, format!("`{email}` is not an email address: {e}"), like()))?;
+) -> Result<Recipient, RowError> {
+    let email: Address = email.parse().map_err(|e| RowError {
+        column: 0,
+        message: format!("`{email}` is not an email address: {e}"),
+        expected: "an address like anna@example.org".to_string(),
+    })?;
     if !addressable(&email) {
-        return Err((
-            0,
-            format!(
+        return Err(RowError {
+            column: 0,
+            message: format!(
                 "`{email}` cannot be mailed: a quoted local part does not survive the To: header"
             ),
-            like(),
-        ));
+            expected: "an address like anna@example.org".to_string(),
+        });
     }
-    if name.chars().any(char::is_control) {
-        return Err((
-            1,
-            "a name contains a line break".into(),
-            "one line per field".into(),
-        ));
-    }
-    if outlet.chars().any(char::is_control) {
-        return Err((
-            2,
-            "an outlet contains a line break".into(),
-            "one line per field".into(),
-        ));
+    for (column, text) in [(1, &name), (2, &outlet)] {
+        if text.chars().any(char::is_control) {
+            return Err(RowError {
+                column,
+                message: format!("`{}` contains a line break", COLUMNS[column]),
+                expected: "one line per field".into(),
+            });
+        }
     }
     let lang = match lang {
         "" => None,
-        l => Some(LangTag::parse(l).map_err(|e| {
-            (
-                3,
-                format!("`{l}`: {e}"),
-                "a language tag like sv or en".to_string(),
-            )
+        l => Some(LangTag::parse(l).map_err(|e| RowError {
+            column: 3,
+            message: format!("`{l}`: {e}"),
+            expected: "a language tag like sv or en".to_string(),
         })?),
     };
     let topics = topics
@@ -292,12 +489,10 @@ fn recipient(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(|t| {
-            Topic::parse(t).map_err(|e| {
-                (
-                    4,
-                    e,
-                    "topic names like jamstalldhet|prostitution".to_string(),
-                )
+            Topic::parse(t).map_err(|message| RowError {
+                column: 4,
+                message,
+                expected: "topic names like jamstalldhet|prostitution".to_string(),
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -316,7 +511,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> (MediaList, Vec<String>) {
-        let (list, diags) = MediaList::parse(Path::new("media.csv"), text.as_bytes());
+        let site = LangTag::parse("sv").unwrap();
+        let (list, diags) = MediaList::parse(Path::new("media.csv"), text.as_bytes(), &site);
         (list, diags.iter().map(ToString::to_string).collect())
     }
 
@@ -339,7 +535,7 @@ mod tests {
         assert_eq!(diags.len(), 1, "{diags:?}");
         assert!(
             diags[0].starts_with(
-                "media.csv:3:3: `\"quoted local\"@example.org` cannot be mailed: a quoted local part"
+                "media.csv:3:4: `\"quoted local\"@example.org` cannot be mailed: a quoted local part"
             ),
             "{diags:?}"
         );
@@ -425,5 +621,136 @@ mod tests {
             diags[1].starts_with("media.csv:4:1: warning: ANNA@example.org is already on line 2"),
             "{diags:?}"
         );
+    }
+
+    fn row(lang: &str, topics: &str) -> Recipient {
+        recipient(
+            "anna@example.org",
+            "Anna".into(),
+            String::new(),
+            lang,
+            topics,
+            2,
+        )
+        .unwrap_or_else(|e| panic!("{}", e.message))
+    }
+
+    fn swedish_release(topics: &[&str]) -> Release {
+        let mut r = crate::planner::tests::release("du-avgor", "2018-10-18T00:00:00+02:00");
+        r.topics = topics.iter().map(|t| Topic::parse(t).unwrap()).collect();
+        r
+    }
+
+    #[test]
+    fn each_row_is_mailed_or_left_out_for_one_reason() {
+        let release = swedish_release(&["prostitution", "jamstalldhet"]);
+        let why = |r: &Recipient, out: bool, state: Option<DeliveryState>| {
+            exclusion(&release, Some(r), out, state).map(|e| e.to_string())
+        };
+        // Languages match both ways (RFC 4647 basic filtering): `sv-SE` reads `sv`.
+        for mailed in [row("", ""), row("sv", ""), row("sv-SE", "jamstalldhet")] {
+            assert_eq!(why(&mailed, false, None), None, "{mailed:?}");
+        }
+        let mut in_sv_se = release.clone();
+        in_sv_se.lang = LangTag::parse("sv-SE").unwrap();
+        assert_eq!(
+            exclusion(&in_sv_se, Some(&row("sv", "")), false, None),
+            None
+        );
+
+        assert_eq!(
+            why(&row("sv", ""), true, None).as_deref(),
+            Some("opted out")
+        );
+        assert_eq!(
+            why(&row("sv", "sport|ekonomi"), false, None).as_deref(),
+            Some(
+                "topics do not match: takes sport, ekonomi; the release is about prostitution, jamstalldhet"
+            )
+        );
+        assert_eq!(
+            why(&row("en", ""), false, None).as_deref(),
+            Some("language does not match: reads en, the release is in sv")
+        );
+        assert_eq!(
+            why(&row("sv", ""), false, Some(DeliveryState::Sent)).as_deref(),
+            Some("already mailed (sent)")
+        );
+        // Mail that waits is theirs still: queued, deferred, unknown.
+        for waiting in [
+            DeliveryState::Queued,
+            DeliveryState::Deferred,
+            DeliveryState::Unknown,
+        ] {
+            assert_eq!(why(&row("sv", ""), false, Some(waiting)), None);
+        }
+        assert_eq!(
+            exclusion(&release, None, false, Some(DeliveryState::Queued)),
+            Some(Exclusion::NotListed)
+        );
+        // One reason each, the first that holds: an opt-out before all else, the row's
+        // wishes before the ledger.
+        let e = exclusion(&release, Some(&row("en", "sport")), true, None).unwrap();
+        assert_eq!(e.kind(), "opted out");
+        let e = exclusion(
+            &release,
+            Some(&row("en", "sport")),
+            false,
+            Some(DeliveryState::Sent),
+        )
+        .unwrap();
+        assert_eq!(e.kind(), "topics do not match");
+        assert!(!row("en", "").wants(&release) && row("sv-SE", "").wants(&release));
+    }
+
+    #[test]
+    fn a_tally_counts_per_reason_in_order() {
+        let release = swedish_release(&["prostitution"]);
+        let mut tally = Tally {
+            invalid: 2,
+            ..Tally::default()
+        };
+        for (r, out) in [
+            (row("sv", ""), false),
+            (row("en", ""), false),
+            (row("de", ""), false),
+            (row("", "sport"), false),
+            (row("", ""), true),
+        ] {
+            tally.add(exclusion(&release, Some(&r), out, None).as_ref());
+        }
+        assert_eq!(tally.targeted, 1);
+        assert_eq!(
+            tally.exclusions(),
+            "1 opted out, 1 topics do not match, 2 language does not match, 2 invalid rows"
+        );
+        assert_eq!(Tally::default().exclusions(), "none");
+    }
+
+    #[test]
+    fn a_language_not_in_the_registry_is_an_error_at_its_column_and_a_country_code_a_warning() {
+        let (list, diags) = parse(
+            "email,name,outlet,lang,topics\n\
+             anna@example.org,Anna,Tidningen,sv-SE,\n\
+             bo@example.com,Bo,\"Radio, Ett\",swedish,\n\
+             cecilia@example.org; ,Cecilia,Byrån, se ,\n",
+        );
+        assert_eq!(
+            diags,
+            [
+                "media.csv:3:32: `swedish`: not a language in the IANA Language Subtag Registry (a language tag like sv or en)",
+                "media.csv:4:1: `cecilia@example.org;` is not an email address: Invalid email domain (an address like anna@example.org)",
+            ]
+        );
+        assert_eq!(list.recipients.len(), 1);
+        let (list, diags) =
+            parse("email;name;outlet;lang;topics\nanna@example.org;Anna;Byrån; se ;\n");
+        assert_eq!(
+            diags,
+            [
+                "media.csv:2:30: warning: `se` is the code of a language at home in NO, not the country code SE: for the site's language write `sv`"
+            ]
+        );
+        assert_eq!(list.recipients.len(), 1, "a warning keeps the row");
     }
 }

@@ -55,7 +55,7 @@ pub fn record(
     let publications = if newly_public.is_empty() {
         Vec::new()
     } else {
-        let (media, _) = MediaList::load(&config.paths.media);
+        let (media, _) = MediaList::load(&config.paths.media, &config.site.lang);
         newly_public
             .iter()
             .map(|r| decision::decide(config, &media, r, at))

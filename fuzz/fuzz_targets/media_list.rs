@@ -6,10 +6,12 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
+use pressroom::lang::LangTag;
 use pressroom::media::MediaList;
 
 fuzz_target!(|data: &[u8]| {
-    let (media, _diags) = MediaList::parse(Path::new("config/media.csv"), data);
+    let site = LangTag::parse("sv").expect("a valid literal tag");
+    let (media, _diags) = MediaList::parse(Path::new("config/media.csv"), data, &site);
     let mut keys = HashSet::new();
     for r in &media.recipients {
         assert!(

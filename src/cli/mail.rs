@@ -1,7 +1,7 @@
 //! The mail commands: `send`, `status` and `report`. They do the IO around the ledger and
 //! the sender; every decision (who, which version, what state) is in `mail` and `ledger`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -13,12 +13,13 @@ use super::progress::{Interrupt, Progress};
 use crate::catalog;
 use crate::clock;
 use crate::config::{Config, credentials_dir};
+use crate::diagnostic::Diagnostic;
 use crate::ledger::{Decided, DeliveryState, Ledger, SendLock};
-use crate::mail::policy;
+use crate::mail::policy::{self, HandOff};
 use crate::mail::sender::{self, Mailing, SendError, Summary};
 use crate::mail::session::Session;
 use crate::mail::{self};
-use crate::media::MediaList;
+use crate::media::{self, MediaList, Recipient, Tally};
 use crate::optout::TokenKey;
 use crate::planner::{self, Visibility};
 use crate::release::Release;
@@ -119,9 +120,12 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             "{interrupted} deliveries were in flight when a previous send stopped: marked unknown, they are sent again with the same Message-ID"
         );
     }
-    let (media, media_diags) = MediaList::load(&config.paths.media);
-    for d in media_diags.iter().filter(|d| d.is_error()) {
-        eprintln!("{d}");
+    let (media, media_diags) = MediaList::load(&config.paths.media, &config.site.lang);
+    let invalid: Vec<&Diagnostic> = media_diags.iter().filter(|d| d.is_error()).collect();
+    if !args.dry_run {
+        for d in &invalid {
+            eprintln!("{d}");
+        }
     }
     if let Some(why) = &media.unreadable {
         // Who is targeted cannot be told: nothing is queued, sent or cancelled.
@@ -188,19 +192,17 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         eprintln!("{n} failed deliveries queued again");
     }
     if args.dry_run {
-        let waiting = ledger.deliveries(&release.id)?.into_iter().filter(|d| {
-            d.version == version
-                && matches!(
-                    d.state,
-                    DeliveryState::Queued | DeliveryState::Unknown | DeliveryState::Deferred
-                )
-        });
-        let mut n = 0;
-        for d in waiting {
-            println!("{}\t{}\t{}", d.address, d.state.as_str(), d.message_id);
-            n += 1;
-        }
-        eprintln!("{n} would be mailed (dry run: nothing sent)");
+        let listing = DryRun {
+            release: &release,
+            version,
+            media: &media,
+            invalid: &invalid,
+            opted_out: &opted_out,
+            // A correction's audience is who received the original: the rest of the list
+            // is not left out of it, it was never in it.
+            by_list: !args.update,
+        };
+        listing.print(&ledger)?;
         return Ok(Outcome::Ok);
     }
     // Counted, not loaded: memory stays flat in the number of recipients.
@@ -287,6 +289,90 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
     }
 }
 
+/// What `send --dry-run` shows: who would be mailed (the deliveries a send would hand
+/// over), then every media-list row left out and why (`media::exclusion`, the rule the
+/// send itself follows at hand-off), then the rows that are not valid.
+struct DryRun<'a> {
+    release: &'a Release,
+    version: u32,
+    media: &'a MediaList,
+    invalid: &'a [&'a Diagnostic],
+    opted_out: &'a HashSet<String>,
+    by_list: bool,
+}
+
+impl DryRun<'_> {
+    fn print(&self, ledger: &Ledger) -> anyhow::Result<()> {
+        let rows: HashMap<String, &Recipient> =
+            self.media.recipients.iter().map(|r| (r.key(), r)).collect();
+        let deliveries: Vec<_> = ledger
+            .deliveries(&self.release.id)?
+            .into_iter()
+            .filter(|d| d.version == self.version)
+            .collect();
+        let mut out = std::io::stdout().lock();
+        let mut tally = Tally {
+            invalid: self.invalid.len(),
+            ..Tally::default()
+        };
+        let mut waits = HashSet::new();
+        let mut excluded = Vec::new();
+        for d in &deliveries {
+            if !matches!(
+                d.state,
+                DeliveryState::Queued | DeliveryState::Unknown | DeliveryState::Deferred
+            ) {
+                continue;
+            }
+            waits.insert(d.address.as_str());
+            // What the send will decide as it hands the message over.
+            let listed = rows.get(&d.address).copied();
+            let why = match policy::hand_off(self.release, &d.address, self.opted_out, listed) {
+                HandOff::Send(_) => None,
+                HandOff::Cancel(why) => Some(why),
+            };
+            tally.add(why.as_ref());
+            match why {
+                None => writeln!(out, "{}\t{}\t{}", d.address, d.state.as_str(), d.message_id)?,
+                Some(why) => excluded.push((d.address.as_str(), why)),
+            }
+        }
+        if self.by_list {
+            let states: HashMap<&str, DeliveryState> = deliveries
+                .iter()
+                .map(|d| (d.address.as_str(), d.state))
+                .collect();
+            for r in &self.media.recipients {
+                let key = r.key();
+                if waits.contains(key.as_str()) {
+                    continue;
+                }
+                let opted_out = self.opted_out.contains(&key);
+                let state = states.get(key.as_str()).copied();
+                if let Some(why) = media::exclusion(self.release, Some(r), opted_out, state) {
+                    tally.add(Some(&why));
+                    writeln!(out, "{key}\texcluded\t{why}")?;
+                }
+            }
+        }
+        for (address, why) in excluded {
+            writeln!(out, "{address}\texcluded\t{why}")?;
+        }
+        for d in self.invalid {
+            let at = format!("{}:{}:{}", d.path.display(), d.line, d.col);
+            let expected = d.expected.as_deref().map(|e| format!(" ({e})"));
+            let message = format!("{}{}", d.message, expected.unwrap_or_default());
+            writeln!(out, "{at}\tinvalid\t{message}")?;
+        }
+        eprintln!(
+            "{} would be mailed (dry run: nothing sent); excluded: {}",
+            tally.targeted,
+            tally.exclusions()
+        );
+        Ok(())
+    }
+}
+
 /// `send SLUG --to ADDRESS`: one test message, at once, to any address (the press
 /// officer's own, usually), greeted by name if the media list has it. It carries its own
 /// Message-ID and is recorded as a test: never added to the release's dispatch, never
@@ -314,7 +400,7 @@ fn test_send(
         eprintln!("1 test message would be sent (dry run: nothing sent)");
         return Ok(Outcome::Ok);
     }
-    let (media, _) = MediaList::load(&config.paths.media);
+    let (media, _) = MediaList::load(&config.paths.media, &config.site.lang);
     let recipient = media
         .recipients
         .iter()

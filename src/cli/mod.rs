@@ -302,6 +302,8 @@ fn scan(config: &Config) -> anyhow::Result<Loaded> {
 
 fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyhow::Result<Outcome> {
     use crate::core::schedule::{Action, timeline};
+    use crate::media::exclusion;
+    use std::collections::HashMap;
     let loaded = scan(config)?;
     let ledger = Ledger::open_in(&config.paths.state)?;
     let pending = ledger.pending()?;
@@ -320,17 +322,45 @@ fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyho
         from,
         until,
     );
-    let (media, _) = MediaList::load(&config.paths.media);
+    let (media, media_diags) = MediaList::load(&config.paths.media, &config.site.lang);
+    let invalid = media_diags.iter().filter(|d| d.is_error()).count();
+    let opted_out = ledger.opted_out()?;
     let tz = config.site.timezone;
     for p in &plan {
         let when = p.at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
         match p.what {
             Action::Publish => println!("{when}  publish  {}  {}", p.release.slug, p.release.title),
-            Action::Mail => println!(
-                "{when}  mail     {}  to {}",
-                p.release.slug,
-                count(media.targets(p.release).count(), "recipient")
-            ),
+            Action::Mail => {
+                let mut tally = crate::media::Tally {
+                    invalid,
+                    ..Default::default()
+                };
+                let release = p.release;
+                if decided.contains(&release.id) {
+                    // Mail already decided and waiting: its deliveries, as each will be
+                    // asked at hand-off.
+                    let deliveries = ledger.deliveries(&release.id)?;
+                    let version = deliveries.iter().map(|d| d.version).max().unwrap_or(1);
+                    let rows: HashMap<String, &crate::media::Recipient> =
+                        media.recipients.iter().map(|r| (r.key(), r)).collect();
+                    for d in deliveries.iter().filter(|d| d.version == version) {
+                        let listed = rows.get(&d.address).copied();
+                        let out = opted_out.contains(&d.address);
+                        tally.add(exclusion(release, listed, out, Some(d.state)).as_ref());
+                    }
+                } else {
+                    for r in &media.recipients {
+                        let out = opted_out.contains(&r.key());
+                        tally.add(exclusion(release, Some(r), out, None).as_ref());
+                    }
+                }
+                println!(
+                    "{when}  mail     {}  to {}; excluded: {}",
+                    release.slug,
+                    count(tally.targeted, "recipient"),
+                    tally.exclusions()
+                );
+            }
         }
     }
     if plan.is_empty() {
@@ -358,7 +388,7 @@ fn preview(
 ) -> anyhow::Result<Outcome> {
     let loaded = scan(config)?;
     let release = catalog::find(&loaded.releases, slug).map_err(anyhow::Error::msg)?;
-    let (media, _) = MediaList::load(&config.paths.media);
+    let (media, _) = MediaList::load(&config.paths.media, &config.site.lang);
     let recipient = match recipient {
         Some(email) => {
             let address: lettre::Address = email
@@ -433,7 +463,7 @@ fn preview(
 }
 
 fn check(config: &Config) -> anyhow::Result<Outcome> {
-    let (media, mut diags) = MediaList::load(&config.paths.media);
+    let (media, mut diags) = MediaList::load(&config.paths.media, &config.site.lang);
     // With the ledger's pins, a copy of a published release is the one reported, not it.
     let loaded = scan(config)?;
     diags.extend(loaded.diags);

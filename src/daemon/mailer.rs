@@ -97,7 +97,7 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             "deliveries were in flight when sending last stopped: marked unknown, sent again with the same Message-ID"
         );
     }
-    let (media, media_diags) = MediaList::load(&job.config.paths.media);
+    let (media, media_diags) = MediaList::load(&job.config.paths.media, &job.config.site.lang);
     for d in media_diags.iter().filter(|d| d.is_error()) {
         tracing::warn!("{d}");
     }

@@ -501,7 +501,7 @@ impl Daemon {
     }
 
     fn check_media(&self) {
-        let (media, diags) = MediaList::load(&self.config.paths.media);
+        let (media, diags) = MediaList::load(&self.config.paths.media, &self.config.site.lang);
         for d in &diags {
             tracing::warn!("{d}");
         }

@@ -461,11 +461,12 @@ mod tests {
                 eight_bit in any::<bool>(),
             ) {
                 let csv = format!("email,name\n{},{}\n", field(&email), field(&name));
-                let (list, _) = MediaList::parse(Path::new("media.csv"), csv.as_bytes());
+                let config = Config::defaults(Path::new("/nonexistent"));
+                let (list, _) =
+                    MediaList::parse(Path::new("media.csv"), csv.as_bytes(), &config.site.lang);
                 let Some(recipient) = list.recipients.first() else {
                     return Ok(());
                 };
-                let config = Config::defaults(Path::new("/nonexistent"));
                 let templates = Templates::built_in();
                 let release = release(&config, &title);
                 let prepared = Prepared::new(&config, &release);

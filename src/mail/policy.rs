@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use crate::media::Recipient;
+use crate::media::{self, Exclusion, Recipient};
 use crate::release::Release;
 
 /// The minutes in which mail may leave: every minute that holds a fire time of the cron
@@ -101,11 +101,11 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(60 * 60);
 /// What becomes of a claimed delivery as it is handed to the transport (SPEC §4, "Mail at
 /// hand-off"): it leaves only to a recipient still on the media list (`listed`, as the run
 /// read it), still wanting the release as it is now, and not opted out; otherwise it is
-/// cancelled, with the reason recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// cancelled, with the reason (`media::exclusion`, the one rule of who is mailed) recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandOff<'a> {
     Send(&'a Recipient),
-    Cancel(&'static str),
+    Cancel(Exclusion),
 }
 
 pub fn hand_off<'a>(
@@ -114,13 +114,10 @@ pub fn hand_off<'a>(
     opted_out: &HashSet<String>,
     listed: Option<&'a Recipient>,
 ) -> HandOff<'a> {
-    if opted_out.contains(address) {
-        return HandOff::Cancel("opted out");
-    }
-    match listed {
-        Some(r) if r.wants(release) => HandOff::Send(r),
-        Some(_) => HandOff::Cancel("no longer targeted: topics or language changed"),
-        None => HandOff::Cancel("no longer on the media list"),
+    // Claimed: its state is `sending`, which is this run's, not a reason.
+    match media::exclusion(release, listed, opted_out.contains(address), None) {
+        Some(why) => HandOff::Cancel(why),
+        None => listed.map_or(HandOff::Cancel(Exclusion::NotListed), HandOff::Send),
     }
 }
 

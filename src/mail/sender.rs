@@ -414,8 +414,8 @@ fn prepare(
     let listed = names.get(delivery.address.as_str()).copied();
     let recipient = match policy::hand_off(d.release, &delivery.address, opted_out, listed) {
         HandOff::Send(r) => r,
-        HandOff::Cancel(reason) => {
-            let reason = reason.into();
+        HandOff::Cancel(why) => {
+            let reason = why.to_string();
             return Item::Done(delivery, Outcome::Cancelled { reason });
         }
     };

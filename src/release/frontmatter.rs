@@ -80,14 +80,22 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
     let title = read_title(&mut t, diags);
     let date = read_date(&mut t, site, diags);
     let lang = match t.string("lang", diags) {
-        Some((lang, span)) => LangTag::parse(&lang)
-            .map_err(|e| {
+        Some((lang, span)) => match LangTag::parse(&lang) {
+            Ok(tag) => {
+                // A real language, but most likely a country written for one (`se`).
+                if let Some(warning) = tag.advice(&site.lang) {
+                    diags.push(t.error(span, warning).warning());
+                }
+                Some(tag)
+            }
+            Err(e) => {
                 diags.push(
                     t.error(span, format!("`{lang}`: {e}"))
                         .expected("a BCP 47 language tag like sv or en-GB"),
-                )
-            })
-            .ok(),
+                );
+                None
+            }
+        },
         None => Some(site.lang.clone()),
     };
     let slug = match t.string("slug", diags) {

@@ -238,7 +238,9 @@ pub fn deleted(
     last_hash: &str,
     config: &crate::config::Config,
 ) -> Option<Release> {
-    let lang = LangTag::parse(&notice.lang).ok()?;
+    // A language recorded before tags were checked against the registry (`swedish`)
+    // still leaves a notice page, in the site's language.
+    let lang = LangTag::parse(&notice.lang).unwrap_or_else(|_| config.site.lang.clone());
     let reason = if lang.key().starts_with("sv") {
         "Pressmeddelandet har tagits bort."
     } else {
@@ -319,5 +321,20 @@ mod tests {
         assert_eq!(Slug::from_file_name("2018-10-18"), "2018-10-18");
         assert!(Slug::parse("Du avgör").is_err());
         assert!(Slug::parse("-x").is_err());
+    }
+
+    #[test]
+    fn a_deleted_release_recorded_in_a_language_no_longer_accepted_keeps_its_notice() {
+        let config = crate::config::Config::defaults(std::path::Path::new("/srv/pressroom"));
+        let notice = revision::Notice {
+            slug: "du-avgor".into(),
+            title: "Du avgör".into(),
+            date: "2018-10-17T22:00:00Z".parse().unwrap(),
+            lang: "swedish".into(),
+        };
+        let r =
+            deleted("tag:example.org,2018:du-avgor", &notice, "h", &config).expect("a notice page");
+        assert_eq!(r.lang, config.site.lang);
+        assert!(r.withdrawn.is_some());
     }
 }

@@ -259,7 +259,7 @@ fn a_quoted_local_part_is_a_check_error_at_its_line_and_column_and_never_queued(
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
         out.contains(&format!(
-            "media.csv:{line}:1: `\"quoted local\"@example.org` cannot be mailed"
+            "media.csv:{line}:2: `\"quoted local\"@example.org` cannot be mailed"
         )),
         "{out}"
     );

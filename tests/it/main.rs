@@ -21,6 +21,7 @@ mod sim;
 mod smtp;
 mod smtp_tls;
 mod systemd;
+mod targeting;
 mod validators;
 
 use std::collections::BTreeMap;

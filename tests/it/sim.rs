@@ -498,7 +498,7 @@ impl Sim {
                         self.starts.1
                     ));
                 }
-                let (media, _) = MediaList::load(&self.config.paths.media);
+                let (media, _) = MediaList::load(&self.config.paths.media, &self.config.site.lang);
                 let snapshot = self.media.clone();
                 let d = self.daemon();
                 d.ledger.mark_interrupted(now).expect("mark interrupted");
@@ -725,15 +725,15 @@ impl Sim {
                 .find(|r| r.key() == delivery.address);
             let handed = match &release {
                 Some(r) => policy::hand_off(r, &delivery.address, &opted_out, listed),
-                None => HandOff::Cancel("the release is gone"),
+                None => {
+                    let reason = "the release is gone".to_string();
+                    outcomes.push((delivery, Outcome::Cancelled { reason }));
+                    continue;
+                }
             };
-            if let HandOff::Cancel(reason) = handed {
-                outcomes.push((
-                    delivery,
-                    Outcome::Cancelled {
-                        reason: reason.into(),
-                    },
-                ));
+            if let HandOff::Cancel(why) = handed {
+                let reason = why.to_string();
+                outcomes.push((delivery, Outcome::Cancelled { reason }));
                 continue;
             }
             let attempt = match server {

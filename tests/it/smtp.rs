@@ -368,7 +368,7 @@ fn recipients_removed_or_retargeted_after_queueing_are_not_mailed_and_the_report
     );
     assert!(
         row("cecilia.berg@").contains("cancelled")
-            && row("cecilia.berg@").contains("no longer targeted"),
+            && row("cecilia.berg@").contains("topics do not match: takes sport"),
         "{report}"
     );
 }
