@@ -23,6 +23,8 @@ pub(super) struct Revisions {
     pub recording: Recording,
     known: HashMap<String, Revision>,
     notices: HashMap<String, Notice>,
+    /// The latest build instant the ledger recorded.
+    pub latest: Option<DateTime<Utc>>,
 }
 
 /// What a build saw of the public releases: for the ledger, once the site is written.
@@ -52,13 +54,15 @@ impl Revisions {
             recording,
             known: history.revisions,
             notices: history.notices,
+            latest: history.latest,
         }
     }
 
-    /// What a build saw is now in the ledger.
-    pub fn recorded(&mut self, seen: Seen) {
+    /// What a build as of `at` saw is now in the ledger.
+    pub fn recorded(&mut self, seen: Seen, at: DateTime<Utc>) {
         self.known.extend(seen.revisions);
         self.notices.extend(seen.notices);
+        self.latest = Some(self.latest.map_or(at, |l| l.max(at)));
     }
 
     /// Whether the release with this id was ever seen public.

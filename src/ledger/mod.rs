@@ -93,6 +93,12 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL,
         outcome TEXT NOT NULL
     ) STRICT;",
+    // The latest build instant recorded (one row): a clock read earlier than it is set
+    // back, and such a build records nothing and unpublishes nothing.
+    "CREATE TABLE clock (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        latest TEXT NOT NULL
+    ) STRICT;",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";
