@@ -1363,7 +1363,7 @@ fn a_release_broken_before_its_minute_is_held_past_it_loudly_and_published_once_
     let daemon = Daemon::start(&p);
     let http = client();
 
-    let date = (pressroom::clock::now() + chrono::TimeDelta::seconds(4)).with_nanosecond_zero();
+    let date = (pressroom::clock::now() + chrono::TimeDelta::seconds(6)).with_nanosecond_zero();
     let good = secret_release(&rfc3339(date));
     p.write("releases/hemlig-nyhet.md", &good);
     wait_for(
