@@ -4,6 +4,7 @@
 #   - dkimpy with PyNaCl (Python) to verify DKIM signatures (tests/dkim/verify.py)
 #   - openssl, which makes the tests' throwaway DKIM keys and TLS certificates
 #   - systemd-analyze (Debian's systemd package) to check the shipped unit
+#   - libfaketime (Debian's faketime package): tests run pressroom on a clock set back
 #   - the feed validators, via .ci/install-validators.sh when that file exists
 # Idempotent; meant to run as root on Debian bookworm with access to Debian's
 # packages and PyPI only. Installs only what is missing.
@@ -70,6 +71,11 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
   apt_install systemd
 fi
 
+# 4b. libfaketime, which sets a process's clock back (tests/it/build.rs, daemon.rs).
+if ! command -v faketime >/dev/null 2>&1; then
+  apt_install faketime
+fi
+
 # 5. The feed validators (jing, feedparser, jsonschema).
 if [ -f .ci/install-validators.sh ]; then
   bash .ci/install-validators.sh
@@ -86,3 +92,4 @@ print("install-test-tools: python3 %s at %s, aiosmtpd %s, dkimpy, PyNaCl %s"
 EOF
 openssl version
 systemd-analyze --version | head -1
+command -v faketime

@@ -35,6 +35,16 @@ pub struct Catalog {
     pins: Pins,
 }
 
+/// A release file that does not parse (or cannot be read) now.
+#[derive(Debug, Clone)]
+pub struct Failing {
+    pub file: PathBuf,
+    /// Its page folder (`releases/<slug>/`), from its last good version or its file name.
+    pub page: Option<String>,
+    /// The version last read from it, which stands in for it among the releases.
+    pub last_good: Option<Arc<Release>>,
+}
+
 /// Every release known at a moment, and every problem found while reading them.
 pub struct Loaded {
     pub releases: Vec<Arc<Release>>,
@@ -43,6 +53,9 @@ pub struct Loaded {
     pub broken: Vec<String>,
     /// The pins the ledger is to record for the ids given (a recorded build records them).
     pub pins: Vec<PinChange>,
+    /// Every file that failed to parse (or to be read), with the last good version that
+    /// stands in for it in `releases`, if this catalog ever read one.
+    pub failing: Vec<Failing>,
     /// The releases folder could not be read at all: the releases are those last loaded.
     pub unreadable: Option<Diagnostic>,
 }
@@ -102,6 +115,7 @@ impl Catalog {
                     diags: vec![unreadable.clone()],
                     broken: Vec::new(),
                     pins: Vec::new(),
+                    failing: Vec::new(),
                     unreadable: Some(unreadable),
                 };
             }
@@ -135,6 +149,7 @@ impl Catalog {
 
         let mut releases = Vec::with_capacity(entries.len());
         let mut broken = Vec::new();
+        let mut failing = Vec::new();
         for entry in &entries {
             let Some(cached) = self.parsed.get(&entry.key) else {
                 continue;
@@ -143,13 +158,24 @@ impl Catalog {
             match &cached.release {
                 Some(r) => releases.push(Arc::clone(r)),
                 None => {
-                    // Keep serving what was good until the file is fixed.
-                    if let Some(good) = self.last_good.get(&entry.key) {
-                        broken.push(good.path());
+                    // Keep serving what was good until the file is fixed; the builder
+                    // holds it back instead if it was not public yet (fail closed).
+                    let last_good = self.last_good.get(&entry.key).cloned();
+                    let page = match &last_good {
+                        Some(good) => Some(good.path()),
+                        None => Slug::parse(Slug::from_file_name(&entry.name))
+                            .ok()
+                            .map(|slug| format!("releases/{slug}/")),
+                    };
+                    if let Some(good) = &last_good {
                         releases.push(Arc::clone(good));
-                    } else if let Ok(slug) = Slug::parse(Slug::from_file_name(&entry.name)) {
-                        broken.push(format!("releases/{slug}/"));
                     }
+                    broken.extend(page.clone());
+                    failing.push(Failing {
+                        file: entry.path.clone(),
+                        page,
+                        last_good,
+                    });
                 }
             }
         }
@@ -168,11 +194,20 @@ impl Catalog {
             pins = identity::resolve(&mut releases, &self.dir, &self.pins, now);
         }
         self.adopt(&releases);
+        // A broken file's stand-in is the release as listed: under its pinned id.
+        for f in &mut failing {
+            if let Some(good) = &mut f.last_good
+                && let Some(listed) = releases.iter().find(|r| r.source == good.source)
+            {
+                *good = Arc::clone(listed);
+            }
+        }
         Loaded {
             releases,
             diags,
             broken,
             pins,
+            failing,
             unreadable: None,
         }
     }

@@ -64,7 +64,7 @@ pub fn record(
     let seen = std::mem::take(&mut report.seen);
     let (recorded, cancelled) =
         ledger.commit_build(seen.clone(), publications, withdrawn_ids, at)?;
-    builder.recorded(seen);
+    builder.recorded(seen, at);
     Ok(Committed {
         published: newly_public.into_iter().zip(recorded).collect(),
         cancelled: withdrawn
@@ -88,6 +88,6 @@ pub fn record_identities(
         return Ok(());
     }
     ledger.commit_build(seen.clone(), Vec::new(), Vec::new(), at)?;
-    builder.recorded(seen);
+    builder.recorded(seen, at);
     Ok(())
 }

@@ -2,8 +2,11 @@
 //! `Builder` keeps what it rendered, so after one file changes only that release is
 //! rendered again (the catalog parses only that file), and only the listings that show it;
 //! the rest of the site is left as written. A release that fails to parse keeps its last
-//! good version in a long-running builder, and its files on disk in any case. What the
-//! build saw of published releases (`sightings`) is handed back for the ledger to record.
+//! good version in a long-running builder, and its files on disk in any case, if it was on
+//! the site when it broke; one that was not public yet is held (nothing of it is built, its
+//! mail waits) until it is fixed. What the build saw of published releases (`sightings`)
+//! is handed back for the ledger to record. A recorded build never runs on a clock set back
+//! behind the latest instant the ledger recorded.
 
 mod sightings;
 
@@ -14,8 +17,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-pub use crate::catalog::Loaded;
 use crate::catalog::{self, Catalog};
+pub use crate::catalog::{Failing, Loaded};
 use crate::config::Config;
 use crate::core::Presence;
 use crate::diagnostic::Diagnostic;
@@ -25,6 +28,25 @@ use crate::planner::{self, Plan, Visibility};
 use crate::release::{self, Release};
 use crate::render::{self, Map, Output, Templates};
 use sightings::{Observed, Revisions};
+
+/// How far a recorded build's clock may read behind the latest instant the ledger recorded
+/// and still build, as of that latest instant. Time sync slews small errors and steps only
+/// larger ones (chrony's `makestep` and ntpd's step threshold are under a second), so a
+/// step back within a second is routine correction, not a wrong clock, and building as of
+/// the recorded instant keeps everything published then. Further back, the clock is wrong
+/// and the build is refused (`BuildError::ClockBehind`).
+pub const CLOCK_TOLERANCE: TimeDelta = TimeDelta::seconds(1);
+
+/// What becomes of a release whose file no longer parses, decided at the first build that
+/// sees it broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Its last good version was on the site then: it stays (fail safe after publication).
+    Kept,
+    /// It was not public yet: nothing of it is built and its mail waits until the file is
+    /// fixed, even once its last good version's date passes (fail closed before).
+    Held,
+}
 
 /// Whether a build writes what it sees into the ledger. A build for the real now does; a
 /// what-if build `--at` another instant only reads it.
@@ -52,6 +74,11 @@ pub struct Builder {
     /// The pins the last build decided, until they are recorded: a build whose site could
     /// not be written (a full disk) still saw which file holds which release.
     unrecorded_pins: Vec<crate::release::identity::PinChange>,
+    /// By release id, the fate of each release whose file is broken now.
+    broken: Map<String, Fate>,
+    /// The ids of the releases the last written site showed (public, or withdrawn with a
+    /// notice): a file that breaks after that keeps its last good version.
+    shown: HashSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +88,11 @@ pub struct BuildReport {
     pub write: output::Report,
     pub diags: Vec<Diagnostic>,
     pub elapsed: std::time::Duration,
+    /// The instant built as of: the one asked for, or the latest the ledger recorded if the
+    /// clock read up to `CLOCK_TOLERANCE` behind it.
+    pub at: DateTime<Utc>,
+    /// Files held: broken before their release was public.
+    pub held: Vec<PathBuf>,
     /// The releases this build saw public for the first time (recorded builds only):
     /// publications, whose mail is decided as the ledger records `seen`.
     pub newly_public: Vec<Arc<Release>>,
@@ -97,6 +129,16 @@ pub enum BuildError {
     Unreadable(Diagnostic),
     #[error("cannot write the site")]
     Write(#[from] output::WriteError),
+    /// A recorded build on a clock set back: nothing is built or recorded.
+    #[error(
+        "the clock reads {}, earlier than {} which the ledger recorded: the site is kept and nothing is recorded; check time sync",
+        .now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        .latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )]
+    ClockBehind {
+        now: DateTime<Utc>,
+        latest: DateTime<Utc>,
+    },
 }
 
 impl Builder {
@@ -113,6 +155,8 @@ impl Builder {
             revisions: None,
             first_seen: Map::default(),
             unrecorded_pins: Vec::new(),
+            broken: Map::default(),
+            shown: HashSet::new(),
         }
     }
 
@@ -140,11 +184,11 @@ impl Builder {
         }
     }
 
-    /// What a build saw is now in the ledger: later builds build on it.
-    pub fn recorded(&mut self, seen: Seen) {
+    /// What a build as of `at` saw is now in the ledger: later builds build on it.
+    pub fn recorded(&mut self, seen: Seen, at: DateTime<Utc>) {
         self.catalog.pinned(&seen.pins);
         if let Some(revisions) = &mut self.revisions {
-            revisions.recorded(seen);
+            revisions.recorded(seen, at);
         }
     }
 
@@ -165,7 +209,21 @@ impl Builder {
     /// Where the release with this id stands for its mail at `now` (`core::Presence`), its
     /// current version first seen when `seen_since` says, held for `hold`.
     pub fn presence(&self, id: &str, hold: TimeDelta, now: DateTime<Utc>) -> Presence {
+        if self.is_held(id) {
+            // Broken before it was public: its mail waits for the file to be fixed.
+            return Presence::Hidden;
+        }
         Presence::of(self.release(id).as_deref(), self.seen_since(id), hold, now)
+    }
+
+    /// Whether the release with this id is held: its file broke before it was public.
+    pub fn is_held(&self, id: &str) -> bool {
+        self.broken.get(id) == Some(&Fate::Held)
+    }
+
+    /// How many releases are held.
+    pub fn held(&self) -> usize {
+        self.broken.values().filter(|f| **f == Fate::Held).count()
     }
 
     /// When the version the release with this id has now was first seen by a build.
@@ -184,12 +242,14 @@ impl Builder {
     /// Builds the site as of `at` into the output folder.
     pub fn build(&mut self, at: DateTime<Utc>) -> Result<BuildReport, BuildError> {
         let started = Instant::now();
+        let at = self.instant(at)?;
         let mut loaded = self.load(at);
         if let Some(unreadable) = loaded.unreadable {
             return Err(BuildError::Unreadable(unreadable));
         }
         let pins = std::mem::take(&mut loaded.pins);
         self.unrecorded_pins.clone_from(&pins);
+        let held = self.hold(&mut loaded);
 
         self.note_first_seen(&loaded.releases, at);
         let mut observed = match &self.revisions {
@@ -206,7 +266,12 @@ impl Builder {
             });
         }
         let deleted = match &self.revisions {
-            Some(revisions) => revisions.deleted(&loaded.releases, &self.config, at),
+            // A held release is there, only not built: it gets no withdrawal notice.
+            Some(revisions) => {
+                let present: Vec<Arc<Release>> =
+                    loaded.releases.iter().chain(&held).cloned().collect();
+                revisions.deleted(&present, &self.config, at)
+            }
             None => Vec::new(),
         };
         let deleted_ids: HashSet<String> = deleted.iter().map(|r| r.id.clone()).collect();
@@ -299,6 +364,12 @@ impl Builder {
             self.keys.clear();
         }
         let (public_count, withdrawn_count) = (plan.public.len(), plan.withdrawn.len());
+        let shown: HashSet<String> = plan
+            .public
+            .iter()
+            .chain(&plan.withdrawn)
+            .map(|r| r.id.clone())
+            .collect();
         let withdrawn_releases = plan
             .withdrawn
             .iter()
@@ -320,6 +391,7 @@ impl Builder {
             &texts,
         );
         let write = write?;
+        self.shown = shown;
         // Only a site that is on disk counts as seen: a build that could not write it
         // (a full disk) reports nothing to record, so the next one sees the same
         // publications, and their mail is still decided.
@@ -341,10 +413,74 @@ impl Builder {
             write,
             diags: loaded.diags,
             elapsed: started.elapsed(),
+            at,
+            held: held.iter().map(|r| r.source.clone()).collect(),
             newly_public,
             seen,
             withdrawn_releases,
         })
+    }
+
+    /// The instant a build asked for `at` builds as of. A recorded build never goes back
+    /// behind the latest instant the ledger recorded: up to `CLOCK_TOLERANCE` behind, it
+    /// builds as of that instant; further, it is refused, so a clock set back unpublishes
+    /// nothing, records nothing and decides no mail. A what-if build is not bound.
+    fn instant(&self, at: DateTime<Utc>) -> Result<DateTime<Utc>, BuildError> {
+        let latest = match &self.revisions {
+            Some(r) if r.recording == Recording::Record => r.latest,
+            _ => None,
+        };
+        match latest {
+            Some(latest) if at + CLOCK_TOLERANCE < latest => {
+                Err(BuildError::ClockBehind { now: at, latest })
+            }
+            Some(latest) => Ok(at.max(latest)),
+            None => Ok(at),
+        }
+    }
+
+    /// Decides the fate of each file that no longer parses (see `Fate`) the first time a
+    /// build sees it broken, and keeps it until the file parses again. A held release is
+    /// taken out of `loaded` (and its page folder is no longer kept), with an error naming
+    /// its file; it is returned, since it is still there (no withdrawal notice is made
+    /// for it).
+    fn hold(&mut self, loaded: &mut Loaded) -> Vec<Arc<Release>> {
+        let mut fates = Map::default();
+        let mut held: Vec<&Failing> = Vec::new();
+        for failing in &loaded.failing {
+            let Some(good) = &failing.last_good else {
+                continue;
+            };
+            let fate = match self.broken.get(&good.id) {
+                Some(fate) => *fate,
+                None if self.shown.contains(&good.id) => Fate::Kept,
+                None => Fate::Held,
+            };
+            fates.insert(good.id.clone(), fate);
+            if fate == Fate::Held {
+                held.push(failing);
+            }
+        }
+        self.broken = fates;
+        if held.is_empty() {
+            return Vec::new();
+        }
+        let is_held = |r: &Arc<Release>| {
+            held.iter()
+                .any(|f| f.last_good.as_ref().is_some_and(|g| Arc::ptr_eq(g, r)))
+        };
+        let (out, kept): (Vec<_>, Vec<_>) = loaded.releases.drain(..).partition(is_held);
+        loaded.releases = kept;
+        for failing in &held {
+            if let Some(page) = &failing.page {
+                loaded.broken.retain(|b| b != page);
+            }
+            loaded.diags.push(Diagnostic::file(
+                &failing.file,
+                "held: not published until it is fixed (it broke before it was public)",
+            ));
+        }
+        out
     }
 
     /// Notes when each release's current content was first seen; forgets releases gone.
@@ -585,7 +721,7 @@ mod tests {
                     .iter()
                     .all(|(id, _)| !id.ends_with(":trasig"))
             );
-            builder.recorded(report.seen);
+            builder.recorded(report.seen, at);
             assert!(read(&dir, "releases/hel/index.html").is_some_and(|p| p.contains("Hel")));
             assert_eq!(read(&dir, "releases/trasig/index.html"), None);
             for feed in [
@@ -618,5 +754,157 @@ mod tests {
             );
         }
         assert!(report.newly_public.iter().all(|r| r.slug.as_str() == "hel"));
+    }
+
+    /// A recording builder on an empty history over a releases folder holding `hemlig.md`.
+    fn hemlig(text: &str) -> (tempfile::TempDir, Builder) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config::defaults(dir.path());
+        std::fs::create_dir_all(&config.paths.releases).expect("releases");
+        let out = dir.path().join("public");
+        let builder = Builder::new(config, out).with_history(History::default(), Recording::Record);
+        let b = (dir, builder);
+        write_hemlig(&b.0, text);
+        b
+    }
+
+    fn write_hemlig(dir: &tempfile::TempDir, text: &str) {
+        let path = dir.path().join("releases/hemlig.md");
+        std::fs::write(path, text).expect("write");
+    }
+
+    fn hemlig_release(date: &str, body: &str) -> String {
+        format!(
+            "+++\ntitle = \"Hemlig\"\nid = \"tag:example.org,2020:hemlig\"\ndate = \"{date}\"\n+++\n\n{body}\n"
+        )
+    }
+
+    /// The edit the issue reports: made a draft again, with a date that does not parse.
+    const BROKEN: &str = "+++\ntitle = \"Hemlig\"\nid = \"tag:example.org,2020:hemlig\"\ndate = \"the 2nd, maybe\"\ndraft = true\n+++\n\nUtkast.\n";
+    const ID: &str = "tag:example.org,2020:hemlig";
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().expect("instant")
+    }
+
+    /// Builds as of `at` and counts what it saw as recorded.
+    fn built(builder: &mut Builder, at: &str) -> BuildReport {
+        let mut report = builder.build(t(at)).expect("build");
+        let seen = std::mem::take(&mut report.seen);
+        builder.recorded(seen, report.at);
+        report
+    }
+
+    fn shown(dir: &tempfile::TempDir) -> bool {
+        read(dir, "releases/hemlig/index.html").is_some()
+            || ["feed.atom", "feed.json", "index.html", "sitemap.xml"]
+                .iter()
+                .any(|f| read(dir, f).is_some_and(|text| text.contains("emlig")))
+    }
+
+    #[test]
+    fn a_release_broken_before_its_date_is_held_past_it_until_its_file_is_fixed() {
+        let (dir, mut builder) = hemlig(&hemlig_release("2020-01-02T10:00:00Z", "Hemligt."));
+        let report = built(&mut builder, "2020-01-01T00:00:00Z");
+        assert!(report.newly_public.is_empty() && !shown(&dir));
+
+        write_hemlig(&dir, BROKEN);
+        // At its minute, and a day later: the last good version's date has passed.
+        for at in ["2020-01-02T10:00:00Z", "2020-01-03T00:00:00Z"] {
+            let report = built(&mut builder, at);
+            assert!(!shown(&dir), "held, yet shown at {at}");
+            assert!(report.newly_public.is_empty(), "published at {at}");
+            assert!(report.seen.is_empty(), "recorded at {at}");
+            assert_eq!(report.held.len(), 1, "{at}");
+            assert!(
+                report.diags.iter().any(|d| d.is_error()
+                    && d.path.ends_with("releases/hemlig.md")
+                    && d.to_string()
+                        .contains("held: not published until it is fixed")),
+                "{:?}",
+                report.diags
+            );
+            assert_eq!(builder.held(), 1);
+            assert_eq!(
+                builder.presence(ID, TimeDelta::zero(), t(at)),
+                Presence::Hidden,
+                "its queued mail would leave at {at}"
+            );
+        }
+
+        // Fixed: it follows its new content, published and mailed now.
+        write_hemlig(
+            &dir,
+            &hemlig_release("2020-01-02T10:00:00Z", "Hemligt, rättat."),
+        );
+        let report = built(&mut builder, "2020-01-03T00:01:00Z");
+        assert_eq!(
+            report
+                .newly_public
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            [ID]
+        );
+        assert!(report.held.is_empty() && builder.held() == 0);
+        assert!(read(&dir, "releases/hemlig/index.html").is_some_and(|p| p.contains("rättat")));
+        assert_eq!(
+            builder.presence(ID, TimeDelta::zero(), t("2020-01-03T00:01:00Z")),
+            Presence::Public
+        );
+    }
+
+    #[test]
+    fn a_release_broken_after_it_was_public_keeps_its_last_good_output() {
+        let (dir, mut builder) = hemlig(&hemlig_release("2020-01-02T10:00:00Z", "Hemligt."));
+        let report = built(&mut builder, "2020-01-02T10:00:00Z");
+        assert_eq!(report.newly_public.len(), 1);
+
+        write_hemlig(&dir, BROKEN);
+        let report = built(&mut builder, "2020-01-02T10:00:01Z");
+        assert!(report.held.is_empty() && builder.held() == 0);
+        assert!(read(&dir, "releases/hemlig/index.html").is_some_and(|p| p.contains("Hemligt.")));
+        assert!(read(&dir, "feed.atom").is_some_and(|f| f.contains("Hemlig")));
+        assert_eq!(
+            builder.presence(ID, TimeDelta::zero(), t("2020-01-02T10:00:01Z")),
+            Presence::Public
+        );
+    }
+
+    #[test]
+    fn a_recorded_build_on_a_clock_set_back_is_refused_and_keeps_the_site() {
+        let (dir, mut builder) = hemlig(&hemlig_release("2020-01-02T10:00:00Z", "Hemligt."));
+        built(&mut builder, "2020-01-02T10:00:00Z");
+        let page = read(&dir, "releases/hemlig/index.html").expect("published");
+
+        // An hour back: the release would be embargoed again.
+        match builder.build(t("2020-01-02T09:00:00Z")) {
+            Err(e @ BuildError::ClockBehind { .. }) => assert_eq!(
+                e.to_string(),
+                "the clock reads 2020-01-02T09:00:00Z, earlier than 2020-01-02T10:00:00Z which the ledger recorded: the site is kept and nothing is recorded; check time sync"
+            ),
+            other => panic!("built on a clock set back: {:?}", other.map(|r| r.at)),
+        }
+        assert_eq!(read(&dir, "releases/hemlig/index.html"), Some(page));
+        assert!(read(&dir, "feed.atom").is_some_and(|f| f.contains("Hemlig")));
+
+        // Under a second back (time sync's own step): built as of the recorded instant.
+        let report = builder
+            .build(t("2020-01-02T09:59:59.500Z"))
+            .expect("a step within the tolerance builds");
+        assert_eq!(report.at, t("2020-01-02T10:00:00Z"));
+        assert_eq!(report.public, 1, "unpublished by a half-second step");
+
+        // A what-if build is not bound by the ledger's clock.
+        let mut what_if = Builder::new(builder.config().clone(), dir.path().join("what-if"))
+            .with_history(
+                History {
+                    latest: Some(t("2020-01-02T10:00:00Z")),
+                    ..History::default()
+                },
+                Recording::ReadOnly,
+            );
+        let report = what_if.build(t("2020-01-01T00:00:00Z")).expect("what-if");
+        assert_eq!(report.public, 0);
     }
 }

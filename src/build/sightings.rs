@@ -25,6 +25,8 @@ pub(super) struct Revisions {
     notices: HashMap<String, Notice>,
     /// Every slug each release was seen public at.
     slugs: HashMap<String, Vec<String>>,
+    /// The latest build instant the ledger recorded.
+    pub latest: Option<DateTime<Utc>>,
 }
 
 /// What a build saw of the public releases: for the ledger, once the site is written.
@@ -56,11 +58,12 @@ impl Revisions {
             known: history.revisions,
             notices: history.notices,
             slugs: history.slugs,
+            latest: history.latest,
         }
     }
 
-    /// What a build saw is now in the ledger.
-    pub fn recorded(&mut self, seen: Seen) {
+    /// What a build as of `at` saw is now in the ledger.
+    pub fn recorded(&mut self, seen: Seen, at: DateTime<Utc>) {
         self.known.extend(seen.revisions);
         self.notices.extend(seen.notices);
         for (id, slug) in seen.slugs {
@@ -69,6 +72,7 @@ impl Revisions {
                 slugs.push(slug);
             }
         }
+        self.latest = Some(self.latest.map_or(at, |l| l.max(at)));
     }
 
     /// The old addresses of public releases whose slug changed: (old page folder, the

@@ -465,6 +465,9 @@ struct StatusLine {
     mail: Vec<(String, u64)>,
     /// Published too long after its date to be mailed automatically.
     late: bool,
+    /// The release's file, when it does not parse (`held` or `broken`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
 }
 
 pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
@@ -497,6 +500,47 @@ pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
             late: ledger
                 .latest_dispatch(&r.id)?
                 .is_some_and(|(_, kind, _)| kind == "late"),
+            file: None,
+        });
+    }
+    // Files that do not parse. One the ledger never saw public is held: nothing of it is
+    // published or mailed until it is fixed. One it saw public keeps its last good output
+    // in the running daemon (this command cannot read that version).
+    let notices = ledger.history()?.notices;
+    for failing in &loaded.failing {
+        let slug = failing
+            .page
+            .as_deref()
+            .and_then(|p| p.strip_prefix("releases/"))
+            .map_or("", |p| p.trim_end_matches('/'))
+            .to_string();
+        let published = notices
+            .iter()
+            .find(|(_, n)| !slug.is_empty() && n.slug == slug);
+        let mut mail: Vec<(String, u64)> = match published {
+            Some((id, _)) => ledger
+                .counts(id)?
+                .into_iter()
+                .map(|(s, n)| (s.as_str().to_string(), n))
+                .collect(),
+            None => Vec::new(),
+        };
+        mail.sort();
+        lines.push(StatusLine {
+            title: published.map(|(_, n)| n.title.clone()).unwrap_or_default(),
+            date: published
+                .map(|(_, n)| local(config, n.date))
+                .unwrap_or_default(),
+            slug,
+            state: if published.is_some() {
+                "broken"
+            } else {
+                "held"
+            },
+            until: None,
+            mail,
+            late: false,
+            file: Some(failing.file.display().to_string()),
         });
     }
     let mut out = std::io::stdout().lock();
@@ -509,6 +553,8 @@ pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
         let state = match (&l.until, l.state) {
             (Some(until), _) => format!("embargoed until {until}"),
             (None, "public") => format!("public since {}", l.date),
+            (None, "held") => "held: not published until it is fixed".to_string(),
+            (None, "broken") => "public, its last good version kept".to_string(),
             (None, s) => s.to_string(),
         };
         let mail = if l.mail.is_empty() && l.late {
@@ -523,6 +569,13 @@ pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
                 .join(", ")
         };
         writeln!(out, "{:<28} {:<40} mail: {mail}", l.slug, state)?;
+        if let Some(file) = &l.file {
+            writeln!(
+                out,
+                "{:<28} {file} does not parse: `pressroom check` says why",
+                ""
+            )?;
+        }
     }
     Ok(Outcome::Ok)
 }

@@ -193,15 +193,16 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 .with_history(ledger.history()?, recording);
             let mut report = builder.build(at)?;
             print_diags(&report.diags);
-            print_build(&config, &report, at, &out);
+            print_build(&config, &report, report.at, &out);
             if recording == Recording::Record {
+                let built_at = report.at;
                 let committed = crate::publish::record(
                     &mut ledger,
                     &mut builder,
                     &config,
                     &mut report,
                     Deleted::CancelNow,
-                    at,
+                    built_at,
                 )?;
                 print_committed(&committed);
             }

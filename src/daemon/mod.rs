@@ -333,10 +333,14 @@ impl Daemon {
             Err(e) => {
                 // A site that could not be written (a full disk) is built again shortly,
                 // so what became public meanwhile is published and mailed once space
-                // returns, without waiting for another change.
-                let retry = matches!(e, BuildError::Write(_));
+                // returns, without waiting for another change. So is a build refused
+                // because the clock was set back: it builds once the clock is right again,
+                // and meanwhile the error is logged every 30 s, not in a loop.
+                let retry = matches!(e, BuildError::Write(_) | BuildError::ClockBehind { .. });
                 built.committed = !retry;
-                if let Err(e) = publish::record_identities(&mut self.ledger, &mut self.builder, now)
+                if matches!(e, BuildError::Write(_))
+                    && let Err(e) =
+                        publish::record_identities(&mut self.ledger, &mut self.builder, now)
                 {
                     tracing::error!("cannot record which file holds which release: {e}");
                 }
@@ -379,7 +383,7 @@ impl Daemon {
                 "site built"
             );
         }
-        built.committed = self.commit(&mut report, now);
+        built.committed = self.commit(&mut report);
         if !report.write.feeds_changed.is_empty() {
             let feeds = report
                 .write
@@ -398,7 +402,9 @@ impl Daemon {
     /// Records what the build saw with its publications' mail (one transaction, by the
     /// ledger's owner), then tells the webhooks. A commit that fails is tried again by a
     /// rebuild shortly: the builder still reports what it did not record.
-    fn commit(&mut self, report: &mut crate::build::BuildReport, now: DateTime<Utc>) -> bool {
+    fn commit(&mut self, report: &mut crate::build::BuildReport) -> bool {
+        // The instant built as of (the clock, or the ledger's latest if it read just behind).
+        let now = report.at;
         // A deleted file's mail is cancelled by `plan` after a grace period: an editor
         // that saves by deleting and writing again must not cancel anything.
         let committed = publish::record(
@@ -602,11 +608,16 @@ impl Daemon {
     }
 
     fn count_releases(&self, now: DateTime<Utc>) {
-        let mut counts: HashMap<&'static str, i64> = ["draft", "embargoed", "public", "withdrawn"]
-            .into_iter()
-            .map(|s| (s, 0))
-            .collect();
+        let mut counts: HashMap<&'static str, i64> =
+            ["draft", "embargoed", "public", "withdrawn", "held"]
+                .into_iter()
+                .map(|s| (s, 0))
+                .collect();
         for r in self.builder.releases() {
+            if self.builder.is_held(&r.id) {
+                *counts.entry("held").or_default() += 1;
+                continue;
+            }
             let state = match planner::visibility(r, now) {
                 Visibility::Draft => "draft",
                 Visibility::Embargoed { .. } => "embargoed",

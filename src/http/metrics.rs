@@ -40,7 +40,7 @@ impl Metrics {
         let last_error = Family::<Labels, Gauge>::default();
         registry.register(
             "releases",
-            "Releases by state (draft, embargoed, public, withdrawn)",
+            "Releases by state (draft, embargoed, public, withdrawn; held: its file broke before it was public)",
             releases.clone(),
         );
         registry.register("deliveries", "Mail deliveries by state", deliveries.clone());

@@ -108,6 +108,12 @@ const MIGRATIONS: &[&str] = &[
         slug TEXT NOT NULL,
         PRIMARY KEY (release_id, slug)
     ) STRICT;",
+    // The latest build instant recorded (one row): a clock read earlier than it is set
+    // back, and such a build records nothing and unpublishes nothing.
+    "CREATE TABLE clock (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        latest TEXT NOT NULL
+    ) STRICT;",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::deliveries::{INSERT_DISPATCH, ts};
 use super::{Ledger, LedgerError, Notice};
@@ -22,6 +22,8 @@ pub struct History {
     pub pins: Pins,
     /// Every slug each release was seen public at.
     pub slugs: HashMap<String, Vec<String>>,
+    /// The latest build instant a commit recorded (none yet: a new ledger).
+    pub latest: Option<DateTime<Utc>>,
 }
 
 /// What one build saw that the ledger does not know yet.
@@ -84,11 +86,27 @@ impl Ledger {
             notices: self.notices()?,
             pins: self.pins()?,
             slugs: self.slugs()?,
+            latest: self.latest_build()?,
         })
     }
 
-    /// Records a build's sightings, the mail of its publications and the cancellation of
-    /// the waiting mail of `withdrawn` release ids, in one transaction. Returns what was
+    /// The latest build instant a commit recorded.
+    pub fn latest_build(&self) -> Result<Option<DateTime<Utc>>, LedgerError> {
+        let latest: Option<String> = self
+            .conn
+            .query_row("SELECT latest FROM clock WHERE id = 1", [], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(self.err())?;
+        Ok(latest
+            .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    /// Records a build's sightings, the mail of its publications, the cancellation of
+    /// the waiting mail of `withdrawn` release ids and the build's instant `at` (the latest
+    /// recorded stays if it is later), in one transaction. Returns what was
     /// decided for each publication and how many deliveries each withdrawal cancelled.
     pub fn commit_build(
         &mut self,
@@ -99,6 +117,13 @@ impl Ledger {
     ) -> Result<(Vec<Recorded>, Vec<usize>), LedgerError> {
         let err = self.err_owned();
         let tx = self.write()?;
+        // `ts` is fixed-width, so the later instant is the greater string.
+        tx.execute(
+            "INSERT INTO clock (id, latest) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET latest = max(latest, excluded.latest)",
+            params![ts(&at)],
+        )
+        .map_err(&err)?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -297,5 +322,24 @@ mod tests {
         other.execute_batch("ROLLBACK").unwrap();
         assert!(l.history().unwrap().revisions.is_empty());
         assert!(l.deliveries("r").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_commit_records_its_build_instant_and_the_latest_never_moves_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open_in(dir.path()).unwrap();
+        assert_eq!(l.history().unwrap().latest, None);
+        let (later, earlier) = (t("2026-12-05T13:00:00.250Z"), t("2020-01-01T12:00:00Z"));
+        l.commit_build(&Seen::default(), &[], &[], later).unwrap();
+        assert_eq!(l.history().unwrap().latest, Some(later));
+        l.commit_build(&Seen::default(), &[], &[], earlier).unwrap();
+        assert_eq!(l.latest_build().unwrap(), Some(later));
+        drop(l);
+        let l = Ledger::open_in(dir.path()).unwrap();
+        assert_eq!(
+            l.history().unwrap().latest,
+            Some(later),
+            "kept across opens"
+        );
     }
 }

@@ -328,3 +328,56 @@ fn a_what_if_build_of_the_future_never_touches_the_served_site() {
     assert!(text(&files(&beside), "feed.atom").contains("Framtida nyhet"));
     assert_same_files(&served, &files(&p.out()), "the served site after --at");
 }
+
+#[test]
+fn a_build_under_a_clock_set_back_unpublishes_nothing_and_records_nothing() {
+    let p = Project::sample();
+    // Public now, but embargoed as of the fake clock: between it and the true one.
+    p.write(
+        "releases/2024-06-01-mellan.md",
+        release(
+            "title = \"Mellan två klockor\"\ndate = \"2024-06-01T08:00:00+02:00\"",
+            "Publicerad sedan juni 2024.",
+        ),
+    );
+    let o = p.run(&["build"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let site = files(&p.out());
+    let ledger = ledger_rows(&p);
+    assert!(
+        ledger.iter().any(|r| r.starts_with("clock: ")),
+        "the build's instant is recorded: {ledger:?}"
+    );
+
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_pressroom"))
+        .arg("--config")
+        .arg(p.path().join("config/pressroom.toml"))
+        .arg("build")
+        .envs(fake_clock("2020-01-01 12:00:00"))
+        .output()
+        .expect("run pressroom");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "built under a clock set back: {stderr}"
+    );
+    assert!(
+        stderr.contains("the clock reads 2020-01-01T12:00:")
+            && stderr.contains("which the ledger recorded: the site is kept")
+            && stderr.contains("check time sync"),
+        "{stderr}"
+    );
+    assert_same_files(
+        &files(&p.out()),
+        &site,
+        "after a build under a clock set back",
+    );
+    assert!(text(&site, "feed.atom").contains("Mellan två klockor"));
+    assert!(text(&site, "feed.atom").contains(SAMPLE_TITLE));
+    assert_eq!(ledger_rows(&p), ledger, "the ledger changed");
+
+    // A what-if build as of that instant is not bound by the ledger's clock.
+    let what_if = p.path().join("what-if");
+    p.build_at("2020-01-01T12:00:00Z", &what_if);
+    assert!(!text(&files(&what_if), "feed.atom").contains("Mellan två klockor"));
+}

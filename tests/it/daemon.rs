@@ -1347,3 +1347,183 @@ fn a_one_shot_build_while_the_daemon_runs_is_refused_or_built_elsewhere() {
     let o = p.run(&["build"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// The value of `pressroom_releases{state="held"}` in `/metrics`.
+fn held_count(http: &reqwest::blocking::Client, base: &str) -> Option<u64> {
+    let (_, metrics) = get(http, base, "/metrics");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pressroom_releases{state=\"held\"} "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[test]
+fn a_release_broken_before_its_minute_is_held_past_it_loudly_and_published_once_fixed() {
+    let (_dir, server, p, _port) = with_smtp(0);
+    let daemon = Daemon::start(&p);
+    let http = client();
+
+    let date = (pressroom::clock::now() + chrono::TimeDelta::seconds(6)).with_nanosecond_zero();
+    let good = secret_release(&rfc3339(date));
+    p.write("releases/hemlig-nyhet.md", &good);
+    wait_for(
+        "the embargoed release built",
+        Duration::from_secs(3),
+        || {
+            get(&http, &daemon.base, "/metrics")
+                .1
+                .contains("pressroom_releases{state=\"embargoed\"} 1")
+        },
+    );
+    // The edit: made a draft again, with a date that does not parse.
+    let broken = good.replace(
+        &format!("date = \"{}\"", rfc3339(date)),
+        "date = \"när det passar\"\ndraft = true",
+    );
+    assert_ne!(broken, good);
+    p.write("releases/hemlig-nyhet.md", &broken);
+    wait_for("the release held", Duration::from_secs(3), || {
+        held_count(&http, &daemon.base) == Some(1)
+    });
+    assert!(
+        pressroom::clock::now() < date,
+        "the machine was too slow: held only after the date"
+    );
+
+    // Past its minute (the alarm rings at the last good version's date): still nowhere.
+    let until = date + chrono::TimeDelta::milliseconds(1500);
+    while pressroom::clock::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for path in ["/releases/hemlig-nyhet/", "/releases/hemlig-nyhet"] {
+        assert_eq!(get(&http, &daemon.base, path).0, 404, "{path}");
+    }
+    for path in ["/", "/feed.atom", "/feed.rss", "/feed.json", "/sitemap.xml"] {
+        let (_, body) = get(&http, &daemon.base, path);
+        assert!(
+            !body.contains(SECRET_TITLE) && !body.contains("hemlig-nyhet"),
+            "{path} shows the held release"
+        );
+    }
+    let (_, metrics) = get(&http, &daemon.base, "/metrics");
+    assert!(
+        metrics.contains("pressroom_releases{state=\"held\"} 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("hemlig"), "/metrics names the release");
+    assert!(server.messages().is_empty(), "a held release was mailed");
+    assert!(
+        daemon.log().lines().any(|l| l.contains("ERROR")
+            && l.contains("releases/hemlig-nyhet.md")
+            && l.contains("held: not published until it is fixed")),
+        "{}",
+        daemon.log()
+    );
+    let status = p.run(&["status"]);
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.lines().any(|l| l.starts_with("hemlig-nyhet")
+            && l.contains("held: not published until it is fixed")),
+        "{shown}"
+    );
+    let status = p.run(&["status", "--json"]);
+    let lines: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    let held = lines
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|l| l["slug"] == "hemlig-nyhet")
+        .expect("the held release in status --json");
+    assert_eq!(held["state"], "held");
+    assert!(
+        held["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("releases/hemlig-nyhet.md")),
+        "{held}"
+    );
+
+    // Fixed: published at once (its date has passed) and mailed.
+    p.write("releases/hemlig-nyhet.md", &good);
+    wait_for(
+        "the fixed release published",
+        Duration::from_secs(3),
+        || get(&http, &daemon.base, "/releases/hemlig-nyhet/").0 == 200,
+    );
+    assert!(feed_titles(&get(&http, &daemon.base, "/feed.atom").1).contains(&SECRET_TITLE.into()));
+    // The count follows the build that wrote the page.
+    wait_for("no release held", Duration::from_secs(3), || {
+        held_count(&http, &daemon.base) == Some(0)
+    });
+    wait_for("its mail", Duration::from_secs(20), || {
+        server.per_recipient().len() == 2
+    });
+}
+
+#[test]
+fn a_daemon_started_under_a_clock_set_back_keeps_the_site_and_records_nothing() {
+    let (p, _port) = sample_served();
+    // Public now, but embargoed as of the fake clock.
+    p.write(
+        "releases/2024-06-01-mellan.md",
+        release(
+            "title = \"Mellan två klockor\"\ndate = \"2024-06-01T08:00:00+02:00\"",
+            "Publicerad sedan juni 2024.",
+        ),
+    );
+    let o = p.run(&["build"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ledger = ledger_rows(&p);
+
+    let fake = fake_clock("2020-01-01 12:00:00");
+    let env: Vec<(&str, &str)> = fake.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let daemon = Daemon::start_with(&p, &env);
+    let http = client();
+    wait_for("the refusal logged", Duration::from_secs(5), || {
+        daemon.log().contains("check time sync")
+    });
+    assert!(
+        daemon
+            .log()
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains("the clock reads 2020-01-01T12:00:")),
+        "{}",
+        daemon.log()
+    );
+    for slug in [SAMPLE_SLUG, "mellan"] {
+        assert_eq!(
+            get(&http, &daemon.base, &format!("/releases/{slug}/")).0,
+            200,
+            "{slug} unpublished"
+        );
+    }
+    let titles = feed_titles(&get(&http, &daemon.base, "/feed.atom").1);
+    assert!(
+        titles.contains(&"Mellan två klockor".into()) && titles.contains(&SAMPLE_TITLE.into()),
+        "{titles:?}"
+    );
+    // A file saved meanwhile makes it try again, and it refuses again: nothing recorded.
+    let other = p.path().join("releases/2018-10-18-du-avgor.md");
+    let text = std::fs::read_to_string(&other).expect("sample");
+    std::fs::write(&other, text.replace("drygt 7 procent", "drygt 8 procent")).expect("edit");
+    wait_for("the second refusal logged", Duration::from_secs(5), || {
+        daemon.log().matches("check time sync").count() >= 2
+    });
+    assert!(
+        !get(&http, &daemon.base, &format!("/releases/{SAMPLE_SLUG}/"))
+            .1
+            .contains("drygt 8 procent")
+    );
+    // It tries again every 30 s (or on a change), not in a loop. (Its CPU is no measure
+    // here: the alarm's timerfd is armed by a raw syscall that libfaketime does not see, so
+    // under the fake clock every deadline has passed for the kernel and the loop wakes
+    // without end; with a clock truly set back, the kernel's clock agrees.)
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        daemon.log().matches("check time sync").count(),
+        2,
+        "{}",
+        daemon.log()
+    );
+    drop(daemon);
+    assert_eq!(ledger_rows(&p), ledger, "the ledger changed");
+}

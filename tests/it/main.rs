@@ -113,6 +113,55 @@ impl Project {
     }
 }
 
+/// The environment that makes a process's wall clock read `fake` (UTC) and run on from
+/// there: libfaketime (Debian's `faketime`, `.ci/install-test-tools.sh`) preloaded, as the
+/// `faketime` command does. Preloaded directly rather than through that command, which
+/// forks: the process started is then pressroom itself, which a test can signal and kill.
+/// The monotonic clock stays true, so timeouts and intervals behave.
+pub fn fake_clock(fake: &str) -> Vec<(&'static str, String)> {
+    let library = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+        "/usr/local/lib/faketime/libfaketime.so.1",
+    ]
+    .into_iter()
+    .find(|l| Path::new(l).exists())
+    .expect("libfaketime is installed (apt-get install faketime; .ci/install-test-tools.sh)");
+    vec![
+        ("LD_PRELOAD", library.to_string()),
+        ("FAKETIME", format!("@{fake}")),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_string()),
+        ("TZ", "UTC".to_string()),
+    ]
+}
+
+/// Every row of the ledger's record of publications and mail (`state/pressroom.db`), one
+/// line each, in a stable order: to show that something recorded nothing.
+pub fn ledger_rows(p: &Project) -> Vec<String> {
+    let conn = rusqlite::Connection::open_with_flags(
+        p.path().join("state/pressroom.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the ledger");
+    let mut rows = Vec::new();
+    for table in ["revisions", "notices", "dispatches", "deliveries", "clock"] {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table}"))
+            .expect("select");
+        let columns = stmt.column_count();
+        let mut found = stmt.query([]).expect("query");
+        while let Some(row) = found.next().expect("row") {
+            let values: Vec<String> = (0..columns)
+                .map(|i| format!("{:?}", row.get_ref(i).expect("value")))
+                .collect();
+            rows.push(format!("{table}: {}", values.join(", ")));
+        }
+    }
+    rows.sort();
+    rows
+}
+
 /// A release file with the given front matter lines and body.
 pub fn release(front: &str, body: &str) -> String {
     format!("+++\n{front}\n+++\n\n{body}\n")
