@@ -141,6 +141,23 @@ pub enum BuildError {
     },
 }
 
+impl BuildError {
+    /// Which releases exist is not known after this failure (the folder could not be
+    /// read, or the build was refused before reading it): none may be taken for deleted.
+    pub fn releases_unknown(&self) -> bool {
+        matches!(
+            self,
+            BuildError::Unreadable(_) | BuildError::ClockBehind { .. }
+        )
+    }
+
+    /// A build that failed so is tried again shortly (`core::COMMIT_RETRY`), with no
+    /// other change: a disk with room again, a clock put right.
+    pub fn retried(&self) -> bool {
+        matches!(self, BuildError::Write(_) | BuildError::ClockBehind { .. })
+    }
+}
+
 impl Builder {
     pub fn new(config: Config, out_dir: PathBuf) -> Builder {
         let (templates, template_diags) = Templates::load(&config.paths.templates);

@@ -65,8 +65,9 @@ pub struct Built {
     /// What became public and its mail were recorded (false: the ledger refused the
     /// commit, or the build failed before it).
     pub committed: bool,
-    /// The releases folder could not be read: which releases exist is not known.
-    pub folder_unreadable: bool,
+    /// Which releases exist is not known: the releases folder could not be read, or the
+    /// build was refused before reading it (a clock set back, and the process new).
+    pub releases_unknown: bool,
 }
 
 /// How a mail run ended.
@@ -179,7 +180,7 @@ pub struct Core {
     mail: MailState,
     next_lift: Option<DateTime<Utc>>,
     commit_retry: Option<DateTime<Utc>>,
-    folder_unreadable: bool,
+    releases_unknown: bool,
     /// Releases whose mail waits but whose file has gone, and since when.
     missing: Vec<(String, DateTime<Utc>)>,
     /// As of the last `plan`.
@@ -194,7 +195,7 @@ impl Core {
             mail: MailState::Idle,
             next_lift: None,
             commit_retry: None,
-            folder_unreadable: false,
+            releases_unknown: false,
             missing: Vec::new(),
             next_mail: None,
             next_gone: None,
@@ -231,7 +232,7 @@ impl Core {
             }
             Event::Built(built) => {
                 self.next_lift = built.next_lift;
-                self.folder_unreadable = built.folder_unreadable;
+                self.releases_unknown = built.releases_unknown;
                 self.commit_retry = (!built.committed).then(|| now + COMMIT_RETRY);
                 Vec::new()
             }
@@ -286,7 +287,7 @@ impl Core {
             })
             .collect();
         self.next_gone = None;
-        if self.folder_unreadable {
+        if self.releases_unknown {
             // Which releases exist is not known: none is taken for deleted.
             self.missing.clear();
         } else {

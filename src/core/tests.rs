@@ -26,7 +26,7 @@ fn built(next_lift: Option<&str>) -> Event {
     Event::Built(Built {
         next_lift: next_lift.map(t),
         committed: true,
-        folder_unreadable: false,
+        releases_unknown: false,
     })
 }
 
@@ -148,7 +148,7 @@ fn while_the_folder_is_unreadable_nothing_counts_as_deleted() {
         Event::Built(Built {
             next_lift: None,
             committed: true,
-            folder_unreadable: true,
+            releases_unknown: true,
         }),
         now,
     );
@@ -167,7 +167,7 @@ fn a_commit_that_failed_is_built_again_in_thirty_seconds() {
         Event::Built(Built {
             next_lift: None,
             committed: false,
-            folder_unreadable: false,
+            releases_unknown: false,
         }),
         now,
     );

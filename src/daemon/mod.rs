@@ -325,7 +325,7 @@ impl Daemon {
         let mut built = Built {
             next_lift: planner::next_lift(self.builder.releases().map(|r| &**r), now),
             committed: true,
-            folder_unreadable: matches!(result, Err(BuildError::Unreadable(_))),
+            releases_unknown: result.as_ref().is_err_and(BuildError::releases_unknown),
         };
         self.count_releases(now);
         let mut report = match result {
@@ -336,7 +336,7 @@ impl Daemon {
                 // returns, without waiting for another change. So is a build refused
                 // because the clock was set back: it builds once the clock is right again,
                 // and meanwhile the error is logged every 30 s, not in a loop.
-                let retry = matches!(e, BuildError::Write(_) | BuildError::ClockBehind { .. });
+                let retry = e.retried();
                 built.committed = !retry;
                 if matches!(e, BuildError::Write(_))
                     && let Err(e) =

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc, Weekday};
-use pressroom::build::{Builder, Recording};
+use pressroom::build::{BuildError, Builder, Recording};
 use pressroom::config::Config;
 use pressroom::core::{Action, Built, Change, Core, Event, MailEnd, Presence};
 use pressroom::ledger::{Delivery, Due, Ledger, OptOutSource, Outcome};
@@ -41,7 +41,9 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 /// Seeds that once failed, run first.
 /// 28 and 294: a release made, restored or renamed while the output disk was full
 /// (identities seen by a failed build must be recorded all the same).
-const REGRESSIONS: &[u64] = &[28, 294];
+/// 6 and 216: a daemon restarted while its clock was set back took every release for
+/// deleted and cancelled their waiting mail (a refused build knows no releases).
+const REGRESSIONS: &[u64] = &[28, 294, 6, 216];
 
 const TOPICS: &[&str] = &["miljo", "jamstalldhet", "sport"];
 /// The host of the shipped config's `base_url`, which `tag:` ids name.
@@ -255,6 +257,14 @@ struct Sim {
     disk_full: bool,
     /// After the disk is freed, the site may lag until the core's commit retry has built it.
     site_stale_until: Option<DateTime<Utc>>,
+    /// How far the daemon's clock (`now`) runs behind true time: an admin or a restored
+    /// virtual machine set it back. True time is `now + skew`.
+    skew: TimeDelta,
+    /// The latest instant a recorded build committed (the ledger's `clock`).
+    latest_recorded: Option<DateTime<Utc>>,
+    /// The pages on the site when the clock was set back (relative to the site folder):
+    /// none may go while it is behind.
+    pages_then: Vec<PathBuf>,
     step: usize,
     trace: Vec<String>,
     pub builds: usize,
@@ -353,6 +363,9 @@ impl Sim {
             daemon: None,
             disk_full: false,
             site_stale_until: None,
+            skew: TimeDelta::zero(),
+            latest_recorded: None,
+            pages_then: Vec::new(),
             step: 0,
             trace: Vec::new(),
             builds: 0,
@@ -363,6 +376,61 @@ impl Sim {
 
     fn out(&self) -> PathBuf {
         self.config.paths.public.clone()
+    }
+
+    /// The daemon's clock reads behind what the ledger recorded: its builds are refused.
+    fn clock_behind(&self) -> bool {
+        self.latest_recorded
+            .is_some_and(|l| self.now + pressroom::build::CLOCK_TOLERANCE < l)
+    }
+
+    /// A clock set back unpublishes nothing: every page there when it was set back is still
+    /// there while it is behind.
+    fn check_nothing_unpublished(&self) {
+        let site = if self.disk_full {
+            self.away()
+        } else {
+            self.out()
+        };
+        for page in &self.pages_then {
+            let page = site.join(page);
+            if !page.exists() {
+                self.fail(format!(
+                    "{} was unpublished while the clock was {} behind",
+                    page.display(),
+                    self.skew
+                ));
+            }
+        }
+    }
+
+    /// The admin (or a restored virtual machine) sets the daemon's clock back, or time
+    /// sync puts it right.
+    fn set_clock_back(&mut self, by: TimeDelta) {
+        if by > TimeDelta::zero() {
+            let releases = self.out().join("releases");
+            self.pages_then = std::fs::read_dir(&releases)
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| Path::new("releases").join(e.file_name()).join("index.html"))
+                        .filter(|p| self.out().join(p).exists())
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.now -= by;
+            self.skew += by;
+            self.note(format!("the clock is set back {by}"));
+        } else {
+            self.now += self.skew;
+            self.note(format!(
+                "time sync puts the clock right ({} ahead)",
+                self.skew
+            ));
+            self.skew = TimeDelta::zero();
+            self.pages_then.clear();
+        }
+        self.turn(Event::ClockChanged);
+        self.plan();
     }
 
     /// Where the site waits while the disk is full.
@@ -530,6 +598,16 @@ impl Sim {
         let next_lift = pressroom::planner::next_lift(d.builder.releases().map(|r| &**r), now);
         let mut report = match built {
             Ok(r) => r,
+            Err(e @ BuildError::ClockBehind { .. }) if self.skew > TimeDelta::zero() => {
+                // Refused before reading or writing anything: the site stays as it was.
+                self.note(format!("the build was refused: {e}"));
+                self.check_nothing_unpublished();
+                return Built {
+                    next_lift,
+                    committed: !e.retried(),
+                    releases_unknown: e.releases_unknown(),
+                };
+            }
             Err(e) if self.disk_full => {
                 // Nothing is published or recorded but which file holds which release; the
                 // core tries again (COMMIT_RETRY).
@@ -541,8 +619,8 @@ impl Sim {
                 self.note(format!("the build failed: {e}"));
                 return Built {
                     next_lift,
-                    committed: false,
-                    folder_unreadable: false,
+                    committed: !e.retried(),
+                    releases_unknown: e.releases_unknown(),
                 };
             }
             Err(e) => self.fail(format!("the build failed: {e}")),
@@ -560,6 +638,8 @@ impl Sim {
         }
         self.check_site();
         if commit {
+            self.latest_recorded =
+                Some(self.latest_recorded.map_or(report.at, |l| l.max(report.at)));
             self.pinned();
             for s in &mut self.specs {
                 if s.first_public.is_none() && s.public_at(now) {
@@ -571,7 +651,7 @@ impl Sim {
         Built {
             next_lift,
             committed: true,
-            folder_unreadable: false,
+            releases_unknown: false,
         }
     }
 
@@ -592,7 +672,14 @@ impl Sim {
         } else {
             self.out()
         };
-        let stale = self.disk_full || self.site_stale_until.is_some_and(|t| self.now < t);
+        // While the clock reads behind what was recorded (once it has caught up, the
+        // office's own changes apply again).
+        if self.clock_behind() {
+            self.check_nothing_unpublished();
+        }
+        let stale = self.disk_full
+            || self.site_stale_until.is_some_and(|t| self.now < t)
+            || self.clock_behind();
         let feed = std::fs::read_to_string(out.join("feed.atom")).unwrap_or_default();
         for s in &self.specs {
             let page = out.join("releases").join(s.slug()).join("index.html");
@@ -743,7 +830,7 @@ impl Sim {
                     permanent,
                     dropped,
                 } => {
-                    let roll = self.rng.below(115);
+                    let roll = self.rng.below(118);
                     if roll < transient {
                         Attempt::Transient("451 later".into())
                     } else if roll < transient + permanent {
@@ -986,7 +1073,7 @@ impl Sim {
     fn one_step(&mut self) {
         self.step += 1;
         let running = self.daemon().run.is_some();
-        let roll = self.rng.below(115);
+        let roll = self.rng.below(118);
         match roll {
             0..=9 => self.probe_just_before(),
             10..=19 => {
@@ -1275,6 +1362,18 @@ impl Sim {
                 // Builds meanwhile fail and are retried by the core; nothing else tells
                 // the daemon the disk has room again.
             }
+            115..=117 => {
+                if self.skew == TimeDelta::zero() && !self.disk_full {
+                    let by = match self.rng.below(3) {
+                        0 => TimeDelta::minutes(2 + self.rng.below(60) as i64),
+                        1 => TimeDelta::hours(1 + self.rng.below(24) as i64),
+                        _ => TimeDelta::days(1 + self.rng.below(3) as i64),
+                    };
+                    self.set_clock_back(by);
+                } else if self.skew > TimeDelta::zero() {
+                    self.set_clock_back(TimeDelta::zero());
+                }
+            }
             _ => {
                 self.server = match self.rng.below(3) {
                     0 => Server::TakesAll,
@@ -1294,6 +1393,9 @@ impl Sim {
     fn quiesce(&mut self) {
         self.server = Server::TakesAll;
         self.set_disk_full(false);
+        if self.skew > TimeDelta::zero() {
+            self.set_clock_back(TimeDelta::zero());
+        }
         self.note("quiescence");
         for _ in 0..20_000 {
             self.step += 1;
