@@ -1,28 +1,39 @@
 //! The daemon's core in simulated time. A seeded simulator drives the real core
 //! (`pressroom::core`), the real builder, `publish::record` and a real SQLite ledger (temp
 //! folders on tmpfs) through random sequences of what a press office and the world do —
-//! saves, edits, un-drafting, deletes and restores, withdrawals, opt-outs, SIGHUPs, crashes
+//! saves (releases with and without their own `id`), edits, saves that land in two halves,
+//! un-drafting, deletes and restores, withdrawals, pull-backs (postponed, made a draft
+//! again), renames, new slugs, dates moved earlier and later, opt-outs, media-list edits
+//! (rows removed, added back, topics and languages changed), SIGHUPs (sending hours
+//! changed), a full output disk and its freeing, the clock set back and put right, crashes
 //! (between a build and its commit, and between a batch's sends and their outcomes), and
 //! mail outcomes (250, 451, 550, a dropped connection) — on a clock that jumps to the
 //! core's next wake-up. Mail runs are performed the way the daemon's mail run uses the
-//! ledger (mark interrupted, claim a batch, read opt-outs, send, record), against an
-//! in-process stand-in for the SMTP server; the real sender's pipeline and SMTP are proven
-//! by the process tests (`smtp.rs`, `crash.rs`, `owner.rs`).
+//! ledger (mark interrupted, claim a batch, ask `Sendable`'s question, hand-off check, send,
+//! record), against an in-process stand-in for the SMTP server; the real sender's pipeline
+//! and SMTP are proven by the process tests (`smtp.rs`, `crash.rs`, `owner.rs`).
 //!
 //! After every step it checks, with its own oracles (the test's spec of each release, its
-//! own reading of the dispatch window, the wire it keeps):
-//! - nothing is public before its date, nor while a draft; everything public is there;
-//! - nothing is mailed before its release's date, outside the window, to someone not
-//!   targeted, or to someone who opted out before the batch was claimed;
+//! own reading of the dispatch window, of language matching and of which id a release
+//! keeps, the wire it keeps), judged against true time:
+//! - nothing is public before its date, nor while a draft; everything public is there
+//!   (but while the disk is full or the clock reads behind, when the site stays as it was);
+//! - a clock set back unpublishes nothing while it reads behind what the ledger recorded;
+//! - nothing is mailed before its release's date, while it is not public, from a version
+//!   younger than the hold, outside the window, to someone not targeted (as the run read
+//!   the list), or to someone who opted out before the batch was claimed;
 //! - nobody gets a release twice, except a crash's twin of a message in flight, with the
-//!   same Message-ID.
+//!   same Message-ID; mail of a release under any id but the one it was first recorded with
+//!   fails the seed (a rename or a new date made it another release).
 //!
 //! Each seed then runs to quiescence (nothing due, no run going) with a server that takes
-//! everything, and every recipient targeted at publication who did not opt out must have
-//! been mailed, or have failed for good.
+//! everything, the disk freed and the clock right, and every recipient targeted at
+//! publication who did not opt out and whose row did not change must have been mailed, or
+//! have failed for good.
 //!
 //! `SIM_SEEDS` (default 400) and `SIM_STEPS` (default 60) set the size; `SIM_SEED` runs one
-//! seed. A failing seed is printed; add it to `REGRESSIONS`.
+//! seed, `SIM_TRACE` how many of its last steps a failure prints. A failing seed is
+//! printed; add it to `REGRESSIONS`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
