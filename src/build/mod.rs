@@ -74,6 +74,9 @@ pub struct Builder {
     /// The pins the last build decided, until they are recorded: a build whose site could
     /// not be written (a full disk) still saw which file holds which release.
     unrecorded_pins: Vec<crate::release::identity::PinChange>,
+    /// The last build was refused: the clock reads behind what the ledger recorded. What
+    /// the office changed since is not known, so no mail leaves until the clock is right.
+    clock_behind: bool,
     /// By release id, the fate of each release whose file is broken now.
     broken: Map<String, Fate>,
     /// The ids of the releases the last written site showed (public, or withdrawn with a
@@ -172,6 +175,7 @@ impl Builder {
             revisions: None,
             first_seen: Map::default(),
             unrecorded_pins: Vec::new(),
+            clock_behind: false,
             broken: Map::default(),
             shown: HashSet::new(),
         }
@@ -226,8 +230,10 @@ impl Builder {
     /// Where the release with this id stands for its mail at `now` (`core::Presence`), its
     /// current version first seen when `seen_since` says, held for `hold`.
     pub fn presence(&self, id: &str, hold: TimeDelta, now: DateTime<Utc>) -> Presence {
-        if self.is_held(id) {
-            // Broken before it was public: its mail waits for the file to be fixed.
+        if self.is_held(id) || self.clock_behind {
+            // Broken before it was public: its mail waits for the file to be fixed. Or the
+            // clock is set back and the folder unread: a file deleted, withdrawn or
+            // postponed meanwhile would not be known, so all mail waits.
             return Presence::Hidden;
         }
         Presence::of(self.release(id).as_deref(), self.seen_since(id), hold, now)
@@ -259,7 +265,9 @@ impl Builder {
     /// Builds the site as of `at` into the output folder.
     pub fn build(&mut self, at: DateTime<Utc>) -> Result<BuildReport, BuildError> {
         let started = Instant::now();
-        let at = self.instant(at)?;
+        let at = self.instant(at);
+        self.clock_behind = matches!(at, Err(BuildError::ClockBehind { .. }));
+        let at = at?;
         let mut loaded = self.load(at);
         if let Some(unreadable) = loaded.unreadable {
             return Err(BuildError::Unreadable(unreadable));
