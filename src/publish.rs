@@ -75,9 +75,10 @@ pub fn record(
     })
 }
 
-/// After a build that could not write the site: the ledger records which file holds which
-/// release all the same (a file restored or renamed meanwhile stays itself), and nothing
-/// else; what became public is recorded by the build that writes it.
+/// After a build that could not write the site, or was refused on a clock set back: the
+/// ledger records which file holds which release all the same (a file restored or renamed
+/// meanwhile stays itself), and nothing else; what became public is recorded by the build
+/// that publishes it.
 pub fn record_identities(
     ledger: &mut dyn Sightings,
     builder: &mut Builder,

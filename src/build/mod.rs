@@ -190,9 +190,9 @@ impl Builder {
         self
     }
 
-    /// The pins a failed build decided, for the ledger to record all the same (what
-    /// became public is left to the build that can write the site). Empty for a builder
-    /// that does not record.
+    /// The pins a failed build decided (the site could not be written, or the clock reads
+    /// behind), for the ledger to record all the same: what became public is left to the
+    /// build that can publish it. Empty for a builder that does not record.
     pub fn unrecorded(&mut self) -> Seen {
         let recording = self
             .revisions
@@ -265,9 +265,18 @@ impl Builder {
     /// Builds the site as of `at` into the output folder.
     pub fn build(&mut self, at: DateTime<Utc>) -> Result<BuildReport, BuildError> {
         let started = Instant::now();
-        let at = self.instant(at);
-        self.clock_behind = matches!(at, Err(BuildError::ClockBehind { .. }));
-        let at = at?;
+        let checked = self.instant(at);
+        self.clock_behind = matches!(checked, Err(BuildError::ClockBehind { .. }));
+        if self.clock_behind {
+            // Nothing is built or decided on this clock, but the folder is read: which
+            // file holds which release is recorded all the same (`unrecorded`), so a file
+            // restored or renamed meanwhile stays itself once the clock is right.
+            let mut loaded = self.load(at);
+            if loaded.unreadable.is_none() {
+                self.unrecorded_pins = std::mem::take(&mut loaded.pins);
+            }
+        }
+        let at = checked?;
         let mut loaded = self.load(at);
         if let Some(unreadable) = loaded.unreadable {
             return Err(BuildError::Unreadable(unreadable));

@@ -338,7 +338,7 @@ impl Daemon {
                 // and meanwhile the error is logged every 30 s, not in a loop.
                 let retry = e.retried();
                 built.committed = !retry;
-                if matches!(e, BuildError::Write(_))
+                if e.retried()
                     && let Err(e) =
                         publish::record_identities(&mut self.ledger, &mut self.builder, now)
                 {

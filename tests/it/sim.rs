@@ -56,8 +56,10 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 /// deleted and cancelled their waiting mail (a refused build knows no releases).
 /// (148, 120): mail left for a release deleted while the clock was set back (the folder
 /// was not read; all mail now waits until the clock is right).
-/// (1552, 120): a slug changed while the clock was behind, which is the office's change,
-/// not the clock's (the oracle was wrong).
+/// (1552, 120) and (185, 120): a slug changed, or a release postponed, while the clock
+/// was behind: the office's change, not the clock's (the oracle was wrong).
+/// (1933, 120): a release restored and renamed while the clock was set back was mailed
+/// as a new one (a refused build now still records which file holds which release).
 /// Each with the number of steps it failed at.
 const REGRESSIONS: &[(u64, usize)] = &[
     (28, 60),
@@ -66,6 +68,8 @@ const REGRESSIONS: &[(u64, usize)] = &[
     (216, 60),
     (148, 120),
     (1552, 120),
+    (185, 120),
+    (1933, 120),
 ];
 
 const TOPICS: &[&str] = &["miljo", "jamstalldhet", "sport"];
@@ -283,8 +287,8 @@ struct Sim {
     /// How far the daemon's clock (`now`) runs behind true time: an admin or a restored
     /// virtual machine set it back. True time is `now + skew`.
     skew: TimeDelta,
-    /// The releases on the site when the clock was set back, and their slugs then.
-    pages_then: Vec<(usize, String)>,
+    /// The releases on the site when the clock was set back, their slugs and dates then.
+    pages_then: Vec<(usize, String, DateTime<Utc>)>,
     step: usize,
     trace: Vec<String>,
     pub builds: usize,
@@ -418,9 +422,10 @@ impl Sim {
             self.out()
         };
         let truth = self.now + self.skew;
-        for (n, slug_then) in &self.pages_then {
+        for (n, slug_then, date_then) in &self.pages_then {
             let s = &self.specs[*n];
-            if !s.public_at(truth) {
+            // Pulled back or re-dated by the office since: its own change, not the clock's.
+            if !s.public_at(truth) || s.date != *date_then {
                 continue;
             }
             let page = |slug: &str| site.join("releases").join(slug).join("index.html");
@@ -444,7 +449,7 @@ impl Sim {
                 .iter()
                 .filter(|s| s.public_at(self.now) && s.first_public.is_some())
                 .filter(|s| releases.join(s.slug()).join("index.html").exists())
-                .map(|s| (s.n, s.slug()))
+                .map(|s| (s.n, s.slug(), s.date))
                 .collect();
             self.now -= by;
             self.skew += by;
@@ -628,7 +633,13 @@ impl Sim {
         let mut report = match built {
             Ok(r) => r,
             Err(e @ BuildError::ClockBehind { .. }) if self.skew > TimeDelta::zero() => {
-                // Refused before reading or writing anything: the site stays as it was.
+                // Refused: the site stays as it was; only which file holds which release
+                // is recorded.
+                if commit {
+                    publish::record_identities(&mut d.ledger, &mut d.builder, now)
+                        .expect("record identities");
+                    self.pinned();
+                }
                 self.note(format!("the build was refused: {e}"));
                 self.check_nothing_unpublished();
                 return Built {
