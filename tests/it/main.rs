@@ -15,6 +15,7 @@ mod incremental;
 mod layers;
 mod mail;
 mod owner;
+mod pipeline;
 mod sim;
 mod smtp;
 mod smtp_tls;
