@@ -151,10 +151,10 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
     let front_span = t.span();
     t.finish(diags);
 
-    if let Some((at, c)) = text[body_range.clone()]
+    let written = text[body_range.clone()]
         .char_indices()
-        .find(|&(_, c)| !xml_char(c))
-    {
+        .find(|&(_, c)| !xml_char(c));
+    if let Some((at, c)) = written {
         let at = body_range.start + at;
         diags.push(
             whole
@@ -174,15 +174,17 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
     let rendered = markdown::render(&body, &page_url(site, &slug));
     // Markdown and HTML decode character references: `&#xFFFE;` writes a character no feed
     // can carry that the file itself does not show. The first paragraph (the summary when
-    // none is given) is read apart from the HTML, which ammonia may have cut.
+    // none is given) is read apart from the HTML, which ammonia may have cut. A character
+    // written as it is has been reported above.
     let first = rendered.first_paragraph.as_deref().unwrap_or_default();
     if let Some(c) = rendered
         .html
         .chars()
         .chain(first.chars())
         .find(|&c| !xml_char(c))
+        .filter(|_| written.is_none())
     {
-        let at = reference_to(&body, c).map_or(0..0, |r| {
+        let at = reference_to(&body, c).map_or(body_range.start..body_range.start, |r| {
             body_range.start + r.start..body_range.start + r.end
         });
         diags.push(

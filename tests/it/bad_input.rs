@@ -280,6 +280,15 @@ fn a_character_reference_no_feed_can_carry_is_refused_at_its_line() {
             "{name} reached the feed"
         );
     }
+    // A character written as it is is reported once, where it is written.
+    let p = Project::sample();
+    let err = bad(
+        &p,
+        "skrivet.md",
+        &release("title = \"Skrivet\"\ndate = 2019-05-01", "ett \u{8} tecken"),
+    );
+    assert_eq!(err.matches("no feed can carry").count(), 1, "{err}");
+    assert!(err.contains("releases/skrivet.md:6:5: U+0008"), "{err}");
     // A reference in a code span is shown as written, and `&#0;` is U+FFFD: both fine.
     let p = Project::sample();
     p.write(
