@@ -89,6 +89,20 @@ pub enum ComposeError {
     },
     #[error("cannot build the message: {0}")]
     Build(#[from] lettre::error::Error),
+    /// lettre writes the `Date` header through `httpdate`, which panics on an instant before
+    /// 1970 or after 9999.
+    #[error("{0} cannot be a message's Date (1970 to 9999 only)")]
+    Date(DateTime<Utc>),
+}
+
+/// `date` for the `Date` header, or an error where lettre would panic. The sender and
+/// `preview` pass the clock; only a clock set before 1970 meets the error.
+fn mail_date(date: DateTime<Utc>) -> Result<std::time::SystemTime, ComposeError> {
+    let last = DateTime::<Utc>::from_timestamp(253_402_300_799, 999_999_999);
+    if date < DateTime::UNIX_EPOCH || last.is_some_and(|last| date > last) {
+        return Err(ComposeError::Date(date));
+    }
+    Ok(date.into())
 }
 
 /// `<hex@domain>`, the same for the same release, address and version on every attempt.
@@ -201,7 +215,7 @@ pub fn compose(
         ))
         .to(to)
         .subject(subject.clone())
-        .date(letter.date.into())
+        .date(mail_date(letter.date)?)
         .message_id(Some(match &letter.kind {
             Kind::Test { message_id } => message_id.clone(),
             _ => message_id(&release.id, &address, letter.version, &from_domain),
@@ -519,6 +533,20 @@ mod tests {
             display_name(&"x".repeat(5000)).chars().count(),
             MAX_DISPLAY_NAME + 1
         );
+    }
+
+    #[test]
+    fn a_date_no_mail_can_carry_is_an_error_not_a_panic() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().expect("an instant");
+        for bad in ["1900-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z"] {
+            assert!(
+                matches!(mail_date(at(bad)), Err(ComposeError::Date(_))),
+                "{bad}"
+            );
+        }
+        for good in ["1970-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"] {
+            assert!(mail_date(at(good)).is_ok(), "{good}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::media::Recipient;
 use crate::optout::TokenKey;
 use crate::planner::Plan;
+use crate::release::source::{BundleFile, Entry, SourceFile};
 use crate::release::{Release, frontmatter};
 use crate::render::{self, Map, Output, Outputs, RenderError, Templates};
 
@@ -36,6 +37,41 @@ pub enum PipelineError {
     Json { path: String, why: String },
     #[error("the journalist's address: {0}")]
     Address(#[from] lettre::address::AddressError),
+}
+
+/// The files of the bundle every fuzzed release is in, so that `image` and `attachments`
+/// can name something: names with spaces, `&` and non-ASCII letters, which pages, feed
+/// enclosures and the sitemap must escape. Nothing reads them.
+pub const BUNDLE_FILES: &[&str] = &[
+    "bild.jpg",
+    "data.csv",
+    "rapport 2019 & bilaga.pdf",
+    "översikt.png",
+];
+
+/// `text` as the release file `releases/fuzz/index.md`, a bundle holding [`BUNDLE_FILES`]:
+/// what the fuzz target and `tests/it/pipeline.rs` parse, so both see the same release.
+pub fn bundle(text: &str) -> SourceFile {
+    SourceFile {
+        entry: Entry {
+            path: "releases/fuzz/index.md".into(),
+            name: "fuzz".into(),
+            key: "fuzz".into(),
+            bundle: Some("releases/fuzz".into()),
+            stamp: 0,
+        },
+        text: text.to_string(),
+        files: Some(
+            BUNDLE_FILES
+                .iter()
+                .map(|name| BundleFile {
+                    name: (*name).to_string(),
+                    path: format!("releases/fuzz/{name}").into(),
+                    len: 1024,
+                })
+                .collect(),
+        ),
+    }
 }
 
 /// Renders `release` through everything, as if it were public (or withdrawn, if it is) at
@@ -71,9 +107,12 @@ pub fn whole(
             well_formed(path, bytes)?;
         }
     }
+    // A message's Date is when it leaves: the sender reads the clock, which is never
+    // before 1970. A release may be dated as early as 1900 (`send` mails it now).
+    let sent = at.max(DateTime::UNIX_EPOCH);
     Ok(Rendered {
         site,
-        mail: mail(config, templates, release, at)?,
+        mail: mail(config, templates, release, sent)?,
     })
 }
 

@@ -159,10 +159,10 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
     let front_span = t.span();
     t.finish(diags);
 
-    if let Some((at, c)) = text[body_range.clone()]
+    let written = text[body_range.clone()]
         .char_indices()
-        .find(|&(_, c)| !xml_char(c))
-    {
+        .find(|&(_, c)| !xml_char(c));
+    if let Some((at, c)) = written {
         let at = body_range.start + at;
         diags.push(
             whole
@@ -170,7 +170,7 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
                 .expected("text without control characters"),
         );
     }
-    let body = text[body_range].to_string();
+    let body = text[body_range.clone()].to_string();
     let (title, date, lang, slug) = (title?, date?, lang?, slug?);
     if image.is_some() && image_alt.is_none() {
         diags.push(
@@ -180,12 +180,41 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         );
     }
     let rendered = markdown::render(&body, &page_url(site, &slug));
+    // Markdown and HTML decode character references: `&#xFFFE;` writes a character no feed
+    // can carry that the file itself does not show. The first paragraph (the summary when
+    // none is given) is read apart from the HTML, which ammonia may have cut. A character
+    // written as it is has been reported above.
+    let first = rendered.first_paragraph.as_deref().unwrap_or_default();
+    if let Some(c) = rendered
+        .html
+        .chars()
+        .chain(first.chars())
+        .find(|&c| !xml_char(c))
+        .filter(|_| written.is_none())
+    {
+        let at = reference_to(&body, c).map_or(body_range.start..body_range.start, |r| {
+            body_range.start + r.start..body_range.start + r.end
+        });
+        diags.push(
+            whole
+                .error(at, unwritable(c))
+                .expected("text without control characters, written or as a character reference"),
+        );
+    }
     let summary = match summary {
         // Plain text: markup and raw HTML in a summary are dropped, never passed on.
-        Some((s, _)) => markdown::plain_text(&s)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "),
+        Some((s, span)) => {
+            let plain = markdown::plain_text(&s)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            if let Some(c) = plain.chars().find(|&c| !xml_char(c)) {
+                diags.push(src.error(span, unwritable(c)).expected(
+                    "text without control characters, written or as a character reference",
+                ));
+            }
+            plain
+        }
         None => rendered.first_paragraph.clone().unwrap_or_default(),
     };
     if summary.is_empty() {
@@ -451,6 +480,26 @@ fn attachment(
 /// surrogate). Every string of a release ends up in a feed.
 pub fn xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Where in `text` a numeric character reference (`&#xFFFE;`, `&#1;`, or without its `;`
+/// as HTML allows) writes `c`, as a byte range.
+fn reference_to(text: &str, c: char) -> Option<Range<usize>> {
+    text.match_indices("&#").find_map(|(at, _)| {
+        let rest = &text[at + 2..];
+        let (radix, skip) = match rest.as_bytes().first() {
+            Some(b'x' | b'X') => (16, 1),
+            _ => (10, 0),
+        };
+        let digits = rest[skip..]
+            .bytes()
+            .take_while(|b| char::from(*b).is_digit(radix))
+            .count();
+        let value = u32::from_str_radix(&rest[skip..skip + digits], radix).ok()?;
+        let end = at + 2 + skip + digits;
+        let end = end + usize::from(text[end..].starts_with(';'));
+        (char::from_u32(value) == Some(c)).then_some(at..end)
+    })
 }
 
 /// What to say of a character no feed can carry.

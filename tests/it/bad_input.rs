@@ -223,6 +223,90 @@ fn a_character_no_feed_can_carry_is_refused_at_its_line() {
 }
 
 #[test]
+fn a_character_reference_no_feed_can_carry_is_refused_at_its_line() {
+    // Found by the release fuzz target through the whole pipeline: Markdown and HTML decode
+    // `&#xFFFE;`, so the file showed no such character but the feeds got one.
+    for (name, text, at, shown) in [
+        (
+            "referens.md",
+            release(
+                "title = \"Referens\"\ndate = 2019-05-01",
+                "Rad ett\nett &#xFFFE; tecken",
+            ),
+            "7:5",
+            "U+FFFE",
+        ),
+        (
+            "html.md",
+            release(
+                "title = \"Html\"\ndate = 2019-05-01",
+                "<div>\nett <b>&#1</b> tecken\n</div>",
+            ),
+            "7:8",
+            "U+0001",
+        ),
+        (
+            // ammonia drops all after an unclosed <script>, but the summary is the first
+            // paragraph as Markdown reads it.
+            "forsta.md",
+            release(
+                "title = \"Första\"\ndate = 2019-05-01",
+                "<div><script>\n\nett &#xFFFE; tecken",
+            ),
+            "8:5",
+            "U+FFFE",
+        ),
+        (
+            "sammanfattning.md",
+            release(
+                "title = \"Sammanfattning\"\ndate = 2019-05-01\nsummary = \"ett &#27; tecken\"",
+                "Text",
+            ),
+            "4:11",
+            "U+001B",
+        ),
+    ] {
+        let p = Project::sample();
+        let err = bad(&p, name, &text);
+        assert!(
+            err.contains(&format!(
+                "releases/{name}:{at}: {shown} is a character which no feed can carry"
+            )),
+            "{name}: {err}"
+        );
+        let feed = std::fs::read_to_string(p.out().join("feed.atom")).expect("atom");
+        assert!(
+            !feed.contains(['\u{1}', '\u{1b}', '\u{fffe}']),
+            "{name} reached the feed"
+        );
+    }
+    // A character written as it is is reported once, where it is written.
+    let p = Project::sample();
+    let err = bad(
+        &p,
+        "skrivet.md",
+        &release("title = \"Skrivet\"\ndate = 2019-05-01", "ett \u{8} tecken"),
+    );
+    assert_eq!(err.matches("no feed can carry").count(), 1, "{err}");
+    assert!(err.contains("releases/skrivet.md:6:5: U+0008"), "{err}");
+    // A reference in a code span is shown as written, and `&#0;` is U+FFFD: both fine.
+    let p = Project::sample();
+    p.write(
+        "releases/kod.md",
+        release(
+            "title = \"Kod\"\ndate = 2019-05-01\ncontacts = [{ name = \"Anna\" }]",
+            "Skriv `&#xFFFE;` och &#0; så.",
+        ),
+    );
+    let check = p.run(&["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
 fn two_releases_with_one_slug() {
     let p = Project::sample();
     let err = bad(

@@ -17,6 +17,7 @@ mod layers;
 mod mail;
 mod mail_faults;
 mod owner;
+mod pipeline;
 mod sim;
 mod smtp;
 mod smtp_tls;
