@@ -33,6 +33,9 @@ pub struct Catalog {
     last_good: Map<String, Arc<Release>>,
     /// The ids the ledger pinned to files, as last recorded.
     pins: Pins,
+    /// Releases are given the ids pinned to their files (there is a ledger to pin them);
+    /// without one, each file's own id is its release's.
+    identified: bool,
 }
 
 /// A release file that does not parse (or cannot be read) now.
@@ -68,6 +71,7 @@ impl Catalog {
             parsed: Map::default(),
             last_good: Map::default(),
             pins: Pins::default(),
+            identified: false,
         }
     }
 
@@ -81,13 +85,14 @@ impl Catalog {
     /// for the commands that look a release up in the ledger (`send`, `status`, …).
     pub fn scan_pinned(config: &Config, pins: Pins, now: DateTime<Utc>) -> Loaded {
         let mut catalog = Catalog::new(config);
-        catalog.pins = pins;
+        catalog.set_pins(pins);
         catalog.load(now)
     }
 
     /// The ids the ledger has pinned to files.
     pub fn set_pins(&mut self, pins: Pins) {
         self.pins = pins;
+        self.identified = true;
     }
 
     /// The ledger recorded these pins: later loads build on them.
@@ -121,17 +126,16 @@ impl Catalog {
             }
         };
 
-        // Files this catalog has read before: one that another file copies (its slug or its
-        // id) keeps it.
-        let known: HashSet<String> = self
-            .parsed
-            .keys()
-            .chain(self.pins.keys())
-            .cloned()
-            .collect();
         let stale: Vec<&source::Entry> = entries
             .iter()
             .filter(|e| self.parsed.get(&e.key).is_none_or(|c| c.stamp != e.stamp))
+            .collect();
+        // Files neither read before by this catalog nor pinned by the ledger: against one
+        // read before, a new file that copies its slug or its id is the one held.
+        let new: HashSet<String> = stale
+            .iter()
+            .filter(|e| !self.parsed.contains_key(&e.key) && !self.pins.contains_key(&e.key))
+            .map(|e| e.key.clone())
             .collect();
         let fresh = parse_all(&stale, &self.site);
         for (entry, cached) in stale.iter().zip(fresh) {
@@ -181,19 +185,23 @@ impl Catalog {
         }
 
         let before = releases.clone();
-        let mut pins = identity::resolve(&mut releases, &self.dir, &self.pins, now);
-        let mut releases = reject_duplicates(releases, &self.dir, &known, &mut diags);
-        if releases.len() < before.len() {
+        let mut pins = Vec::new();
+        if self.identified {
+            pins = identity::resolve(&mut releases, &self.dir, &self.pins, now);
+        }
+        let mut releases = reject_duplicates(releases, &self.dir, &new, &mut diags);
+        if self.identified && releases.len() < before.len() {
             // A file held as a copy of another is pinned to nothing: once the original is
             // gone (a copy, then a delete: a rename by hand) it takes its place.
             let kept: HashSet<PathBuf> = releases.iter().map(|r| r.source.clone()).collect();
             releases = before
-                .into_iter()
+                .iter()
                 .filter(|r| kept.contains(&r.source))
+                .cloned()
                 .collect();
             pins = identity::resolve(&mut releases, &self.dir, &self.pins, now);
         }
-        self.adopt(&releases);
+        self.adopt(&releases, &before);
         // A broken file's stand-in is the release as listed: under its pinned id.
         for f in &mut failing {
             if let Some(good) = &mut f.last_good
@@ -214,8 +222,10 @@ impl Catalog {
 
     /// Keeps the ids `identity::resolve` gave in the cache, so `releases()` and the next
     /// load hand out each release under its pinned id.
-    fn adopt(&mut self, releases: &[Arc<Release>]) {
-        for r in releases {
+    fn adopt(&mut self, releases: &[Arc<Release>], before: &[Arc<Release>]) {
+        // Most builds change no id: only a release not as it was read is looked at.
+        let read: HashSet<*const Release> = before.iter().map(Arc::as_ptr).collect();
+        for r in releases.iter().filter(|r| !read.contains(&Arc::as_ptr(r))) {
             let Some(key) = identity::file_key(&self.dir, &r.source) else {
                 continue;
             };
@@ -368,11 +378,11 @@ fn parse_one(entry: &source::Entry, site: &Site) -> Cached {
 fn reject_duplicates(
     releases: Vec<Arc<Release>>,
     dir: &Path,
-    known: &HashSet<String>,
+    new_files: &HashSet<String>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Arc<Release>> {
     let new =
-        |r: &Release| identity::file_key(dir, &r.source).is_none_or(|key| !known.contains(&key));
+        |r: &Release| identity::file_key(dir, &r.source).is_none_or(|key| new_files.contains(&key));
     let first = |a: &Release, b: &Release| {
         (new(a), a.date, a.source.as_os_str()) < (new(b), b.date, b.source.as_os_str())
     };

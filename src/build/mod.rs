@@ -433,7 +433,7 @@ impl Builder {
             .revisions
             .as_ref()
             .is_some_and(|r| r.recording == Recording::Record);
-        self.unrecorded_pins.clear();
+        self.unrecorded_pins = Vec::new();
         let (newly_public, seen) = if recording {
             let mut seen = observed.seen;
             seen.pins = pins;

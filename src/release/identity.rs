@@ -56,6 +56,10 @@ pub fn apply(pins: &mut Pins, changes: &[PinChange]) {
 
 /// The name in the releases folder `dir` of the file a release came from.
 pub fn file_key(dir: &Path, source: &Path) -> Option<String> {
+    key_of(dir, source).map(str::to_string)
+}
+
+fn key_of<'a>(dir: &Path, source: &'a Path) -> Option<&'a str> {
     source
         .strip_prefix(dir)
         .ok()?
@@ -63,12 +67,12 @@ pub fn file_key(dir: &Path, source: &Path) -> Option<String> {
         .next()?
         .as_os_str()
         .to_str()
-        .map(str::to_string)
 }
 
 /// Gives every release without an explicit `id` the id its file is pinned to, or the id of
 /// the release it replaces, or a new one; returns the pins to record. `releases` come from
-/// the folder `dir` as read at `now`.
+/// the folder `dir` as read at `now`. Runs at every build: with every file pinned already
+/// (the daemon's steady state) it allocates nothing per release.
 pub fn resolve(
     releases: &mut [Arc<Release>],
     dir: &Path,
@@ -76,103 +80,115 @@ pub fn resolve(
     now: DateTime<Utc>,
 ) -> Vec<PinChange> {
     let mut changes = Vec::new();
-    let keys: Vec<Option<String>> = releases.iter().map(|r| file_key(dir, &r.source)).collect();
-    let present: HashSet<&str> = keys.iter().flatten().map(String::as_str).collect();
-    // Ids taken: explicit ones, then those kept by their files.
-    let mut taken: HashSet<String> = releases
-        .iter()
-        .filter(|r| r.explicit_id)
-        .map(|r| r.id.clone())
-        .collect();
+    // The id each release is to have, where it differs from the one it has.
     let mut ids: Vec<Option<String>> = vec![None; releases.len()];
-    for (i, r) in releases.iter().enumerate() {
-        let Some(key) = &keys[i] else { continue };
-        if r.explicit_id {
-            continue;
-        }
-        let Some(pin) = pins.get(key) else { continue };
-        let back_in_time = pin.gone_at.is_none_or(|gone| now - gone <= GRACE);
-        let same = back_in_time || alike(pin, r);
-        if same && !taken.contains(&pin.id) {
-            taken.insert(pin.id.clone());
-            ids[i] = Some(pin.id.clone());
-            let now_pin = pin_of(r, &pin.id);
-            if &now_pin != pin {
-                changes.push(PinChange::Set {
-                    file: key.clone(),
-                    pin: now_pin,
-                });
-            }
-        }
-    }
-
-    // Files that vanished: each may come back under another name within the grace.
-    let mut vanished: Vec<(&String, &Pin, DateTime<Utc>)> = Vec::new();
-    for (file, pin) in pins {
-        if present.contains(file.as_str()) {
-            continue;
-        }
-        let gone = match pin.gone_at {
-            Some(gone) => gone,
-            None => {
-                changes.push(PinChange::Set {
-                    file: file.clone(),
-                    pin: Pin {
-                        gone_at: Some(now),
-                        ..pin.clone()
-                    },
-                });
-                now
-            }
-        };
-        if now - gone <= GRACE && !taken.contains(&pin.id) {
-            vanished.push((file, pin, gone));
-        }
-    }
-    // The most recently vanished first, then by name: the same answer on every build.
-    vanished.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(b.0)));
-
-    let all_pinned: HashSet<&str> = pins.values().map(|p| p.id.as_str()).collect();
-    let mut order: Vec<usize> = (0..releases.len())
-        .filter(|&i| ids[i].is_none() && !releases[i].explicit_id && keys[i].is_some())
-        .collect();
-    order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
-    for i in order {
-        let r = &releases[i];
-        let Some(key) = keys[i].clone() else { continue };
-        let replaced = vanished
+    {
+        let keys: Vec<Option<&str>> = releases.iter().map(|r| key_of(dir, &r.source)).collect();
+        let present: HashSet<&str> = keys.iter().flatten().copied().collect();
+        // Ids taken: explicit ones, those kept by their files, and new ones.
+        let mut taken: HashSet<&str> = releases
             .iter()
-            .position(|(_, pin, _)| !taken.contains(&pin.id) && alike(pin, r));
-        let id = match replaced {
-            Some(at) => {
-                let (old, pin, _) = vanished.remove(at);
-                changes.push(PinChange::Remove { file: old.clone() });
-                pin.id.clone()
+            .filter(|r| r.explicit_id)
+            .map(|r| r.id.as_str())
+            .collect();
+        let mut fresh: HashSet<String> = HashSet::new();
+        let mut unpinned = Vec::new();
+        for (i, r) in releases.iter().enumerate() {
+            let Some(key) = keys[i] else { continue };
+            if r.explicit_id {
+                continue;
             }
-            None => {
-                // A new release. Its default id may belong to a release that is gone (the
-                // same slug on the same day): it gets one of its own.
-                let mut id = r.id.clone();
-                let mut n = 2;
-                while taken.contains(&id) || all_pinned.contains(id.as_str()) {
-                    id = format!("{}-{n}", r.id);
-                    n += 1;
+            let kept = pins.get(key).filter(|pin| {
+                let back_in_time = pin.gone_at.is_none_or(|gone| now - gone <= GRACE);
+                (back_in_time || alike(pin, r)) && !taken.contains(pin.id.as_str())
+            });
+            let Some(pin) = kept else {
+                unpinned.push(i);
+                continue;
+            };
+            taken.insert(&pin.id);
+            if r.id != pin.id {
+                ids[i] = Some(pin.id.clone());
+            }
+            if pin.gone_at.is_some() || pin.title != r.title || pin.text != r.text_hash {
+                changes.push(PinChange::Set {
+                    file: key.to_string(),
+                    pin: pin_of(r, &pin.id),
+                });
+            }
+        }
+
+        // Files that vanished: each may come back under another name within the grace.
+        let mut vanished: Vec<(&String, &Pin, DateTime<Utc>)> = Vec::new();
+        for (file, pin) in pins {
+            if present.contains(file.as_str()) {
+                continue;
+            }
+            let gone = match pin.gone_at {
+                Some(gone) => gone,
+                None => {
+                    changes.push(PinChange::Set {
+                        file: file.clone(),
+                        pin: Pin {
+                            gone_at: Some(now),
+                            ..pin.clone()
+                        },
+                    });
+                    now
                 }
-                id
+            };
+            if now - gone <= GRACE && !taken.contains(pin.id.as_str()) {
+                vanished.push((file, pin, gone));
             }
-        };
-        taken.insert(id.clone());
-        changes.push(PinChange::Set {
-            file: key,
-            pin: pin_of(r, &id),
-        });
-        ids[i] = Some(id);
+        }
+        // The most recently vanished first, then by name: the same answer on every build.
+        vanished.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(b.0)));
+
+        if !unpinned.is_empty() {
+            let all_pinned: HashSet<&str> = pins.values().map(|p| p.id.as_str()).collect();
+            unpinned.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+            for i in unpinned {
+                let r = &releases[i];
+                let Some(key) = keys[i] else { continue };
+                let replaced = vanished
+                    .iter()
+                    .position(|(_, pin, _)| !taken.contains(pin.id.as_str()) && alike(pin, r));
+                let id = match replaced {
+                    Some(at) => {
+                        let (old, pin, _) = vanished.remove(at);
+                        changes.push(PinChange::Remove { file: old.clone() });
+                        taken.insert(&pin.id);
+                        pin.id.clone()
+                    }
+                    None => {
+                        // A new release. Its default id may belong to a release that is
+                        // gone (the same slug on the same day): it gets one of its own.
+                        let mut id = r.id.clone();
+                        let mut n = 2;
+                        while taken.contains(id.as_str())
+                            || fresh.contains(&id)
+                            || all_pinned.contains(id.as_str())
+                        {
+                            id = format!("{}-{n}", r.id);
+                            n += 1;
+                        }
+                        fresh.insert(id.clone());
+                        id
+                    }
+                };
+                changes.push(PinChange::Set {
+                    file: key.to_string(),
+                    pin: pin_of(r, &id),
+                });
+                if r.id != id {
+                    ids[i] = Some(id);
+                }
+            }
+        }
     }
 
     for (r, id) in releases.iter_mut().zip(ids) {
-        if let Some(id) = id
-            && r.id != id
-        {
+        if let Some(id) = id {
             let r = Arc::make_mut(r);
             r.id = id;
             r.keys = Keys::of(r);
