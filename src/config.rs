@@ -323,6 +323,23 @@ fn url(t: &mut TableReader<'_, '_>, key: &'static str, diags: &mut Vec<Diagnosti
     )
 }
 
+/// A URL readers see, such as `base_url`.
+fn public(
+    t: &mut TableReader<'_, '_>,
+    key: &'static str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Url> {
+    let value = t.string(key, diags);
+    parse_or(
+        t,
+        value,
+        public_url,
+        "an absolute http:// or https:// URL without a user name or password",
+        diags,
+    )
+}
+
+/// URLs readers see, such as the WebSub hubs named in every feed.
 fn urls(t: &mut TableReader<'_, '_>, key: &'static str, diags: &mut Vec<Diagnostic>) -> Vec<Url> {
     let items = t.string_list(key, diags).unwrap_or_default();
     items
@@ -331,8 +348,8 @@ fn urls(t: &mut TableReader<'_, '_>, key: &'static str, diags: &mut Vec<Diagnost
             parse_or(
                 t,
                 Some(item),
-                absolute_url,
-                "an absolute http:// or https:// URL",
+                public_url,
+                "an absolute http:// or https:// URL without a user name or password",
                 diags,
             )
         })
@@ -345,6 +362,16 @@ fn absolute_url(s: &str) -> Result<Url, String> {
         "http" | "https" if url.host_str().is_some() => Ok(url),
         _ => Err("not an http(s) URL with a host".into()),
     }
+}
+
+/// A URL that readers see (the site's, a hub's): no user name or password in it, which
+/// would be in every page, feed and mail.
+fn public_url(s: &str) -> Result<Url, String> {
+    let url = absolute_url(s)?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("a user name or password in a URL readers see".into());
+    }
+    Ok(url)
 }
 
 fn read_site(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Site {
@@ -363,7 +390,7 @@ fn read_site(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Sit
     if let Some((title, _)) = t.string("title", diags) {
         site.title = title;
     }
-    if let Some(mut u) = url(&mut t, "base_url", diags) {
+    if let Some(mut u) = public(&mut t, "base_url", diags) {
         if !u.path().ends_with('/') {
             let path = format!("{}/", u.path());
             u.set_path(&path);

@@ -123,7 +123,11 @@ pub fn serve(
         return not_found();
     };
     let mut path = root.join(&resolved.relative);
-    // Never follow a symlink: the site holds only files we wrote.
+    // Never follow a symlink below the root (the root itself may be one, as systemd's
+    // StateDirectory makes it): the site holds only files and folders we wrote.
+    if crosses_a_link(root, &resolved.relative) {
+        return not_found();
+    }
     let Ok(meta) = std::fs::symlink_metadata(&path) else {
         return not_found();
     };
@@ -164,6 +168,8 @@ pub fn serve(
 
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, content_type(&path));
+    // The compression layer varies GET responses by encoding; HEAD and 304 say the same.
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     headers.insert(header::CACHE_CONTROL, cache_control(&path));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -235,9 +241,27 @@ fn not_modified(request: &HeaderMap, etag: Option<&ETag>, modified: SystemTime) 
     if let Some(inm) = request.typed_get::<IfNoneMatch>() {
         return etag.is_some_and(|e| !inm.precondition_passes(e));
     }
+    // A date later than now is no date the client got from us: it is ignored (RFC 9110
+    // §13.1.3), or a wrong client clock would pin a stale page.
+    // (HTTP dates count whole seconds: a date within the current second is not later.)
+    let now = SystemTime::from(crate::clock::now()) + std::time::Duration::from_secs(1);
     request
         .typed_get::<IfModifiedSince>()
-        .is_some_and(|ims| !ims.is_modified(modified))
+        .is_some_and(|ims| ims.is_modified(now) && !ims.is_modified(modified))
+}
+
+/// Whether any folder or file on the way from `root` to `relative` is a symbolic link.
+fn crosses_a_link(root: &Path, relative: &Path) -> bool {
+    let mut at = root.to_path_buf();
+    for part in relative.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 fn link_header(uri_path: &str, links: &Links<'_>) -> Option<HeaderValue> {

@@ -102,7 +102,23 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .fallback(site)
         .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(require_host))
         .with_state(shared)
+}
+
+/// An HTTP/1.1 request must name its host (RFC 9112 §3.2): without one it is refused.
+async fn require_host(request: Request, next: axum::middleware::Next) -> Response {
+    if request.version() == axum::http::Version::HTTP_11
+        && !request.headers().contains_key(header::HOST)
+    {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "an HTTP/1.1 request needs a Host header\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
 }
 
 /// Connections served at once; more wait in the listen backlog. Slow clients cannot take

@@ -11,6 +11,7 @@ mod dkim;
 mod embargo;
 mod feeds;
 mod forgery;
+mod http_edges;
 mod identity;
 mod incremental;
 mod layers;

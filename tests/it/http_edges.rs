@@ -1,0 +1,136 @@
+//! The small HTTP edges of the issue "The edges hold": the server follows no symbolic link
+//! below its root, refuses an HTTP/1.1 request without a `Host`, says the same `Vary` on
+//! HEAD as on GET, and ignores an `If-Modified-Since` from the future; a `base_url` with
+//! a password in it is a config error. Against the real daemon, over loopback.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use super::daemon::{Daemon, client, sample_served};
+use super::*;
+
+/// One raw request on its own connection; the status line and the whole answer.
+fn raw(base: &str, request: &str) -> String {
+    let address = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn a_symbolic_link_below_the_root_is_never_followed() {
+    let (p, _port) = sample_served();
+    let daemon = Daemon::start(&p);
+    let http = client();
+    // A folder and a file linked from inside the site lead nowhere.
+    let public = p.out();
+    std::os::unix::fs::symlink("/etc", public.join("releases/evil")).expect("symlink");
+    std::os::unix::fs::symlink("/etc/hostname", public.join("hostname.txt")).expect("symlink");
+    for path in [
+        "/releases/evil/hostname",
+        "/releases/evil/",
+        "/hostname.txt",
+    ] {
+        let status = http
+            .get(format!("{}{path}", daemon.base))
+            .send()
+            .expect("GET")
+            .status();
+        assert_eq!(status.as_u16(), 404, "{path}");
+    }
+    assert_eq!(
+        http.get(format!("{}/releases/du-avgor/", daemon.base))
+            .send()
+            .expect("GET")
+            .status()
+            .as_u16(),
+        200
+    );
+}
+
+#[test]
+fn an_http_1_1_request_without_a_host_is_refused() {
+    let (p, _port) = sample_served();
+    let daemon = Daemon::start(&p);
+    let answer = raw(&daemon.base, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // HTTP/1.0 has no Host to require.
+    let answer = raw(&daemon.base, "GET / HTTP/1.0\r\n\r\n");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn head_says_the_same_vary_as_get_and_a_date_from_the_future_is_ignored() {
+    let (p, _port) = sample_served();
+    let daemon = Daemon::start(&p);
+    let http = client();
+    for path in ["/", "/feed.atom", "/releases/du-avgor/"] {
+        let vary = |method: reqwest::Method| {
+            http.request(method, format!("{}{path}", daemon.base))
+                .header("accept-encoding", "gzip")
+                .send()
+                .expect("request")
+                .headers()
+                .get_all("vary")
+                .iter()
+                .map(|v| v.to_str().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+        };
+        let get = vary(reqwest::Method::GET);
+        assert!(
+            get.iter().any(|v| v.contains("accept-encoding")),
+            "{path}: {get:?}"
+        );
+        assert_eq!(vary(reqwest::Method::HEAD), get, "{path}");
+    }
+
+    // A date from the future is ignored; the date the feed was written is honoured.
+    let ims = |date: &str| {
+        http.get(format!("{}/feed.atom", daemon.base))
+            .header("if-modified-since", date)
+            .send()
+            .expect("GET")
+            .status()
+            .as_u16()
+    };
+    let written = http
+        .get(format!("{}/feed.atom", daemon.base))
+        .send()
+        .expect("GET")
+        .headers()
+        .get("last-modified")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .expect("Last-Modified");
+    assert_eq!(ims(&written), 304, "the date it was written");
+    assert_eq!(
+        ims("Fri, 01 Jan 2100 00:00:00 GMT"),
+        200,
+        "a date in the future"
+    );
+}
+
+#[test]
+fn a_base_url_with_a_password_in_it_is_a_config_error_at_its_line() {
+    let p = Project::sample();
+    p.set_config(
+        "base_url = \"http://127.0.0.1:8080/\"",
+        "base_url = \"http://press:secret@127.0.0.1:8080/\"",
+    );
+    let o = p.run(&["check"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("pressroom.toml:") && err.contains("user name or password"),
+        "{err}"
+    );
+}
