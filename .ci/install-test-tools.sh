@@ -66,6 +66,21 @@ if ! command -v openssl >/dev/null 2>&1; then
   apt_install openssl
 fi
 
+# 3b. prometheus_client (Python), whose two parsers read /metrics in the classic text
+# format and in OpenMetrics (tests/it/http_edges.rs).
+have_prometheus() { python3 -c 'import prometheus_client.parser, prometheus_client.openmetrics.parser' >/dev/null 2>&1; }
+if ! have_prometheus; then
+  py="$(command -v python3)"
+  if [ "$(readlink -f "$py")" = "$(readlink -f /usr/bin/python3 2>/dev/null || true)" ]; then
+    apt_install python3-prometheus-client || true
+  else
+    python3 -m pip install --quiet --disable-pip-version-check prometheus_client
+  fi
+fi
+if ! have_prometheus; then
+  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages prometheus_client
+fi
+
 # 4. systemd-analyze, which checks the shipped unit (tests/it/systemd.rs).
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   apt_install systemd
@@ -86,6 +101,7 @@ python3 - <<'EOF'
 import sys
 import aiosmtpd.smtp
 import dkim, nacl
+import prometheus_client.parser, prometheus_client.openmetrics.parser
 from aiosmtpd import __version__
 print("install-test-tools: python3 %s at %s, aiosmtpd %s, dkimpy, PyNaCl %s"
       % (sys.version.split()[0], sys.executable, __version__, nacl.__version__))

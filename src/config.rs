@@ -63,6 +63,9 @@ pub struct Paths {
 #[derive(Debug, Clone)]
 pub struct Http {
     pub listen: SocketAddr,
+    /// Where `/metrics` (and `/healthz` too) are served: loopback by default, since the
+    /// counts say how many releases are embargoed.
+    pub admin_listen: SocketAddr,
 }
 
 #[derive(Debug, Clone)]
@@ -465,17 +468,23 @@ fn read_paths(t: Option<TableReader<'_, '_>>, root: &Path, diags: &mut Vec<Diagn
 fn read_http(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Http {
     let mut http = Http {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        admin_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
     };
     if let Some(mut t) = t {
-        let listen = t.string("listen", diags);
-        if let Some(addr) = parse_or(
-            &t,
-            listen,
-            SocketAddr::from_str,
-            "an address and port like 127.0.0.1:8080",
-            diags,
-        ) {
-            http.listen = addr;
+        for (key, slot) in [
+            ("listen", &mut http.listen),
+            ("admin_listen", &mut http.admin_listen),
+        ] {
+            let value = t.string(key, diags);
+            if let Some(addr) = parse_or(
+                &t,
+                value,
+                SocketAddr::from_str,
+                "an address and port like 127.0.0.1:8080",
+                diags,
+            ) {
+                *slot = addr;
+            }
         }
         t.finish(diags);
     }

@@ -190,13 +190,31 @@ impl Daemon {
         self.turn(core::Event::Started, now);
         self.tracker.spawn(http::serve(
             listener,
-            Arc::clone(&self.shared),
+            http::router(Arc::clone(&self.shared)),
             self.stop.clone(),
         ));
         tracing::info!(
             "serving {} on http://{address}/",
             self.config.paths.public.display()
         );
+        // Metrics are the admin's: without their listener the site still serves.
+        let admin = self.config.http.admin_listen;
+        match tokio::net::TcpListener::bind(admin).await {
+            Ok(listener) => {
+                let at = listener.local_addr().unwrap_or(admin);
+                self.tracker.spawn(http::serve(
+                    listener,
+                    http::admin_router(Arc::clone(&self.shared)),
+                    self.stop.clone(),
+                ));
+                tracing::info!("metrics and health for the admin at http://{at}/metrics");
+            }
+            Err(e) => {
+                tracing::error!(
+                    "cannot listen on {admin} for /metrics: {e}; the site is served without it"
+                );
+            }
+        }
         systemd::ready(&format!("serving on http://{address}/"));
         self.plan(clock::now());
 

@@ -77,10 +77,43 @@ impl Metrics {
             .set(at.timestamp());
     }
 
+    /// OpenMetrics 1.0 text.
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    /// The classic Prometheus text format 0.0.4, for scrapers that do not ask for
+    /// OpenMetrics. prometheus-client writes OpenMetrics only; the two differ, for what we
+    /// register (counters, gauges, histograms), in three things: a counter's family is named
+    /// with its `_total` suffix in 0.0.4 (else the classic parser reads an empty counter
+    /// and an untyped `_total` sample), and there is no `# UNIT` and no `# EOF` line.
+    pub fn render_classic(&self) -> String {
+        let open = self.render();
+        let counters: Vec<String> = open
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.strip_suffix(" counter"))
+            .map(str::to_string)
+            .collect();
+        let mut out = String::with_capacity(open.len());
+        for line in open.lines() {
+            if line == "# EOF" || line.starts_with("# UNIT ") {
+                continue;
+            }
+            let renamed = ["# TYPE ", "# HELP "].iter().find_map(|meta| {
+                let rest = line.strip_prefix(meta)?;
+                let (name, tail) = rest.split_once(' ')?;
+                counters
+                    .iter()
+                    .any(|c| c == name)
+                    .then(|| format!("{meta}{name}_total {tail}"))
+            });
+            out.push_str(renamed.as_deref().unwrap_or(line));
+            out.push('\n');
+        }
         out
     }
 }
@@ -101,5 +134,14 @@ mod tests {
         );
         assert!(text.contains("pressroom_builds_total 1"), "{text}");
         assert!(text.ends_with("# EOF\n"));
+        let classic = m.render_classic();
+        assert!(
+            classic.contains("# TYPE pressroom_builds_total counter\npressroom_builds_total 1"),
+            "{classic}"
+        );
+        assert!(
+            !classic.contains("# EOF") && !classic.contains("# UNIT"),
+            "{classic}"
+        );
     }
 }

@@ -92,16 +92,26 @@ impl Shared {
     }
 }
 
+/// What readers reach: the site, the unsubscribe page and `/healthz`. No `/metrics` here:
+/// its counts say how many releases are embargoed (`admin_router`).
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .route(
             "/unsubscribe/{token}",
             get(unsubscribe::confirm).post(unsubscribe::one_click),
         )
         .fallback(site)
         .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(require_host))
+        .with_state(shared)
+}
+
+/// What the admin reaches on `[http] admin_listen`: `/metrics` and `/healthz`.
+pub fn admin_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn(require_host))
         .with_state(shared)
 }
@@ -142,10 +152,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// `MAX_CONNECTIONS` are open.
 pub async fn serve(
     listener: TcpListener,
-    shared: Arc<Shared>,
+    app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router(shared);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let connections = TaskTracker::new();
     loop {
@@ -214,16 +223,33 @@ async fn healthz() -> Response {
     ([(header::CACHE_CONTROL, "no-store")], "ok\n").into_response()
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+/// OpenMetrics to a scraper that asks for it (Prometheus does), the classic text format
+/// 0.0.4 to anything else.
+async fn metrics(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let openmetrics = request
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let (content_type, body) = if openmetrics {
+        (
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            shared.metrics.render(),
+        )
+    } else {
+        (
+            "text/plain; version=0.0.4; charset=utf-8",
+            shared.metrics.render_classic(),
+        )
+    };
     (
         [
-            (
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            ),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-store"),
+            (header::VARY, "accept"),
         ],
-        shared.metrics.render(),
+        body,
     )
         .into_response()
 }

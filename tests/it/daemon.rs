@@ -121,6 +121,23 @@ impl Daemon {
         self.log.lock().expect("log").join("\n")
     }
 
+    /// The admin listener's base URL (`/metrics`), from the daemon's log.
+    pub fn admin(&self) -> String {
+        let mut found = None;
+        wait_for("the admin listener", Duration::from_secs(10), || {
+            found = self.log().lines().find_map(|l| {
+                let at = l.find("admin at http://")?;
+                let url: String = l[at + 9..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
+                Some(url.trim_end_matches("/metrics").to_string())
+            });
+            found.is_some()
+        });
+        found.unwrap_or_default()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -977,7 +994,7 @@ fn outside_the_window_the_release_is_published_and_its_mail_waits() {
             .any(|l| l.starts_with("hemlig-nyhet") && l.contains("2 queued")),
         "{status}"
     );
-    let metrics = get(&http, &daemon.base, "/metrics").1;
+    let metrics = get(&http, &daemon.admin(), "/metrics").1;
     assert!(
         metrics.contains("pressroom_deliveries{state=\"queued\"} 2"),
         "{metrics}"
@@ -1370,7 +1387,7 @@ fn a_release_broken_before_its_minute_is_held_past_it_loudly_and_published_once_
         "the embargoed release built",
         Duration::from_secs(3),
         || {
-            get(&http, &daemon.base, "/metrics")
+            get(&http, &daemon.admin(), "/metrics")
                 .1
                 .contains("pressroom_releases{state=\"embargoed\"} 1")
         },
@@ -1383,7 +1400,7 @@ fn a_release_broken_before_its_minute_is_held_past_it_loudly_and_published_once_
     assert_ne!(broken, good);
     p.write("releases/hemlig-nyhet.md", &broken);
     wait_for("the release held", Duration::from_secs(3), || {
-        held_count(&http, &daemon.base) == Some(1)
+        held_count(&http, &daemon.admin()) == Some(1)
     });
     assert!(
         pressroom::clock::now() < date,
@@ -1405,7 +1422,7 @@ fn a_release_broken_before_its_minute_is_held_past_it_loudly_and_published_once_
             "{path} shows the held release"
         );
     }
-    let (_, metrics) = get(&http, &daemon.base, "/metrics");
+    let (_, metrics) = get(&http, &daemon.admin(), "/metrics");
     assert!(
         metrics.contains("pressroom_releases{state=\"held\"} 1"),
         "{metrics}"
@@ -1452,7 +1469,7 @@ fn a_release_broken_before_its_minute_is_held_past_it_loudly_and_published_once_
     assert!(feed_titles(&get(&http, &daemon.base, "/feed.atom").1).contains(&SECRET_TITLE.into()));
     // The count follows the build that wrote the page.
     wait_for("no release held", Duration::from_secs(3), || {
-        held_count(&http, &daemon.base) == Some(0)
+        held_count(&http, &daemon.admin()) == Some(0)
     });
     wait_for("its mail", Duration::from_secs(20), || {
         server.per_recipient().len() == 2

@@ -134,3 +134,122 @@ fn a_base_url_with_a_password_in_it_is_a_config_error_at_its_line() {
         "{err}"
     );
 }
+
+/// Reads `text` with prometheus_client's parser for `format` (`classic` or `openmetrics`);
+/// returns "name type sample-names" lines, or the parser's error.
+fn parse_metrics(format: &str, text: &str) -> String {
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families as classic
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
+parse = classic if sys.argv[1] == "classic" else om
+for f in parse(sys.stdin.read()):
+    print(f.name, f.type, " ".join(sorted({s.name for s in f.samples})))
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script, format])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with prometheus_client (.ci/install-test-tools.sh)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("python3");
+    assert!(
+        out.status.success(),
+        "{format} parser refused /metrics: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn metrics_are_on_the_admin_listener_only_and_both_parsers_read_them() {
+    let (p, _port) = sample_served();
+    // Something embargoed, which the counts would reveal.
+    p.write(
+        "releases/2099-01-01-hemlig.md",
+        release("title = \"Hemlig\"\ndate = 2099-01-01", "Hemligt."),
+    );
+    let daemon = Daemon::start(&p);
+    let http = client();
+    let admin = daemon.admin();
+    assert_ne!(admin, daemon.base);
+
+    // Readers get no count of anything.
+    let public = http
+        .get(format!("{}/metrics", daemon.base))
+        .send()
+        .expect("GET");
+    assert_eq!(public.status().as_u16(), 404);
+    assert!(!public.text().expect("body").contains("embargoed"));
+    assert_eq!(
+        http.get(format!("{}/healthz", daemon.base))
+            .send()
+            .expect("GET")
+            .status()
+            .as_u16(),
+        200
+    );
+
+    let classic = http
+        .get(format!("{admin}/metrics"))
+        .header("accept", "text/plain;version=0.0.4")
+        .send()
+        .expect("GET");
+    let content_type = classic.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = classic.text().expect("body");
+    assert!(
+        text.contains("pressroom_releases{state=\"embargoed\"} 1"),
+        "{text}"
+    );
+    let families = parse_metrics("classic", &text);
+    assert!(
+        families
+            .lines()
+            .any(|l| l == "pressroom_builds counter pressroom_builds_total"),
+        "{families}"
+    );
+    assert!(
+        families
+            .lines()
+            .any(|l| l.starts_with("pressroom_releases gauge")),
+        "{families}"
+    );
+
+    let open = http
+        .get(format!("{admin}/metrics"))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+        )
+        .send()
+        .expect("GET");
+    let content_type = open.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let families = parse_metrics("openmetrics", &open.text().expect("body"));
+    assert!(
+        families
+            .lines()
+            .any(|l| l == "pressroom_builds counter pressroom_builds_total"),
+        "{families}"
+    );
+}

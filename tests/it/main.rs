@@ -64,6 +64,11 @@ impl Project {
         std::fs::create_dir_all(p.path().join("releases")).expect("releases dir");
         // Tests that time mail send it as soon as it is due; `hold` has tests of its own.
         p.set_config("hold = \"2min\"", "hold = \"0s\"");
+        // Daemons run side by side: each admin listener on a port of its own.
+        p.set_config(
+            "admin_listen = \"127.0.0.1:8081\"",
+            "admin_listen = \"127.0.0.1:0\"",
+        );
         p
     }
 
