@@ -468,7 +468,21 @@ fn check(config: &Config) -> anyhow::Result<Outcome> {
     // With the ledger's pins, a copy of a published release is the one reported, not it.
     let loaded = scan(config)?;
     diags.extend(loaded.diags);
-    diags.extend(Templates::load(&config.paths.templates).1);
+    let (templates, template_diags) = Templates::load(&config.paths.templates);
+    diags.extend(template_diags);
+    // What shows only when rendering (an include of a missing file, a runaway loop): one
+    // release through every page, feed and mail.
+    if let Some(r) = loaded.releases.first()
+        && let Err(e) = crate::mail::pipeline::whole(config, &templates, r)
+    {
+        diags.push(
+            Diagnostic::file(
+                &config.paths.templates,
+                format!("the templates fail to render {}: {e}", r.source.display()),
+            )
+            .expected("templates that render every page, feed and mail"),
+        );
+    }
     print_diags(&diags);
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;

@@ -24,6 +24,7 @@ mod smtp;
 mod smtp_tls;
 mod systemd;
 mod targeting;
+mod templates;
 mod validators;
 
 use std::collections::BTreeMap;
