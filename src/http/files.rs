@@ -11,8 +11,12 @@ use std::time::SystemTime;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use headers::{ETag, HeaderMapExt, IfModifiedSince, IfNoneMatch, LastModified};
-use std::io::Read;
+use headers::{
+    AcceptRanges, ContentRange, ETag, HeaderMapExt, IfModifiedSince, IfNoneMatch, IfRange,
+    LastModified,
+};
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Bound;
 
 /// A request path that may be served: a path relative to the site folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,24 +189,90 @@ pub fn serve(
         headers.insert(header::LINK, value);
     }
 
+    headers.typed_insert(AcceptRanges::bytes());
     if not_modified(request, etag.as_ref(), modified) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
+    let len = meta.len();
+    let (status, span) = match wanted(request, etag.as_ref(), modified, len) {
+        Wanted::Whole => (StatusCode::OK, 0..len),
+        Wanted::Part(span) => {
+            match ContentRange::bytes(span.clone(), len) {
+                Ok(range) => headers.typed_insert(range),
+                Err(_) => return not_found(),
+            }
+            (StatusCode::PARTIAL_CONTENT, span)
+        }
+        Wanted::Unsatisfiable => {
+            headers.typed_insert(ContentRange::unsatisfied_bytes(len));
+            return (StatusCode::RANGE_NOT_SATISFIABLE, headers).into_response();
+        }
+    };
+    let count = span.end - span.start;
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     if method == Method::HEAD {
-        return (StatusCode::OK, headers).into_response();
+        return (status, headers).into_response();
     }
-    let body = if meta.len() <= READ_WHOLE {
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        if file.read_to_end(&mut bytes).is_err() {
+    if span.start > 0 && file.seek(SeekFrom::Start(span.start)).is_err() {
+        return not_found();
+    }
+    let body = if count <= READ_WHOLE {
+        let mut bytes = Vec::with_capacity(count as usize);
+        if file.take(count).read_to_end(&mut bytes).is_err() {
             return not_found();
         }
         Body::from(bytes)
     } else {
-        let file = tokio::fs::File::from_std(file);
+        use tokio::io::AsyncReadExt;
+        let file = tokio::fs::File::from_std(file).take(count);
         Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024))
     };
-    (StatusCode::OK, headers, body).into_response()
+    (status, headers, body).into_response()
+}
+
+/// What part of a file a GET asks for.
+enum Wanted {
+    Whole,
+    /// One range, as a span of bytes.
+    Part(std::ops::Range<u64>),
+    Unsatisfiable,
+}
+
+/// One byte range (a resumed download), unless `If-Range` says the file changed since the
+/// client's part was sent; several ranges at once are answered with the whole file, as RFC
+/// 9110 §14.2 lets a server do (one request cannot make many reads).
+fn wanted(request: &HeaderMap, etag: Option<&ETag>, modified: SystemTime, len: u64) -> Wanted {
+    let Some(range) = request.typed_get::<headers::Range>() else {
+        return Wanted::Whole;
+    };
+    if let Some(if_range) = request.typed_get::<IfRange>()
+        && if_range.is_modified(etag, Some(&LastModified::from(modified)))
+    {
+        return Wanted::Whole;
+    }
+    let spans: Vec<_> = range.satisfiable_ranges(len).take(2).collect();
+    let [(start, end)] = spans.as_slice() else {
+        return if spans.is_empty() {
+            Wanted::Unsatisfiable
+        } else {
+            Wanted::Whole
+        };
+    };
+    let start = match start {
+        Bound::Included(s) => *s,
+        Bound::Excluded(s) => s + 1,
+        Bound::Unbounded => 0,
+    };
+    let end = match end {
+        Bound::Included(e) => e + 1,
+        Bound::Excluded(e) => *e,
+        Bound::Unbounded => len,
+    }
+    .min(len);
+    if start >= end {
+        return Wanted::Unsatisfiable;
+    }
+    Wanted::Part(start..end)
 }
 
 /// Where the page of a release whose slug changed is now, if `folder` is its old page

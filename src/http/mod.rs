@@ -102,9 +102,26 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(unsubscribe::confirm).post(unsubscribe::one_click),
         )
         .fallback(site)
-        .layer(CompressionLayer::new())
+        .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(axum::middleware::from_fn(require_host))
         .with_state(shared)
+}
+
+/// Text is compressed; what is compressed already (images, PDF, archives, audio, video,
+/// web fonts) is sent as it is: gzipping it again costs CPU per request and saves nothing.
+fn compressible() -> impl tower_http::compression::Predicate {
+    use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+    DefaultPredicate::new()
+        .and(NotForContentType::const_new("application/pdf"))
+        .and(NotForContentType::const_new("application/zip"))
+        .and(NotForContentType::const_new("application/gzip"))
+        .and(NotForContentType::const_new("application/x-7z-compressed"))
+        .and(NotForContentType::const_new(
+            "application/vnd.openxmlformats",
+        ))
+        .and(NotForContentType::const_new("audio/"))
+        .and(NotForContentType::const_new("video/"))
+        .and(NotForContentType::const_new("font/woff"))
 }
 
 /// What the admin reaches on `[http] admin_listen`: `/metrics` and `/healthz`.

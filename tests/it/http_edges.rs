@@ -253,3 +253,87 @@ fn metrics_are_on_the_admin_listener_only_and_both_parsers_read_them() {
         "{families}"
     );
 }
+
+#[test]
+fn an_attachment_is_sent_as_it_is_and_a_download_resumes_from_a_range() {
+    let (p, _port) = sample_served();
+    // A 3 MB PDF, larger than what is read whole, in a bundle.
+    let pdf: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    p.write("releases/2018-10-19-rapport/rapport.pdf", &pdf);
+    p.write(
+        "releases/2018-10-19-rapport/index.md",
+        release(
+            "title = \"Rapport\"\ndate = 2018-10-19\nattachments = [\"rapport.pdf\"]",
+            "Rapporten bifogas.",
+        ),
+    );
+    let daemon = Daemon::start(&p);
+    let http = client();
+    let url = format!("{}/releases/rapport/rapport.pdf", daemon.base);
+
+    let whole = http
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .expect("GET");
+    assert_eq!(whole.status().as_u16(), 200);
+    assert!(
+        whole.headers().get("content-encoding").is_none(),
+        "a PDF is not gzipped"
+    );
+    assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    let etag = whole.headers()["etag"].to_str().expect("ascii").to_string();
+    let modified = whole.headers()["last-modified"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert_eq!(whole.bytes().expect("body").as_ref(), &pdf[..]);
+
+    let part = |range: &str, if_range: Option<&str>| {
+        let mut request = http
+            .get(&url)
+            .header("range", range)
+            .header("accept-encoding", "gzip");
+        if let Some(v) = if_range {
+            request = request.header("if-range", v);
+        }
+        let r = request.send().expect("GET");
+        let status = r.status().as_u16();
+        let content_range = r
+            .headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (status, content_range, r.bytes().expect("body").to_vec())
+    };
+    let len = pdf.len();
+    let (status, content_range, body) = part("bytes=100-199", None);
+    assert_eq!(
+        (status, content_range),
+        (206, Some(format!("bytes 100-199/{len}")))
+    );
+    assert!(body == pdf[100..200], "the bytes 100-199");
+    // A download broken off at 1,234,567 bytes resumes (`curl -C -`), while the file is the
+    // same one: If-Range with its date (our ETags are weak, and If-Range compares strongly).
+    let (status, content_range, body) = part("bytes=1234567-", Some(&modified));
+    assert_eq!(
+        (status, content_range),
+        (206, Some(format!("bytes 1234567-{}/{len}", len - 1)))
+    );
+    assert!(body == pdf[1_234_567..], "the rest from byte 1,234,567");
+    assert!(
+        part("bytes=-10", None).2 == pdf[len - 10..],
+        "the last ten bytes"
+    );
+    // A weak ETag never satisfies If-Range (RFC 9110 §13.1.5): the whole file.
+    let (status, _, body) = part("bytes=0-9", Some(&etag));
+    assert_eq!((status, body.len()), (200, len));
+    // The file changed since the client's part: the whole of it.
+    let (status, _, body) = part("bytes=0-9", Some("Mon, 01 Jan 2018 00:00:00 GMT"));
+    assert_eq!((status, body.len()), (200, len));
+    let (status, content_range, _) = part(&format!("bytes={}-", len + 10), None);
+    assert_eq!(status, 416);
+    assert_eq!(content_range, Some(format!("bytes */{len}")));
+}
