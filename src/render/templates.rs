@@ -19,6 +19,8 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 
 pub struct Templates {
     env: Environment<'static>,
+    /// Some built-in is replaced by a file of the press office's.
+    overridden: bool,
 }
 
 impl Templates {
@@ -29,7 +31,15 @@ impl Templates {
             env.add_template(name, source)
                 .unwrap_or_else(|e| panic!("built-in template {name}: {e}"));
         }
-        Templates { env }
+        Templates {
+            env,
+            overridden: false,
+        }
+    }
+
+    /// Whether a template of the press office's replaces a built-in.
+    pub fn overridden(&self) -> bool {
+        self.overridden
     }
 
     /// Built-ins, overridden by any template of the same name in `dir`. A broken override is
@@ -47,6 +57,7 @@ impl Templates {
                 Ok(()) => {
                     // Checked on its own first: a syntax error must not leave a half-added template.
                     let _ = templates.env.add_template_owned(name.to_string(), source);
+                    templates.overridden = true;
                 }
                 Err(e) => diags.push(template_error(&path, &e)),
             }

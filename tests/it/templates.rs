@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::SubsecRound;
+
 use super::daemon::{Daemon, sample_served};
 use super::*;
 
@@ -35,13 +37,40 @@ fn check_finds_an_include_of_a_missing_file_and_a_runaway_loop() {
 }
 
 #[test]
-fn a_runaway_template_fails_its_build_and_sigterm_still_stops_the_daemon() {
+fn a_runaway_template_falls_back_to_the_built_in_ones_lifts_go_on_and_sigterm_stops_the_daemon() {
     let (p, _port) = sample_served();
     p.write("config/templates/index.html", RUNAWAY);
+    let lift = pressroom::clock::now() + chrono::TimeDelta::seconds(4);
+    p.write(
+        "releases/lyft.md",
+        release(
+            &format!(
+                "title = \"Lyft\"\ndate = {}",
+                lift.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            "Lyfter.",
+        ),
+    );
     let mut daemon = Daemon::start(&p);
+    let http = super::daemon::client();
     super::daemon::wait_for("the build's error", Duration::from_secs(30), || {
-        daemon.log().contains("ran out of fuel")
+        let log = daemon.log();
+        log.contains("ran out of fuel") && log.contains("built-in templates")
     });
+    // The site is there, from the built-in templates, and the release lifts at its minute.
+    super::daemon::wait_for("the lift", Duration::from_secs(20), || {
+        let shown = super::daemon::get(&http, &daemon.base, "/releases/lyft/").0 == 200;
+        assert!(
+            !shown || pressroom::clock::now() >= lift.trunc_subsecs(0),
+            "shown before its minute"
+        );
+        shown
+    });
+    assert!(
+        super::daemon::get(&http, &daemon.base, "/")
+            .1
+            .contains("Lyft")
+    );
     daemon.signal("TERM");
     let (status, took) = daemon.wait(Duration::from_secs(10));
     assert!(
