@@ -160,19 +160,67 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const STALLED_PEER: Duration = Duration::from_secs(30);
 /// At shutdown, requests in progress get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// Connections one address may hold at once: one client trickling headers over hundreds of
+/// connections (slowloris) takes this many of `MAX_CONNECTIONS`, never all of them. A
+/// browser opens six; a newsroom behind one NAT address many more, but each is short.
+const PER_PEER: usize = 64;
+/// The most a connection buffers of a request's headers (hyper's read buffer): 512
+/// connections holding unfinished headers hold at most 32 MiB. Longer headers get 431.
+const MAX_HEADER_BUFFER: usize = 64 * 1024;
+
+/// How many connections each address holds. A std mutex: each use is a map update, never
+/// held across an await (mini-redis's `db.rs` argues the same).
+#[derive(Default)]
+struct Peers(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One admitted connection of an address; dropping it gives its place back.
+struct PeerSlot {
+    peers: Arc<Peers>,
+    ip: std::net::IpAddr,
+}
+
+impl Peers {
+    /// A place for one more connection from `ip`, unless it holds `PER_PEER` already.
+    fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<PeerSlot> {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = held.entry(ip).or_insert(0);
+        if *n >= PER_PEER {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            peers: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut held = self.peers.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
 
 /// Serves until `shutdown` is cancelled, then lets requests in progress finish for a few
 /// seconds at most (a slow client cannot hold the daemon's exit).
 ///
 /// The accept loop is ours rather than `axum::serve`'s, which sets no timeouts and no
-/// limit: each connection is HTTP/1.1 by hyper with a header read timeout, and at most
-/// `MAX_CONNECTIONS` are open.
+/// limit: each connection is HTTP/1.1 by hyper with a header read timeout and a bounded
+/// header buffer, at most `MAX_CONNECTIONS` are open, and at most `PER_PEER` of them from
+/// one address.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let peers = Arc::new(Peers::default());
     let connections = TaskTracker::new();
     loop {
         let permit = tokio::select! {
@@ -182,9 +230,9 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, a connection reset before accept: wait a
                     // moment rather than spin.
@@ -195,6 +243,11 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
+        // Over its share, a connection is closed at once and its slot is free again.
+        let Some(peer_slot) = peers.admit(peer.ip()) else {
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let _ =
             rustix::net::sockopt::set_tcp_user_timeout(&stream, STALLED_PEER.as_millis() as u32);
@@ -202,10 +255,12 @@ pub async fn serve(
         let stop = shutdown.clone();
         connections.spawn(async move {
             let _permit = permit;
+            let _peer_slot = peer_slot;
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEADER_BUFFER);
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
             tokio::select! {

@@ -1254,9 +1254,14 @@ fn six_hundred_idle_connections_take_at_most_512_slots_and_a_reader_is_still_ser
             .unwrap_or(0)
     };
     let before = fds();
-    // Connections that never send a byte: slowloris with nothing to say.
+    // Connections that never send a byte: slowloris with nothing to say, from ten
+    // addresses (one address alone is held to 64).
+    let to = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port);
     let idle: Vec<TcpStream> = (0..600)
-        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .map(|i| {
+            let from = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % 10) as u8);
+            super::http_edges::connect_from(from, to)
+        })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
     let held = fds() - before;

@@ -337,3 +337,66 @@ fn an_attachment_is_sent_as_it_is_and_a_download_resumes_from_a_range() {
     assert_eq!(status, 416);
     assert_eq!(content_range, Some(format!("bytes */{len}")));
 }
+
+/// A TCP connection to `to` from the loopback address `from` (all of 127/8 is loopback):
+/// another client, as the server sees it.
+pub fn connect_from(from: std::net::Ipv4Addr, to: std::net::SocketAddrV4) -> TcpStream {
+    use rustix::net::{AddressFamily, SocketType, bind, connect, socket};
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).expect("socket");
+    bind(&fd, &std::net::SocketAddrV4::new(from, 0)).expect("bind");
+    connect(&fd, &to).expect("connect");
+    TcpStream::from(fd)
+}
+
+#[test]
+fn seven_hundred_trickling_connections_from_one_address_leave_the_others_served() {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    let (p, port) = sample_served();
+    let daemon = Daemon::start(&p);
+    let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let attacker = Ipv4Addr::new(127, 0, 0, 3);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", daemon.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = fds();
+    // Each sends the start of a request and a header line now and then, never the end.
+    let mut trickling: Vec<TcpStream> = (0..700)
+        .map(|_| {
+            let mut s = connect_from(attacker, to);
+            let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n");
+            s
+        })
+        .collect();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::blocking::Client::builder()
+        .local_address(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        for s in &mut trickling {
+            let _ = s.write_all(b"X-a: b\r\n");
+        }
+        for path in ["/healthz", "/feed.atom"] {
+            let asked = std::time::Instant::now();
+            let status = http
+                .get(format!("{}{path}", daemon.base))
+                .send()
+                .expect("served")
+                .status();
+            assert_eq!(status.as_u16(), 200, "{path}");
+            assert!(
+                asked.elapsed() < Duration::from_secs(1),
+                "{path} took {:?}",
+                asked.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let held = fds().saturating_sub(before);
+    assert!(held <= 64 + 4, "{held} connections held for one address");
+    drop(trickling);
+}
