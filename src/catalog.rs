@@ -75,12 +75,6 @@ impl Catalog {
         }
     }
 
-    /// Scans the releases folder once: every release in it, for the commands that need
-    /// them once and exit. Ids are the files' own (`check` needs no ledger).
-    pub fn scan(config: &Config) -> Loaded {
-        Catalog::new(config).load(crate::clock::now())
-    }
-
     /// Scans the releases folder once, each release under the id the ledger pinned to it:
     /// for the commands that look a release up in the ledger (`send`, `status`, …).
     pub fn scan_pinned(config: &Config, pins: Pins, now: DateTime<Utc>) -> Loaded {

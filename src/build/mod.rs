@@ -299,8 +299,9 @@ impl Builder {
         if let Some(unreadable) = loaded.unreadable {
             return Err(BuildError::Unreadable(unreadable));
         }
-        let pins = std::mem::take(&mut loaded.pins);
-        self.unrecorded_pins.clone_from(&pins);
+        // Kept until the site is written (then recorded with the rest), or recorded alone
+        // if it cannot be (`unrecorded`).
+        self.unrecorded_pins = std::mem::take(&mut loaded.pins);
         let held = self.hold(&mut loaded);
 
         self.note_first_seen(&loaded.releases, at);
@@ -451,7 +452,7 @@ impl Builder {
             .revisions
             .as_ref()
             .is_some_and(|r| r.recording == Recording::Record);
-        self.unrecorded_pins = Vec::new();
+        let pins = std::mem::take(&mut self.unrecorded_pins);
         let (newly_public, seen) = if recording {
             let mut seen = observed.seen;
             seen.pins = pins;

@@ -471,8 +471,8 @@ struct StatusLine {
 }
 
 pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
-    let loaded = super::scan(config)?;
     let ledger = Ledger::open_in(&config.paths.state)?;
+    let loaded = super::scan_in(config, &ledger)?;
     let now = clock::now();
     let mut lines = Vec::new();
     let mut releases: Vec<&Release> = loaded.releases.iter().map(|r| &**r).collect();

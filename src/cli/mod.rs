@@ -301,12 +301,17 @@ fn scan(config: &Config) -> anyhow::Result<Loaded> {
     Ok(Catalog::scan_pinned(config, pins, clock::now()))
 }
 
+/// The releases folder under the ids pinned in `ledger`, for a command that has it open.
+fn scan_in(config: &Config, ledger: &Ledger) -> anyhow::Result<Loaded> {
+    Ok(Catalog::scan_pinned(config, ledger.pins()?, clock::now()))
+}
+
 fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyhow::Result<Outcome> {
     use crate::core::schedule::{Action, timeline};
     use crate::media::exclusion;
     use std::collections::HashMap;
-    let loaded = scan(config)?;
     let ledger = Ledger::open_in(&config.paths.state)?;
+    let loaded = scan_in(config, &ledger)?;
     let pending = ledger.pending()?;
     let mut decided = std::collections::HashSet::new();
     for r in &loaded.releases {

@@ -329,9 +329,9 @@ fn a_what_if_build_of_the_future_never_touches_the_served_site() {
     assert_same_files(&served, &files(&p.out()), "the served site after --at");
 }
 
-#[test]
-fn a_build_under_a_clock_set_back_unpublishes_nothing_and_records_nothing() {
-    let p = Project::sample();
+/// Writes a release public now but embargoed as of the fake clock (between it and the true
+/// one), and builds the project for now.
+pub fn built_between_two_clocks(p: &Project) {
     // Public now, but embargoed as of the fake clock: between it and the true one.
     p.write(
         "releases/2024-06-01-mellan.md",
@@ -342,6 +342,12 @@ fn a_build_under_a_clock_set_back_unpublishes_nothing_and_records_nothing() {
     );
     let o = p.run(&["build"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_build_under_a_clock_set_back_unpublishes_nothing_and_records_nothing() {
+    let p = Project::sample();
+    built_between_two_clocks(&p);
     let site = files(&p.out());
     let ledger = ledger_rows(&p);
     assert!(

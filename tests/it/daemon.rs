@@ -1484,16 +1484,7 @@ fn a_release_broken_before_its_minute_is_held_past_it_loudly_and_published_once_
 #[test]
 fn a_daemon_started_under_a_clock_set_back_keeps_the_site_and_records_nothing() {
     let (p, _port) = sample_served();
-    // Public now, but embargoed as of the fake clock.
-    p.write(
-        "releases/2024-06-01-mellan.md",
-        release(
-            "title = \"Mellan två klockor\"\ndate = \"2024-06-01T08:00:00+02:00\"",
-            "Publicerad sedan juni 2024.",
-        ),
-    );
-    let o = p.run(&["build"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    super::build::built_between_two_clocks(&p);
     let ledger = ledger_rows(&p);
 
     let fake = fake_clock("2020-01-01 12:00:00");
