@@ -15,6 +15,7 @@ use url::Url;
 use crate::diagnostic::{Diagnostic, Location, SourceText};
 use crate::lang::LangTag;
 use crate::schema::{self, Located, TableReader};
+use crate::topic::Topic;
 
 /// Where the config is looked for when `--config` is not given.
 pub const DEFAULT_PATH: &str = "config/pressroom.toml";
@@ -30,6 +31,44 @@ pub struct Config {
     pub dispatch: Dispatch,
     pub websub_hubs: Vec<Url>,
     pub webhooks: Vec<Url>,
+    pub topics: Topics,
+}
+
+/// `[topics]` (optional): the office's own name for each topic, the order topics are
+/// listed in (the table's), and a description for each topic's page. A release may write
+/// a topic any way that folds to the same slug (`miljo` for `Miljö`); the table's name is
+/// what readers see.
+#[derive(Debug, Clone, Default)]
+pub struct Topics(Vec<TopicEntry>);
+
+#[derive(Debug, Clone)]
+pub struct TopicEntry {
+    pub topic: Topic,
+    pub description: Option<String>,
+}
+
+impl Topics {
+    /// The table's entry for a topic (any spelling of it).
+    pub fn get(&self, topic: &Topic) -> Option<&TopicEntry> {
+        self.0.iter().find(|e| e.topic.slug() == topic.slug())
+    }
+
+    /// The name readers see for a topic: the table's, else the topic's own.
+    pub fn name<'a>(&'a self, topic: &'a Topic) -> &'a str {
+        self.get(topic).map_or(topic.name(), |e| e.topic.name())
+    }
+
+    /// Where a topic is listed: its place in the table, after every entry if absent.
+    pub fn rank(&self, topic: &Topic) -> usize {
+        self.0
+            .iter()
+            .position(|e| e.topic.slug() == topic.slug())
+            .unwrap_or(self.0.len())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &TopicEntry> {
+        self.0.iter()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +274,7 @@ impl Config {
             }
             None => Vec::new(),
         };
+        let topics = read_topics(top.table("topics", &mut diags), &mut diags);
         let mut webhooks = Vec::new();
         for mut t in top.tables("webhooks", &mut diags) {
             if let Some(u) = url(&mut t, "url", &mut diags) {
@@ -257,6 +297,7 @@ impl Config {
             dispatch,
             websub_hubs,
             webhooks,
+            topics,
         };
         Ok((config, diags))
     }
@@ -444,6 +485,67 @@ fn read_site(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Sit
     }
     t.finish(diags);
     site
+}
+
+fn read_topics(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Topics {
+    let mut entries: Vec<TopicEntry> = Vec::new();
+    let Some(t) = t else {
+        return Topics::default();
+    };
+    for ((name, span), mut entry) in t.named_tables(diags) {
+        let description = entry.string("description", diags).and_then(|(d, at)| {
+            match d
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+            {
+                Some(c) => {
+                    diags.push(
+                        entry
+                            .error(
+                                at,
+                                format!(
+                                    "the description holds the control character U+{:04X}",
+                                    c as u32
+                                ),
+                            )
+                            .expected("text without control characters"),
+                    );
+                    None
+                }
+                None => Some(d.trim().to_string()).filter(|d| !d.is_empty()),
+            }
+        });
+        let src = entry.source();
+        entry.finish(diags);
+        let topic = match Topic::parse(&name) {
+            Ok(topic) => topic,
+            Err(e) => {
+                diags.push(src.error(span, e).expected(crate::topic::EXPECTED));
+                continue;
+            }
+        };
+        if let Some(seen) = entries.iter().find(|e| e.topic == topic) {
+            diags.push(
+                src.error(
+                    span,
+                    format!(
+                        "`{}` and `{}` are one topic, `{}`: it is named twice",
+                        seen.topic.name(),
+                        topic.name(),
+                        topic.slug()
+                    ),
+                )
+                .expected("each topic once in [topics]"),
+            );
+            continue;
+        }
+        let (line, col) = src.position(span.start);
+        entries.push(TopicEntry {
+            topic: topic.written_at(line, col),
+            description,
+        });
+    }
+    Topics(entries)
 }
 
 fn read_paths(t: Option<TableReader<'_, '_>>, root: &Path, diags: &mut Vec<Diagnostic>) -> Paths {

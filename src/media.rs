@@ -104,7 +104,7 @@ impl fmt::Display for Exclusion {
         let names = |topics: &[Topic]| {
             topics
                 .iter()
-                .map(Topic::as_str)
+                .map(Topic::name)
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -155,7 +155,9 @@ pub fn exclusion(
     let Some(r) = listed else {
         return Some(Exclusion::NotListed);
     };
-    if !r.topics.is_empty() && !r.topics.iter().any(|t| release.topics.contains(t)) {
+    // Topics compare by slug: `miljö`, `Miljö` and `MILJO` on the list all take "Miljö".
+    let takes = |t: &Topic| release.topics.iter().any(|u| u.slug() == t.slug());
+    if !r.topics.is_empty() && !r.topics.iter().any(takes) {
         return Some(Exclusion::Topics {
             takes: r.topics.clone(),
             release: release.topics.clone(),
@@ -492,7 +494,7 @@ fn recipient(
             Topic::parse(t).map_err(|message| RowError {
                 column: 4,
                 message,
-                expected: "topic names like jamstalldhet|prostitution".to_string(),
+                expected: "topic names like Jämställdhet|Prostitution".to_string(),
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -701,6 +703,33 @@ mod tests {
         .unwrap();
         assert_eq!(e.kind(), "topics do not match");
         assert!(!row("en", "").wants(&release) && row("sv-SE", "").wants(&release));
+    }
+
+    #[test]
+    fn topics_match_whatever_their_case_and_diacritics() {
+        let release = swedish_release(&["Miljö", "Människohandel"]);
+        for takes in [
+            "miljö",
+            "Miljö",
+            "MILJO",
+            "miljo",
+            " MILJÖ ",
+            "sport|manniskohandel",
+        ] {
+            assert!(row("sv", takes).wants(&release), "{takes}");
+        }
+        for takes in ["milj", "miljöer", "sport"] {
+            assert!(!row("sv", takes).wants(&release), "{takes}");
+        }
+        // People read the names as written, on both sides.
+        assert_eq!(
+            exclusion(&release, Some(&row("", "Sport|Ekonomi")), false, None)
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some(
+                "topics do not match: takes Sport, Ekonomi; the release is about Miljö, Människohandel"
+            )
+        );
     }
 
     #[test]

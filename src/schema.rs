@@ -247,6 +247,30 @@ impl<'s, 'i> TableReader<'s, 'i> {
         out
     }
 
+    /// A table whose keys are names the user chooses (`[topics."Miljö"]`): each key, where
+    /// it was written, and its value as a table of its own, in the order written. A value
+    /// that is not a table is reported.
+    pub fn named_tables(self, diags: &mut Vec<Diagnostic>) -> Vec<(Located<String>, Self)> {
+        let mut out: Vec<(Located<String>, Self)> = Vec::new();
+        for (key, value) in self.table.iter() {
+            let name = key.get_ref().as_ref().to_string();
+            match value.get_ref().as_table() {
+                Some(t) => {
+                    let reader = TableReader::new(
+                        self.src,
+                        t,
+                        value.span(),
+                        format!("{} \"{name}\"", self.name),
+                    );
+                    out.push(((name, key.span()), reader));
+                }
+                None => diags.push(self.wrong_type(&name, value, "a table")),
+            }
+        }
+        out.sort_by_key(|((_, span), _)| span.start);
+        out
+    }
+
     /// Reports every key nobody asked for, with the closest known key as a suggestion.
     pub fn finish(self, diags: &mut Vec<Diagnostic>) {
         for (key, _) in self.table.iter() {

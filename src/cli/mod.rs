@@ -473,6 +473,10 @@ fn check(config: &Config) -> anyhow::Result<Outcome> {
     // With the ledger's pins, a copy of a published release is the one reported, not it.
     let loaded = scan(config)?;
     diags.extend(loaded.diags);
+    diags.extend(crate::release::topic_spellings(
+        loaded.releases.iter().map(|r| &**r),
+        &config.topics,
+    ));
     let (templates, template_diags) = Templates::load(&config.paths.templates);
     diags.extend(template_diags);
     // What shows only when rendering (an include of a missing file, a runaway loop): one

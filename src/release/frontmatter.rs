@@ -357,13 +357,31 @@ fn read_updated(
 fn read_topics(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Vec<Topic> {
     let mut topics: Vec<Topic> = Vec::new();
     for (name, span) in t.string_list("topics", diags).unwrap_or_default() {
+        if !check_writable(t, &name, span.clone(), diags) {
+            continue;
+        }
+        let (line, col) = t.source().position(span.start);
         match Topic::parse(&name) {
-            Ok(topic) if !topics.contains(&topic) => topics.push(topic),
-            Ok(_) => {}
-            Err(e) => diags.push(
-                t.error(span, e)
-                    .expected("lowercase letters, digits and -, like jamstalldhet"),
-            ),
+            Ok(topic) => match topics.iter().find(|seen| **seen == topic) {
+                // The same name twice is said once; two spellings of one topic would show
+                // one of them under the other's heading.
+                Some(seen) if seen.same_spelling(&topic) => {}
+                Some(seen) => diags.push(
+                    t.error(
+                        span,
+                        format!(
+                            "the topics `{}` (line {}) and `{}` are one topic, `{}`, written two ways",
+                            seen.name(),
+                            seen.at().0,
+                            topic.name(),
+                            topic.slug()
+                        ),
+                    )
+                    .expected("each topic once, written one way"),
+                ),
+                None => topics.push(topic.written_at(line, col)),
+            },
+            Err(e) => diags.push(t.error(span, e).expected(crate::topic::EXPECTED)),
         }
     }
     topics

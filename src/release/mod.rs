@@ -15,6 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use crate::lang::LangTag;
+pub use crate::topic::Topic;
 pub use frontmatter::parse;
 pub use source::{SourceFile, scan};
 
@@ -53,26 +54,6 @@ impl Slug {
 impl fmt::Display for Slug {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// A topic: a short URL-safe name that drives topic feeds and who is mailed.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct Topic(String);
-
-impl Topic {
-    pub fn parse(s: &str) -> Result<Topic, String> {
-        let lower = s.trim().to_lowercase();
-        if is_url_name(&lower, 60) {
-            Ok(Topic(lower))
-        } else {
-            Err(format!("`{s}` is not a topic name"))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -226,6 +207,59 @@ impl Release {
                 .filter(move |a| self.image.as_ref().is_none_or(|i| i.name != a.name)),
         )
     }
+}
+
+/// `check`'s word on topics written differently in different releases but folding to one
+/// slug (`Miljö` in one, `miljo` in another): readers would see one topic under two names,
+/// so each spelling other than the usual one is an error at its line, naming where the
+/// usual one is written. A topic the config's `[topics]` names is exempt: its name there
+/// is the one shown, however releases spell it. Releases are taken in file-name order.
+pub fn topic_spellings<'a>(
+    releases: impl IntoIterator<Item = &'a Release>,
+    named: &crate::config::Topics,
+) -> Vec<crate::diagnostic::Diagnostic> {
+    use crate::diagnostic::{Diagnostic, Severity};
+    let mut releases: Vec<&Release> = releases.into_iter().collect();
+    releases.sort_by(|a, b| a.source.cmp(&b.source));
+    let mut by_slug: std::collections::BTreeMap<&str, Vec<(&Release, &Topic)>> = Default::default();
+    for r in releases {
+        for t in r.topics.iter().filter(|t| named.get(t).is_none()) {
+            by_slug.entry(t.slug()).or_default().push((r, t));
+        }
+    }
+    let mut diags = Vec::new();
+    for written in by_slug.values() {
+        let Some(usual) = crate::topic::usual_spelling(written.iter().map(|(_, t)| *t)) else {
+            continue;
+        };
+        let (home, _) = written
+            .iter()
+            .find(|(_, t)| t.same_spelling(usual))
+            .copied()
+            .unwrap_or(written[0]);
+        for (r, t) in written.iter().filter(|(_, t)| !t.same_spelling(usual)) {
+            let (line, col) = usual.at();
+            diags.push(Diagnostic {
+                path: r.source.clone(),
+                line: t.at().0,
+                col: t.at().1,
+                severity: Severity::Error,
+                message: format!(
+                    "the topic `{}` is written `{}` in {}:{line}:{col}: one topic, `{}`, under two names",
+                    t.name(),
+                    usual.name(),
+                    home.source.display(),
+                    t.slug()
+                ),
+                expected: Some(format!(
+                    "`{}` as elsewhere, or the name to show in the config: [topics.\"{}\"]",
+                    usual.name(),
+                    usual.name()
+                )),
+            });
+        }
+    }
+    diags
 }
 
 /// The stand-in for a published release whose file was deleted: withdrawn, with the slug,

@@ -32,7 +32,12 @@ pub fn content_hash(r: &Release, summary: &str, markdown: &str) -> String {
     field(r.image_alt.as_deref().unwrap_or(""));
     field(r.withdrawn.as_deref().unwrap_or(""));
     for t in &r.topics {
-        field(t.as_str());
+        field(t.slug());
+        // A name that differs from its slug in more than case is part of what readers see;
+        // topics written as slugs (all of them before names) hash as they always did.
+        if !t.name().eq_ignore_ascii_case(t.slug()) {
+            field(t.name());
+        }
     }
     for c in &r.contacts {
         for part in [

@@ -24,7 +24,7 @@ use crate::planner::Plan;
 use crate::release::{LangTag, Release, Topic};
 use feed::{Feed, Format};
 pub use templates::Templates;
-use view::{DateView, LinkView, ReleaseView, SiteView};
+use view::{DateView, LinkView, ReleaseView, SiteView, TopicView};
 
 /// A hash map with a fast hasher: keys here are our own paths and names, not input
 /// an attacker chooses to collide. The renderer's memos use it, and so do the build's
@@ -194,9 +194,18 @@ pub fn listings(
         .chain(plan.withdrawn.iter())
         .copied()
         .collect();
-    // Distinct first (cheap), sorted after (few).
-    let topics: HashSet<&Topic, FixedState> = shown.iter().flat_map(|r| r.topics.iter()).collect();
-    let topics: BTreeSet<&Topic> = topics.into_iter().collect();
+    // Each topic under the name readers see: the config's, else its usual spelling among
+    // the releases shown (newest first); listed in the config's order, then by slug.
+    let mut spellings: Map<&str, Vec<&Topic>> = Map::default();
+    for t in shown.iter().flat_map(|r| r.topics.iter()) {
+        spellings.entry(t.slug()).or_default().push(t);
+    }
+    let mut topics: Vec<(&Topic, &str)> = spellings
+        .values()
+        .filter_map(|all| crate::topic::usual_spelling(all.iter().copied()))
+        .map(|t| (t, config.topics.name(t)))
+        .collect();
+    topics.sort_by_key(|(t, _)| (config.topics.rank(t), t.slug()));
     let langs: HashSet<&LangTag, FixedState> = shown.iter().map(|r| &r.lang).collect();
     let langs: BTreeSet<&LangTag> = langs.into_iter().collect();
     let mut by_year: BTreeMap<i32, Vec<&Release>> = BTreeMap::new();
@@ -281,16 +290,17 @@ pub fn listings(
             url: config.url(&format!("archive/{y}/")).to_string(),
         })
         .collect();
-    let topic_links: Vec<LinkView> = topics
+    let topic_links: Vec<TopicView> = topics
         .iter()
-        .map(|t| LinkView {
-            name: t.as_str().to_string(),
-            url: config.url(&format!("topics/{}/", t.as_str())).to_string(),
-        })
+        .map(|(t, name)| TopicView::new(t, name, config))
         .collect();
     let names = |links: &[LinkView]| links.iter().map(|l| l.name.clone()).collect::<Vec<_>>();
+    let topic_names: Vec<(&str, &str)> = topic_links
+        .iter()
+        .map(|t| (t.name.as_str(), t.slug.as_str()))
+        .collect();
     let key = keyed(
-        &(names(&years), names(&topic_links)),
+        &(names(&years), topic_names),
         &main.entries,
         Release::list_key,
     );
@@ -328,7 +338,7 @@ pub fn listings(
     // Topic and language pages, each with its feeds.
     // One pass over the public releases fills every topic and language list, newest first.
     let mut by_topic: BTreeMap<&Topic, Vec<&Release>> =
-        topics.iter().map(|t| (*t, Vec::new())).collect();
+        topics.iter().map(|(t, _)| (*t, Vec::new())).collect();
     let mut by_lang: BTreeMap<&LangTag, Vec<&Release>> =
         langs.iter().map(|l| (*l, Vec::new())).collect();
     for r in &plan.public {
@@ -341,15 +351,18 @@ pub fn listings(
             list.push(r);
         }
     }
-    let groups = by_topic
-        .into_iter()
-        .map(|(t, releases)| {
-            (
-                format!("topics/{}/", t.as_str()),
-                format!("{} – {}", config.site.title, t.as_str()),
+    let groups = topics
+        .iter()
+        .zip(topic_links)
+        .filter_map(|((t, name), view)| {
+            let releases = by_topic.remove(t)?;
+            Some((
+                t.path(),
+                format!("{} – {name}", config.site.title),
                 config.site.lang.clone(),
                 releases,
-            )
+                Some(view),
+            ))
         })
         .chain(by_lang.into_iter().map(|(l, releases)| {
             (
@@ -357,17 +370,19 @@ pub fn listings(
                 format!("{} ({l})", config.site.title),
                 l.clone(),
                 releases,
+                None,
             )
         }));
-    for (dir, title, lang, releases) in groups {
+    for (dir, title, lang, releases, topic) in groups {
         let feed = Feed::new(dir.clone(), title.clone(), lang, &releases, config, plan.at);
         emit_feed(&feed, &mut out);
-        let items = || minijinja::context! { heading => title.clone(), releases => list_items.of(&releases) };
+        let items = || minijinja::context! { heading => title.clone(), releases => list_items.of(&releases), topic => value(&topic) };
+        let description = topic.as_ref().and_then(|t| t.description.as_deref());
         page(
             &dir,
             "list.html",
             Some(&feed),
-            keyed(&title, &releases, Release::list_key),
+            keyed(&(&title, description), &releases, Release::list_key),
             &items,
             &mut out,
         )?;

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::release::{Contact, LangTag, Release};
+use crate::release::{Contact, LangTag, Release, Topic};
 
 #[derive(Serialize)]
 pub struct SiteView<'a> {
@@ -53,6 +53,28 @@ pub struct LinkView {
     pub url: String,
 }
 
+/// A topic as templates see it: the name people read, its slug and its page.
+#[derive(Serialize, Clone)]
+pub struct TopicView {
+    pub name: String,
+    pub slug: String,
+    pub url: String,
+    /// From the config's `[topics]` table, if it has one.
+    pub description: Option<String>,
+}
+
+impl TopicView {
+    /// `name` is the one shown: the config's, or the spelling the caller chose.
+    pub fn new(topic: &Topic, name: &str, config: &Config) -> Self {
+        TopicView {
+            name: name.to_string(),
+            slug: topic.slug().to_string(),
+            url: config.url(&topic.path()).to_string(),
+            description: config.topics.get(topic).and_then(|e| e.description.clone()),
+        }
+    }
+}
+
 #[derive(Serialize)]
 pub struct FileView {
     pub name: String,
@@ -70,7 +92,7 @@ pub struct ReleaseView<'a> {
     pub date: DateView,
     pub updated: Option<DateView>,
     pub summary: &'a str,
-    pub topics: Vec<LinkView>,
+    pub topics: Vec<TopicView>,
     pub contacts: &'a [Contact],
     pub image: Option<FileView>,
     pub image_alt: Option<&'a str>,
@@ -113,10 +135,7 @@ impl<'a> ReleaseView<'a> {
             topics: release
                 .topics
                 .iter()
-                .map(|t| LinkView {
-                    name: t.as_str().to_string(),
-                    url: config.url(&format!("topics/{}/", t.as_str())).to_string(),
-                })
+                .map(|t| TopicView::new(t, config.topics.name(t), config))
                 .collect(),
             contacts: &release.contacts,
             image: release.image.as_ref().filter(|_| shown).map(file),

@@ -25,6 +25,7 @@ mod smtp_tls;
 mod systemd;
 mod targeting;
 mod templates;
+mod topics;
 mod validators;
 
 use std::collections::BTreeMap;

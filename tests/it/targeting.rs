@@ -179,7 +179,7 @@ fn a_dry_run_lists_each_row_left_out_with_its_reason_and_writes_nothing() {
             ),
             (
                 "david.holm@example.com",
-                "topics do not match: takes sport, ekonomi; the release is about prostitution, manniskohandel, jamstalldhet"
+                "topics do not match: takes sport, ekonomi; the release is about Prostitution, Människohandel, Jämställdhet"
             ),
             ("eva.strand@example.org", "opted out"),
             ("fredrik.ahl@example.com", "already mailed (sent)"),

@@ -70,8 +70,10 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
                     .topics
                     .iter()
                     .map(|t| Category {
-                        term: t.as_str().into(),
-                        ..Category::default()
+                        // The slug is the stable term, the name what a reader shows.
+                        term: t.slug().into(),
+                        scheme: Some(config.url("topics/").to_string()),
+                        label: Some(config.topics.name(t).into()),
                     })
                     .collect(),
                 summary: r.summary().map(|summary| Text {

@@ -103,7 +103,7 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
                 date_published: rfc3339(r.date),
                 date_modified: rfc3339(r.last_modified()),
                 language: r.lang.as_str(),
-                tags: r.topics.iter().map(|t| t.as_str()).collect(),
+                tags: r.topics.iter().map(|t| config.topics.name(t)).collect(),
                 image: r.image.as_ref().map(|a| file_url(config, r, a)),
                 attachments: r
                     .files()

@@ -46,7 +46,7 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
                 .topics
                 .iter()
                 .map(|t| Category {
-                    name: t.as_str().into(),
+                    name: config.topics.name(t).into(),
                     domain: None,
                 })
                 .collect(),
