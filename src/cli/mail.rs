@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 
 use super::Outcome;
 use super::progress::{Interrupt, Progress};
-use crate::catalog;
 use crate::clock;
 use crate::config::{Config, credentials_dir};
 use crate::diagnostic::Diagnostic;
@@ -41,7 +40,7 @@ fn find(config: &Config, slug: &str) -> anyhow::Result<Release> {
 /// The release with this slug, and the pins that give it its id (for `send` to record).
 fn find_pinned(config: &Config, slug: &str) -> anyhow::Result<(Release, Vec<PinChange>)> {
     let loaded = super::scan(config)?;
-    match catalog::find(&loaded.releases, slug) {
+    match super::lookup(config, &loaded.releases, slug) {
         Ok(r) => Ok(((**r).clone(), loaded.pins)),
         Err(e) => bail!(e),
     }
@@ -396,7 +395,7 @@ fn test_send(
         );
     }
     if dry_run {
-        println!("{address}\ttest");
+        super::say!("{address}\ttest");
         eprintln!("1 test message would be sent (dry run: nothing sent)");
         return Ok(Outcome::Ok);
     }
@@ -610,6 +609,10 @@ pub fn report(config: &Config, slug: &str, csv_out: bool) -> anyhow::Result<Outc
             ])?;
         }
         w.flush()?;
+        // The data stays rows a spreadsheet reads; the totals are for the person.
+        for line in totals(&rows) {
+            eprintln!("{line}");
+        }
         return Ok(Outcome::Ok);
     }
     let mut out = out;
@@ -618,16 +621,11 @@ pub fn report(config: &Config, slug: &str, csv_out: bool) -> anyhow::Result<Outc
             .sent_at
             .map(|t| local(config, t))
             .unwrap_or_else(|| "-".into());
-        let version = if d.version > 1 {
-            format!("correction {}", d.version - 1)
-        } else {
-            "original".into()
-        };
         writeln!(
             out,
             "{:<36} {:<13} {:<9} {:<20} {}",
             d.address,
-            version,
+            version_name(d.version),
             d.state.as_str(),
             when,
             d.last_reply.as_deref().unwrap_or("")
@@ -635,6 +633,47 @@ pub fn report(config: &Config, slug: &str, csv_out: bool) -> anyhow::Result<Outc
     }
     if rows.is_empty() {
         writeln!(out, "`{slug}` has not been mailed")?;
+    } else {
+        writeln!(out)?;
+        for line in totals(&rows) {
+            writeln!(out, "{line}")?;
+        }
     }
     Ok(Outcome::Ok)
+}
+
+/// `original`, `correction 1`, …
+fn version_name(version: u32) -> String {
+    if version > 1 {
+        format!("correction {}", version - 1)
+    } else {
+        "original".into()
+    }
+}
+
+/// One line per version: `original: 5 messages: 3 sent, 1 failed, 1 queued`, the states in
+/// the ledger's order, those with none left out.
+fn totals(rows: &[crate::ledger::Delivery]) -> Vec<String> {
+    let mut versions: Vec<u32> = rows.iter().map(|d| d.version).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    versions
+        .into_iter()
+        .map(|v| {
+            let of: Vec<&crate::ledger::Delivery> =
+                rows.iter().filter(|d| d.version == v).collect();
+            let states: Vec<String> = DeliveryState::ALL
+                .iter()
+                .map(|s| (s, of.iter().filter(|d| d.state == *s).count()))
+                .filter(|(_, n)| *n > 0)
+                .map(|(s, n)| format!("{n} {}", s.as_str()))
+                .collect();
+            format!(
+                "{}: {}: {}",
+                version_name(v),
+                super::count(of.len(), "message"),
+                states.join(", ")
+            )
+        })
+        .collect()
 }

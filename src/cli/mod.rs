@@ -59,14 +59,21 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "human")]
         log_format: crate::log::Format,
     },
-    /// Create a new release file (a draft) in the releases folder.
+    /// Create a new release file (a draft) in the releases folder and print its path.
     New {
         /// The release's title.
         title: String,
+        /// When its embargo lifts: a date (at the site's publish_time), a local date-time
+        /// in the site's zone, or RFC 3339. Default: now.
+        #[arg(long, value_name = "DATE")]
+        date: Option<String>,
+        /// Its topics as people write them, separated by commas: --topics "Miljö,Människohandel".
+        #[arg(long, value_name = "TOPICS", value_delimiter = ',')]
+        topics: Vec<String>,
     },
     /// Show the mail of a release exactly as it would be sent.
     Preview {
-        /// The release's slug (its page is releases/<slug>/).
+        #[arg(help = RELEASE_HELP)]
         slug: String,
         /// Whose copy: an address on the media list, or any address for a test.
         #[arg(long, value_name = "EMAIL")]
@@ -83,6 +90,7 @@ pub enum Command {
     },
     /// Mail a release now, to everyone targeted the ledger has not yet mailed it to.
     Send {
+        #[arg(help = RELEASE_HELP)]
         slug: String,
         /// Show who would be mailed; send nothing.
         #[arg(long)]
@@ -108,20 +116,42 @@ pub enum Command {
     },
     /// Each release's state and its mail.
     Status {
+        /// One JSON document, for scripts, instead of lines for people.
         #[arg(long)]
         json: bool,
     },
-    /// Who got which version of a release, when, with the server's reply.
+    /// Who got which version of a release, when, with the server's reply; then the totals.
     Report {
+        #[arg(help = RELEASE_HELP)]
         slug: String,
+        /// Comma-separated values for a spreadsheet on stdout (the totals go to stderr).
         #[arg(long)]
         csv: bool,
     },
     /// Stop mailing an address (recorded in the ledger; nothing is ever mailed to it again).
-    Unsubscribe { email: String },
+    Unsubscribe {
+        /// The address, as on the media list (case does not matter).
+        email: String,
+    },
     /// Mail an address again after it unsubscribed.
-    Resubscribe { email: String },
+    Resubscribe {
+        /// The address, as on the media list (case does not matter).
+        email: String,
+    },
 }
+
+/// How a release is named on the command line.
+const RELEASE_HELP: &str = "The release: its slug (du-avgor) or its file, as `new` printed it (releases/2018-10-18-du-avgor.md; the folder and .md may be left out)";
+
+/// A command's results on stdout. A write that fails (a reader that went away: `report |
+/// head`) is an error the command returns, which `run` ends quietly.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+pub(crate) use say;
 
 /// What a command ended with, as an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +164,30 @@ pub enum Outcome {
     Terminated = 143,
 }
 
+/// Runs a command. A reader of its output that went away before the end (`pressroom
+/// report x | head -1`) ends it quietly with success, as ripgrep does: the reader has what
+/// it wanted, and no "Broken pipe" lands in the terminal.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    match command(args) {
+        Err(e) if closed_stdout(&e) => Ok(Outcome::Ok),
+        done => done,
+    }
+}
+
+/// Whether an error is a write to a pipe nobody reads any more.
+fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let io = cause.downcast_ref::<std::io::Error>().or_else(|| {
+            match cause.downcast_ref::<csv::Error>().map(csv::Error::kind) {
+                Some(csv::ErrorKind::Io(io)) => Some(io),
+                _ => None,
+            }
+        });
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn command(args: Args) -> anyhow::Result<Outcome> {
     let (config, config_diags) = match crate::mail::load_config(args.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(e) => match e.downcast::<ConfigInvalid>() {
@@ -228,7 +281,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                     "not unsubscribed:",
                 ),
             };
-            println!("{} {address}", if changed { done } else { already });
+            say!("{} {address}", if changed { done } else { already });
             Ok(Outcome::Ok)
         }
         Command::Preview {
@@ -280,9 +333,31 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             schedule(&config, from, until)
         }
         Command::Report { ref slug, csv } => mail::report(&config, slug, csv),
-        Command::New { title } => {
-            let path = crate::scaffold::create(&config, &title, clock::now())?;
-            println!("{}", path.display());
+        Command::New {
+            title,
+            date,
+            topics,
+        } => {
+            let date = date
+                .map(|d| {
+                    time::Written::parse(&d)
+                        .with_context(|| format!("--date {d}: expected {}", time::EXPECTED))
+                })
+                .transpose()?;
+            let mut wanted = crate::scaffold::Wanted {
+                date,
+                topics: Vec::new(),
+            };
+            for name in topics.iter().filter(|t| !t.trim().is_empty()) {
+                let topic = crate::topic::Topic::parse(name).map_err(|e| {
+                    anyhow::anyhow!("--topics: {e} (expected {})", crate::topic::EXPECTED)
+                })?;
+                if !wanted.topics.contains(&topic) {
+                    wanted.topics.push(topic);
+                }
+            }
+            let path = crate::scaffold::create(&config, &title, &wanted, clock::now())?;
+            say!("{}", path.display());
             Ok(Outcome::Ok)
         }
     }
@@ -299,6 +374,52 @@ fn scan(config: &Config) -> anyhow::Result<Loaded> {
         Default::default()
     };
     Ok(Catalog::scan_pinned(config, pins, clock::now()))
+}
+
+/// The release a command names: by its slug, or by its file as `new` printed it
+/// (`releases/2018-10-18-du-avgor.md`, with or without the folder and `.md`; a bundle's
+/// folder, or its `index.md`).
+pub(crate) fn lookup<'a>(
+    config: &Config,
+    releases: &'a [std::sync::Arc<crate::release::Release>],
+    named: &str,
+) -> Result<&'a std::sync::Arc<crate::release::Release>, String> {
+    let by_slug = catalog::find(releases, named);
+    if by_slug.is_ok() {
+        return by_slug;
+    }
+    let stem = |path: &std::path::Path| {
+        let path = if path.file_name().is_some_and(|n| n == "index.md") {
+            path.parent().unwrap_or(path)
+        } else {
+            path
+        };
+        let name = path.file_name()?.to_str()?;
+        Some(name.strip_suffix(".md").unwrap_or(name).to_string())
+    };
+    let wanted = stem(std::path::Path::new(named.trim()));
+    releases
+        .iter()
+        .find(|r| {
+            let file = r
+                .source
+                .strip_prefix(&config.paths.releases)
+                .ok()
+                .and_then(|p| p.components().next())
+                .map(|c| std::path::Path::new(c.as_os_str()).to_path_buf());
+            wanted.is_some() && file.as_deref().and_then(stem) == wanted
+        })
+        .ok_or_else(|| {
+            by_slug
+                .err()
+                .map(|e| {
+                    e.replace(
+                        "no release has the slug",
+                        "no release has the slug or file name",
+                    )
+                })
+                .unwrap_or_default()
+        })
 }
 
 /// The releases folder under the ids pinned in `ledger`, for a command that has it open.
@@ -335,7 +456,7 @@ fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyho
     for p in &plan {
         let when = p.at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
         match p.what {
-            Action::Publish => println!("{when}  publish  {}  {}", p.release.slug, p.release.title),
+            Action::Publish => say!("{when}  publish  {}  {}", p.release.slug, p.release.title),
             Action::Mail => {
                 let mut tally = crate::media::Tally {
                     invalid,
@@ -360,7 +481,7 @@ fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyho
                         tally.add(exclusion(release, Some(r), out, None).as_ref());
                     }
                 }
-                println!(
+                say!(
                     "{when}  mail     {}  to {}; excluded: {}",
                     release.slug,
                     count(tally.targeted, "recipient"),
@@ -393,7 +514,7 @@ fn preview(
     part: Part,
 ) -> anyhow::Result<Outcome> {
     let loaded = scan(config)?;
-    let release = catalog::find(&loaded.releases, slug).map_err(anyhow::Error::msg)?;
+    let release = lookup(config, &loaded.releases, slug).map_err(anyhow::Error::msg)?;
     let (media, _) = MediaList::load(&config.paths.media, &config.site.lang);
     let recipient = match recipient {
         Some(email) => {
@@ -596,5 +717,29 @@ fn outcome(diags: &[Diagnostic]) -> Outcome {
         Outcome::InputErrors
     } else {
         Outcome::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_argument_and_flag_says_what_it_is() {
+        let cli = Args::command();
+        let mut missing = Vec::new();
+        for cmd in cli.get_subcommands() {
+            if cmd.get_about().is_none() {
+                missing.push(cmd.get_name().to_string());
+            }
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && !matches!(arg.get_id().as_str(), "help" | "version")
+                {
+                    missing.push(format!("{} {}", cmd.get_name(), arg.get_id()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "without help text: {missing:?}");
     }
 }
