@@ -849,6 +849,56 @@ fn read_dispatch(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) ->
 mod tests {
     use super::*;
 
+    #[test]
+    fn topics_keep_the_tables_order_and_refuse_two_names_for_one_topic() {
+        let text = "[topics.\"Människohandel\"]\ndescription = \" Om människohandel. \"\n\n[topics.Prostitution]\n\n[topics.jamstalldhet]\n";
+        let (config, _) =
+            Config::parse(text, Path::new("c.toml"), Path::new("/srv")).expect("valid");
+        let names: Vec<&str> = config.topics.iter().map(|e| e.topic.name()).collect();
+        assert_eq!(names, ["Människohandel", "Prostitution", "jamstalldhet"]);
+        let miljo = Topic::parse("manniskohandel").unwrap();
+        assert_eq!(config.topics.name(&miljo), "Människohandel");
+        assert_eq!(config.topics.rank(&miljo), 0);
+        assert_eq!(
+            config
+                .topics
+                .get(&miljo)
+                .and_then(|e| e.description.as_deref()),
+            Some("Om människohandel.")
+        );
+        let other = Topic::parse("Sport").unwrap();
+        assert_eq!(
+            (config.topics.name(&other), config.topics.rank(&other)),
+            ("Sport", 3)
+        );
+
+        let text = "[topics.\"Miljö\"]\n[topics.miljo]\n[topics.\"?\"]\n[topics.Sport]\ndescriptio = \"x\"\n";
+        let diags: Vec<String> = Config::parse(text, Path::new("c.toml"), Path::new("/srv"))
+            .expect_err("invalid")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(diags.len(), 3, "{diags:?}");
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.starts_with("c.toml:2:9: `Miljö` and `miljo` are one topic, `miljo`")),
+            "{diags:?}"
+        );
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.starts_with("c.toml:3:9: the topic name `?` has no letter or digit")),
+            "{diags:?}"
+        );
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.starts_with("c.toml:5:1: unknown key `descriptio`")),
+            "{diags:?}"
+        );
+    }
+
     fn parse(text: &str) -> Result<Config, Vec<String>> {
         Config::parse(
             text,

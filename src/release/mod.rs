@@ -146,8 +146,11 @@ impl Keys {
     pub fn of(r: &Release) -> Keys {
         use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
         let hasher = BuildHasherDefault::<DefaultHasher>::default();
+        // Topic names as written: the content hash leaves out a change of case only
+        // (`miljo` to `Miljo`), which the page and the feeds still show.
+        let topics: Vec<&str> = r.topics.iter().map(Topic::name).collect();
         Keys {
-            page: hasher.hash_one((&r.content_hash, r.updated, &r.id, &r.slug)),
+            page: hasher.hash_one((&r.content_hash, r.updated, &r.id, &r.slug, topics)),
             list: hasher.hash_one((&r.title, r.date, &r.lang, &r.slug)),
         }
     }
