@@ -227,3 +227,46 @@ fn the_sample_shows_its_topics_by_name_in_the_configured_order_with_descriptions
         "{atom}"
     );
 }
+
+#[test]
+fn a_topic_written_anew_in_another_case_shows_so_on_the_next_build_of_a_running_builder() {
+    let p = Project::empty();
+    let file = p.write(
+        "releases/havet.md",
+        release(
+            "title = \"Havet\"\ndate = 2019-03-01\ntopics = [\"miljo\"]",
+            "Text.",
+        ),
+    );
+    let (config, _) =
+        pressroom::config::Config::load(Some(&p.path().join("config/pressroom.toml")))
+            .expect("the config");
+    let out = p.out();
+    let mut builder = pressroom::build::Builder::new(config, out.clone());
+    let at = "2019-03-02T00:00:00Z".parse().expect("an instant");
+    builder.build(at).expect("a build");
+    let page = || std::fs::read_to_string(out.join("releases/havet/index.html")).expect("page");
+    assert!(page().contains("/topics/miljo/\">miljo</a>"), "{}", page());
+
+    // As long as before, so only the new modification time tells the file changed.
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(&file)
+            .expect("file")
+            .replace("\"miljo\"", "\"Miljo\""),
+    )
+    .expect("write");
+    let later = std::fs::metadata(&file)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+        + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(later))
+        .expect("mtime");
+    builder.build(at).expect("a build");
+    assert!(page().contains("/topics/miljo/\">Miljo</a>"), "{}", page());
+    let feed = std::fs::read_to_string(out.join("feed.rss")).expect("feed");
+    assert!(feed.contains("<category>Miljo</category>"), "{feed}");
+}
