@@ -73,7 +73,7 @@ pub enum Command {
     },
     /// Show the mail of a release exactly as it would be sent.
     Preview {
-        #[arg(help = RELEASE_HELP)]
+        #[arg(help = RELEASE_HELP, value_name = "RELEASE")]
         slug: String,
         /// Whose copy: an address on the media list, or any address for a test.
         #[arg(long, value_name = "EMAIL")]
@@ -90,7 +90,7 @@ pub enum Command {
     },
     /// Mail a release now, to everyone targeted the ledger has not yet mailed it to.
     Send {
-        #[arg(help = RELEASE_HELP)]
+        #[arg(help = RELEASE_HELP, value_name = "RELEASE")]
         slug: String,
         /// Show who would be mailed; send nothing.
         #[arg(long)]
@@ -122,7 +122,7 @@ pub enum Command {
     },
     /// Who got which version of a release, when, with the server's reply; then the totals.
     Report {
-        #[arg(help = RELEASE_HELP)]
+        #[arg(help = RELEASE_HELP, value_name = "RELEASE")]
         slug: String,
         /// Comma-separated values for a spreadsheet on stdout (the totals go to stderr).
         #[arg(long)]
