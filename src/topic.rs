@@ -37,9 +37,11 @@ impl Topic {
         if name.is_empty() {
             return Err("an empty topic name".into());
         }
-        if let Some(c) = name.chars().find(|c| c.is_control()) {
+        // Names reach every feed: nothing XML 1.0 cannot carry.
+        let unwritable = |c: &char| c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}');
+        if let Some(c) = name.chars().find(unwritable) {
             return Err(format!(
-                "the topic name `{}` holds the control character U+{:04X}",
+                "the topic name `{}` holds the character U+{:04X}, which no feed can carry",
                 name.escape_debug(),
                 c as u32
             ));
@@ -202,6 +204,7 @@ mod tests {
                 .contains("no letter or digit")
         );
         assert!(Topic::parse("a\u{7}b").unwrap_err().contains("U+0007"));
+        assert!(Topic::parse("a\u{FFFF}").unwrap_err().contains("U+FFFF"));
         assert!(Topic::parse(&"x".repeat(101)).is_err());
     }
 
