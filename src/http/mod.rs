@@ -2,6 +2,7 @@
 //! its one-click POST, `/healthz` and `/metrics`. `serve` takes its listener and its
 //! shutdown trigger as arguments, so tests bind `127.0.0.1:0` and run the real server.
 
+mod clients;
 mod files;
 pub mod metrics;
 mod unsubscribe;
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::add_extension::AddExtension;
 use tower_http::compression::CompressionLayer;
 
 pub use files::resolve;
@@ -37,6 +39,8 @@ pub struct Site {
     pub public: PathBuf,
     pub base_url: url::Url,
     pub hubs: Vec<url::Url>,
+    /// `[http] trusted_proxies`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Site {
@@ -46,6 +50,7 @@ impl Site {
             public: config.paths.public.clone(),
             base_url: config.site.base_url.clone(),
             hubs: config.websub_hubs.clone(),
+            trusted_proxies: config.http.trusted_proxies.clone(),
         }
     }
 }
@@ -59,6 +64,8 @@ pub struct Shared {
     pub ledger: crate::ledger::Handle,
     pub key: TokenKey,
     pub metrics: Arc<Metrics>,
+    /// Requests in flight by client (`clients::PER_CLIENT`).
+    in_flight: Arc<clients::Counts>,
 }
 
 impl Shared {
@@ -73,6 +80,7 @@ impl Shared {
             ledger,
             key,
             metrics,
+            in_flight: Arc::default(),
         }
     }
 
@@ -92,10 +100,18 @@ impl Shared {
     }
 }
 
+/// What a listener serves: its routes, and the shared state that says which peers are
+/// trusted proxies (their share of connections is larger).
+pub struct App {
+    router: Router,
+    shared: Arc<Shared>,
+}
+
 /// What readers reach: the site, the unsubscribe page and `/healthz`. No `/metrics` here:
-/// its counts say how many releases are embargoed (`admin_router`).
-pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+/// its counts say how many releases are embargoed (`admin_router`). Each client has at
+/// most `clients::PER_CLIENT` requests in flight.
+pub fn router(shared: Arc<Shared>) -> App {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route(
             "/unsubscribe/{token}",
@@ -104,7 +120,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .fallback(site)
         .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(axum::middleware::from_fn(require_host))
-        .with_state(shared)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            clients::limit,
+        ))
+        .with_state(Arc::clone(&shared));
+    App { router, shared }
 }
 
 /// Text is compressed; what is compressed already (images, PDF, archives, audio, video,
@@ -125,12 +146,13 @@ fn compressible() -> impl tower_http::compression::Predicate {
 }
 
 /// What the admin reaches on `[http] admin_listen`: `/metrics` and `/healthz`.
-pub fn admin_router(shared: Arc<Shared>) -> Router {
-    Router::new()
+pub fn admin_router(shared: Arc<Shared>) -> App {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn(require_host))
-        .with_state(shared)
+        .with_state(Arc::clone(&shared));
+    App { router, shared }
 }
 
 /// An HTTP/1.1 request must name its host (RFC 9112 §3.2): without one it is refused.
@@ -150,7 +172,7 @@ async fn require_host(request: Request, next: axum::middleware::Next) -> Respons
 
 /// Connections served at once; more wait in the listen backlog. Slow clients cannot take
 /// every file descriptor.
-const MAX_CONNECTIONS: usize = 512;
+pub(crate) const MAX_CONNECTIONS: usize = 512;
 /// A client must send its request headers within this time (slowloris), also between
 /// requests on a kept-alive connection.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -160,67 +182,24 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const STALLED_PEER: Duration = Duration::from_secs(30);
 /// At shutdown, requests in progress get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-/// Connections one address may hold at once: one client trickling headers over hundreds of
-/// connections (slowloris) takes this many of `MAX_CONNECTIONS`, never all of them. A
-/// browser opens six; a newsroom behind one NAT address many more, but each is short.
-const PER_PEER: usize = 64;
 /// The most a connection buffers of a request's headers (hyper's read buffer): 512
 /// connections holding unfinished headers hold at most 32 MiB. Longer headers get 431.
 const MAX_HEADER_BUFFER: usize = 64 * 1024;
-
-/// How many connections each address holds. A std mutex: each use is a map update, never
-/// held across an await (mini-redis's `db.rs` argues the same).
-#[derive(Default)]
-struct Peers(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
-
-/// One admitted connection of an address; dropping it gives its place back.
-struct PeerSlot {
-    peers: Arc<Peers>,
-    ip: std::net::IpAddr,
-}
-
-impl Peers {
-    /// A place for one more connection from `ip`, unless it holds `PER_PEER` already.
-    fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<PeerSlot> {
-        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = held.entry(ip).or_insert(0);
-        if *n >= PER_PEER {
-            return None;
-        }
-        *n += 1;
-        Some(PeerSlot {
-            peers: Arc::clone(self),
-            ip,
-        })
-    }
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut held = self.peers.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = held.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                held.remove(&self.ip);
-            }
-        }
-    }
-}
 
 /// Serves until `shutdown` is cancelled, then lets requests in progress finish for a few
 /// seconds at most (a slow client cannot hold the daemon's exit).
 ///
 /// The accept loop is ours rather than `axum::serve`'s, which sets no timeouts and no
 /// limit: each connection is HTTP/1.1 by hyper with a header read timeout and a bounded
-/// header buffer, at most `MAX_CONNECTIONS` are open, and at most `PER_PEER` of them from
-/// one address.
+/// header buffer, at most `MAX_CONNECTIONS` are open, and at most `clients::PER_PEER` of
+/// them from one address (`clients::PER_PROXY` from a trusted proxy).
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: App,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let peers = Arc::new(Peers::default());
+    let peers = Arc::new(clients::Counts::default());
     let connections = TaskTracker::new();
     loop {
         let permit = tokio::select! {
@@ -244,14 +223,27 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         // Over its share, a connection is closed at once and its slot is free again.
-        let Some(peer_slot) = peers.admit(peer.ip()) else {
+        let share = if app
+            .shared
+            .site()
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&peer.ip()))
+        {
+            clients::PER_PROXY
+        } else {
+            clients::PER_PEER
+        };
+        let Some(peer_slot) = peers.admit(peer.ip(), share) else {
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
         let _ =
             rustix::net::sockopt::set_tcp_user_timeout(&stream, STALLED_PEER.as_millis() as u32);
-        let service = TowerToHyperService::new(app.clone());
+        // The peer's address goes with each request, for the per-client bound.
+        let service =
+            TowerToHyperService::new(AddExtension::new(app.router.clone(), clients::Peer(peer)));
         let stop = shutdown.clone();
         connections.spawn(async move {
             let _permit = permit;

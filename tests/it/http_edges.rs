@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use super::daemon::{Daemon, client, sample_served};
+use super::daemon::{Daemon, client, sample_served, wait_for};
 use super::*;
 
 /// One raw request on its own connection; the status line and the whole answer.
@@ -399,4 +399,172 @@ fn seven_hundred_trickling_connections_from_one_address_leave_the_others_served(
     let held = fds().saturating_sub(before);
     assert!(held <= 64 + 4, "{held} connections held for one address");
     drop(trickling);
+}
+
+/// Like `connect_from`, with a small receive buffer: a client that asks for a large file
+/// and reads nothing holds its request in flight.
+fn connect_slow_reader(from: std::net::Ipv4Addr, to: std::net::SocketAddrV4) -> TcpStream {
+    use rustix::net::{AddressFamily, SocketType, bind, connect, socket, sockopt};
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).expect("socket");
+    sockopt::set_socket_recv_buffer_size(&fd, 4096).expect("SO_RCVBUF");
+    bind(&fd, &std::net::SocketAddrV4::new(from, 0)).expect("bind");
+    connect(&fd, &to).expect("connect");
+    TcpStream::from(fd)
+}
+
+/// Sends `request` on `stream` and reads its answer's head, no further; the status code.
+fn status_of(stream: &mut TcpStream, request: &str) -> u16 {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            other => panic!(
+                "the answer ended after {:?}: {other:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    head.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head}"))
+}
+
+/// A GET of `path` from the client `xff` names, kept alive.
+fn get_for(path: &str, xff: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {xff}\r\n\r\n")
+}
+
+/// The sample project served, with a release `rapport` carrying an attachment of `size`
+/// bytes; the attachment's bytes.
+fn sample_with_a_pdf(size: usize) -> (Project, u16, Vec<u8>) {
+    let (p, port) = sample_served();
+    let pdf: Vec<u8> = (0..size as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    p.write("releases/2018-10-19-rapport/rapport.pdf", &pdf);
+    p.write(
+        "releases/2018-10-19-rapport/index.md",
+        release(
+            "title = \"Rapport\"\ndate = 2018-10-19\nattachments = [\"rapport.pdf\"]",
+            "Rapporten bifogas.",
+        ),
+    );
+    (p, port, pdf)
+}
+
+#[test]
+fn behind_a_trusted_proxy_a_flooding_client_is_refused_the_others_served_and_its_opt_out_recorded()
+{
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    let (p, port, _pdf) = sample_with_a_pdf(8_000_000);
+    p.set_config(
+        "admin_listen = \"127.0.0.1:0\"",
+        "admin_listen = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.2\"]",
+    );
+    let _daemon = Daemon::start(&p);
+    let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let proxy = Ipv4Addr::new(127, 0, 0, 2);
+    let pdf = "/releases/rapport/rapport.pdf";
+    let flooder = "198.51.100.7";
+
+    // The flooding client downloads the 8 MB attachment over and over and reads nothing:
+    // its first 32 requests are in flight, the next ones refused with 429.
+    let mut flood = Vec::new();
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let mut s = connect_slow_reader(proxy, to);
+        // What a client writes itself stands left of what the proxy appended.
+        statuses.push(status_of(
+            &mut s,
+            &get_for(pdf, &format!("10.9.9.9, {flooder}")),
+        ));
+        flood.push(s);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        32,
+        "{statuses:?}"
+    );
+    assert!(statuses[32..].iter().all(|s| *s == 429), "{statuses:?}");
+
+    // Other clients behind the same proxy are served, over more connections than a
+    // direct peer's 64: the proxy now holds 40 + 40.
+    let mut others = Vec::new();
+    for i in 0..40 {
+        let mut s = connect_from(proxy, to);
+        let path = if i % 2 == 0 { "/feed.atom" } else { "/healthz" };
+        assert_eq!(
+            status_of(&mut s, &get_for(path, &format!("203.0.113.{i}"))),
+            200,
+            "{i}"
+        );
+        others.push(s);
+    }
+    // An untrusted peer cannot pose as another client: its X-Forwarded-For is ignored, so
+    // it is itself, served even while it names the flooder...
+    let untrusted = Ipv4Addr::new(127, 0, 0, 5);
+    let mut s = connect_from(untrusted, to);
+    assert_eq!(status_of(&mut s, &get_for("/feed.atom", flooder)), 200);
+    // ...and refused past 32 of its own, whatever clients it names.
+    let mut posing = Vec::new();
+    let mut statuses = Vec::new();
+    for i in 0..33 {
+        let mut s = connect_slow_reader(untrusted, to);
+        statuses.push(status_of(&mut s, &get_for(pdf, &format!("192.0.2.{i}"))));
+        posing.push(s);
+    }
+    assert_eq!(statuses[..32], [200; 32], "{statuses:?}");
+    assert_eq!(statuses[32], 429);
+
+    // The flooder unsubscribes with one click through the proxy, while its 32 downloads
+    // are in flight: the opt-out is recorded. A token that does not verify is refused.
+    let (config, _) =
+        pressroom::config::Config::load(Some(&p.path().join("config/pressroom.toml")))
+            .expect("config");
+    let key = pressroom::optout::TokenKey::load_or_create(&config.paths.state, None)
+        .expect("the daemon's key");
+    let leaving = "journalist@example.org";
+    let post = |token: &str| {
+        let body = "List-Unsubscribe=One-Click";
+        let mut s = connect_from(proxy, to);
+        status_of(
+            &mut s,
+            &format!(
+                "POST /unsubscribe/{token} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {flooder}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    assert_eq!(
+        post("forged.token"),
+        429,
+        "only a valid token passes the bound"
+    );
+    assert_eq!(post(&key.token(leaving)), 200);
+    let ledger = rusqlite::Connection::open(config.paths.state.join(pressroom::ledger::FILE_NAME))
+        .expect("ledger");
+    let recorded: i64 = ledger
+        .query_row(
+            "SELECT count(*) FROM optouts WHERE address = ?1",
+            [leaving],
+            |r| r.get(0),
+        )
+        .expect("optouts");
+    assert_eq!(recorded, 1, "the opt-out is recorded");
+
+    // The flooder's downloads end: it is served again.
+    drop(flood);
+    wait_for("the flooder's places", Duration::from_secs(10), || {
+        let mut s = connect_from(proxy, to);
+        status_of(&mut s, &get_for("/healthz", flooder)) == 200
+    });
+    drop((others, posing));
 }
