@@ -568,3 +568,96 @@ fn behind_a_trusted_proxy_a_flooding_client_is_refused_the_others_served_and_its
     });
     drop((others, posing));
 }
+
+/// A field of `/proc/<pid>/status` in kB (`VmRSS`, `VmHWM`).
+fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// 520 connections from ten addresses (52 each, under one address's share), each sending
+/// `bytes` of header lines and never the blank line that ends them; they are kept open
+/// until the returned streams are dropped.
+fn unfinished_headers(to: std::net::SocketAddrV4, bytes: usize) -> Vec<TcpStream> {
+    let line = format!("X-Padding: {}\r\n", "a".repeat(1000));
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..10u8)
+            .map(|a| {
+                let line = &line;
+                s.spawn(move || {
+                    let from = std::net::Ipv4Addr::new(127, 0, 1, 10 + a);
+                    (0..52)
+                        .map(|_| {
+                            let mut c = connect_from(from, to);
+                            c.set_write_timeout(Some(Duration::from_secs(5)))
+                                .expect("timeout");
+                            let mut sent = c
+                                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+                                .map(|()| 0)
+                                .unwrap_or(bytes);
+                            // The server answers 431 and closes past its buffer: a write
+                            // error ends this connection's headers.
+                            while sent < bytes {
+                                if c.write_all(line.as_bytes()).is_err() {
+                                    break;
+                                }
+                                sent += line.len();
+                            }
+                            c
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker"))
+            .collect()
+    })
+}
+
+#[test]
+fn five_hundred_and_twenty_connections_of_unfinished_headers_hold_little_memory() {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    let (p, port) = sample_served();
+    let daemon = Daemon::start(&p);
+    let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+    let pid = daemon.pid();
+    let http = client();
+    let feed = || {
+        http.get(format!("{}/feed.atom", daemon.base))
+            .send()
+            .expect("GET")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(feed(), 200);
+    let before = status_kb(pid, "VmRSS");
+    // 390 KB each, as in the issue (the daemon grew from 17 to 222 MB): a connection
+    // buffers 64 KiB of headers at most, answers 431 past it and closes.
+    let big = unfinished_headers(to, 390_000);
+    let peak_big = status_kb(pid, "VmHWM");
+    drop(big);
+    // The worst under that cap: 60 KB each, held until the header timeout. 512 × 64 KiB
+    // = 32 MiB of header buffers at most.
+    let held = unfinished_headers(to, 60_000);
+    std::thread::sleep(Duration::from_millis(300));
+    let peak_held = status_kb(pid, "VmHWM");
+    eprintln!(
+        "RSS before {before} kB; peak with 520 x 390 KB: {peak_big} kB; with 520 x 60 KB held: {peak_held} kB"
+    );
+    assert!(
+        peak_big.saturating_sub(before) < 16 * 1024,
+        "520 x 390 KB of headers: {before} kB -> {peak_big} kB"
+    );
+    assert!(
+        peak_held.saturating_sub(before) < 48 * 1024,
+        "520 x 60 KB of headers held: {before} kB -> {peak_held} kB"
+    );
+    drop(held);
+    assert_eq!(feed(), 200);
+}
