@@ -661,3 +661,121 @@ fn five_hundred_and_twenty_connections_of_unfinished_headers_hold_little_memory(
     drop(held);
     assert_eq!(feed(), 200);
 }
+
+#[test]
+fn sixteen_downloads_of_a_fifty_megabyte_pdf_leave_the_feed_answering_and_curl_resumes_one() {
+    use std::net::Ipv4Addr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (p, _port, pdf) = sample_with_a_pdf(50_000_000);
+    let daemon = Daemon::start(&p);
+    let url = format!("{}/releases/rapport/rapport.pdf", daemon.base);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let from = |ip: Ipv4Addr| {
+        reqwest::blocking::Client::builder()
+            .local_address(std::net::IpAddr::V4(ip))
+            .timeout(Duration::from_secs(25))
+            .build()
+            .expect("client")
+    };
+    let running = AtomicUsize::new(16);
+    let mut latencies = Vec::new();
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for i in 0..16u8 {
+            let (url, pdf, running) = (&url, &pdf, &running);
+            s.spawn(move || {
+                // Counted down however the download ends, a failed one too.
+                struct Done<'a>(&'a AtomicUsize);
+                impl Drop for Done<'_> {
+                    fn drop(&mut self) {
+                        self.0.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+                let _done = Done(running);
+                // Four clients from each of four addresses.
+                let http = from(Ipv4Addr::new(127, 0, 2, 1 + i % 4));
+                let mut r = http
+                    .get(url)
+                    .header("accept-encoding", "gzip, br")
+                    .send()
+                    .expect("GET");
+                assert_eq!(r.status().as_u16(), 200);
+                assert!(
+                    r.headers().get("content-encoding").is_none(),
+                    "a PDF is sent as it is"
+                );
+                let mut at = 0;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = r.read(&mut buf).expect("body");
+                    if n == 0 {
+                        break;
+                    }
+                    assert!(buf[..n] == pdf[at..at + n], "bytes at {at}");
+                    at += n;
+                }
+                assert_eq!(at, pdf.len());
+            });
+        }
+        let http = from(Ipv4Addr::new(127, 0, 2, 100));
+        while running.load(Ordering::SeqCst) > 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(25),
+                "downloads hang"
+            );
+            let asked = std::time::Instant::now();
+            let r = http
+                .get(format!("{}/feed.atom", daemon.base))
+                .header("accept-encoding", "gzip")
+                .send()
+                .expect("GET feed.atom");
+            assert_eq!(r.status().as_u16(), 200);
+            r.bytes().expect("feed");
+            latencies.push(asked.elapsed());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let slowest = latencies.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "16 x 50 MB in {:?}; feed.atom answered {} times meanwhile, slowest {slowest:?}",
+        started.elapsed(),
+        latencies.len()
+    );
+    assert!(latencies.len() >= 3, "the feed was asked while they ran");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "feed.atom took {slowest:?}"
+    );
+
+    // A range is its bytes.
+    let r = client()
+        .get(&url)
+        .header("range", "bytes=40000000-40000999")
+        .send()
+        .expect("GET");
+    assert_eq!(r.status().as_u16(), 206);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 40000000-40000999/{}", pdf.len()).as_str()
+    );
+    assert!(r.bytes().expect("body") == pdf[40_000_000..40_001_000]);
+
+    // curl finishes a download that broke off at 1,234,567 bytes.
+    let partial = p.path().join("rapport.pdf");
+    std::fs::write(&partial, &pdf[..1_234_567]).expect("partial");
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "-C", "-", "-o"])
+        .arg(&partial)
+        .arg(&url)
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read(&partial).expect("the finished file") == pdf,
+        "curl resumed to the same bytes"
+    );
+}
