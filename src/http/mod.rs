@@ -4,6 +4,7 @@
 
 mod clients;
 mod files;
+mod gzip;
 pub mod metrics;
 mod unsubscribe;
 
@@ -66,6 +67,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Requests in flight by client (`clients::PER_CLIENT`).
     in_flight: Arc<clients::Counts>,
+    /// Pages and feeds gzipped once per version (`gzip`).
+    gzipped: gzip::Cache,
 }
 
 impl Shared {
@@ -81,6 +84,7 @@ impl Shared {
             key,
             metrics,
             in_flight: Arc::default(),
+            gzipped: gzip::Cache::default(),
         }
     }
 
@@ -128,8 +132,11 @@ pub fn router(shared: Arc<Shared>) -> App {
     App { router, shared }
 }
 
-/// Text is compressed; what is compressed already (images, PDF, archives, audio, video,
-/// web fonts) is sent as it is: gzipping it again costs CPU per request and saves nothing.
+/// Text the site's files do not gzip themselves (a page or feed over 1 MiB, the
+/// unsubscribe pages) is compressed here, per response; pages and feeds come gzipped from
+/// `gzip::Cache` already (with `Content-Encoding`, which this layer leaves alone). What is
+/// compressed already (images, PDF, archives, audio, video, web fonts) is sent as it is:
+/// gzipping it again costs CPU per request and saves nothing.
 fn compressible() -> impl tower_http::compression::Predicate {
     use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
     DefaultPredicate::new()
@@ -280,6 +287,7 @@ async fn site(State(shared): State<Arc<Shared>>, request: Request) -> Response {
             base_url: &site.base_url,
             hubs: &site.hubs,
         },
+        &shared.gzipped,
     )
 }
 

@@ -779,3 +779,104 @@ fn sixteen_downloads_of_a_fifty_megabyte_pdf_leave_the_feed_answering_and_curl_r
         "curl resumed to the same bytes"
     );
 }
+
+/// CPU ticks (user + system) the process `pid` has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some(at) = stat.rfind(')') else { return 0 };
+    let fields: Vec<&str> = stat[at + 2..].split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+#[test]
+fn a_page_is_gzipped_once_per_version_not_per_request() {
+    let (p, _port) = sample_served();
+    let daemon = Daemon::start(&p);
+    let http = client();
+    let pid = daemon.pid();
+    // A 900 KB page of varied text, as a large listing is.
+    let page = |tag: &str| -> Vec<u8> {
+        let mut seed = 7u64;
+        let mut text = format!("<!doctype html><title>{tag}</title>\n");
+        while text.len() < 900_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            text.push_str(&format!("<p>Pressmeddelande {} om {tag}</p>\n", seed >> 40));
+        }
+        text.into_bytes()
+    };
+    let public = p.out();
+    std::fs::write(public.join("stor.html"), page("första")).expect("page");
+    let url = format!("{}/stor.html", daemon.base);
+    let get = |encoding: &str| {
+        let r = http
+            .get(&url)
+            .header("accept-encoding", encoding)
+            .send()
+            .expect("GET");
+        assert_eq!(r.status().as_u16(), 200);
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let head = (
+            header("content-encoding"),
+            header("etag"),
+            header("vary"),
+            header("content-length"),
+        );
+        let body = r.bytes().expect("body").to_vec();
+        (head, body)
+    };
+    let gunzip = |bytes: &[u8]| {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .expect("gzip");
+        out
+    };
+
+    let ((encoding, etag, vary, length), body) = get("gzip");
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    assert_eq!(length, Some(body.len().to_string()), "a known length");
+    assert!(vary.is_some_and(|v| v.contains("accept-encoding")));
+    assert_eq!(gunzip(&body), page("första"));
+    let ((encoding, plain_etag, _, _), plain) = get("identity");
+    assert_eq!(encoding, None);
+    assert_eq!(plain, page("första"));
+    assert_eq!(etag, plain_etag, "one validator for both");
+    assert_eq!(get("gzip;q=0, br").0.0, None, "gzip refused");
+
+    // Three hundred readers who take gzip cost the daemon about what three hundred who do
+    // not cost; compressing 900 KB for each of them cost several times more.
+    let cost = |encoding: &str| {
+        let before = cpu_ticks(pid);
+        for _ in 0..300 {
+            get(encoding);
+        }
+        cpu_ticks(pid) - before
+    };
+    let plain_ticks = cost("identity");
+    let gzip_ticks = cost("gzip");
+    eprintln!("300 GETs of 900 KB: {plain_ticks} ticks plain, {gzip_ticks} gzipped");
+    assert!(
+        gzip_ticks <= plain_ticks * 2 + 10,
+        "gzipped {gzip_ticks} ticks, plain {plain_ticks}"
+    );
+
+    // A new version (renamed into place, as a build writes) is gzipped anew.
+    std::fs::write(public.join(".stor.tmp"), page("andra")).expect("page");
+    std::fs::rename(public.join(".stor.tmp"), public.join("stor.html")).expect("rename");
+    let ((_, newer_etag, _, _), body) = get("gzip");
+    assert_ne!(newer_etag, etag);
+    assert_eq!(gunzip(&body), page("andra"));
+}
