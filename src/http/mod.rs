@@ -2,6 +2,7 @@
 //! its one-click POST, `/healthz` and `/metrics`. `serve` takes its listener and its
 //! shutdown trigger as arguments, so tests bind `127.0.0.1:0` and run the real server.
 
+mod budget;
 mod clients;
 mod files;
 mod gzip;
@@ -189,8 +190,9 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const STALLED_PEER: Duration = Duration::from_secs(30);
 /// At shutdown, requests in progress get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-/// The most a connection buffers of a request's headers (hyper's read buffer): 512
-/// connections holding unfinished headers hold at most 32 MiB. Longer headers get 431.
+/// The most a connection buffers of a request's headers (hyper's read buffer); longer
+/// headers get 431. All connections together hold at most `budget::LIMIT` (8 MiB), not
+/// 512 × 64 KiB: past it, the oldest unfinished heads are shed.
 const MAX_HEADER_BUFFER: usize = 64 * 1024;
 
 /// Serves until `shutdown` is cancelled, then lets requests in progress finish for a few
@@ -199,7 +201,8 @@ const MAX_HEADER_BUFFER: usize = 64 * 1024;
 /// The accept loop is ours rather than `axum::serve`'s, which sets no timeouts and no
 /// limit: each connection is HTTP/1.1 by hyper with a header read timeout and a bounded
 /// header buffer, at most `MAX_CONNECTIONS` are open, and at most `clients::PER_PEER` of
-/// them from one address (`clients::PER_PROXY` from a trusted proxy).
+/// them from one address (`clients::PER_PROXY` from a trusted proxy); the header bytes in
+/// flight over all of them are bounded by `budget`.
 pub async fn serve(
     listener: TcpListener,
     app: App,
@@ -207,6 +210,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let peers = Arc::new(clients::Counts::default());
+    let budget = budget::Budget::new(budget::LIMIT);
+    // Every request gives its head's bytes back to the budget once hyper has it whole.
+    let router = app
+        .router
+        .clone()
+        .layer(axum::middleware::from_fn(budget::head_read));
     let connections = TaskTracker::new();
     loop {
         let permit = tokio::select! {
@@ -248,9 +257,13 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let _ =
             rustix::net::sockopt::set_tcp_user_timeout(&stream, STALLED_PEER.as_millis() as u32);
-        // The peer's address goes with each request, for the per-client bound.
-        let service =
-            TowerToHyperService::new(AddExtension::new(app.router.clone(), clients::Peer(peer)));
+        let stream = budget.meter(stream);
+        // The peer's address goes with each request, for the per-client bound, and the
+        // connection's count of header bytes, which the request's arrival settles.
+        let service = TowerToHyperService::new(AddExtension::new(
+            AddExtension::new(router.clone(), clients::Peer(peer)),
+            stream.ticket(),
+        ));
         let stop = shutdown.clone();
         connections.spawn(async move {
             let _permit = permit;
