@@ -463,7 +463,7 @@ fn sample_with_a_pdf(size: usize) -> (Project, u16, Vec<u8>) {
 fn behind_a_trusted_proxy_a_flooding_client_is_refused_the_others_served_and_its_opt_out_recorded()
 {
     use std::net::{Ipv4Addr, SocketAddrV4};
-    let (p, port, _pdf) = sample_with_a_pdf(8_000_000);
+    let (p, port, _pdf) = sample_with_a_pdf(16_000_000);
     p.set_config(
         "admin_listen = \"127.0.0.1:0\"",
         "admin_listen = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.2\"]",
@@ -474,8 +474,9 @@ fn behind_a_trusted_proxy_a_flooding_client_is_refused_the_others_served_and_its
     let pdf = "/releases/rapport/rapport.pdf";
     let flooder = "198.51.100.7";
 
-    // The flooding client downloads the 8 MB attachment over and over and reads nothing:
-    // its first 32 requests are in flight, the next ones refused with 429.
+    // The flooding client asks for a 16 MB attachment (more than the kernel buffers, 4 MB
+    // here) again and again and reads nothing: its first 32 requests are in flight, the
+    // next ones refused with 429.
     let mut flood = Vec::new();
     let mut statuses = Vec::new();
     for _ in 0..40 {
