@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_util::task::AtomicWaker;
+use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Header bytes in flight over all connections. A browser's request head is 0.5 to 2 KB:
@@ -31,6 +32,8 @@ pub struct Budget {
     heads: Mutex<HashMap<u64, Arc<Head>>>,
     next_id: AtomicU64,
     epoch: Instant,
+    /// Connections shed, for `/metrics`.
+    shed: Counter,
 }
 
 /// One connection's unfinished head.
@@ -47,13 +50,14 @@ pub struct Head {
 }
 
 impl Budget {
-    pub fn new(limit: usize) -> Arc<Budget> {
+    pub fn new(limit: usize, shed: Counter) -> Arc<Budget> {
         Arc::new(Budget {
             limit,
             total: AtomicUsize::new(0),
             heads: Mutex::default(),
             next_id: AtomicU64::new(0),
             epoch: Instant::now(),
+            shed,
         })
     }
 
@@ -113,6 +117,7 @@ impl Budget {
             }
             head.shed.store(true, Ordering::Release);
             head.waker.wake();
+            self.shed.inc();
             held -= pending;
         }
     }
@@ -235,7 +240,8 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn over_budget_the_oldest_unfinished_heads_are_shed_and_a_finished_one_counts_nothing() {
-        let budget = Budget::new(100);
+        let shed = Counter::default();
+        let budget = Budget::new(100, shed.clone());
         let mut streams = Vec::new();
         for _ in 0..3 {
             let (client, server) = tokio::io::duplex(1024);
@@ -256,6 +262,7 @@ mod tests {
             streams[0].1.read(&mut buf).await.is_err(),
             "the oldest shed"
         );
+        assert_eq!(shed.get(), 1);
         streams[1].0.write_all(b"y").await.expect("write");
         assert_eq!(streams[1].1.read(&mut buf).await.expect("read"), 1);
         // A head read whole gives its bytes back; a dropped connection too.

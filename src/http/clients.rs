@@ -155,6 +155,7 @@ pub async fn limit(
         &site.trusted_proxies,
     );
     let Some(slot) = shared.in_flight.admit(client, PER_CLIENT) else {
+        shared.metrics.refused("client_requests");
         return too_many();
     };
     next.run(request)

@@ -1,6 +1,8 @@
 //! The daemon's HTTP server (axum): the built site from `public/`, the unsubscribe page and
 //! its one-click POST, `/healthz` and `/metrics`. `serve` takes its listener and its
 //! shutdown trigger as arguments, so tests bind `127.0.0.1:0` and run the real server.
+//! Its limits (connections per address, requests per client, header bytes in flight) are
+//! in `clients` and `budget`; what they refuse is counted in `/metrics`.
 
 mod budget;
 mod clients;
@@ -210,7 +212,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let peers = Arc::new(clients::Counts::default());
-    let budget = budget::Budget::new(budget::LIMIT);
+    let shed = app
+        .shared
+        .metrics
+        .refused
+        .get_or_create(&vec![("limit", "header_budget")])
+        .clone();
+    let budget = budget::Budget::new(budget::LIMIT, shed);
     // Every request gives its head's bytes back to the budget once hyper has it whole.
     let router = app
         .router
@@ -251,6 +259,7 @@ pub async fn serve(
             clients::PER_PEER
         };
         let Some(peer_slot) = peers.admit(peer.ip(), share) else {
+            app.shared.metrics.refused("peer_connections");
             drop(stream);
             continue;
         };

@@ -398,6 +398,7 @@ fn seven_hundred_trickling_connections_from_one_address_leave_the_others_served(
     }
     let held = fds().saturating_sub(before);
     assert!(held <= 64 + 4, "{held} connections held for one address");
+    assert!(refused(&daemon, "peer_connections") >= 700 - 64);
     drop(trickling);
 }
 
@@ -468,7 +469,7 @@ fn behind_a_trusted_proxy_a_flooding_client_is_refused_the_others_served_and_its
         "admin_listen = \"127.0.0.1:0\"",
         "admin_listen = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.2\"]",
     );
-    let _daemon = Daemon::start(&p);
+    let daemon = Daemon::start(&p);
     let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
     let proxy = Ipv4Addr::new(127, 0, 0, 2);
     let pdf = "/releases/rapport/rapport.pdf";
@@ -560,6 +561,8 @@ fn behind_a_trusted_proxy_a_flooding_client_is_refused_the_others_served_and_its
         )
         .expect("optouts");
     assert_eq!(recorded, 1, "the opt-out is recorded");
+    // The admin sees what was refused: 8 + 1 + 1 requests.
+    assert_eq!(refused(&daemon, "client_requests"), 10);
 
     // The flooder's downloads end: it is served again.
     drop(flood);
@@ -568,6 +571,19 @@ fn behind_a_trusted_proxy_a_flooding_client_is_refused_the_others_served_and_its
         status_of(&mut s, &get_for("/healthz", flooder)) == 200
     });
     drop((others, posing));
+}
+
+/// `pressroom_http_refused_total` for `limit`, from the admin listener's `/metrics`.
+fn refused(daemon: &Daemon, limit: &str) -> u64 {
+    let text = client()
+        .get(format!("{}/metrics", daemon.admin()))
+        .send()
+        .and_then(|r| r.text())
+        .expect("/metrics");
+    let series = format!("pressroom_http_refused_total{{limit=\"{limit}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// A field of `/proc/<pid>/status` in kB (`VmRSS`, `VmHWM`).
@@ -677,6 +693,7 @@ fn five_hundred_and_twenty_connections_of_unfinished_headers_hold_little_memory(
         "520 x 60 KB of headers held: {before} kB -> {peak_held} kB"
     );
     assert!(shed >= 260, "{shed} of 520 shed");
+    assert!(refused(&daemon, "header_budget") >= 260);
     drop(held);
     assert_eq!(feed(), 200);
 }
