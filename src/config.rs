@@ -105,6 +105,9 @@ pub struct Http {
     /// Where `/metrics` (and `/healthz` too) are served: loopback by default, since the
     /// counts say how many releases are embargoed.
     pub admin_listen: SocketAddr,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or CIDR
+    /// networks); empty by default, when every peer is the client itself.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone)]
@@ -571,6 +574,7 @@ fn read_http(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Htt
     let mut http = Http {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         admin_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+        trusted_proxies: Vec::new(),
     };
     if let Some(mut t) = t {
         for (key, slot) in [
@@ -588,9 +592,39 @@ fn read_http(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Htt
                 *slot = addr;
             }
         }
+        for item in t.string_list("trusted_proxies", diags).unwrap_or_default() {
+            if let Some(net) = parse_or(
+                &t,
+                Some(item),
+                proxy_network,
+                "an IP address or a CIDR network like 10.0.0.0/8",
+                diags,
+            ) {
+                http.trusted_proxies.push(net);
+            }
+        }
         t.finish(diags);
     }
     http
+}
+
+/// One entry of `trusted_proxies`: a network (`10.0.0.0/8`, `fd00::/8`) or one address,
+/// which is a network of one. Host bits under the prefix are refused: `10.0.0.1/8` is
+/// more likely a typo than a wish to trust all of 10/8.
+fn proxy_network(text: &str) -> Result<ipnet::IpNet, String> {
+    if let Ok(addr) = text.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(addr));
+    }
+    let net: ipnet::IpNet = text
+        .parse()
+        .map_err(|_| "not an IP address or a CIDR network".to_string())?;
+    if net.trunc() != net {
+        return Err(format!(
+            "has bits set below its prefix (the network is {})",
+            net.trunc()
+        ));
+    }
+    Ok(net)
 }
 
 fn read_mail(
@@ -931,6 +965,35 @@ mod tests {
             "timeout = 5",
         ] {
             assert!(mail(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks_and_a_typo_is_named() {
+        let http = |text: &str| parse(&format!("[http]\n{text}\n"));
+        assert!(parse("").expect("valid").http.trusted_proxies.is_empty());
+        let c =
+            http("trusted_proxies = [\"127.0.0.2\", \"10.0.0.0/8\", \"fd00::/8\"]").expect("valid");
+        let trusted = |ip: &str| {
+            let ip: std::net::IpAddr = ip.parse().expect("ip");
+            c.http.trusted_proxies.iter().any(|n| n.contains(&ip))
+        };
+        assert!(trusted("127.0.0.2") && trusted("10.9.8.7") && trusted("fd12::1"));
+        assert!(!trusted("127.0.0.1") && !trusted("192.0.2.1"));
+        for (bad, says) in [
+            ("trusted_proxies = [\"10.0.0.1/8\"]", "below its prefix"),
+            ("trusted_proxies = [\"proxy.example.org\"]", "CIDR network"),
+            ("trusted_proxies = [10]", "an item of `trusted_proxies`"),
+            (
+                "trusted_proxy = [\"10.0.0.1\"]",
+                "did you mean `trusted_proxies`",
+            ),
+        ] {
+            let errors = http(bad).expect_err(bad);
+            assert!(
+                errors.iter().any(|e| e.contains(says)),
+                "{bad}: {errors:#?}"
+            );
         }
     }
 
