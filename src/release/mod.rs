@@ -118,6 +118,9 @@ pub struct Release {
     pub title: String,
     /// The embargo lift.
     pub date: DateTime<Utc>,
+    /// The date was written as a day alone (it lifts at the site's `publish_time`): pages
+    /// and mail show the day and no invented time.
+    pub date_only: bool,
     /// Set when the release was corrected after publication.
     pub updated: Option<DateTime<Utc>>,
     pub lang: LangTag,
@@ -166,8 +169,8 @@ impl Keys {
         use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
         let hasher = BuildHasherDefault::<DefaultHasher>::default();
         Keys {
-            page: hasher.hash_one((&r.content_hash, r.updated, &r.id, &r.slug)),
-            list: hasher.hash_one((&r.title, r.date, &r.lang, &r.slug)),
+            page: hasher.hash_one((&r.content_hash, r.updated, &r.id, &r.slug, r.date_only)),
+            list: hasher.hash_one((&r.title, r.date, r.date_only, &r.lang, &r.slug)),
         }
     }
 }
@@ -256,6 +259,8 @@ pub fn deleted(
         explicit_id: true,
         title: notice.title.clone(),
         date: notice.date,
+        // The ledger keeps the instant, not how it was written.
+        date_only: false,
         updated: None,
         lang,
         topics: Vec::new(),
@@ -289,6 +294,7 @@ pub(crate) fn fixture(slug: &str, date: &str) -> Release {
         explicit_id: false,
         title: slug.to_uppercase(),
         date: date.parse().unwrap(),
+        date_only: false,
         updated: None,
         lang: LangTag::parse("sv").unwrap(),
         topics: vec![],

@@ -4,6 +4,8 @@
 
 pub mod feed;
 pub mod guard;
+pub mod locale;
+pub mod share;
 pub mod sitemap;
 pub mod templates;
 pub mod view;
@@ -24,7 +26,7 @@ use crate::planner::Plan;
 use crate::release::{LangTag, Release, Topic};
 use feed::{Feed, Format};
 pub use templates::Templates;
-use view::{DateView, LinkView, ReleaseView, SiteView};
+use view::{DateView, Labels, LinkView, ReleaseView, SiteView};
 
 /// A hash map with a fast hasher: keys here are our own paths and names, not input
 /// an attacker chooses to collide. The renderer's memos use it, and so do the build's
@@ -78,18 +80,32 @@ struct FeedLink {
     name: &'static str,
     title: String,
     url: String,
+    /// The page's own feed (a topic page's topic feed; the site's elsewhere): the footer
+    /// offers these, the head names every feed.
+    own: bool,
 }
 
-fn feed_links(feed: &Feed<'_>, config: &Config) -> Vec<FeedLink> {
+/// The three formats of the feed in `dir` (`""` for the site's) titled `title`.
+fn feed_links_at(dir: &str, title: &str, own: bool, config: &Config) -> Vec<FeedLink> {
     Format::ALL
         .iter()
         .map(|&f| FeedLink {
             media_type: f.media_type(),
             name: f.name(),
-            title: format!("{} ({})", feed.title, f.name()),
-            url: feed.url(config, f).to_string(),
+            title: format!("{title} ({})", f.name()),
+            url: config.url(&format!("{dir}{}", f.file_name())).to_string(),
+            own,
         })
         .collect()
+}
+
+fn feed_links(feed: &Feed<'_>, config: &Config) -> Vec<FeedLink> {
+    feed_links_at(&feed.dir, &feed.title, true, config)
+}
+
+/// The title of a topic's feed.
+fn topic_feed_title(config: &Config, name: &str) -> String {
+    format!("{} – {name}", config.site.title)
 }
 
 #[derive(Serialize)]
@@ -126,7 +142,12 @@ impl<'a> ListItems<'a> {
                             title: &r.title,
                             url: self.config.url(&r.path()).to_string(),
                             lang: r.lang.as_str(),
-                            date: DateView::new(r.date, self.config.site.timezone),
+                            date: DateView::new(
+                                r.date,
+                                self.config.site.timezone,
+                                Labels::for_lang(&self.config.site.lang),
+                                !r.date_only,
+                            ),
                         })
                     })
                     .clone()
@@ -142,12 +163,27 @@ pub fn release_page(
     templates: &Templates,
     release: &Release,
 ) -> Result<Vec<u8>, RenderError> {
+    // The site's feeds, and each of the release's topics' (a notice names none: it is in
+    // no feed).
+    let mut feeds = feed_links_at("", &config.site.title, true, config);
+    if release.withdrawn.is_none() {
+        for t in &release.topics {
+            let dir = format!("topics/{}/", t.as_str());
+            feeds.extend(feed_links_at(
+                &dir,
+                &topic_feed_title(config, t.as_str()),
+                false,
+                config,
+            ));
+        }
+    }
     let ctx = minijinja::context! {
         site => value(SiteView::new(config)),
         release => value(ReleaseView::new(release, config)),
         lang => release.lang.as_str(),
         canonical => config.url(&release.path()).to_string(),
         description => if release.withdrawn.is_some() { "" } else { release.summary().unwrap_or_default() },
+        feeds => value(&feeds),
     };
     templates
         .render("release.html", ctx)
@@ -231,7 +267,11 @@ pub fn listings(
         if reuse(&path, key, out) {
             return Ok(());
         }
-        let feeds = feed.map(|f| feed_links(f, config)).unwrap_or_default();
+        // A page without a feed of its own (a year's archive) offers the site's.
+        let feeds = match feed {
+            Some(f) => feed_links(f, config),
+            None => feed_links_at("", &config.site.title, true, config),
+        };
         let ctx = minijinja::context! { site => site.clone(), feeds => value(&feeds), canonical => config.url(dir).to_string(), ..extra() };
         let html = templates
             .render(template, ctx)
@@ -341,12 +381,16 @@ pub fn listings(
             list.push(r);
         }
     }
+    // A feed's title names the site (a feed reader lists many); a page's heading does not
+    // (the site's name heads every page): "Människohandel", "Pressmeddelanden på svenska".
+    let labels = Labels::for_lang(&config.site.lang);
     let groups = by_topic
         .into_iter()
         .map(|(t, releases)| {
             (
                 format!("topics/{}/", t.as_str()),
-                format!("{} – {}", config.site.title, t.as_str()),
+                topic_feed_title(config, t.as_str()),
+                t.as_str().to_string(),
                 config.site.lang.clone(),
                 releases,
             )
@@ -355,19 +399,20 @@ pub fn listings(
             (
                 format!("lang/{}/", l.key()),
                 format!("{} ({l})", config.site.title),
+                format!("{} {}", labels.languages, labels.language_name(l)),
                 l.clone(),
                 releases,
             )
         }));
-    for (dir, title, lang, releases) in groups {
+    for (dir, title, heading, lang, releases) in groups {
         let feed = Feed::new(dir.clone(), title.clone(), lang, &releases, config, plan.at);
         emit_feed(&feed, &mut out);
-        let items = || minijinja::context! { heading => title.clone(), releases => list_items.of(&releases) };
+        let items = || minijinja::context! { heading => heading.clone(), releases => list_items.of(&releases) };
         page(
             &dir,
             "list.html",
             Some(&feed),
-            keyed(&title, &releases, Release::list_key),
+            keyed(&(&title, &heading), &releases, Release::list_key),
             &items,
             &mut out,
         )?;
