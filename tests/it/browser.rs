@@ -75,3 +75,102 @@ fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
     // Three pages at two widths, each checked.
     assert_eq!(said.matches("checked ").count(), 6, "{said}");
 }
+
+/// A title no page may let out of its `<script>` element.
+const HOSTILE_TITLE: &str = "Ny rapport: </script><script>alert(1)</script> & <!-- mer";
+
+#[test]
+fn share_cards_and_a_news_article_are_on_the_page_after_the_lift_and_nowhere_before() {
+    let p = Project::sample();
+    let front = format!(
+        "title = {HOSTILE_TITLE:?}\ndate = 2018-11-05T08:00:00+01:00\nsummary = \"Rapporten visar löneskillnader.\"\nimage = \"bild.png\"\nimage_alt = \"Diagram över löner\"\ntopics = [\"jamstalldhet\"]\n[[contacts]]\nname = \"Simon Falk\"\nemail = \"press@example.org\""
+    );
+    p.write(
+        "releases/2018-11-05-rapport/index.md",
+        release(&front, "Rapporten visar löneskillnader.\n\nMer text."),
+    );
+    p.write(
+        "releases/2018-11-05-rapport/bild.png",
+        b"\x89PNG\r\n\x1a\n not really an image",
+    );
+    let page = "releases/rapport/index.html";
+
+    // A minute before the lift: no page, and none of its share data anywhere.
+    let before = p.path().join("before");
+    p.build_at("2018-11-05T07:59:00+01:00", &before);
+    let site = files(&before);
+    assert!(!site.contains_key(page), "the page exists before the lift");
+    for (path, bytes) in &site {
+        let text = String::from_utf8_lossy(bytes);
+        for needle in [
+            "rapport/",
+            "bild.png",
+            "Diagram över löner",
+            "löneskillnader",
+        ] {
+            assert!(
+                !text.contains(needle),
+                "{path} names {needle:?} before the lift"
+            );
+        }
+    }
+
+    let after = p.path().join("after");
+    p.build_at("2018-11-05T08:00:00+01:00", &after);
+    let html = std::fs::read_to_string(after.join(page)).expect("the page after the lift");
+    assert!(
+        !html.contains("<script>alert"),
+        "the title reached the page as markup"
+    );
+    let url = "http://127.0.0.1:8080/releases/rapport/";
+    let said = python(
+        "share.py",
+        &[after.join(page).to_str().expect("utf-8 path"), url],
+    );
+    let read: serde_json::Value = serde_json::from_str(&said).expect("share.py prints JSON");
+    let og = |key: &str| {
+        read["opengraph"][key]
+            .as_array()
+            .and_then(|v| v.first())
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("no {key} in {said}"))
+            .to_string()
+    };
+    let image = format!("{url}bild.png");
+    assert_eq!(og("og:type"), "article");
+    assert_eq!(og("og:title"), HOSTILE_TITLE);
+    assert_eq!(og("og:description"), "Rapporten visar löneskillnader.");
+    assert_eq!(og("og:url"), url);
+    assert_eq!(og("og:image"), image);
+    assert_eq!(og("og:image:alt"), "Diagram över löner");
+    assert_eq!(og("og:locale"), "sv_SE");
+    assert_eq!(og("og:site_name"), SITE_TITLE);
+    assert_eq!(og("article:published_time"), "2018-11-05T08:00:00+01:00");
+    assert_eq!(og("article:modified_time"), "2018-11-05T08:00:00+01:00");
+    assert_eq!(read["twitter"]["twitter:card"], "summary_large_image");
+    assert_eq!(read["twitter"]["twitter:title"], HOSTILE_TITLE);
+    assert_eq!(read["twitter"]["twitter:image"], image.as_str());
+
+    // One JSON-LD item, whole: the title did not close its script element.
+    let items = read["jsonld"].as_array().expect("JSON-LD items");
+    assert_eq!(items.len(), 1, "{said}");
+    assert_eq!(read["scripts"], 1, "one <script> element: {said}");
+    let article = &items[0];
+    assert_eq!(article["@type"], "NewsArticle");
+    assert_eq!(article["headline"], HOSTILE_TITLE);
+    assert_eq!(article["datePublished"], "2018-11-05T08:00:00+01:00");
+    assert_eq!(article["dateModified"], "2018-11-05T08:00:00+01:00");
+    assert_eq!(article["image"], serde_json::json!([image]));
+    assert_eq!(article["inLanguage"], "sv");
+    assert_eq!(article["mainEntityOfPage"]["@id"], url);
+    assert_eq!(article["publisher"]["@type"], "Organization");
+    assert_eq!(article["publisher"]["name"], "Jämställdhetsmyndigheten");
+    assert_eq!(article["publisher"]["url"], "http://127.0.0.1:8080/");
+
+    // The release gave a time, so the page shows it; the sample gave a day alone.
+    assert!(html.contains("5 november 2018 kl. 08.00"), "{html}");
+    let sample = std::fs::read_to_string(after.join("releases/du-avgor/index.html"))
+        .expect("the sample's page");
+    assert!(sample.contains(">18 oktober 2018</time>"), "{sample}");
+    super::html::assert_valid_html(&[after.join(page)]);
+}
