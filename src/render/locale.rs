@@ -1,49 +1,58 @@
 //! The words, dates and language names that pages and mail print, in the language of the
-//! page: Swedish and English built in, English for any other language. An office that
-//! wants other words overrides the template that prints them (`config/templates/`); dates
-//! reach templates in parts as well (`view::DateView`) so an override can write its own.
+//! page: Swedish and English built in, English for any other language. An office changes
+//! any word in `config/templates/strings.toml`, a table per language (`Strings`); dates
+//! reach templates in parts as well (`view::DateView`) so an overridden template can write
+//! its own.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use chrono::{DateTime, Datelike, Timelike};
 use chrono_tz::Tz;
 use icu_locale::{LanguageIdentifier, LocaleExpander};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::diagnostic::Diagnostic;
 use crate::release::LangTag;
 
 /// The few words the built-in templates print, in one language.
-#[derive(Serialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Labels {
     /// The skip link, the first thing a keyboard or screen reader meets.
-    pub skip: &'static str,
-    pub releases: &'static str,
-    pub latest: &'static str,
-    pub archive: &'static str,
-    pub topics: &'static str,
-    pub topic: &'static str,
-    pub language: &'static str,
-    pub languages: &'static str,
-    pub contacts: &'static str,
-    pub attachments: &'static str,
-    pub published: &'static str,
-    pub updated: &'static str,
-    pub withdrawn: &'static str,
-    pub subscribe: &'static str,
-    pub feeds: &'static str,
-    pub none: &'static str,
-    pub phone: &'static str,
-    pub email: &'static str,
-    pub greeting: &'static str,
-    pub greeting_anonymous: &'static str,
-    pub correction: &'static str,
-    pub update_subject: &'static str,
-    pub read_online: &'static str,
-    pub unsubscribe: &'static str,
+    pub skip: Text,
+    pub releases: Text,
+    pub latest: Text,
+    pub archive: Text,
+    pub topics: Text,
+    pub topic: Text,
+    pub language: Text,
+    pub languages: Text,
+    pub contacts: Text,
+    pub attachments: Text,
+    pub published: Text,
+    pub updated: Text,
+    pub withdrawn: Text,
+    pub subscribe: Text,
+    pub feeds: Text,
+    pub none: Text,
+    pub phone: Text,
+    pub email: Text,
+    pub greeting: Text,
+    pub greeting_anonymous: Text,
+    pub correction: Text,
+    pub update_subject: Text,
+    pub read_online: Text,
+    pub unsubscribe: Text,
     #[serde(skip)]
     style: Style,
 }
 
+/// A word or phrase: the built-in ones are constants, an office's are read from a file.
+type Text = Cow<'static, str>;
+
 /// How a language writes a date and a time of day.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 enum Style {
     /// `18 oktober 2018`, `18 oktober 2018 kl. 08.00`: Språkrådet's Svenska skrivregler
     /// write the time with a full stop (the colon is also accepted, but the stop is what
@@ -52,62 +61,65 @@ enum Style {
     Swedish,
     /// `18 October 2018`, `18 October 2018 at 08:00 CEST`: day-month-year as British and
     /// European English write it, with the zone, since an English reader may be anywhere.
+    #[default]
     English,
 }
 
 const SV: Labels = Labels {
-    skip: "Till innehållet",
-    releases: "Pressmeddelanden",
-    latest: "Senaste pressmeddelanden",
-    archive: "Arkiv",
-    topics: "Ämnen",
-    topic: "Ämne",
-    language: "Språk",
-    languages: "Pressmeddelanden på",
-    contacts: "Presskontakt",
-    attachments: "Dokument",
-    published: "Publicerad",
-    updated: "Uppdaterad",
-    withdrawn: "Pressmeddelandet har dragits tillbaka",
-    subscribe: "Prenumerera",
-    feeds: "Flöden",
-    none: "Inga pressmeddelanden ännu.",
-    phone: "Telefon",
-    email: "E-post",
-    greeting: "Hej",
-    greeting_anonymous: "Hej!",
-    correction: "Rättelse: det här pressmeddelandet har uppdaterats sedan vi skickade det.",
-    update_subject: "Uppdaterat",
-    read_online: "Läs pressmeddelandet på webben",
-    unsubscribe: "Avsluta prenumerationen",
+    skip: Cow::Borrowed("Till innehållet"),
+    releases: Cow::Borrowed("Pressmeddelanden"),
+    latest: Cow::Borrowed("Senaste pressmeddelanden"),
+    archive: Cow::Borrowed("Arkiv"),
+    topics: Cow::Borrowed("Ämnen"),
+    topic: Cow::Borrowed("Ämne"),
+    language: Cow::Borrowed("Språk"),
+    languages: Cow::Borrowed("Pressmeddelanden på"),
+    contacts: Cow::Borrowed("Presskontakt"),
+    attachments: Cow::Borrowed("Dokument"),
+    published: Cow::Borrowed("Publicerad"),
+    updated: Cow::Borrowed("Uppdaterad"),
+    withdrawn: Cow::Borrowed("Pressmeddelandet har dragits tillbaka"),
+    subscribe: Cow::Borrowed("Prenumerera"),
+    feeds: Cow::Borrowed("Flöden"),
+    none: Cow::Borrowed("Inga pressmeddelanden ännu."),
+    phone: Cow::Borrowed("Telefon"),
+    email: Cow::Borrowed("E-post"),
+    greeting: Cow::Borrowed("Hej"),
+    greeting_anonymous: Cow::Borrowed("Hej!"),
+    correction: Cow::Borrowed(
+        "Rättelse: det här pressmeddelandet har uppdaterats sedan vi skickade det.",
+    ),
+    update_subject: Cow::Borrowed("Uppdaterat"),
+    read_online: Cow::Borrowed("Läs pressmeddelandet på webben"),
+    unsubscribe: Cow::Borrowed("Avsluta prenumerationen"),
     style: Style::Swedish,
 };
 
 const EN: Labels = Labels {
-    skip: "Skip to content",
-    releases: "Press releases",
-    latest: "Latest press releases",
-    archive: "Archive",
-    topics: "Topics",
-    topic: "Topic",
-    language: "Language",
-    languages: "Press releases in",
-    contacts: "Press contact",
-    attachments: "Documents",
-    published: "Published",
-    updated: "Updated",
-    withdrawn: "This press release has been withdrawn",
-    subscribe: "Subscribe",
-    feeds: "Feeds",
-    none: "No press releases yet.",
-    phone: "Phone",
-    email: "Email",
-    greeting: "Dear",
-    greeting_anonymous: "Hello,",
-    correction: "Correction: this press release has been updated since we sent it.",
-    update_subject: "Updated",
-    read_online: "Read the press release online",
-    unsubscribe: "Unsubscribe",
+    skip: Cow::Borrowed("Skip to content"),
+    releases: Cow::Borrowed("Press releases"),
+    latest: Cow::Borrowed("Latest press releases"),
+    archive: Cow::Borrowed("Archive"),
+    topics: Cow::Borrowed("Topics"),
+    topic: Cow::Borrowed("Topic"),
+    language: Cow::Borrowed("Language"),
+    languages: Cow::Borrowed("Press releases in"),
+    contacts: Cow::Borrowed("Press contact"),
+    attachments: Cow::Borrowed("Documents"),
+    published: Cow::Borrowed("Published"),
+    updated: Cow::Borrowed("Updated"),
+    withdrawn: Cow::Borrowed("This press release has been withdrawn"),
+    subscribe: Cow::Borrowed("Subscribe"),
+    feeds: Cow::Borrowed("Feeds"),
+    none: Cow::Borrowed("No press releases yet."),
+    phone: Cow::Borrowed("Phone"),
+    email: Cow::Borrowed("Email"),
+    greeting: Cow::Borrowed("Dear"),
+    greeting_anonymous: Cow::Borrowed("Hello,"),
+    correction: Cow::Borrowed("Correction: this press release has been updated since we sent it."),
+    update_subject: Cow::Borrowed("Updated"),
+    read_online: Cow::Borrowed("Read the press release online"),
+    unsubscribe: Cow::Borrowed("Unsubscribe"),
     style: Style::English,
 };
 
@@ -202,6 +214,101 @@ impl Labels {
                 Style::English => en,
             });
         found.map_or_else(|| tag.as_str().to_string(), str::to_string)
+    }
+}
+
+/// The office's words over the built-in ones: `config/templates/strings.toml`, a table per
+/// language whose keys are `Labels`' fields:
+///
+/// ```toml
+/// [sv]
+/// skip = "Hoppa till innehållet"
+/// contacts = "Kontakt"
+/// ```
+///
+/// A language without built-in words (`[fi]`) starts from the English ones.
+#[derive(Default)]
+pub struct Strings {
+    /// By language (`sv`), the built-in words with the office's over them.
+    by_language: BTreeMap<String, Labels>,
+}
+
+/// The file's name in the templates folder.
+pub const STRINGS_FILE: &str = "strings.toml";
+
+impl Strings {
+    /// Reads `dir/strings.toml` if there is one. Problems are reported and the words they
+    /// concern stay built-in, so the site still builds.
+    pub fn load(dir: &Path) -> (Strings, Vec<Diagnostic>) {
+        let path = dir.join(STRINGS_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Strings::parse(&text, &path),
+            Err(_) => (Strings::default(), Vec::new()),
+        }
+    }
+
+    /// `path` names the file in messages.
+    pub fn parse(text: &str, path: &Path) -> (Strings, Vec<Diagnostic>) {
+        let mut diags = Vec::new();
+        let mut strings = Strings::default();
+        let expected = "a table per language, like [sv], of words: skip = \"Till innehållet\"";
+        let tables: BTreeMap<String, toml::Table> = match toml::from_str(text) {
+            Ok(tables) => tables,
+            Err(e) => {
+                let mut d = Diagnostic::file(path, e.message().to_string()).expected(expected);
+                if let Some(span) = e.span() {
+                    d.line = text[..span.start].matches('\n').count() + 1;
+                }
+                diags.push(d);
+                return (strings, diags);
+            }
+        };
+        for (language, words) in tables {
+            let Ok(tag) = LangTag::parse(&language) else {
+                diags.push(
+                    Diagnostic::file(path, format!("[{language}] is not a language"))
+                        .expected("a language tag like sv or en"),
+                );
+                continue;
+            };
+            let base = Labels::for_lang(&tag);
+            let Ok(serde_json::Value::Object(mut merged)) = serde_json::to_value(base) else {
+                continue;
+            };
+            for (key, word) in words {
+                match (merged.get_mut(&key), word) {
+                    (Some(slot), toml::Value::String(word)) => {
+                        *slot = serde_json::Value::String(word);
+                    }
+                    (Some(_), _) => diags.push(
+                        Diagnostic::file(path, format!("[{language}] {key} is not a string"))
+                            .expected("words in quotes"),
+                    ),
+                    (None, _) => diags.push(
+                        Diagnostic::file(
+                            path,
+                            format!("[{language}] {key} is not a word pages print"),
+                        )
+                        .expected(format!(
+                            "one of {}",
+                            merged.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )),
+                    ),
+                }
+            }
+            if let Ok(mut labels) = serde_json::from_value::<Labels>(merged.into()) {
+                labels.style = base.style;
+                strings.by_language.insert(tag.language(), labels);
+            }
+        }
+        (strings, diags)
+    }
+
+    /// The words for a page in `lang`.
+    pub fn labels(&self, lang: &LangTag) -> &Labels {
+        self.by_language
+            .get(&lang.language())
+            .unwrap_or_else(|| Labels::for_lang(lang))
     }
 }
 
@@ -304,6 +411,25 @@ mod tests {
             "Swedish"
         );
         assert_eq!(sv.language_name(&tag("haw")), "haw");
+    }
+
+    #[test]
+    fn an_office_changes_words_per_language_and_a_wrong_key_is_reported() {
+        let text = "[sv]\nskip = \"Hoppa till innehållet\"\ncontcts = \"Kontakt\"\n[fi]\nskip = \"Siirry sisältöön\"\n";
+        let (strings, diags) = Strings::parse(text, Path::new("config/templates/strings.toml"));
+        assert_eq!(strings.labels(&tag("sv-SE")).skip, "Hoppa till innehållet");
+        assert_eq!(strings.labels(&tag("sv")).contacts, "Presskontakt");
+        assert_eq!(strings.labels(&tag("fi")).skip, "Siirry sisältöön");
+        assert_eq!(strings.labels(&tag("fi")).contacts, "Press contact");
+        assert_eq!(strings.labels(&tag("en")).skip, "Skip to content");
+        // The Swedish style of dates stays with the Swedish words.
+        let day = Stockholm.with_ymd_and_hms(2018, 10, 18, 0, 0, 0).unwrap();
+        assert_eq!(
+            strings.labels(&tag("sv")).date(&day, false),
+            "18 oktober 2018"
+        );
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(diags[0].message.contains("contcts"), "{}", diags[0].message);
     }
 
     #[test]

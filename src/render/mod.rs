@@ -120,13 +120,16 @@ struct ListItem<'a> {
 /// lists show it (a release is in its year's archive, its topics' pages and its language's).
 struct ListItems<'a> {
     config: &'a Config,
+    /// The site's words: lists are in its language.
+    labels: &'a Labels,
     made: RefCell<Map<&'a str, Value>>,
 }
 
 impl<'a> ListItems<'a> {
-    fn new(config: &'a Config) -> Self {
+    fn new(config: &'a Config, labels: &'a Labels) -> Self {
         ListItems {
             config,
+            labels,
             made: RefCell::new(Default::default()),
         }
     }
@@ -145,7 +148,7 @@ impl<'a> ListItems<'a> {
                             date: DateView::new(
                                 r.date,
                                 self.config.site.timezone,
-                                Labels::for_lang(&self.config.site.lang),
+                                self.labels,
                                 !r.date_only,
                             ),
                         })
@@ -178,8 +181,8 @@ pub fn release_page(
         }
     }
     let ctx = minijinja::context! {
-        site => value(SiteView::new(config)),
-        release => value(ReleaseView::new(release, config)),
+        site => value(SiteView::with_labels(config, templates.labels(&config.site.lang))),
+        release => value(ReleaseView::with_labels(release, config, templates.labels(&release.lang))),
         lang => release.lang.as_str(),
         canonical => config.url(&release.path()).to_string(),
         description => if release.withdrawn.is_some() { "" } else { release.summary().unwrap_or_default() },
@@ -222,7 +225,8 @@ pub fn listings(
     on_disk: &dyn Fn(&str) -> bool,
 ) -> Result<Outputs, RenderError> {
     let mut out = Outputs::new();
-    let site = value(SiteView::new(config));
+    let labels = templates.labels(&config.site.lang);
+    let site = value(SiteView::with_labels(config, labels));
     let tz = config.site.timezone;
     let shown: Vec<&Release> = plan
         .public
@@ -245,7 +249,7 @@ pub fn listings(
     let mut sitemap = Vec::new();
     let lastmod = |r: &Release| Some(r.last_modified().with_timezone(&tz).to_rfc3339());
 
-    let list_items = ListItems::new(config);
+    let list_items = ListItems::new(config, labels);
     let cache = RefCell::new(cache);
     // Whether `path` can stay as written: its content is identified by `key`.
     let reuse = |path: &str, key: u64, out: &mut Outputs| {
@@ -342,7 +346,7 @@ pub fn listings(
     });
 
     // Year archives.
-    let archive = SiteView::new(config).labels.archive;
+    let archive = &labels.archive;
     for (year, releases) in by_year.iter().rev() {
         let dir = format!("archive/{year}/");
         let heading = format!("{archive} {year}");
@@ -383,7 +387,6 @@ pub fn listings(
     }
     // A feed's title names the site (a feed reader lists many); a page's heading does not
     // (the site's name heads every page): "Människohandel", "Pressmeddelanden på svenska".
-    let labels = Labels::for_lang(&config.site.lang);
     let groups = by_topic
         .into_iter()
         .map(|(t, releases)| {

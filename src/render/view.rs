@@ -17,17 +17,22 @@ pub struct SiteView<'a> {
     pub base_url: &'a str,
     pub lang: &'a str,
     pub author: &'a str,
-    pub labels: &'static Labels,
+    pub labels: &'a Labels,
 }
 
 impl<'a> SiteView<'a> {
+    /// With the built-in words of the site's language.
     pub fn new(config: &'a Config) -> Self {
+        SiteView::with_labels(config, Labels::for_lang(&config.site.lang))
+    }
+
+    pub fn with_labels(config: &'a Config, labels: &'a Labels) -> Self {
         SiteView {
             title: &config.site.title,
             base_url: config.site.base_url.as_str(),
             lang: config.site.lang.as_str(),
             author: &config.site.author,
-            labels: Labels::for_lang(&config.site.lang),
+            labels,
         }
     }
 }
@@ -115,11 +120,17 @@ pub struct ReleaseView<'a> {
     pub withdrawn: Option<&'a str>,
     /// Open Graph, Twitter card and schema.org metadata; none for a withdrawn release.
     pub share: Option<ShareView>,
-    pub labels: &'static Labels,
+    pub labels: &'a Labels,
 }
 
 impl<'a> ReleaseView<'a> {
+    /// With the built-in words of the release's language.
     pub fn new(release: &'a Release, config: &Config) -> Self {
+        ReleaseView::with_labels(release, config, Labels::for_lang(&release.lang))
+    }
+
+    /// `labels`: the words of the release's language.
+    pub fn with_labels(release: &'a Release, config: &Config, labels: &'a Labels) -> Self {
         let page = config.url(&release.path());
         let file = |a: &crate::release::Attachment| FileView {
             name: a.name.clone(),
@@ -133,7 +144,6 @@ impl<'a> ReleaseView<'a> {
         // A withdrawn release's page is a notice: its title, date and the reason, never its
         // text or files, whatever a custom template asks for.
         let shown = release.withdrawn.is_none();
-        let labels = Labels::for_lang(&release.lang);
         let body_html = if shown {
             release.body_html().unwrap_or_default()
         } else {

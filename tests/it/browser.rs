@@ -174,3 +174,34 @@ fn share_cards_and_a_news_article_are_on_the_page_after_the_lift_and_nowhere_bef
     assert!(sample.contains(">18 oktober 2018</time>"), "{sample}");
     super::html::assert_valid_html(&[after.join(page)]);
 }
+
+#[test]
+fn the_office_words_its_pages_in_strings_toml_and_check_names_a_misspelt_key() {
+    let p = Project::sample();
+    p.write(
+        "config/templates/strings.toml",
+        "[sv]\nskip = \"Hoppa till innehållet\"\ncontacts = \"Kontakta oss\"\n",
+    );
+    let out = p.out();
+    p.build_at("2018-10-19T00:00:00+02:00", &out);
+    let page = std::fs::read_to_string(out.join("releases/du-avgor/index.html")).expect("page");
+    assert!(
+        page.contains(">Hoppa till innehållet</a>") && page.contains(">Kontakta oss</h2>"),
+        "{page}"
+    );
+    assert!(!page.contains("Presskontakt"), "{page}");
+    let index = std::fs::read_to_string(out.join("index.html")).expect("index");
+    assert!(index.contains(">Hoppa till innehållet</a>"), "{index}");
+
+    p.write(
+        "config/templates/strings.toml",
+        "[sv]\ncontcts = \"Kontakta oss\"\n",
+    );
+    let o = p.run(&["check"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "check passes: {stderr}");
+    assert!(
+        stderr.contains("strings.toml") && stderr.contains("contcts"),
+        "{stderr}"
+    );
+}
