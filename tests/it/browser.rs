@@ -40,6 +40,18 @@ fn python(script: &str, args: &[&str]) -> String {
 #[test]
 fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
     let (p, _port) = sample_served();
+    // A release with a time, a title of long Swedish compounds, a long bare address and a
+    // wide table: what overflows a phone's screen if anything does.
+    let long = "https://www.example.org/rapporter/2018/jamstalldhetsintegreringsuppdragsredovisningen-for-myndighetssamverkansprogrammet.pdf";
+    p.write(
+        "releases/2018-10-19-redovisning.md",
+        release(
+            "title = \"Jämställdhetsintegreringsuppdragsredovisningen för myndighetssamverkansprogrammet\"\ndate = 2018-10-19T08:00:00+02:00",
+            &format!(
+                "Redovisningen finns på <{long}>.\n\n| Län | Kvinnor | Män | Totalt | Andel kvinnor | Andel män | Förändring |\n|---|---|---|---|---|---|---|\n| Västra Götalands län | 123 456 | 123 456 | 246 912 | 50,0 procent | 50,0 procent | oförändrad |\n"
+            ),
+        ),
+    );
     let d = Daemon::start(&p);
     let http = client();
     wait_for("the site", Duration::from_secs(20), || {
@@ -63,6 +75,10 @@ fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
                 "title": format!("{SAMPLE_TITLE} – {SITE_TITLE}"),
             },
             {
+                "path": "/releases/redovisning/",
+                "texts": ["Publicerad 19 oktober 2018 kl. 08.00", "Västra Götalands län"],
+            },
+            {
                 "path": format!("/topics/{TOPIC_SLUG}/"),
                 "texts": [TOPIC_NAME, SAMPLE_TITLE, "18 oktober 2018"],
                 "title": format!("{TOPIC_NAME} – {SITE_TITLE}"),
@@ -72,8 +88,8 @@ fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
     let file = p.path().join("browser.json");
     std::fs::write(&file, spec.to_string()).expect("write the spec");
     let said = python("check.py", &[file.to_str().expect("utf-8 path")]);
-    // Three pages at two widths, each checked.
-    assert_eq!(said.matches("checked ").count(), 6, "{said}");
+    // Four pages at two widths, each checked.
+    assert_eq!(said.matches("checked ").count(), 8, "{said}");
 }
 
 /// A title no page may let out of its `<script>` element.
