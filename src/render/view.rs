@@ -217,3 +217,21 @@ pub fn human_size(len: u64) -> String {
         n => format!("{n} B"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::lead;
+
+    #[test]
+    fn the_lead_is_the_first_paragraph_when_the_body_opens_with_one() {
+        let html = "<p>Lead <em>here</em>.</p>\n<p>More.</p>\n";
+        assert_eq!(
+            lead(html),
+            ("<p>Lead <em>here</em>.</p>", "\n<p>More.</p>\n")
+        );
+        // A body that opens with a heading or a list has no lead: contacts come first.
+        let html = "<h2>Bakgrund</h2>\n<p>Text.</p>\n";
+        assert_eq!(lead(html), ("", html));
+        assert_eq!(lead(""), ("", ""));
+    }
+}
