@@ -3,6 +3,7 @@
 //! behaviour (ripgrep's layout).
 
 mod bad_input;
+mod browser;
 mod build;
 mod cli;
 mod corrections;
@@ -12,6 +13,7 @@ mod dkim;
 mod embargo;
 mod feeds;
 mod forgery;
+mod html;
 mod http_edges;
 mod identity;
 mod incremental;
