@@ -93,6 +93,15 @@ struct Daemon {
     alarm: Alarm,
     /// Kept alive for as long as we watch.
     watcher: Option<watch::Watcher>,
+    /// Folders already named as unwatchable (once each, across watchers).
+    unwatchable: watch::Reported,
+    /// Why the folders are rescanned periodically, and how often; what the STATUS line
+    /// says of it. `None`: the watcher sees every change.
+    rescanning: Option<(String, Option<TimeDelta>)>,
+    /// The config file, media list and templates as last read (see `config_stamp`): a
+    /// periodic rescan reloads the config only if it changed.
+    config_stamp: u64,
+    media_stamp: u64,
     changes: mpsc::UnboundedReceiver<Change>,
     changes_tx: mpsc::UnboundedSender<Change>,
     sent: mpsc::UnboundedReceiver<anyhow::Result<mailer::Finished>>,
@@ -164,6 +173,10 @@ impl Daemon {
             announcer,
             alarm: Alarm::new().context("cannot create the wall-clock timer")?,
             watcher: None,
+            unwatchable: watch::Reported::default(),
+            rescanning: None,
+            config_stamp: 0,
+            media_stamp: 0,
             changes,
             changes_tx,
             sent,
@@ -232,7 +245,13 @@ impl Daemon {
                     let end = self.sent(result, now);
                     self.turn(core::Event::MailEnded(end), now);
                 }
-                Input::Core(event) => self.turn(event, now),
+                Input::Core(event) => {
+                    if event == core::Event::Files(Change::Releases) {
+                        // A bundle folder made or moved in is watched before it is scanned.
+                        self.sync_watches();
+                    }
+                    self.turn(event, now)
+                }
             }
             self.plan(now);
         }
@@ -291,6 +310,7 @@ impl Daemon {
                 self.watcher = None;
                 self.watch(Create::No, now);
             }
+            Action::Rescan => return Some(core::Event::Files(self.rescan())),
             Action::StartMail(due) => {
                 let due: Vec<_> = due
                     .into_iter()
@@ -322,13 +342,105 @@ impl Daemon {
         {
             tracing::error!("cannot create {}: {e}", watched.releases.display());
         }
-        match watch::start(&watched, self.changes_tx.clone()) {
-            Ok(w) => self.watcher = Some(w),
-            Err(e) => {
-                tracing::error!("cannot watch the release and config folders: {e}");
-                self.metrics.error("watch", now);
+        self.config_stamp = watched.config_stamp();
+        self.media_stamp = watched.media_stamp();
+        let blind = match watch::start(&watched, self.changes_tx.clone(), &mut self.unwatchable) {
+            Ok(w) => {
+                let blind = w.blind.clone();
+                self.watcher = Some(w);
+                blind
             }
+            Err(e) => Some(format!("cannot watch for changes: {e}")),
+        };
+        if blind.is_some() {
+            self.metrics.error("watch", now);
         }
+        let network = watch::on_network(&watched);
+        self.set_rescan(blind, network, now);
+    }
+
+    /// Rescans periodically where the watcher cannot see every change: a folder it could
+    /// not watch (`blind`), or a network file system. Says so once, in the log, on
+    /// `/metrics` and in systemd's STATUS line.
+    fn set_rescan(&mut self, blind: Option<String>, network: Option<String>, now: DateTime<Utc>) {
+        let every = self
+            .config
+            .watch
+            .rescan
+            .interval()
+            .and_then(|d| TimeDelta::from_std(d).ok());
+        let every_text = every.map(|e| format!("{} s", e.num_seconds()));
+        let rescanning = match (&blind, &network) {
+            (Some(why), _) => Some((format!("watching failed: {why}"), every)),
+            (None, Some(why)) => Some((why.clone(), every)),
+            (None, None) => None,
+        };
+        if rescanning != self.rescanning {
+            match (&blind, &network, &every_text) {
+                (Some(why), _, Some(every)) => {
+                    tracing::warn!("watching failed: {why}; rescanning every {every}");
+                }
+                (Some(why), _, None) => tracing::error!(
+                    "watching failed: {why}; with [watch] rescan = \"off\", changes are seen only on SIGHUP"
+                ),
+                (None, Some(why), Some(every)) => tracing::info!(
+                    "{why}, where edits made on other machines raise no event: rescanning every {every}"
+                ),
+                (None, Some(why), None) => tracing::warn!(
+                    "{why}, where edits made on other machines raise no event; with [watch] rescan = \"off\", they are seen only on SIGHUP"
+                ),
+                (None, None, _) if self.rescanning.is_some() => {
+                    tracing::info!("watching every folder again: no periodic rescan");
+                }
+                (None, None, _) => {}
+            }
+            self.rescanning = rescanning;
+        }
+        let seconds = |on: bool| {
+            if on {
+                every.map_or(0, |e| e.num_seconds())
+            } else {
+                0
+            }
+        };
+        self.metrics
+            .rescan_interval
+            .get_or_create(&vec![("because", "watching_failed")])
+            .set(seconds(blind.is_some()));
+        self.metrics
+            .rescan_interval
+            .get_or_create(&vec![("because", "network_file_system")])
+            .set(seconds(blind.is_none() && network.is_some()));
+        let every = if self.rescanning.is_some() {
+            every
+        } else {
+            None
+        };
+        self.core.set_rescan(every, now);
+    }
+
+    /// Watches the folders now in the releases folder (one made or moved in since).
+    fn sync_watches(&mut self) {
+        if let Some(w) = self.watcher.as_mut() {
+            w.sync(&mut self.unwatchable);
+        }
+    }
+
+    /// A periodic rescan: what changed, as far as the files' stamps tell. The releases are
+    /// always looked at again (the build's scan compares each file's stamp); the config is
+    /// reloaded only if its files changed, since a reload renders the whole site anew.
+    fn rescan(&mut self) -> Change {
+        self.sync_watches();
+        let watched = watch::Watched::of(&self.config);
+        if watched.config_stamp() != self.config_stamp {
+            return Change::Config;
+        }
+        let media = watched.media_stamp();
+        if media != self.media_stamp {
+            self.media_stamp = media;
+            self.check_media();
+        }
+        Change::Releases
     }
 
     /// Builds the site as of `now` and acts on what became public or was withdrawn.
@@ -563,13 +675,20 @@ impl Daemon {
         if let Err(e) = self.alarm.set(schedule::alarm_at(at, now)) {
             tracing::error!("cannot arm the wall-clock timer: {e}");
         }
-        systemd::status(&match at {
+        let mut status = match at {
             Some(at) => format!(
                 "next wake-up {}",
                 at.with_timezone(&self.config.site.timezone).to_rfc3339()
             ),
             None => "idle".to_string(),
-        });
+        };
+        if let Some((why, every)) = &self.rescanning {
+            status.push_str(&match every {
+                Some(every) => format!("; {why}: rescanning every {} s", every.num_seconds()),
+                None => format!("; {why}: not rescanning ([watch] rescan = \"off\")"),
+            });
+        }
+        systemd::status(&status);
     }
 
     fn start_mail(&mut self, dispatches: Vec<(Arc<crate::release::Release>, u32)>) {

@@ -21,6 +21,9 @@ pub struct Metrics {
     pub send_seconds: Histogram,
     /// When the last error of each kind happened (Unix seconds); absent if none.
     pub last_error: Family<Labels, Gauge>,
+    /// How often the folders are rescanned, by why (`watching_failed`,
+    /// `network_file_system`); 0 when not.
+    pub rescan_interval: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -38,6 +41,7 @@ impl Metrics {
         let build_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let send_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 16));
         let last_error = Family::<Labels, Gauge>::default();
+        let rescan_interval = Family::<Labels, Gauge>::default();
         registry.register(
             "releases",
             "Releases by state (draft, embargoed, public, withdrawn; held: its file broke before it was public)",
@@ -60,6 +64,11 @@ impl Metrics {
             "When the last error of each kind (build, config, mail, notify) happened",
             last_error.clone(),
         );
+        registry.register(
+            "rescan_interval_seconds",
+            "How often the release and config folders are rescanned because file events cannot be trusted there (watching_failed, network_file_system); 0 when not",
+            rescan_interval.clone(),
+        );
         Metrics {
             registry,
             releases,
@@ -68,6 +77,7 @@ impl Metrics {
             build_seconds,
             send_seconds,
             last_error,
+            rescan_interval,
         }
     }
 
