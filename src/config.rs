@@ -80,9 +80,10 @@ pub struct Watch {
 /// that could not be set up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rescan {
-    /// `"auto"` (the default): every `AUTO_RESCAN` where needed.
+    /// `"auto"` (the default): every `AUTO_RESCAN`, only where needed.
     Auto,
-    /// A duration: at that interval where needed.
+    /// A duration: at that interval, wherever the folders are (a file system the daemon
+    /// does not recognise as shared).
     Every(Duration),
     /// `"off"`: never; changes inotify cannot see wait for SIGHUP.
     Off,
@@ -92,7 +93,7 @@ pub enum Rescan {
 pub const AUTO_RESCAN: Duration = Duration::from_secs(30);
 
 impl Rescan {
-    /// The interval where a rescan is needed, `None` if turned off.
+    /// The interval where a rescan is done, `None` if turned off.
     pub fn interval(self) -> Option<Duration> {
         match self {
             Rescan::Auto => Some(AUTO_RESCAN),

@@ -242,15 +242,15 @@ impl Core {
             }
             Event::Wake => {
                 let due = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t <= now);
+                let mut actions = Vec::new();
                 if due(self.next_rescan) {
-                    // The rescan builds too, so a lift due at the same instant is served.
                     self.next_rescan = self.rescan.map(|e| now + e);
-                    vec![Action::Rescan]
-                } else if due(self.next_lift) || due(self.commit_retry) {
-                    vec![Action::Build]
-                } else {
-                    Vec::new()
+                    actions.push(Action::Rescan);
                 }
+                if due(self.next_lift) || due(self.commit_retry) {
+                    actions.push(Action::Build);
+                }
+                actions
             }
             Event::Built(built) => {
                 self.next_lift = built.next_lift;

@@ -319,7 +319,7 @@ fn a_periodic_rescan_wakes_the_daemon_at_its_interval_and_asks_for_a_rescan() {
 }
 
 #[test]
-fn a_rescan_due_with_a_lift_is_one_rescan_and_the_change_it_finds_builds() {
+fn a_rescan_due_with_a_lift_still_builds_the_lift_and_what_it_finds_is_acted_on() {
     let mut c = core();
     let at = t("2018-10-18T08:00:30Z");
     c.set_rescan(Some(TimeDelta::seconds(30)), t("2018-10-18T08:00:00Z"));
@@ -328,8 +328,10 @@ fn a_rescan_due_with_a_lift_is_one_rescan_and_the_change_it_finds_builds() {
         t("2018-10-18T08:00:01Z"),
     );
     assert_eq!(c.next_wakeup(), Some(at));
-    assert_eq!(c.on_event(Event::Wake, at), [Action::Rescan]);
-    // The shell answers with what changed; the releases are always looked at again.
+    // A rescan that finds nothing changed builds nothing: the lift is built for itself.
+    assert_eq!(c.on_event(Event::Wake, at), [Action::Rescan, Action::Build]);
+    assert_eq!(c.on_event(Event::Files(Change::Nothing), at), []);
+    // What a rescan finds is acted on as if the watcher had seen it.
     assert_eq!(
         c.on_event(Event::Files(Change::Releases), at),
         [Action::Build]

@@ -102,6 +102,8 @@ struct Daemon {
     /// periodic rescan reloads the config only if it changed.
     config_stamp: u64,
     media_stamp: u64,
+    /// The releases folder's listing (each release's stamp) at the last periodic rescan.
+    releases_stamp: Option<u64>,
     changes: mpsc::UnboundedReceiver<Change>,
     changes_tx: mpsc::UnboundedSender<Change>,
     sent: mpsc::UnboundedReceiver<anyhow::Result<mailer::Finished>>,
@@ -177,6 +179,7 @@ impl Daemon {
             rescanning: None,
             config_stamp: 0,
             media_stamp: 0,
+            releases_stamp: None,
             changes,
             changes_tx,
             sent,
@@ -359,63 +362,66 @@ impl Daemon {
         self.set_rescan(blind, network, now);
     }
 
-    /// Rescans periodically where the watcher cannot see every change: a folder it could
-    /// not watch (`blind`), or a network file system. Says so once, in the log, on
-    /// `/metrics` and in systemd's STATUS line.
+    /// Rescans periodically where the watcher cannot see every change (a folder it could
+    /// not watch: `blind`; a network file system), or everywhere if `[watch] rescan` names
+    /// an interval. Says so once, in the log, on `/metrics` and in systemd's STATUS line.
     fn set_rescan(&mut self, blind: Option<String>, network: Option<String>, now: DateTime<Utc>) {
-        let every = self
-            .config
-            .watch
-            .rescan
-            .interval()
-            .and_then(|d| TimeDelta::from_std(d).ok());
-        let every_text = every.map(|e| format!("{} s", e.num_seconds()));
-        let rescanning = match (&blind, &network) {
-            (Some(why), _) => Some((format!("watching failed: {why}"), every)),
-            (None, Some(why)) => Some((why.clone(), every)),
-            (None, None) => None,
+        use crate::config::Rescan;
+        use watch::Because;
+        let configured = self.config.watch.rescan;
+        let (because, why) = match (blind, network) {
+            (Some(why), _) => (Because::WatchingFailed, format!("watching failed: {why}")),
+            (None, Some(why)) => (Because::NetworkFileSystem, why),
+            (None, None) => (
+                Because::Configured,
+                "[watch] rescan asks for it".to_string(),
+            ),
+        };
+        let every = match configured {
+            Rescan::Auto if because == Because::Configured => None,
+            Rescan::Off => None,
+            Rescan::Auto | Rescan::Every(_) => configured
+                .interval()
+                .and_then(|d| TimeDelta::from_std(d).ok()),
+        };
+        let rescanning = match (because, every) {
+            (Because::Configured, None) => None,
+            _ => Some((why.clone(), every)),
         };
         if rescanning != self.rescanning {
-            match (&blind, &network, &every_text) {
-                (Some(why), _, Some(every)) => {
-                    tracing::warn!("watching failed: {why}; rescanning every {every}");
+            let every_text = every.map(|e| format!("every {} s", e.num_seconds()));
+            match (because, every_text) {
+                (Because::WatchingFailed, Some(every)) => {
+                    tracing::warn!("{why}; rescanning {every}");
                 }
-                (Some(why), _, None) => tracing::error!(
-                    "watching failed: {why}; with [watch] rescan = \"off\", changes are seen only on SIGHUP"
+                (Because::WatchingFailed, None) => tracing::error!(
+                    "{why}; with [watch] rescan = \"off\", changes are seen only on SIGHUP"
                 ),
-                (None, Some(why), Some(every)) => tracing::info!(
-                    "{why}, where edits made on other machines raise no event: rescanning every {every}"
+                (Because::NetworkFileSystem, Some(every)) => tracing::info!(
+                    "{why}, where edits made on other machines raise no event: rescanning {every}"
                 ),
-                (None, Some(why), None) => tracing::warn!(
+                (Because::NetworkFileSystem, None) => tracing::warn!(
                     "{why}, where edits made on other machines raise no event; with [watch] rescan = \"off\", they are seen only on SIGHUP"
                 ),
-                (None, None, _) if self.rescanning.is_some() => {
+                (Because::Configured, Some(every)) => {
+                    tracing::info!("rescanning {every} ([watch] rescan)");
+                }
+                (Because::Configured, None) => {
                     tracing::info!("watching every folder again: no periodic rescan");
                 }
-                (None, None, _) => {}
             }
             self.rescanning = rescanning;
         }
-        let seconds = |on: bool| {
-            if on {
-                every.map_or(0, |e| e.num_seconds())
-            } else {
-                0
-            }
-        };
-        self.metrics
-            .rescan_interval
-            .get_or_create(&vec![("because", "watching_failed")])
-            .set(seconds(blind.is_some()));
-        self.metrics
-            .rescan_interval
-            .get_or_create(&vec![("because", "network_file_system")])
-            .set(seconds(blind.is_none() && network.is_some()));
-        let every = if self.rescanning.is_some() {
-            every
-        } else {
-            None
-        };
+        for label in Because::ALL {
+            let seconds = match every {
+                Some(every) if label == because => every.num_seconds(),
+                _ => 0,
+            };
+            self.metrics
+                .rescan_interval
+                .get_or_create(&vec![("because", label.as_str())])
+                .set(seconds);
+        }
         self.core.set_rescan(every, now);
     }
 
@@ -426,13 +432,17 @@ impl Daemon {
         }
     }
 
-    /// A periodic rescan: what changed, as far as the files' stamps tell. The releases are
-    /// always looked at again (the build's scan compares each file's stamp); the config is
-    /// reloaded only if its files changed, since a reload renders the whole site anew.
+    /// A periodic rescan: what changed, as far as the files' stamps tell (the same stamps
+    /// the catalog keeps its parsed releases by). The config is reloaded only if its files
+    /// changed, since a reload renders the whole site anew; the site is built only if a
+    /// release changed.
     fn rescan(&mut self) -> Change {
         self.sync_watches();
         let watched = watch::Watched::of(&self.config);
-        if watched.config_stamp() != self.config_stamp {
+        let config = watched.config_stamp();
+        if config != self.config_stamp {
+            // Taken now: a config with errors is reported once, not at every rescan.
+            self.config_stamp = config;
             return Change::Config;
         }
         let media = watched.media_stamp();
@@ -440,7 +450,14 @@ impl Daemon {
             self.media_stamp = media;
             self.check_media();
         }
-        Change::Releases
+        // The scan alone (one stat per release) tells whether anything changed; a build
+        // with nothing changed still commits the site and the ledger, several times the cost.
+        let releases = watch::releases_stamp(&self.config.paths.releases);
+        if self.releases_stamp.replace(releases) == Some(releases) {
+            Change::Nothing
+        } else {
+            Change::Releases
+        }
     }
 
     /// Builds the site as of `now` and acts on what became public or was withdrawn.

@@ -217,6 +217,23 @@ impl Watched {
     }
 }
 
+/// The releases in `folder` as the scan lists them, each with its stamp (a bundle's
+/// covers its files), hashed: changes whenever a build would find something changed.
+pub fn releases_stamp(folder: &Path) -> u64 {
+    let mut h = DefaultHasher::new();
+    match source::scan(folder) {
+        Ok((entries, diags)) => {
+            for e in &entries {
+                (&e.key, e.stamp).hash(&mut h);
+            }
+            // A file refused (too big, a symlink out) is refused until it changes too.
+            diags.len().hash(&mut h);
+        }
+        Err(d) => d.message.hash(&mut h),
+    }
+    h.finish()
+}
+
 /// What tells a file's versions apart: length, modification time, inode.
 fn stamp(path: &Path) -> Option<(u64, i64, i64, u64)> {
     let m = std::fs::metadata(path).ok()?;
@@ -347,6 +364,33 @@ impl Watcher {
     }
 }
 
+/// Why the folders are rescanned periodically (a label on `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Because {
+    /// A folder whose changes matter could not be watched, or no watcher could be made.
+    WatchingFailed,
+    /// The releases or config folder is on a network file system.
+    NetworkFileSystem,
+    /// `[watch] rescan` names an interval.
+    Configured,
+}
+
+impl Because {
+    pub const ALL: [Because; 3] = [
+        Because::WatchingFailed,
+        Because::NetworkFileSystem,
+        Because::Configured,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Because::WatchingFailed => "watching_failed",
+            Because::NetworkFileSystem => "network_file_system",
+            Because::Configured => "configured",
+        }
+    }
+}
+
 /// A network file system's name, from `statfs`'s `f_type`: where inotify sees only the
 /// changes made through this machine, not those made on the server or another client.
 /// FUSE counts (sshfs, rclone and the like are its common use for a shared folder). Pure.
@@ -357,6 +401,8 @@ pub fn network_file_system(f_type: u64) -> Option<&'static str> {
         0xFF53_4D42 => Some("CIFS"),
         0xFE53_4D42 => Some("SMB2"),
         0x6573_5546 => Some("FUSE"),
+        // 9P: WSL 2's Windows drives, some virtual machines' shared folders.
+        0x0102_1997 => Some("9P"),
         _ => None,
     }
 }
@@ -442,6 +488,7 @@ mod tests {
             (0xFF53_4D42, "CIFS"),
             (0xFE53_4D42, "SMB2"),
             (0x6573_5546, "FUSE"),
+            (0x0102_1997, "9P"),
         ] {
             assert_eq!(network_file_system(magic), Some(name), "{magic:x}");
         }

@@ -22,7 +22,7 @@ pub struct Metrics {
     /// When the last error of each kind happened (Unix seconds); absent if none.
     pub last_error: Family<Labels, Gauge>,
     /// How often the folders are rescanned, by why (`watching_failed`,
-    /// `network_file_system`); 0 when not.
+    /// `network_file_system`, `configured`); 0 when not.
     pub rescan_interval: Family<Labels, Gauge>,
 }
 
@@ -66,7 +66,7 @@ impl Metrics {
         );
         registry.register(
             "rescan_interval_seconds",
-            "How often the release and config folders are rescanned because file events cannot be trusted there (watching_failed, network_file_system); 0 when not",
+            "How often the release and config folders are rescanned, by why: watching_failed, network_file_system (file events cannot be trusted there), configured ([watch] rescan); 0 when not",
             rescan_interval.clone(),
         );
         Metrics {
