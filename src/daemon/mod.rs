@@ -104,6 +104,8 @@ struct Daemon {
     media_stamp: u64,
     /// The releases folder's listing (each release's stamp) at the last periodic rescan.
     releases_stamp: Option<u64>,
+    /// Which watched folder is on a network file system, if one is (see `watch::on_network`).
+    network: Option<String>,
     changes: mpsc::UnboundedReceiver<Change>,
     changes_tx: mpsc::UnboundedSender<Change>,
     sent: mpsc::UnboundedReceiver<anyhow::Result<mailer::Finished>>,
@@ -180,6 +182,7 @@ impl Daemon {
             config_stamp: 0,
             media_stamp: 0,
             releases_stamp: None,
+            network: None,
             changes,
             changes_tx,
             sent,
@@ -251,7 +254,7 @@ impl Daemon {
                 Input::Core(event) => {
                     if event == core::Event::Files(Change::Releases) {
                         // A bundle folder made or moved in is watched before it is scanned.
-                        self.sync_watches();
+                        self.sync_watches(now);
                     }
                     self.turn(event, now)
                 }
@@ -313,7 +316,7 @@ impl Daemon {
                 self.watcher = None;
                 self.watch(Create::No, now);
             }
-            Action::Rescan => return Some(core::Event::Files(self.rescan())),
+            Action::Rescan => return Some(core::Event::Files(self.rescan(now))),
             Action::StartMail(due) => {
                 let due: Vec<_> = due
                     .into_iter()
@@ -349,7 +352,7 @@ impl Daemon {
         self.media_stamp = watched.media_stamp();
         let blind = match watch::start(&watched, self.changes_tx.clone(), &mut self.unwatchable) {
             Ok(w) => {
-                let blind = w.blind.clone();
+                let blind = w.blind();
                 self.watcher = Some(w);
                 blind
             }
@@ -358,8 +361,8 @@ impl Daemon {
         if blind.is_some() {
             self.metrics.error("watch", now);
         }
-        let network = watch::on_network(&watched);
-        self.set_rescan(blind, network, now);
+        self.network = watch::on_network(&watched);
+        self.set_rescan(blind, self.network.clone(), now);
     }
 
     /// Rescans periodically where the watcher cannot see every change (a folder it could
@@ -426,9 +429,16 @@ impl Daemon {
     }
 
     /// Watches the folders now in the releases folder (one made or moved in since).
-    fn sync_watches(&mut self) {
-        if let Some(w) = self.watcher.as_mut() {
-            w.sync(&mut self.unwatchable);
+    fn sync_watches(&mut self, now: DateTime<Utc>) {
+        let Some(w) = self.watcher.as_mut() else {
+            return;
+        };
+        let before = w.blind();
+        w.sync(&mut self.unwatchable);
+        let blind = w.blind();
+        // The watch limit reached, or room again: rescan, or stop.
+        if blind != before {
+            self.set_rescan(blind, self.network.clone(), now);
         }
     }
 
@@ -436,8 +446,8 @@ impl Daemon {
     /// the catalog keeps its parsed releases by). The config is reloaded only if its files
     /// changed, since a reload renders the whole site anew; the site is built only if a
     /// release changed.
-    fn rescan(&mut self) -> Change {
-        self.sync_watches();
+    fn rescan(&mut self, now: DateTime<Utc>) -> Change {
+        self.sync_watches(now);
         let watched = watch::Watched::of(&self.config);
         let config = watched.config_stamp();
         if config != self.config_stamp {

@@ -262,7 +262,10 @@ pub struct Watcher {
     inside: HashMap<PathBuf, (u64, u64)>,
     /// Why changes may go unseen: a folder they happen in (the releases folder, the config
     /// file's) could not be watched. The daemon then rescans periodically.
-    pub blind: Option<String>,
+    blind: Option<String>,
+    /// Folders inside the releases folder left unwatched because the user's inotify watches
+    /// are used up (`fs.inotify.max_user_watches`); tried again at each `sync`.
+    over_limit: usize,
 }
 
 /// Starts watching; every relevant change is sent, already classified, on `tx`. Fails
@@ -288,6 +291,7 @@ pub fn start(
         watched: watched.clone(),
         inside: HashMap::new(),
         blind: None,
+        over_limit: 0,
     };
     for (folder, mode, role) in watched.folders() {
         if !folder.is_dir() {
@@ -311,13 +315,25 @@ pub fn start(
             }
         }
     }
-    if w.blind.is_none() {
-        w.sync(reported);
-    }
+    w.sync(reported);
     Ok(w)
 }
 
 impl Watcher {
+    /// Why changes may go unseen, for the daemon to rescan periodically: a folder they
+    /// happen in could not be watched, or the inotify watch limit left bundles unwatched.
+    pub fn blind(&self) -> Option<String> {
+        self.blind.clone().or_else(|| {
+            // Not the count: the reason stays the same sentence while folders come and go.
+            (self.over_limit > 0).then(|| {
+                format!(
+                    "folders in {} are not watched: the inotify watch limit is reached (fs.inotify.max_user_watches)",
+                    self.watched.releases.display()
+                )
+            })
+        })
+    }
+
     /// Watches the folders now inside the releases folder and stops watching those gone:
     /// called before each build a change in the releases folder asks for, so a bundle
     /// folder made (or moved in) is watched before it is scanned, and nothing written into
@@ -337,14 +353,25 @@ impl Watcher {
             }
             keep
         });
+        self.over_limit = 0;
         for (folder, id) in present {
             if self.inside.contains_key(&folder) {
+                continue;
+            }
+            if self.over_limit > 0 {
+                // Past the limit every other watch fails the same way: counted, not tried.
+                self.over_limit += 1;
                 continue;
             }
             match self.inner.watch(&folder, RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     reported.0.remove(&folder);
                     self.inside.insert(folder, id);
+                }
+                // One sentence for all of them (`blind`), not a warning per folder: the
+                // daemon rescans instead.
+                Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
+                    self.over_limit = 1;
                 }
                 Err(e) => {
                     if !reported.0.insert(folder.clone()) {

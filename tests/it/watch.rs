@@ -151,47 +151,109 @@ fn check_names_each_unreadable_folder_as_a_warning() {
     assert!(o.status.success(), "{stderr}");
 }
 
-/// A process of `user`'s holding every inotify instance the kernel allows a user
-/// (`fs.inotify.max_user_instances`, left as it is): that user's next watcher cannot be
-/// made. Killed when dropped.
-struct InotifyHog(Child);
+/// A process of `user`'s holding inotify resources the kernel counts per user, left as
+/// the system sets them: every instance (`fs.inotify.max_user_instances`), so that user's
+/// next watcher cannot be made; or every watch (`fs.inotify.max_user_watches`), spread
+/// over files in `files`, which it gives back a few at a time when asked. Killed when
+/// dropped.
+struct InotifyHog {
+    child: Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+const HOG: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+mode = sys.argv[1]
+fds, held = [], []
+if mode == "instances":
+    while libc.inotify_init1(0) >= 0:
+        pass
+else:
+    folder = sys.argv[2]
+    names = [os.path.join(folder, n).encode() for n in sorted(os.listdir(folder))]
+    full = False
+    # Every instance but two (the daemon's, and a spare): one watch per file in each.
+    while not full:
+        fd = libc.inotify_init1(0)
+        if fd < 0:
+            break
+        for name in names:
+            wd = libc.inotify_add_watch(fd, name, 4)  # IN_ATTRIB
+            if wd < 0:
+                full = True
+                break
+            held.append((fd, wd))
+print(ctypes.get_errno(), flush=True)
+for line in sys.stdin:
+    for _ in range(int(line)):
+        fd, wd = held.pop()
+        libc.inotify_rm_watch(fd, wd)
+    print("freed", flush=True)
+"#;
 
 impl InotifyHog {
-    fn start(user: u32) -> InotifyHog {
-        let script = "import ctypes, sys\n\
-                      libc = ctypes.CDLL(None, use_errno=True)\n\
-                      fds = []\n\
-                      while True:\n\
-                      \x20   fd = libc.inotify_init1(0)\n\
-                      \x20   if fd < 0:\n\
-                      \x20       break\n\
-                      \x20   fds.append(fd)\n\
-                      print(len(fds), ctypes.get_errno(), flush=True)\n\
-                      sys.stdin.read()\n";
+    /// Uses up `user`'s inotify instances.
+    fn instances(user: u32) -> InotifyHog {
+        InotifyHog::start(user, &["instances"])
+    }
+
+    /// Uses up `user`'s inotify watches, on files it makes in `folder` (which `user` may
+    /// read): enough of them that the instances left over hold every watch.
+    fn watches(user: u32, folder: &Path) -> InotifyHog {
+        let read = |name: &str| -> usize {
+            std::fs::read_to_string(format!("/proc/sys/fs/inotify/{name}"))
+                .expect("an inotify limit")
+                .trim()
+                .parse()
+                .expect("a number")
+        };
+        let instances = read("max_user_instances").saturating_sub(2).max(1);
+        let files = read("max_user_watches") / instances + 1;
+        std::fs::create_dir_all(folder).expect("mkdir");
+        for n in 0..files {
+            std::fs::write(folder.join(n.to_string()), "").expect("a file to watch");
+        }
+        InotifyHog::start(user, &["watches", folder.to_str().expect("utf-8")])
+    }
+
+    fn start(user: u32, args: &[&str]) -> InotifyHog {
         let mut child = Command::new("setpriv")
             .arg(format!("--reuid={user}"))
             .arg(format!("--regid={user}"))
-            .args(["--clear-groups", "--", "/usr/bin/python3", "-c", script])
+            .args(["--clear-groups", "--", "/usr/bin/python3", "-c", HOG])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut hog = InotifyHog { child, stdout };
+        // EMFILE: the instances are used up; ENOSPC: the watches are.
+        let errno = hog.line();
+        let expected = if args[0] == "instances" { "24" } else { "28" };
+        assert_eq!(errno, expected, "the hog stopped for another reason");
+        hog
+    }
+
+    fn line(&mut self) -> String {
         let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")),
-            &mut line,
-        )
-        .expect("the hog's count");
-        // EMFILE: the user's instances are used up.
-        assert!(line.trim().ends_with(" 24"), "the hog stopped at: {line}");
-        InotifyHog(child)
+        std::io::BufRead::read_line(&mut self.stdout, &mut line).expect("the hog's answer");
+        line.trim().to_string()
+    }
+
+    /// Gives back `n` watches.
+    fn free(&mut self, n: usize) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        std::io::Write::write_all(stdin, format!("{n}\n").as_bytes()).expect("ask the hog");
+        assert_eq!(self.line(), "freed");
     }
 }
 
 impl Drop for InotifyHog {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -212,7 +274,7 @@ fn without_any_watcher_the_daemon_rescans_periodically_and_says_so() {
     socket
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    let _hog = InotifyHog::start(HOGGED);
+    let _hog = InotifyHog::instances(HOGGED);
     let daemon = Daemon::start_as(
         &p,
         HOGGED,
@@ -260,4 +322,57 @@ fn without_any_watcher_the_daemon_rescans_periodically_and_says_so() {
     wait_for("the config edit", Duration::from_secs(5), || {
         get(&http, &daemon.base, "/").1.contains("Ett nytt namn")
     });
+}
+
+#[test]
+fn past_the_inotify_watch_limit_the_daemon_rescans_and_stops_once_there_is_room() {
+    // A user of this test's own: the watch limit counts per user.
+    const HOGGED: u32 = 64_998;
+    let (p, _port) = sample_served();
+    for n in 1..=3 {
+        p.write(
+            &format!("releases/2018-10-2{n}-bunt-{n}/index.md"),
+            past_release(&format!("Bunt {n}")),
+        );
+    }
+    p.give_to(HOGGED);
+    let mut hog = InotifyHog::watches(HOGGED, &p.path().join("hog"));
+    // Room for the releases folder, the config folder and the project folder, and one of
+    // the three bundles.
+    hog.free(4);
+    let daemon = Daemon::start_as(&p, HOGGED, &[]);
+    let said = complaints(&daemon, "watching failed");
+    assert_eq!(said.len(), 1, "said once: {}", daemon.log());
+    assert!(
+        said[0].contains("the inotify watch limit is reached")
+            && said[0].contains("rescanning every 30 s"),
+        "{said:#?}"
+    );
+    let http = client();
+    let admin = daemon.admin();
+    let metrics = || get(&http, &admin, "/metrics").1;
+    assert!(
+        metrics().contains("pressroom_rescan_interval_seconds{because=\"watching_failed\"} 30"),
+        "{}",
+        metrics()
+    );
+
+    // Room again: the next change watches every bundle, and the rescans stop.
+    hog.free(10);
+    p.write(
+        "releases/2018-10-19-ny-rapport.md",
+        past_release("Ny rapport"),
+    );
+    wait_for("the new release", Duration::from_secs(5), || {
+        get(&http, &daemon.base, "/releases/ny-rapport/").0 == 200
+    });
+    wait_for("the rescans stopped", Duration::from_secs(5), || {
+        metrics().contains("pressroom_rescan_interval_seconds{because=\"watching_failed\"} 0")
+    });
+    assert!(
+        daemon.log().contains("watching every folder again"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(complaints(&daemon, "watching failed").len(), 1);
 }
