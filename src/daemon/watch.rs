@@ -508,6 +508,39 @@ mod tests {
     }
 
     #[test]
+    fn the_folders_inside_watched_are_bundles_and_links_that_stay_inside() {
+        let site = tempfile::tempdir().expect("dir");
+        let releases = site.path().join("releases");
+        for folder in ["bundle/images", "_drafts", ".git", "2018/older"] {
+            std::fs::create_dir_all(releases.join(folder)).expect("mkdir");
+        }
+        std::fs::create_dir_all(site.path().join("elsewhere")).expect("mkdir");
+        std::fs::write(releases.join("x.md"), "+++").expect("write");
+        let link = |to: &Path, name: &str| std::os::unix::fs::symlink(to, releases.join(name));
+        link(&releases.join("2018/older"), "latest").expect("a link inside");
+        link(&site.path().join("elsewhere"), "out").expect("a link out");
+        link(&releases, "loop").expect("a link to the folder itself");
+        let w = Watched {
+            releases: releases.canonicalize().expect("canonical"),
+            config_file: None,
+            media: site.path().join("config/media.csv"),
+            templates: site.path().join("config/templates"),
+        };
+        let mut inside: Vec<PathBuf> = w.inside().expect("listed").into_keys().collect();
+        inside.sort();
+        let root = &w.releases;
+        assert_eq!(
+            inside,
+            [
+                root.join("2018"),
+                root.join("2018/older"),
+                root.join("bundle")
+            ],
+            "not a bundle's own folders, ignored names, a link out or the folder itself"
+        );
+    }
+
+    #[test]
     fn network_file_systems_are_told_by_their_magic() {
         for (magic, name) in [
             (0x6969, "NFS"),
