@@ -29,6 +29,7 @@ pub struct Config {
     pub http: Http,
     pub mail: Mail,
     pub dispatch: Dispatch,
+    pub watch: Watch,
     pub websub_hubs: Vec<Url>,
     pub webhooks: Vec<Url>,
     pub topics: Topics,
@@ -108,6 +109,40 @@ pub struct Http {
     /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or CIDR
     /// networks); empty by default, when every peer is the client itself.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `[watch]`: how the daemon learns of changes besides inotify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
+    pub rescan: Rescan,
+}
+
+/// `[watch] rescan`: periodic rescans of the releases and config folders, for where file
+/// events cannot be trusted (a network file system, edited from other machines; a watcher
+/// that could not be set up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rescan {
+    /// `"auto"` (the default): every `AUTO_RESCAN`, only where needed.
+    Auto,
+    /// A duration: at that interval, wherever the folders are (a file system the daemon
+    /// does not recognise as shared).
+    Every(Duration),
+    /// `"off"`: never; changes inotify cannot see wait for SIGHUP.
+    Off,
+}
+
+/// The interval of `rescan = "auto"`.
+pub const AUTO_RESCAN: Duration = Duration::from_secs(30);
+
+impl Rescan {
+    /// The interval where a rescan is done, `None` if turned off.
+    pub fn interval(self) -> Option<Duration> {
+        match self {
+            Rescan::Auto => Some(AUTO_RESCAN),
+            Rescan::Every(d) => Some(d),
+            Rescan::Off => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -269,6 +304,7 @@ impl Config {
         let http = read_http(top.table("http", &mut diags), &mut diags);
         let mail = read_mail(top.table("mail", &mut diags), root, &paths, &mut diags);
         let dispatch = read_dispatch(top.table("dispatch", &mut diags), &mut diags);
+        let watch = read_watch(top.table("watch", &mut diags), &mut diags);
         let websub_hubs = match top.table("websub", &mut diags) {
             Some(mut t) => {
                 let hubs = urls(&mut t, "hubs", &mut diags);
@@ -298,6 +334,7 @@ impl Config {
             http,
             mail,
             dispatch,
+            watch,
             websub_hubs,
             webhooks,
             topics,
@@ -879,6 +916,32 @@ fn read_dispatch(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) ->
     dispatch
 }
 
+fn read_watch(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Watch {
+    let mut watch = Watch {
+        rescan: Rescan::Auto,
+    };
+    let Some(mut t) = t else {
+        return watch;
+    };
+    let value = t.string("rescan", diags);
+    let parse = |s: &str| match s {
+        "auto" => Ok(Rescan::Auto),
+        "off" => Ok(Rescan::Off),
+        _ => match humantime::parse_duration(s) {
+            // A rescan costs a scan of every release: more often than a second is a loop.
+            Ok(d) if d >= Duration::from_secs(1) => Ok(Rescan::Every(d)),
+            Ok(_) => Err("shorter than a second".to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    let expected = "\"auto\", \"off\" or a duration of a second or more, like \"30s\"";
+    if let Some(rescan) = parse_or(&t, value, parse, expected, diags) {
+        watch.rescan = rescan;
+    }
+    t.finish(diags);
+    watch
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -994,6 +1057,22 @@ mod tests {
                 errors.iter().any(|e| e.contains(says)),
                 "{bad}: {errors:#?}"
             );
+        }
+    }
+
+    #[test]
+    fn watch_rescan_is_auto_off_or_a_duration() {
+        assert_eq!(parse("").unwrap().watch.rescan, Rescan::Auto);
+        let rescan = |v: &str| parse(&format!("[watch]\nrescan = {v}\n")).map(|c| c.watch.rescan);
+        assert_eq!(rescan("\"auto\""), Ok(Rescan::Auto));
+        assert_eq!(rescan("\"off\""), Ok(Rescan::Off));
+        assert_eq!(
+            rescan("\"2min\""),
+            Ok(Rescan::Every(Duration::from_secs(120)))
+        );
+        assert_eq!(Rescan::Auto.interval(), Some(Duration::from_secs(30)));
+        for bad in ["\"0s\"", "\"100ms\"", "\"sometimes\"", "30"] {
+            assert!(rescan(bad).is_err(), "{bad}");
         }
     }
 

@@ -23,6 +23,9 @@ pub struct Metrics {
     pub last_error: Family<Labels, Gauge>,
     /// What the HTTP server's limits refused, by limit.
     pub refused: Family<Labels, Counter>,
+    /// How often the folders are rescanned, by why (`watching_failed`,
+    /// `network_file_system`, `configured`); 0 when not.
+    pub rescan_interval: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -41,6 +44,7 @@ impl Metrics {
         let send_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 16));
         let last_error = Family::<Labels, Gauge>::default();
         let refused = Family::<Labels, Counter>::default();
+        let rescan_interval = Family::<Labels, Gauge>::default();
         registry.register(
             "releases",
             "Releases by state (draft, embargoed, public, withdrawn; held: its file broke before it was public)",
@@ -70,6 +74,11 @@ impl Metrics {
              connections shed while header bytes were over budget (header_budget)",
             refused.clone(),
         );
+        registry.register(
+            "rescan_interval_seconds",
+            "How often the release and config folders are rescanned, by why: watching_failed, network_file_system (file events cannot be trusted there), configured ([watch] rescan); 0 when not",
+            rescan_interval.clone(),
+        );
         Metrics {
             registry,
             releases,
@@ -79,6 +88,7 @@ impl Metrics {
             send_seconds,
             last_error,
             refused,
+            rescan_interval,
         }
     }
 

@@ -153,7 +153,14 @@ impl Keys {
         // (`miljo` to `Miljo`), which the page and the feeds still show.
         let topics: Vec<&str> = r.topics.iter().map(Topic::name).collect();
         Keys {
-            page: hasher.hash_one((&r.content_hash, r.updated, &r.id, &r.slug, topics, r.date_only)),
+            page: hasher.hash_one((
+                &r.content_hash,
+                r.updated,
+                &r.id,
+                &r.slug,
+                topics,
+                r.date_only,
+            )),
             list: hasher.hash_one((&r.title, r.date, r.date_only, &r.lang, &r.slug)),
         }
     }

@@ -430,7 +430,11 @@ pub fn listings(
             &dir,
             "list.html",
             Some(&feed),
-            keyed(&(&title, &heading, description), &releases, Release::list_key),
+            keyed(
+                &(&title, &heading, description),
+                &releases,
+                Release::list_key,
+            ),
             &items,
             &mut out,
         )?;
