@@ -186,8 +186,10 @@ impl Daemon {
         let address = listener.local_addr()?;
         // Watch before the first build, so a file saved during it is not missed.
         let now = clock::now();
+        let turn = Instant::now();
         self.watch(Create::Yes, now);
         self.turn(core::Event::Started, now);
+        busy(turn, "start");
         self.tracker.spawn(http::serve(
             listener,
             http::router(Arc::clone(&self.shared)),
@@ -220,6 +222,7 @@ impl Daemon {
 
         loop {
             let input = self.next_event().await;
+            let turn = Instant::now();
             // The clock is read here, once per turn.
             let now = clock::now();
             match input {
@@ -235,6 +238,7 @@ impl Daemon {
                 Input::Core(event) => self.turn(event, now),
             }
             self.plan(now);
+            busy(turn, "turn");
         }
         self.shut_down().await;
         Ok(())
@@ -693,6 +697,22 @@ impl Daemon {
 enum Create {
     Yes,
     No,
+}
+
+/// A turn of the loop longer than this is logged: while it runs, no file change, alarm,
+/// signal or finished mail run is seen (the HTTP server answers on its own workers).
+const BUSY: Duration = Duration::from_millis(100);
+
+/// Logs a turn of the loop that began at `started` if it took longer than `BUSY`.
+fn busy(started: Instant, what: &'static str) {
+    let took = started.elapsed();
+    if took > BUSY {
+        tracing::warn!(
+            ms = took.as_millis() as u64,
+            what,
+            "event loop busy: one turn held every other event up"
+        );
+    }
 }
 
 /// Hands the memory a build freed back to the system at once: a build renders pages on
