@@ -3,6 +3,12 @@
 //! decision and the cancelled mail of withdrawn releases, in one transaction; only then
 //! does the builder count it as known. A commit that fails leaves the builder as it was,
 //! so the next build reports the same publications and their mail is still decided.
+//!
+//! A publication's deliveries are then filled from the audience (the media list as the
+//! ledger holds it, `media::sync`) a batch per transaction (`fill`): a million recipients
+//! are never one transaction nor one vector. The command line does it at once
+//! (`record`); the daemon hands it to a thread of its own (`commit`, then `fill` there),
+//! so its event loop and the ledger's other requests never wait for it.
 
 use std::sync::Arc;
 
@@ -10,9 +16,8 @@ use chrono::{DateTime, Utc};
 
 use crate::build::{BuildReport, Builder, Withdrawn};
 use crate::config::Config;
-use crate::ledger::{LedgerError, Recorded, Sightings};
+use crate::ledger::{Audience, LedgerError, MEDIA, Publishing, Recorded, Sightings};
 use crate::mail::decision;
-use crate::media::MediaList;
 use crate::release::Release;
 
 /// What the commit did.
@@ -33,7 +38,101 @@ pub enum Deleted {
     Wait,
 }
 
+/// Commits the build (`commit`), then reads the media list into the ledger and fills the
+/// deliveries of every publication whose mail is being filled, each at once: the command
+/// line's way. What each publication queued is in the answer.
 pub fn record(
+    ledger: &mut dyn Publishing,
+    builder: &mut Builder,
+    config: &Config,
+    report: &mut BuildReport,
+    deleted: Deleted,
+    at: DateTime<Utc>,
+) -> Result<Committed, LedgerError> {
+    let mut committed = commit(ledger, builder, config, report, deleted, at)?;
+    let filling = ledger.filling()?;
+    if filling.is_empty() {
+        return Ok(committed);
+    }
+    // Problems in the list are `check`'s to report; the rows that are valid are synced.
+    crate::media::sync(
+        &config.paths.media,
+        &config.site.lang,
+        ledger,
+        &|| true,
+        &mut |_| {},
+        at,
+    )?;
+    for f in filling {
+        let release = committed
+            .published
+            .iter()
+            .find(|(r, _)| r.id == f.release_id)
+            .map(|(r, _)| Arc::clone(r))
+            .or_else(|| builder.release(&f.release_id));
+        let Some(release) = release else { continue };
+        let queued = fill(ledger, config, &release, f.version, &|| true, at)?;
+        if let Some((_, recorded)) = committed
+            .published
+            .iter_mut()
+            .find(|(r, _)| r.id == f.release_id)
+        {
+            *recorded = Recorded::Queued(queued.unwrap_or(0));
+        }
+    }
+    Ok(committed)
+}
+
+/// Rows of the audience read per fill transaction.
+pub const FILL_BATCH: usize = 5_000;
+
+/// Fills the deliveries of `release`'s dispatch `version` from the audience, a batch
+/// (`FILL_BATCH` rows) per transaction, from where its last committed batch ended, until
+/// the audience is through or `keep_going` says stop. The first batch fixes the
+/// generation of the media list it fills from: a list synced meanwhile is the next
+/// publication's. Returns how many were queued now, or None if stopped.
+pub fn fill(
+    ledger: &mut dyn Audience,
+    config: &Config,
+    release: &Release,
+    version: u32,
+    keep_going: &dyn Fn() -> bool,
+    at: DateTime<Utc>,
+) -> Result<Option<usize>, LedgerError> {
+    let mut queued = 0;
+    loop {
+        if !keep_going() {
+            return Ok(None);
+        }
+        let Some(f) = ledger
+            .filling()?
+            .into_iter()
+            .find(|f| f.release_id == release.id && f.version == version)
+        else {
+            return Ok(Some(queued));
+        };
+        // Never synced: generation 0 has no rows, and the fill ends with nobody.
+        let generation = match f.generation {
+            Some(g) => g,
+            None => ledger.audience_state(MEDIA)?.current.unwrap_or(0),
+        };
+        let rows = ledger.audience_rows(MEDIA, generation, &f.after, FILL_BATCH)?;
+        let next = match rows.last() {
+            Some(last) if rows.len() == FILL_BATCH => Some(last.address.clone()),
+            _ => None,
+        };
+        let who = decision::targets(config, release, &rows);
+        drop(rows);
+        queued += ledger
+            .fill_batch(&release.id, version, generation, &f.after, who, next, at)?
+            .unwrap_or(0);
+    }
+}
+
+/// Records what the build saw with each publication's mail decided (its deliveries are
+/// filled afterwards: `fill`), and the cancellation of withdrawn releases' mail, in one
+/// transaction.
+pub fn commit(
     ledger: &mut dyn Sightings,
     builder: &mut Builder,
     config: &Config,
@@ -52,15 +151,10 @@ pub fn record(
     if report.seen.is_empty() && newly_public.is_empty() && withdrawn.is_empty() {
         return Ok(Committed::default());
     }
-    let publications = if newly_public.is_empty() {
-        Vec::new()
-    } else {
-        let (media, _) = MediaList::load(&config.paths.media, &config.site.lang);
-        newly_public
-            .iter()
-            .map(|r| decision::decide(config, &media, r, at))
-            .collect()
-    };
+    let publications = newly_public
+        .iter()
+        .map(|r| decision::decide(config, r, at))
+        .collect();
     let seen = std::mem::take(&mut report.seen);
     let (recorded, cancelled) =
         ledger.commit_build(seen.clone(), publications, withdrawn_ids, at)?;

@@ -11,6 +11,7 @@
 
 mod alarm;
 mod announce;
+mod audience;
 mod mailer;
 mod systemd;
 pub mod watch;
@@ -34,7 +35,7 @@ use crate::core::{self, Action, Built, Core, MailEnd, Presence, schedule};
 use crate::http::{self, Metrics, Shared};
 use crate::ledger::{DeliveryState, Handle, Ledger, Owner, PublisherLock, Recorded};
 use crate::mail::policy::Window;
-use crate::media::MediaList;
+use crate::media;
 use crate::optout::TokenKey;
 use crate::planner::{self, Visibility};
 use crate::publish::{self, Deleted};
@@ -53,6 +54,8 @@ enum Input {
     Shutdown,
     /// Time to tell systemd's watchdog the loop is alive.
     Watchdog,
+    /// The audience thread read the media list or queued a publication's mail.
+    Audience(audience::Done),
 }
 
 /// Changes arriving within this time of each other are one change: an editor's save is a
@@ -97,6 +100,11 @@ struct Daemon {
     changes_tx: mpsc::UnboundedSender<Change>,
     sent: mpsc::UnboundedReceiver<anyhow::Result<mailer::Finished>>,
     sent_tx: mpsc::UnboundedSender<anyhow::Result<mailer::Finished>>,
+    /// Reads the media list into the ledger and queues publications' mail from it.
+    audience: audience::Audience,
+    audience_done: mpsc::UnboundedReceiver<audience::Done>,
+    /// How the media list looked when its last sync was asked for.
+    media_stamp: Option<String>,
     signals: Signals,
     watchdog: Option<tokio::time::Interval>,
     /// The decisions: when to build, mail, back off and cancel.
@@ -141,6 +149,9 @@ impl Daemon {
         let announcer = Announcer::new(tracker.clone(), stop.clone(), Arc::clone(&metrics))?;
         let (changes_tx, changes) = mpsc::unbounded_channel();
         let (sent_tx, sent) = mpsc::unbounded_channel();
+        let (audience_tx, audience_done) = mpsc::unbounded_channel();
+        let audience =
+            audience::Audience::start(&tracker, stop.clone(), ledger.clone(), audience_tx);
         let signals = Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
@@ -168,6 +179,9 @@ impl Daemon {
             changes_tx,
             sent,
             sent_tx,
+            audience,
+            audience_done,
+            media_stamp: None,
             signals,
             watchdog,
             core,
@@ -188,7 +202,28 @@ impl Daemon {
         let now = clock::now();
         let turn = Instant::now();
         self.watch(Create::Yes, now);
+        // The list may have changed while the daemon was down: read first, so the first
+        // build's publications are filled from it. Fills a crash cut short are resumed
+        // after that build, which knows their releases.
+        self.check_media();
+        let unfinished = self.ledger.call(|l| l.filling()).unwrap_or_else(|e| {
+            tracing::error!("cannot read which mail is still being queued: {e}");
+            Vec::new()
+        });
         self.turn(core::Event::Started, now);
+        for f in unfinished {
+            match self.builder.release(&f.release_id) {
+                Some(release) => self.audience.send(audience::Job::Fill(
+                    Box::new(self.config.clone()),
+                    release,
+                    f.version,
+                )),
+                None => tracing::warn!(
+                    release = %f.release_id,
+                    "its mail was being queued when pressroom stopped, and its file is gone: the rest is not queued"
+                ),
+            }
+        }
         busy(turn, "start");
         self.tracker.spawn(http::serve(
             listener,
@@ -236,6 +271,7 @@ impl Daemon {
                     self.turn(core::Event::MailEnded(end), now);
                 }
                 Input::Core(event) => self.turn(event, now),
+                Input::Audience(done) => self.audience_done(done, now),
             }
             self.plan(now);
             busy(turn, "turn");
@@ -271,6 +307,7 @@ impl Daemon {
                 }
             },
             Some(result) = self.sent.recv() => Input::Sent(result),
+            Some(done) = self.audience_done.recv() => Input::Audience(done),
             _ = watchdog => Input::Watchdog,
         }
     }
@@ -429,7 +466,7 @@ impl Daemon {
         let now = report.at;
         // A deleted file's mail is cancelled by `plan` after a grace period: an editor
         // that saves by deleting and writing again must not cancel anything.
-        let committed = publish::record(
+        let committed = publish::commit(
             &mut self.ledger,
             &mut self.builder,
             &self.config,
@@ -451,9 +488,26 @@ impl Daemon {
         for (w, n) in &committed.cancelled {
             tracing::info!(slug = %w.slug, cancelled = n, "withdrawn: pending mail cancelled");
         }
+        // A change of the list that came with the release's (one debounced change counts
+        // as the releases') was not read yet: it is, before the fills.
+        if committed
+            .published
+            .iter()
+            .any(|(_, r)| *r == Recorded::Filling)
+            && media::stamp(&self.config.paths.media) != self.media_stamp
+        {
+            self.check_media();
+        }
         for (r, recorded) in &committed.published {
-            if *recorded != Recorded::Before {
-                tracing::info!(slug = %r.slug, mail = ?recorded, "published");
+            match recorded {
+                Recorded::Before => {}
+                // Logged with its count once queued (`audience_done`).
+                Recorded::Filling => self.audience.send(audience::Job::Fill(
+                    Box::new(self.config.clone()),
+                    Arc::clone(r),
+                    1,
+                )),
+                _ => tracing::info!(slug = %r.slug, mail = ?recorded, "published"),
             }
             self.announcer.webhook(
                 &self.config.webhooks,
@@ -528,12 +582,37 @@ impl Daemon {
         self.check_media();
     }
 
-    fn check_media(&self) {
-        let (media, diags) = MediaList::load(&self.config.paths.media, &self.config.site.lang);
-        for d in &diags {
-            tracing::warn!("{d}");
+    /// Has the audience thread read the media list into the ledger: streamed, in batches,
+    /// off the loop (see `audience`).
+    fn check_media(&mut self) {
+        self.media_stamp = media::stamp(&self.config.paths.media);
+        self.audience
+            .send(audience::Job::Sync(Box::new(self.config.clone())));
+    }
+
+    /// What the audience thread did.
+    fn audience_done(&mut self, done: audience::Done, now: DateTime<Utc>) {
+        match done {
+            audience::Done::Synced(media::Synced::Rows { rows, errors }) => {
+                tracing::info!(recipients = rows, invalid = errors, "media list read");
+            }
+            audience::Done::Synced(media::Synced::Unreadable(why)) => {
+                tracing::warn!("{why}: mail waits until the media list can be read");
+            }
+            audience::Done::Synced(media::Synced::Stopped) => {}
+            audience::Done::Filled {
+                release,
+                queued: Some(n),
+            } => {
+                tracing::info!(slug = %release.slug, mail = ?Recorded::Queued(n), "published");
+                self.count_deliveries();
+            }
+            audience::Done::Filled { queued: None, .. } => {}
+            audience::Done::Failed(e) => {
+                tracing::error!("{e}");
+                self.metrics.error("mail", now);
+            }
         }
-        tracing::info!(recipients = media.recipients.len(), "media list read");
     }
 
     /// Gives the core the ledger's waiting mail, performs what it decides (start a run,
@@ -677,6 +756,7 @@ impl Daemon {
         tracing::info!("shutting down");
         systemd::stopping();
         self.stop.cancel();
+        drop(self.audience);
         drop(self.watcher);
         self.tracker.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
