@@ -131,6 +131,9 @@ fn main() {
         longest_wait.as_millis()
     );
     println!("| exit on SIGTERM | {exited} |");
+    for line in log.iter().filter(|l| l.contains("event loop busy")) {
+        eprintln!("{line}");
+    }
     if queued.is_none() {
         for line in log.iter().rev().take(20).rev() {
             eprintln!("{line}");

@@ -258,6 +258,13 @@ impl Daemon {
         loop {
             let input = self.next_event().await;
             let turn = Instant::now();
+            let what = match &input {
+                Input::Core(_) => "event",
+                Input::Sent(_) => "mail run ended",
+                Input::Shutdown => "shutdown",
+                Input::Watchdog => "watchdog",
+                Input::Audience(_) => "media list or queueing",
+            };
             // The clock is read here, once per turn.
             let now = clock::now();
             match input {
@@ -274,7 +281,7 @@ impl Daemon {
                 Input::Audience(done) => self.audience_done(done, now),
             }
             self.plan(now);
-            busy(turn, "turn");
+            busy(turn, what);
         }
         self.shut_down().await;
         Ok(())
@@ -605,7 +612,14 @@ impl Daemon {
                 queued: Some(n),
             } => {
                 tracing::info!(slug = %release.slug, mail = ?Recorded::Queued(n), "published");
-                self.count_deliveries();
+                // Counting a million rows by state is the ledger's to do, not the loop's
+                // to wait for.
+                let (ledger, metrics) = (self.ledger.clone(), Arc::clone(&self.metrics));
+                self.tracker.spawn(async move {
+                    if let Ok(counts) = ledger.call_async(|l| l.all_counts()).await {
+                        set_delivery_counts(&metrics, &counts);
+                    }
+                });
             }
             audience::Done::Filled { queued: None, .. } => {}
             audience::Done::Failed(e) => {
@@ -737,16 +751,7 @@ impl Daemon {
 
     fn count_deliveries(&self) {
         if let Ok(counts) = self.ledger.call(|l| l.all_counts()) {
-            for state in DeliveryState::ALL {
-                let n = counts
-                    .iter()
-                    .find(|(s, _)| *s == state)
-                    .map_or(0, |(_, n)| *n as i64);
-                self.metrics
-                    .deliveries
-                    .get_or_create(&vec![("state", state.as_str())])
-                    .set(n);
-            }
+            set_delivery_counts(&self.metrics, &counts);
         }
     }
 
@@ -770,6 +775,20 @@ impl Daemon {
         // Every request made before has been answered.
         self.owner.stop();
         tracing::info!("stopped");
+    }
+}
+
+/// `/metrics`' deliveries by state.
+fn set_delivery_counts(metrics: &Metrics, counts: &[(DeliveryState, u64)]) {
+    for state in DeliveryState::ALL {
+        let n = counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n as i64);
+        metrics
+            .deliveries
+            .get_or_create(&vec![("state", state.as_str())])
+            .set(n);
     }
 }
 

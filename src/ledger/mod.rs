@@ -142,6 +142,9 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     ALTER TABLE dispatches ADD COLUMN fill_generation INTEGER;
     ALTER TABLE dispatches ADD COLUMN fill_after TEXT;",
+    // `pending`, asked at every plan: the earliest due of each waiting state of a dispatch
+    // is one seek, however many rows wait.
+    "CREATE INDEX deliveries_due ON deliveries (release_id, version, state, queued_at, next_attempt);",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";
