@@ -186,3 +186,116 @@ pub fn record_identities(
     builder.recorded(seen, at);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Ledger, MailDecision, Publication, Seen};
+    use crate::release::Topic;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    /// A media list of `n` rows at `dir/media.csv`; every third takes sport only.
+    fn write_list(dir: &std::path::Path, n: usize, skip: usize) -> std::path::PathBuf {
+        let mut csv = String::from("email,name,outlet,lang,topics\n");
+        for i in (0..n).filter(|i| *i != skip) {
+            let topics = if i % 3 == 0 { "sport" } else { "" };
+            csv.push_str(&format!("j{i:05}@example.org,J {i},T,,{topics}\n"));
+        }
+        let path = dir.join("media.csv");
+        std::fs::write(&path, csv).unwrap();
+        path
+    }
+
+    /// A fill cut short (a crash, a shutdown) goes on from its last committed batch, from
+    /// the list it began with even when the file was replaced and synced meanwhile (that
+    /// generation is kept until the fill ends): everyone it targets once, nobody twice, and
+    /// nobody of a list it never read.
+    #[test]
+    fn a_fill_cut_short_resumes_from_its_last_batch_and_its_own_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::defaults(dir.path());
+        let site = config.site.lang.clone();
+        let n = 2 * FILL_BATCH + 100;
+        config.paths.media = write_list(dir.path(), n, usize::MAX);
+        let mut l = Ledger::open_in(&dir.path().join("state")).unwrap();
+        let at = t("2018-10-18T07:00:00Z");
+        let synced = crate::media::sync(
+            &config.paths.media,
+            &site,
+            &mut l,
+            &|| true,
+            &mut |_| {},
+            at,
+        )
+        .unwrap();
+        assert_eq!(
+            synced,
+            crate::media::Synced::Rows {
+                rows: n as u64,
+                errors: 0
+            }
+        );
+        let mut release = crate::planner::tests::release("du-avgor", "2018-10-18T00:00:00+02:00");
+        release.topics = vec![Topic::parse("jamstalldhet").unwrap()];
+        let p = Publication {
+            release_id: release.id.clone(),
+            content_hash: release.content_hash.clone(),
+            first_seen: at,
+            mail: Some(MailDecision::Audience),
+        };
+        l.commit_build(&Seen::default(), &[p], &[], at).unwrap();
+
+        // Stopped after its first batch.
+        let asked = std::cell::Cell::new(0);
+        let once = || {
+            asked.set(asked.get() + 1);
+            asked.get() == 1
+        };
+        assert_eq!(fill(&mut l, &config, &release, 1, &once, at).unwrap(), None);
+        let first = l.queued_count(&release.id, 1).unwrap();
+        assert!(first > 0 && first < FILL_BATCH as u64, "{first}");
+
+        // The office replaces the list: j10096, in the last batch, is gone. The fill reads
+        // its own list on.
+        let gone = n - 4;
+        assert_eq!(format!("j{gone:05}"), "j10096");
+        write_list(dir.path(), n, gone);
+        crate::media::sync(
+            &config.paths.media,
+            &site,
+            &mut l,
+            &|| true,
+            &mut |_| {},
+            at,
+        )
+        .unwrap();
+        let rest = fill(&mut l, &config, &release, 1, &|| true, at)
+            .unwrap()
+            .unwrap();
+        let targeted = (0..n).filter(|i| i % 3 != 0).count() as u64;
+        assert_eq!(first + rest as u64, targeted);
+        assert_eq!(l.queued_count(&release.id, 1).unwrap(), targeted);
+        assert!(
+            l.deliveries(&release.id)
+                .unwrap()
+                .iter()
+                .any(|d| d.address == "j10096@example.org"),
+            "filled from the list it began with"
+        );
+        // Done: nothing left to fill, and the old list can go now.
+        assert!(l.filling().unwrap().is_empty());
+        assert_eq!(
+            fill(&mut l, &config, &release, 1, &|| true, at).unwrap(),
+            Some(0)
+        );
+        while l.prune_audience(MEDIA, FILL_BATCH).unwrap() > 0 {}
+        assert_eq!(
+            l.audience_state(MEDIA).unwrap().rows,
+            n as u64 - 1,
+            "the current list stays whole"
+        );
+    }
+}
