@@ -172,7 +172,15 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             );
         }
         let (id, version) = (release.id.clone(), *version);
-        let complete = ledger.call(move |l| l.waiting(&id, version, None))? == 0;
+        // A dispatch whose deliveries are still being filled from the media list is not
+        // complete however few wait now.
+        let complete = ledger.call(move |l| {
+            let filling = l
+                .filling()?
+                .iter()
+                .any(|f| f.release_id == id && f.version == version);
+            Ok(!filling && l.waiting(&id, version, None)? == 0)
+        })?;
         tracing::info!(
             slug = %release.slug,
             version,

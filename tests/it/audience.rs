@@ -3,8 +3,36 @@
 
 use std::time::Duration;
 
-use crate::daemon::{Daemon, rfc3339, wait_for};
+use crate::daemon::{Daemon, rfc3339, serve_on, wait_for};
+use crate::smtp::{SmtpServer, project_with_smtp};
 use crate::{Project, free_port, release};
+
+/// A release dated a minute ago, about `jamstalldhet`, at `releases/ny-lista.md`.
+fn write_release(p: &Project) {
+    let date = rfc3339(pressroom::clock::now() - chrono::TimeDelta::minutes(1));
+    p.write(
+        "releases/ny-lista.md",
+        release(
+            &format!(
+                "title = \"Efter den nya listan\"\ndate = \"{date}\"\nslug = \"ny-lista\"\ntopics = [\"jamstalldhet\"]\ncontacts = [{{ name = \"Presstjänst\", email = \"press@example.org\" }}]"
+            ),
+            "Jämställdhet.",
+        ),
+    );
+}
+
+/// The media list without Anna Lind's row, and with `added` rows.
+fn without_anna(p: &Project, added: &str) {
+    let media = std::fs::read_to_string(p.path().join("config/media.csv")).expect("media");
+    assert!(media.contains("anna.lind@example.org"), "{media}");
+    let edited: String = media
+        .lines()
+        .filter(|l| !l.starts_with("anna.lind@"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        + added;
+    p.write("config/media.csv", edited);
+}
 
 /// The addresses queued for the release at `slug`, from the ledger the daemon writes.
 fn queued_for(p: &Project, slug: &str) -> Vec<String> {
@@ -48,25 +76,8 @@ fn a_media_list_edited_while_the_daemon_runs_is_what_the_next_publication_target
         || daemon.log().contains("media list read"),
     );
 
-    let media = std::fs::read_to_string(p.path().join("config/media.csv")).expect("media");
-    assert!(media.contains("anna.lind@example.org"), "{media}");
-    let edited: String = media
-        .lines()
-        .filter(|l| !l.starts_with("anna.lind@"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        + "nils.nyman@example.org,Nils Nyman,Ny Tidning,,\n";
-    p.write("config/media.csv", edited);
-    let date = rfc3339(pressroom::clock::now() - chrono::TimeDelta::minutes(1));
-    p.write(
-        "releases/ny-lista.md",
-        release(
-            &format!(
-                "title = \"Efter den nya listan\"\ndate = \"{date}\"\nslug = \"ny-lista\"\ntopics = [\"jamstalldhet\"]\ncontacts = [{{ name = \"Presstjänst\", email = \"press@example.org\" }}]"
-            ),
-            "Jämställdhet.",
-        ),
-    );
+    without_anna(&p, "nils.nyman@example.org,Nils Nyman,Ny Tidning,,\n");
+    write_release(&p);
     wait_for("its mail queued", Duration::from_secs(30), || {
         daemon
             .log()
@@ -81,4 +92,44 @@ fn a_media_list_edited_while_the_daemon_runs_is_what_the_next_publication_target
         "{}",
         daemon.log()
     );
+}
+
+/// Mail queued for Anna waits (the window is closed); the office takes her off the list
+/// while the daemon runs; when the window opens, the run's hand-off check reads who is
+/// listed from the ledger's copy of the list, as synced after the edit: Cecilia is mailed,
+/// Anna's delivery is cancelled and `report` says why.
+#[test]
+fn a_row_removed_while_mail_waits_is_cancelled_at_hand_off_by_the_daemon() {
+    let dir = tempfile::tempdir().expect("dir");
+    let smtp = free_port();
+    let p = project_with_smtp(smtp, 0);
+    serve_on(&p, free_port());
+    let (open, closed) = ("window = \"* * * * * *\"", "window = \"0 0 0 1 1 * 2099\"");
+    p.set_config(open, closed);
+    let server = SmtpServer::start(dir.path(), smtp);
+    write_release(&p);
+    let daemon = Daemon::start(&p);
+    wait_for("its mail queued", Duration::from_secs(30), || {
+        daemon
+            .log()
+            .lines()
+            .any(|l| l.contains("published slug=ny-lista") && l.contains("Queued(2)"))
+    });
+    without_anna(&p, "");
+    wait_for("the edited list read", Duration::from_secs(10), || {
+        daemon.log().matches("media list read").count() >= 2
+    });
+    p.set_config(closed, open);
+    wait_for("Cecilia's mail", Duration::from_secs(30), || {
+        !server.messages().is_empty()
+    });
+    let report =
+        || String::from_utf8_lossy(&p.run(&["report", "ny-lista", "--csv"]).stdout).into_owned();
+    wait_for("Anna's delivery cancelled", Duration::from_secs(10), || {
+        report()
+            .lines()
+            .any(|l| l.starts_with("anna.lind@") && l.contains("no longer on the media list"))
+    });
+    let mailed: Vec<String> = server.per_recipient().into_keys().collect();
+    assert_eq!(mailed, ["cecilia.berg@example.org"], "{}", daemon.log());
 }
