@@ -302,7 +302,7 @@ impl MediaList {
             let end = bytes.len().min(start.saturating_add(SNIPPET));
             String::from_utf8_lossy(bytes.get(start..end).unwrap_or(&[])).into_owned()
         };
-        read_rows(
+        let _ = read_rows(
             path,
             bytes,
             &snippet,
@@ -376,13 +376,14 @@ pub fn repeated(path: &Path, email: &impl fmt::Display, line: usize, first: usiz
 /// Reads the media list at `path` row by row, streaming from the file (a list of a
 /// million rows is never in memory whole): each valid row to `row`, each problem to
 /// `diag`, in file order. Repeated addresses are the caller's to count once. An error
-/// when the file is missing or cannot be opened.
+/// when the file is missing or cannot be opened; false when its header cannot be used (no
+/// row was read).
 pub fn read(
     path: &Path,
     site: &LangTag,
     row: &mut dyn FnMut(Recipient),
     diag: &mut dyn FnMut(Diagnostic),
-) -> Result<(), Unreadable> {
+) -> Result<bool, Unreadable> {
     use std::io::BufRead;
     use std::os::unix::fs::FileExt;
     let file = std::fs::File::open(path).map_err(|e| Unreadable {
@@ -415,8 +416,7 @@ pub fn read(
         buf.truncate(n);
         String::from_utf8_lossy(&buf).into_owned()
     };
-    read_rows(path, input, &snippet, site, row, diag);
-    Ok(())
+    Ok(read_rows(path, input, &snippet, site, row, diag))
 }
 
 /// Rows written to the ledger per transaction when the list is synced: a request to the
@@ -499,10 +499,21 @@ pub fn sync(
     if stopped {
         return Ok(Synced::Stopped);
     }
-    if let Err(unreadable) = read {
-        (diag.borrow_mut())(unreadable.diagnostic(path));
-        ledger.audience_unreadable(MEDIA, &unreadable.why)?;
-        return Ok(Synced::Unreadable(unreadable.why));
+    match read {
+        Err(unreadable) => {
+            (diag.borrow_mut())(unreadable.diagnostic(path));
+            ledger.audience_unreadable(MEDIA, &unreadable.why)?;
+            return Ok(Synced::Unreadable(unreadable.why));
+        }
+        // A file whose header cannot be read (not UTF-8, no `email` column: often one
+        // being written) says nothing of who is on the list: the last list read stays,
+        // and mail waits, rather than everyone counting as taken off it.
+        Ok(false) => {
+            let why = format!("{} has no usable header", path.display());
+            ledger.audience_unreadable(MEDIA, &why)?;
+            return Ok(Synced::Unreadable(why));
+        }
+        Ok(true) => {}
     }
     flush(&mut batch, ledger)?;
     ledger.switch_audience(MEDIA, generation, stamp, at)?;
@@ -528,7 +539,8 @@ pub fn stamp(path: &Path) -> Option<String> {
 
 /// The one parser of media-list rows, over any input whose BOM is gone: the header (which
 /// also decides the delimiter), then each row. `snippet(start)` is the text from byte
-/// `start` of the input, for a diagnostic's column.
+/// `start` of the input, for a diagnostic's column. False when the header cannot be used
+/// (not UTF-8, no `email` column): no row was read.
 fn read_rows(
     path: &Path,
     mut input: impl std::io::BufRead,
@@ -536,7 +548,7 @@ fn read_rows(
     site: &LangTag,
     on_row: &mut dyn FnMut(Recipient),
     diag: &mut dyn FnMut(Diagnostic),
-) {
+) -> bool {
     let head = match input.fill_buf() {
         Ok(buf) => buf,
         Err(e) => {
@@ -544,7 +556,7 @@ fn read_rows(
                 path,
                 format!("cannot read the media list: {e}"),
             ));
-            return;
+            return false;
         }
     };
     let header_line = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
@@ -553,7 +565,7 @@ fn read_rows(
             Diagnostic::file(path, "the media list is not UTF-8")
                 .expected("a CSV file saved as UTF-8"),
         );
-        return;
+        return false;
     };
     let delimiter = if header_line.matches(';').count() > header_line.matches(',').count() {
         b';'
@@ -590,7 +602,7 @@ fn read_rows(
                 path,
                 format!("cannot read the header: {e}"),
             ));
-            return;
+            return false;
         }
     };
     if columns[0].is_none() {
@@ -598,7 +610,7 @@ fn read_rows(
             src.error(0..0, "the media list has no `email` column")
                 .expected(format!("a first line {}", COLUMNS.join(","))),
         );
-        return;
+        return false;
     }
     let mut record = csv::StringRecord::new();
     loop {
@@ -659,6 +671,7 @@ fn read_rows(
             }) => diag(at(column).error(message).expected(expected)),
         }
     }
+    true
 }
 
 /// Whether mail can be addressed to `email`. lettre makes a message's envelope by reading
@@ -780,6 +793,36 @@ mod tests {
         let site = LangTag::parse("sv").unwrap();
         let (list, diags) = MediaList::parse(Path::new("media.csv"), text.as_bytes(), &site);
         (list, diags.iter().map(ToString::to_string).collect())
+    }
+
+    /// A list saved without its header (half written, or another file) says nothing of who
+    /// is on it: the list read before stays what readers see, marked unreadable so mail
+    /// waits, instead of everyone counting as taken off it.
+    #[test]
+    fn a_list_whose_header_cannot_be_read_keeps_the_last_list_and_holds_mail() {
+        use crate::ledger::{Ledger, MEDIA};
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open_in(dir.path()).unwrap();
+        let site = LangTag::parse("sv").unwrap();
+        let at = "2018-10-18T07:00:00Z".parse().unwrap();
+        let path = dir.path().join("media.csv");
+        let sync = |l: &mut Ledger| sync(&path, &site, l, &|| true, &mut |_| {}, at).unwrap();
+        std::fs::write(
+            &path,
+            "email,name\nanna@example.org,Anna\nbo@example.org,Bo\n",
+        )
+        .unwrap();
+        assert_eq!(sync(&mut l), Synced::Rows { rows: 2, errors: 0 });
+        std::fs::write(&path, "anna@example.org,Anna\n").unwrap();
+        assert!(matches!(sync(&mut l), Synced::Unreadable(_)));
+        let state = l.audience_state(MEDIA).unwrap();
+        assert!(state.unreadable.is_some(), "{state:?}");
+        assert_eq!(state.rows, 2);
+        let listed = l.listed(MEDIA, &["bo@example.org".to_string()]).unwrap();
+        assert!(listed.contains_key("bo@example.org"));
+        std::fs::write(&path, "email\nbo@example.org\n").unwrap();
+        assert_eq!(sync(&mut l), Synced::Rows { rows: 1, errors: 0 });
+        assert_eq!(l.audience_state(MEDIA).unwrap().unreadable, None);
     }
 
     #[test]
