@@ -366,6 +366,33 @@ impl Ledger {
         Ok(Some(n))
     }
 
+    /// Records a dispatch of `release_id` `version` (unless one is recorded already) whose
+    /// deliveries are to be filled from the audience from its start: a manual send walks
+    /// the whole list again, and anyone already queued stays as they are.
+    pub fn refill(
+        &mut self,
+        release_id: &str,
+        version: u32,
+        kind: &str,
+        content_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let err = self.err_owned();
+        let tx = self.write()?;
+        tx.execute(
+            super::deliveries::INSERT_DISPATCH,
+            params![release_id, version, kind, ts(&at), content_hash],
+        )
+        .map_err(&err)?;
+        tx.execute(
+            "UPDATE dispatches SET fill_after = '', fill_generation = NULL
+             WHERE release_id = ?1 AND version = ?2",
+            params![release_id, version],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
     /// How many deliveries a dispatch has, whatever their state.
     pub fn queued_count(&self, release_id: &str, version: u32) -> Result<u64, LedgerError> {
         self.conn
