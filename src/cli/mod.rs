@@ -702,6 +702,7 @@ fn print_committed(committed: &Committed) {
                 r.slug
             ),
             Recorded::NotMailed => "not mailed (mail = false)".to_string(),
+            Recorded::Filling => "its messages are being queued".to_string(),
             Recorded::TooLate => format!(
                 "first seen more than catch_up after its date: not mailed automatically (`pressroom send {}` can)",
                 r.slug

@@ -65,10 +65,7 @@ fn a_release_about_miljo_has_its_topic_page_and_reaches_every_row_that_takes_mil
     p.build_at("2019-03-02T12:00:00+01:00", &out);
     let all = files(&out);
     let page = text(&all, "topics/miljo/index.html");
-    assert!(
-        page.contains("<h1>Miljö</h1>"),
-        "{page}"
-    );
+    assert!(page.contains("<h1>Miljö</h1>"), "{page}");
     assert!(page.contains("Havet mår dåligt"), "{page}");
     let release_page = text(&all, "releases/havet/index.html");
     assert!(
