@@ -590,7 +590,7 @@ fn preview(
 }
 
 fn check(config: &Config) -> anyhow::Result<Outcome> {
-    let (media, mut diags) = MediaList::load(&config.paths.media, &config.site.lang);
+    let (recipients, mut diags) = MediaList::check(&config.paths.media, &config.site.lang);
     // With the ledger's pins, a copy of a published release is the one reported, not it.
     let loaded = scan(config)?;
     diags.extend(loaded.diags);
@@ -619,7 +619,7 @@ fn check(config: &Config) -> anyhow::Result<Outcome> {
     eprintln!(
         "{}, {}: {}, {}",
         count(loaded.releases.len(), "release"),
-        count(media.recipients.len(), "recipient"),
+        count(recipients, "recipient"),
         count(errors, "error"),
         count(warnings, "warning"),
     );
