@@ -337,7 +337,7 @@ fn compose_all(
     ready: tokio::sync::mpsc::Sender<Item>,
     keep_going: &(dyn Fn() -> bool + Sync),
 ) {
-    let prepared = compose::Prepared::new(d.config, d.release);
+    let prepared = compose::Prepared::new(d.config, d.templates, d.release);
     // Keyed by the address as the ledger has it (lowercase); borrowed when the media list
     // wrote it so, which it nearly always does: one copy of every address is enough.
     let names: HashMap<Cow<'_, str>, &Recipient> = d
@@ -467,7 +467,7 @@ pub fn send_test(
     recipient: &Recipient,
     message_id: String,
 ) -> Result<Result<Attempt, Refusal>, compose::ComposeError> {
-    let prepared = compose::Prepared::new(d.config, d.release);
+    let prepared = compose::Prepared::new(d.config, d.templates, d.release);
     let transfer = runtime.block_on(transport.transfer());
     let message = outgoing(d, &prepared, transfer, recipient, Kind::Test { message_id })?;
     Ok(runtime.block_on(transport.send(&message)))
