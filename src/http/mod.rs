@@ -50,10 +50,18 @@ pub struct Site {
     /// read at start and at each reload (a change to `config/templates/` is one).
     pub config: Arc<Config>,
     pub templates: Arc<Templates>,
+    /// The built-in templates with the office's words, and whether the office's templates
+    /// failed to render one of those pages (a runaway loop costs a second of CPU per
+    /// request): once they have, the built-in ones serve until the next reload, which a
+    /// change to the templates is.
+    pub built_in: Arc<Templates>,
+    pub templates_failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Site {
     pub fn of(config: &Config) -> Site {
+        // Problems in them are the builder's to report; a broken override is left out.
+        let templates = Templates::load(&config.paths.templates).0;
         Site {
             title: config.site.title.clone(),
             public: config.paths.public.clone(),
@@ -61,8 +69,9 @@ impl Site {
             hubs: config.websub_hubs.clone(),
             trusted_proxies: config.http.trusted_proxies.clone(),
             config: Arc::new(config.clone()),
-            // Problems in them are the builder's to report; a broken override is left out.
-            templates: Arc::new(Templates::load(&config.paths.templates).0),
+            built_in: Arc::new(templates.built_in_with_words()),
+            templates: Arc::new(templates),
+            templates_failed: Arc::default(),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! media list, and the mail's language is the one the reader just read.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -22,7 +23,6 @@ use super::{Shared, Site};
 use crate::clock;
 use crate::ledger::OptOutSource;
 use crate::release::LangTag;
-use crate::render::Templates;
 use crate::render::subscription::{self, Link, Page};
 
 pub async fn confirm(
@@ -152,8 +152,9 @@ fn invalid(site: &Site, asked: Option<&LangTag>) -> Response {
     rendered(site, StatusCode::BAD_REQUEST, Page::Invalid, asked, None)
 }
 
-/// The office's template, or the built-in one if theirs fails (an error says so): a
-/// reader who wants to unsubscribe is never left without the page.
+/// The office's template, or the built-in ones (in the office's words) once theirs have
+/// failed (an error says so, once per reload): a reader who wants to unsubscribe is never left without the page,
+/// and a runaway template does not cost every request its budget.
 fn rendered(
     site: &Site,
     status: StatusCode,
@@ -162,10 +163,23 @@ fn rendered(
     link: Option<Link<'_>>,
 ) -> Response {
     let lang = asked.unwrap_or(&site.config.site.lang);
-    let html = subscription::page(&site.config, &site.templates, page, lang, link).or_else(|e| {
-        tracing::error!("{e}: the built-in template is used");
-        subscription::page(&site.config, &Templates::built_in(), page, lang, link)
-    });
+    let office = if site.templates_failed.load(Ordering::Relaxed) {
+        None
+    } else {
+        Some(&*site.templates)
+    };
+    let html = match office.map(|t| subscription::page(&site.config, t, page, lang, link)) {
+        Some(Ok(html)) => Ok(html),
+        failed => {
+            if let Some(Err(e)) = failed {
+                tracing::error!(
+                    "{e}: the unsubscribe pages use the built-in templates until the templates change"
+                );
+                site.templates_failed.store(true, Ordering::Relaxed);
+            }
+            subscription::page(&site.config, &site.built_in, page, lang, link)
+        }
+    };
     match html {
         Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
         Err(e) => {

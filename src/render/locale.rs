@@ -337,7 +337,7 @@ impl Labels {
 /// ```
 ///
 /// A language without built-in words (`[fi]`) starts from the English ones.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Strings {
     /// By language (`sv`), the built-in words with the office's over them.
     by_language: BTreeMap<String, Labels>,

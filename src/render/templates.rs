@@ -71,6 +71,15 @@ impl Templates {
         }
     }
 
+    /// The built-in templates with this set's words (the office's `strings.toml`): what
+    /// serves when the office's templates fail but their words are fine.
+    pub fn built_in_with_words(&self) -> Templates {
+        Templates {
+            strings: self.strings.clone(),
+            ..Templates::built_in()
+        }
+    }
+
     /// The words of a page in `lang`.
     pub fn labels(&self, lang: &LangTag) -> &Labels {
         self.strings.labels(lang)

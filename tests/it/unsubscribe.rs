@@ -338,3 +338,65 @@ fn python_json(script: &str, file: &Path) -> serde_json::Value {
     );
     serde_json::from_slice(&o.stdout).expect("JSON")
 }
+
+/// The unsubscribe link of `address`, made with the key a daemon made at its start.
+pub fn link_of(p: &Project, base: &str, address: &str) -> String {
+    let key = std::fs::read(p.path().join("state").join(pressroom::optout::KEY_NAME))
+        .expect("the daemon's unsubscribe key");
+    let key = pressroom::optout::TokenKey::from_bytes(
+        key.get(..32)
+            .and_then(|k| k.try_into().ok())
+            .expect("32 bytes"),
+    );
+    format!("{base}/unsubscribe/{}", key.token(address))
+}
+
+#[test]
+fn the_offices_templates_word_the_pages_and_one_that_fails_gives_way_to_the_built_in_one() {
+    let (p, _port) = super::daemon::sample_served();
+    p.write(
+        "config/templates/link-invalid.html",
+        "{% extends \"subscription.html\" %}{% block page %}<p>Skriv till press@example.org.</p>{% endblock %}",
+    );
+    p.write(
+        "config/templates/unsubscribe.html",
+        "{% include \"saknas.html\" %}",
+    );
+    p.write(
+        "config/templates/strings.toml",
+        "[sv]\nback = \"Tillbaka till nyheterna\"\n",
+    );
+    let daemon = Daemon::start(&p);
+    let http = client();
+    wait_for("the site", Duration::from_secs(20), || {
+        super::daemon::get(&http, &daemon.base, "/").0 == 200
+    });
+    let link = link_of(&p, &daemon.base, "anna.lind@example.org");
+
+    let r = http.get(format!("{link}x")).send().expect("GET");
+    assert_eq!(r.status(), 400);
+    let page = r.text().expect("page");
+    assert!(
+        page.contains("<p>Skriv till press@example.org.</p>")
+            && page.contains(">Tillbaka till nyheterna</a>"),
+        "{page}"
+    );
+    // Theirs fails: the built-in page, in their words.
+    for _ in 0..3 {
+        let r = http.get(&link).send().expect("GET");
+        assert_eq!(r.status(), 200);
+        let page = r.text().expect("page");
+        assert!(
+            page.contains("<h1>Avsluta prenumerationen</h1>")
+                && page.contains(">Tillbaka till nyheterna</a>"),
+            "{page}"
+        );
+    }
+    let log = daemon.log();
+    assert_eq!(
+        log.matches("the unsubscribe pages use the built-in templates")
+            .count(),
+        1,
+        "{log}"
+    );
+}
