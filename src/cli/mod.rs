@@ -546,7 +546,7 @@ fn preview(
     };
     let key = TokenKey::load_or_create(&config.paths.state, credentials_dir().as_deref())?;
     let (templates, _) = Templates::load(&config.paths.templates);
-    let prepared = crate::mail::Prepared::new(config, release);
+    let prepared = crate::mail::Prepared::new(config, &templates, release);
     let letter = Letter {
         release,
         prepared: &prepared,
@@ -611,6 +611,16 @@ fn check(config: &Config) -> anyhow::Result<Outcome> {
                 format!("the templates fail to render {}: {e}", r.source.display()),
             )
             .expected("templates that render every page, feed and mail"),
+        );
+    }
+    // The unsubscribe link's pages, in the site's language, as the daemon serves them.
+    if let Err(e) = crate::render::subscription::check(config, &templates) {
+        diags.push(
+            Diagnostic::file(
+                &config.paths.templates,
+                format!("the templates fail to render the unsubscribe link's pages: {e}"),
+            )
+            .expected("templates that render every page the unsubscribe link shows"),
         );
     }
     print_diags(&diags);

@@ -250,7 +250,11 @@ mod tests {
             })
             .unwrap_err();
         assert!(!e.is_busy(), "{e}");
-        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 1, "tried again");
+        assert_eq!(
+            tries.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "tried again"
+        );
     }
 
     #[test]

@@ -388,7 +388,7 @@ fn compose_all(
     ready: tokio::sync::mpsc::Sender<Item>,
     keep_going: &(dyn Fn() -> bool + Sync),
 ) {
-    let prepared = compose::Prepared::new(d.config, d.release);
+    let prepared = compose::Prepared::new(d.config, d.templates, d.release);
     let claim = || {
         if !keep_going() {
             return None;
@@ -509,7 +509,7 @@ pub fn send_test(
     recipient: &Recipient,
     message_id: String,
 ) -> Result<Result<Attempt, Refusal>, compose::ComposeError> {
-    let prepared = compose::Prepared::new(d.config, d.release);
+    let prepared = compose::Prepared::new(d.config, d.templates, d.release);
     let transfer = runtime.block_on(transport.transfer());
     let message = outgoing(d, &prepared, transfer, recipient, Kind::Test { message_id })?;
     Ok(runtime.block_on(transport.send(&message)))

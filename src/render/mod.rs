@@ -7,6 +7,7 @@ pub mod guard;
 pub mod locale;
 pub mod share;
 pub mod sitemap;
+pub mod subscription;
 pub mod templates;
 pub mod view;
 

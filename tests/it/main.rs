@@ -30,6 +30,7 @@ mod systemd;
 mod targeting;
 mod templates;
 mod topics;
+mod unsubscribe;
 mod validators;
 mod watch;
 

@@ -266,7 +266,10 @@ fn without_any_watcher_the_daemon_rescans_periodically_and_says_so() {
         let config =
             std::fs::read_to_string(p.path().join("config/pressroom.toml")).expect("config");
         let shipped = "[watch]\nrescan = \"auto\"\n";
-        assert!(config.contains(shipped), "the shipped config's [watch]: {config}");
+        assert!(
+            config.contains(shipped),
+            "the shipped config's [watch]: {config}"
+        );
         config.replace(shipped, "[watch]\nrescan = \"1s\"\n")
     });
     p.give_to(HOGGED);
