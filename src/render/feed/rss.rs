@@ -147,3 +147,49 @@ fn medium(mime: &str) -> &'static str {
         _ => "document",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::tests::release;
+
+    #[test]
+    fn every_file_is_media_content_with_its_medium_and_an_empty_one_has_no_file_size() {
+        let config = Config::defaults(std::path::Path::new("/srv"));
+        let mut r = release("rapport", "2020-03-01T00:00:00Z");
+        let file = |name: &str, len: u64, mime: &str| Attachment {
+            name: name.into(),
+            path: name.into(),
+            len,
+            mime: mime.into(),
+        };
+        r.image = Some(file("bild.png", 2_000, "image/png"));
+        r.attachments = vec![
+            file("rapport.pdf", 12_345, "application/pdf"),
+            file("tom.txt", 0, "text/plain"),
+            file("intervju.mp3", 9, "audio/mpeg"),
+        ];
+        let media = media(&config, &r);
+        let shown: Vec<(&str, Option<&str>, &str)> = media["media"]["content"]
+            .iter()
+            .map(|m| {
+                (
+                    m.attrs["url"].rsplit('/').next().unwrap_or_default(),
+                    m.attrs.get("fileSize").map(String::as_str),
+                    m.attrs["medium"].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("bild.png", Some("2000"), "image"),
+                ("rapport.pdf", Some("12345"), "document"),
+                // Media RSS's fileSize is a positive integer.
+                ("tom.txt", None, "document"),
+                ("intervju.mp3", Some("9"), "audio"),
+            ]
+        );
+        assert!(super::media(&config, &release("utan", "2020-03-01T00:00:00Z")).is_empty());
+    }
+}
