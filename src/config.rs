@@ -29,6 +29,7 @@ pub struct Config {
     pub http: Http,
     pub mail: Mail,
     pub dispatch: Dispatch,
+    pub watch: Watch,
     pub websub_hubs: Vec<Url>,
     pub webhooks: Vec<Url>,
     pub topics: Topics,
@@ -105,6 +106,43 @@ pub struct Http {
     /// Where `/metrics` (and `/healthz` too) are served: loopback by default, since the
     /// counts say how many releases are embargoed.
     pub admin_listen: SocketAddr,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or CIDR
+    /// networks); empty by default, when every peer is the client itself.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `[watch]`: how the daemon learns of changes besides inotify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
+    pub rescan: Rescan,
+}
+
+/// `[watch] rescan`: periodic rescans of the releases and config folders, for where file
+/// events cannot be trusted (a network file system, edited from other machines; a watcher
+/// that could not be set up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rescan {
+    /// `"auto"` (the default): every `AUTO_RESCAN`, only where needed.
+    Auto,
+    /// A duration: at that interval, wherever the folders are (a file system the daemon
+    /// does not recognise as shared).
+    Every(Duration),
+    /// `"off"`: never; changes inotify cannot see wait for SIGHUP.
+    Off,
+}
+
+/// The interval of `rescan = "auto"`.
+pub const AUTO_RESCAN: Duration = Duration::from_secs(30);
+
+impl Rescan {
+    /// The interval where a rescan is done, `None` if turned off.
+    pub fn interval(self) -> Option<Duration> {
+        match self {
+            Rescan::Auto => Some(AUTO_RESCAN),
+            Rescan::Every(d) => Some(d),
+            Rescan::Off => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +304,7 @@ impl Config {
         let http = read_http(top.table("http", &mut diags), &mut diags);
         let mail = read_mail(top.table("mail", &mut diags), root, &paths, &mut diags);
         let dispatch = read_dispatch(top.table("dispatch", &mut diags), &mut diags);
+        let watch = read_watch(top.table("watch", &mut diags), &mut diags);
         let websub_hubs = match top.table("websub", &mut diags) {
             Some(mut t) => {
                 let hubs = urls(&mut t, "hubs", &mut diags);
@@ -295,6 +334,7 @@ impl Config {
             http,
             mail,
             dispatch,
+            watch,
             websub_hubs,
             webhooks,
             topics,
@@ -571,6 +611,7 @@ fn read_http(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Htt
     let mut http = Http {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         admin_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+        trusted_proxies: Vec::new(),
     };
     if let Some(mut t) = t {
         for (key, slot) in [
@@ -588,9 +629,39 @@ fn read_http(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Htt
                 *slot = addr;
             }
         }
+        for item in t.string_list("trusted_proxies", diags).unwrap_or_default() {
+            if let Some(net) = parse_or(
+                &t,
+                Some(item),
+                proxy_network,
+                "an IP address or a CIDR network like 10.0.0.0/8",
+                diags,
+            ) {
+                http.trusted_proxies.push(net);
+            }
+        }
         t.finish(diags);
     }
     http
+}
+
+/// One entry of `trusted_proxies`: a network (`10.0.0.0/8`, `fd00::/8`) or one address,
+/// which is a network of one. Host bits under the prefix are refused: `10.0.0.1/8` is
+/// more likely a typo than a wish to trust all of 10/8.
+fn proxy_network(text: &str) -> Result<ipnet::IpNet, String> {
+    if let Ok(addr) = text.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(addr));
+    }
+    let net: ipnet::IpNet = text
+        .parse()
+        .map_err(|_| "not an IP address or a CIDR network".to_string())?;
+    if net.trunc() != net {
+        return Err(format!(
+            "has bits set below its prefix (the network is {})",
+            net.trunc()
+        ));
+    }
+    Ok(net)
 }
 
 fn read_mail(
@@ -845,6 +916,32 @@ fn read_dispatch(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) ->
     dispatch
 }
 
+fn read_watch(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Watch {
+    let mut watch = Watch {
+        rescan: Rescan::Auto,
+    };
+    let Some(mut t) = t else {
+        return watch;
+    };
+    let value = t.string("rescan", diags);
+    let parse = |s: &str| match s {
+        "auto" => Ok(Rescan::Auto),
+        "off" => Ok(Rescan::Off),
+        _ => match humantime::parse_duration(s) {
+            // A rescan costs a scan of every release: more often than a second is a loop.
+            Ok(d) if d >= Duration::from_secs(1) => Ok(Rescan::Every(d)),
+            Ok(_) => Err("shorter than a second".to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    let expected = "\"auto\", \"off\" or a duration of a second or more, like \"30s\"";
+    if let Some(rescan) = parse_or(&t, value, parse, expected, diags) {
+        watch.rescan = rescan;
+    }
+    t.finish(diags);
+    watch
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -931,6 +1028,51 @@ mod tests {
             "timeout = 5",
         ] {
             assert!(mail(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks_and_a_typo_is_named() {
+        let http = |text: &str| parse(&format!("[http]\n{text}\n"));
+        assert!(parse("").expect("valid").http.trusted_proxies.is_empty());
+        let c =
+            http("trusted_proxies = [\"127.0.0.2\", \"10.0.0.0/8\", \"fd00::/8\"]").expect("valid");
+        let trusted = |ip: &str| {
+            let ip: std::net::IpAddr = ip.parse().expect("ip");
+            c.http.trusted_proxies.iter().any(|n| n.contains(&ip))
+        };
+        assert!(trusted("127.0.0.2") && trusted("10.9.8.7") && trusted("fd12::1"));
+        assert!(!trusted("127.0.0.1") && !trusted("192.0.2.1"));
+        for (bad, says) in [
+            ("trusted_proxies = [\"10.0.0.1/8\"]", "below its prefix"),
+            ("trusted_proxies = [\"proxy.example.org\"]", "CIDR network"),
+            ("trusted_proxies = [10]", "an item of `trusted_proxies`"),
+            (
+                "trusted_proxy = [\"10.0.0.1\"]",
+                "did you mean `trusted_proxies`",
+            ),
+        ] {
+            let errors = http(bad).expect_err(bad);
+            assert!(
+                errors.iter().any(|e| e.contains(says)),
+                "{bad}: {errors:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn watch_rescan_is_auto_off_or_a_duration() {
+        assert_eq!(parse("").unwrap().watch.rescan, Rescan::Auto);
+        let rescan = |v: &str| parse(&format!("[watch]\nrescan = {v}\n")).map(|c| c.watch.rescan);
+        assert_eq!(rescan("\"auto\""), Ok(Rescan::Auto));
+        assert_eq!(rescan("\"off\""), Ok(Rescan::Off));
+        assert_eq!(
+            rescan("\"2min\""),
+            Ok(Rescan::Every(Duration::from_secs(120)))
+        );
+        assert_eq!(Rescan::Auto.interval(), Some(Duration::from_secs(30)));
+        for bad in ["\"0s\"", "\"100ms\"", "\"sometimes\"", "30"] {
+            assert!(rescan(bad).is_err(), "{bad}");
         }
     }
 

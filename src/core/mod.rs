@@ -92,6 +92,9 @@ pub enum Action {
     ReadMedia,
     /// Watch the folders anew (they vanished, moved or came back).
     Rewatch,
+    /// The periodic rescan is due (where file events cannot be trusted): look at the
+    /// folders and answer with `Event::Files` saying what changed (at least `Releases`).
+    Rescan,
     /// Start a mail run for these (release id, version); answer with `Event::MailEnded`.
     StartMail(Vec<(String, u32)>),
     /// The release's file has been gone longer than `DELETED_GRACE`: cancel its waiting mail.
@@ -181,6 +184,10 @@ pub struct Core {
     next_lift: Option<DateTime<Utc>>,
     commit_retry: Option<DateTime<Utc>>,
     releases_unknown: bool,
+    /// How often to rescan the folders, where their events cannot be trusted (a network
+    /// file system, a watcher that failed); and when next.
+    rescan: Option<TimeDelta>,
+    next_rescan: Option<DateTime<Utc>>,
     /// Releases whose mail waits but whose file has gone, and since when.
     missing: Vec<(String, DateTime<Utc>)>,
     /// As of the last `plan`.
@@ -196,6 +203,8 @@ impl Core {
             next_lift: None,
             commit_retry: None,
             releases_unknown: false,
+            rescan: None,
+            next_rescan: None,
             missing: Vec::new(),
             next_mail: None,
             next_gone: None,
@@ -205,6 +214,15 @@ impl Core {
     /// A reloaded config's dispatch window.
     pub fn set_window(&mut self, window: Window) {
         self.window = window;
+    }
+
+    /// Rescans every `every` from now on (`None`: no periodic rescan). The same interval
+    /// set again keeps the next rescan where it was: a new watcher does not put it off.
+    pub fn set_rescan(&mut self, every: Option<TimeDelta>, now: DateTime<Utc>) {
+        if every != self.rescan || self.next_rescan.is_none() {
+            self.next_rescan = every.map(|e| now + e);
+        }
+        self.rescan = every;
     }
 
     pub fn mail(&self) -> MailState {
@@ -224,11 +242,15 @@ impl Core {
             }
             Event::Wake => {
                 let due = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t <= now);
-                if due(self.next_lift) || due(self.commit_retry) {
-                    vec![Action::Build]
-                } else {
-                    Vec::new()
+                let mut actions = Vec::new();
+                if due(self.next_rescan) {
+                    self.next_rescan = self.rescan.map(|e| now + e);
+                    actions.push(Action::Rescan);
                 }
+                if due(self.next_lift) || due(self.commit_retry) {
+                    actions.push(Action::Build);
+                }
+                actions
             }
             Event::Built(built) => {
                 self.next_lift = built.next_lift;
@@ -339,13 +361,14 @@ impl Core {
 
     /// When the daemon must next act unless an event comes first: the next embargo lift,
     /// the next instant waiting mail may leave, the end of a deleted release's grace, or a
-    /// failed commit's retry.
+    /// failed commit's retry, the next periodic rescan.
     pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
         [
             self.next_lift,
             self.next_mail,
             self.next_gone,
             self.commit_retry,
+            self.next_rescan,
         ]
         .into_iter()
         .flatten()

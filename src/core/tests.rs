@@ -277,3 +277,67 @@ fn mail_leaves_only_from_a_version_as_old_as_the_hold_and_an_edit_starts_it_agai
         [Action::StartMail(vec![("r".into(), 1)])]
     );
 }
+
+#[test]
+fn a_periodic_rescan_wakes_the_daemon_at_its_interval_and_asks_for_a_rescan() {
+    let mut c = core();
+    let every = TimeDelta::seconds(30);
+    assert_eq!(
+        c.next_wakeup(),
+        None,
+        "no rescan unless the shell asks for one"
+    );
+    c.set_rescan(Some(every), t("2018-10-18T08:00:00Z"));
+    assert_eq!(c.next_wakeup(), Some(t("2018-10-18T08:00:30Z")));
+    assert_eq!(c.on_event(Event::Wake, t("2018-10-18T08:00:29Z")), []);
+    assert_eq!(
+        c.on_event(Event::Wake, t("2018-10-18T08:00:30Z")),
+        [Action::Rescan]
+    );
+    assert_eq!(c.next_wakeup(), Some(t("2018-10-18T08:01:00Z")));
+    // A new watcher (a reload, the folder back) sets the same interval: not put off.
+    c.set_rescan(Some(every), t("2018-10-18T08:00:45Z"));
+    assert_eq!(c.next_wakeup(), Some(t("2018-10-18T08:01:00Z")));
+    // Another interval counts from now.
+    c.set_rescan(Some(TimeDelta::seconds(10)), t("2018-10-18T08:00:45Z"));
+    assert_eq!(c.next_wakeup(), Some(t("2018-10-18T08:00:55Z")));
+    // A lift before the rescan wakes the daemon first, and builds without a rescan.
+    c.on_event(
+        built(Some("2018-10-18T08:00:50Z")),
+        t("2018-10-18T08:00:46Z"),
+    );
+    assert_eq!(c.next_wakeup(), Some(t("2018-10-18T08:00:50Z")));
+    assert_eq!(
+        c.on_event(Event::Wake, t("2018-10-18T08:00:50Z")),
+        [Action::Build]
+    );
+    // Watching works again: no more wake-ups for it.
+    c.set_rescan(None, t("2018-10-18T08:00:51Z"));
+    c.on_event(built(None), t("2018-10-18T08:00:51Z"));
+    assert_eq!(c.next_wakeup(), None);
+    assert_eq!(c.on_event(Event::Wake, t("2018-10-18T08:00:55Z")), []);
+}
+
+#[test]
+fn a_rescan_due_with_a_lift_still_builds_the_lift_and_what_it_finds_is_acted_on() {
+    let mut c = core();
+    let at = t("2018-10-18T08:00:30Z");
+    c.set_rescan(Some(TimeDelta::seconds(30)), t("2018-10-18T08:00:00Z"));
+    c.on_event(
+        built(Some("2018-10-18T08:00:30Z")),
+        t("2018-10-18T08:00:01Z"),
+    );
+    assert_eq!(c.next_wakeup(), Some(at));
+    // A rescan that finds nothing changed builds nothing: the lift is built for itself.
+    assert_eq!(c.on_event(Event::Wake, at), [Action::Rescan, Action::Build]);
+    assert_eq!(c.on_event(Event::Files(Change::Nothing), at), []);
+    // What a rescan finds is acted on as if the watcher had seen it.
+    assert_eq!(
+        c.on_event(Event::Files(Change::Releases), at),
+        [Action::Build]
+    );
+    assert_eq!(
+        c.on_event(Event::Files(Change::Config), at),
+        [Action::Reload, Action::Build]
+    );
+}

@@ -93,6 +93,19 @@ struct Daemon {
     alarm: Alarm,
     /// Kept alive for as long as we watch.
     watcher: Option<watch::Watcher>,
+    /// Folders already named as unwatchable (once each, across watchers).
+    unwatchable: watch::Reported,
+    /// Why the folders are rescanned periodically, and how often; what the STATUS line
+    /// says of it. `None`: the watcher sees every change.
+    rescanning: Option<(String, Option<TimeDelta>)>,
+    /// The config file, media list and templates as last read (see `config_stamp`): a
+    /// periodic rescan reloads the config only if it changed.
+    config_stamp: u64,
+    media_stamp: u64,
+    /// The releases folder's listing (each release's stamp) at the last periodic rescan.
+    releases_stamp: Option<u64>,
+    /// Which watched folder is on a network file system, if one is (see `watch::on_network`).
+    network: Option<String>,
     changes: mpsc::UnboundedReceiver<Change>,
     changes_tx: mpsc::UnboundedSender<Change>,
     sent: mpsc::UnboundedReceiver<anyhow::Result<mailer::Finished>>,
@@ -164,6 +177,12 @@ impl Daemon {
             announcer,
             alarm: Alarm::new().context("cannot create the wall-clock timer")?,
             watcher: None,
+            unwatchable: watch::Reported::default(),
+            rescanning: None,
+            config_stamp: 0,
+            media_stamp: 0,
+            releases_stamp: None,
+            network: None,
             changes,
             changes_tx,
             sent,
@@ -232,7 +251,13 @@ impl Daemon {
                     let end = self.sent(result, now);
                     self.turn(core::Event::MailEnded(end), now);
                 }
-                Input::Core(event) => self.turn(event, now),
+                Input::Core(event) => {
+                    if event == core::Event::Files(Change::Releases) {
+                        // A bundle folder made or moved in is watched before it is scanned.
+                        self.sync_watches(now);
+                    }
+                    self.turn(event, now)
+                }
             }
             self.plan(now);
         }
@@ -291,6 +316,7 @@ impl Daemon {
                 self.watcher = None;
                 self.watch(Create::No, now);
             }
+            Action::Rescan => return Some(core::Event::Files(self.rescan(now))),
             Action::StartMail(due) => {
                 let due: Vec<_> = due
                     .into_iter()
@@ -322,12 +348,125 @@ impl Daemon {
         {
             tracing::error!("cannot create {}: {e}", watched.releases.display());
         }
-        match watch::start(&watched, self.changes_tx.clone()) {
-            Ok(w) => self.watcher = Some(w),
-            Err(e) => {
-                tracing::error!("cannot watch the release and config folders: {e}");
-                self.metrics.error("watch", now);
+        self.config_stamp = watched.config_stamp();
+        self.media_stamp = watched.media_stamp();
+        let blind = match watch::start(&watched, self.changes_tx.clone(), &mut self.unwatchable) {
+            Ok(w) => {
+                let blind = w.blind();
+                self.watcher = Some(w);
+                blind
             }
+            Err(e) => Some(format!("cannot watch for changes: {e}")),
+        };
+        if blind.is_some() {
+            self.metrics.error("watch", now);
+        }
+        self.network = watch::on_network(&watched);
+        self.set_rescan(blind, self.network.clone(), now);
+    }
+
+    /// Rescans periodically where the watcher cannot see every change (a folder it could
+    /// not watch: `blind`; a network file system), or everywhere if `[watch] rescan` names
+    /// an interval. Says so once, in the log, on `/metrics` and in systemd's STATUS line.
+    fn set_rescan(&mut self, blind: Option<String>, network: Option<String>, now: DateTime<Utc>) {
+        use crate::config::Rescan;
+        use watch::Because;
+        let configured = self.config.watch.rescan;
+        let (because, why) = match (blind, network) {
+            (Some(why), _) => (Because::WatchingFailed, format!("watching failed: {why}")),
+            (None, Some(why)) => (Because::NetworkFileSystem, why),
+            (None, None) => (
+                Because::Configured,
+                "[watch] rescan asks for it".to_string(),
+            ),
+        };
+        let every = match configured {
+            Rescan::Auto if because == Because::Configured => None,
+            Rescan::Off => None,
+            Rescan::Auto | Rescan::Every(_) => configured
+                .interval()
+                .and_then(|d| TimeDelta::from_std(d).ok()),
+        };
+        let rescanning = match (because, every) {
+            (Because::Configured, None) => None,
+            _ => Some((why.clone(), every)),
+        };
+        if rescanning != self.rescanning {
+            let every_text = every.map(|e| format!("every {} s", e.num_seconds()));
+            match (because, every_text) {
+                (Because::WatchingFailed, Some(every)) => {
+                    tracing::warn!("{why}; rescanning {every}");
+                }
+                (Because::WatchingFailed, None) => tracing::error!(
+                    "{why}; with [watch] rescan = \"off\", changes are seen only on SIGHUP"
+                ),
+                (Because::NetworkFileSystem, Some(every)) => tracing::info!(
+                    "{why}, where edits made on other machines raise no event: rescanning {every}"
+                ),
+                (Because::NetworkFileSystem, None) => tracing::warn!(
+                    "{why}, where edits made on other machines raise no event; with [watch] rescan = \"off\", they are seen only on SIGHUP"
+                ),
+                (Because::Configured, Some(every)) => {
+                    tracing::info!("rescanning {every} ([watch] rescan)");
+                }
+                (Because::Configured, None) => {
+                    tracing::info!("watching every folder again: no periodic rescan");
+                }
+            }
+            self.rescanning = rescanning;
+        }
+        for label in Because::ALL {
+            let seconds = match every {
+                Some(every) if label == because => every.num_seconds(),
+                _ => 0,
+            };
+            self.metrics
+                .rescan_interval
+                .get_or_create(&vec![("because", label.as_str())])
+                .set(seconds);
+        }
+        self.core.set_rescan(every, now);
+    }
+
+    /// Watches the folders now in the releases folder (one made or moved in since).
+    fn sync_watches(&mut self, now: DateTime<Utc>) {
+        let Some(w) = self.watcher.as_mut() else {
+            return;
+        };
+        let before = w.blind();
+        w.sync(&mut self.unwatchable);
+        let blind = w.blind();
+        // The watch limit reached, or room again: rescan, or stop.
+        if blind != before {
+            self.set_rescan(blind, self.network.clone(), now);
+        }
+    }
+
+    /// A periodic rescan: what changed, as far as the files' stamps tell (the same stamps
+    /// the catalog keeps its parsed releases by). The config is reloaded only if its files
+    /// changed, since a reload renders the whole site anew; the site is built only if a
+    /// release changed.
+    fn rescan(&mut self, now: DateTime<Utc>) -> Change {
+        self.sync_watches(now);
+        let watched = watch::Watched::of(&self.config);
+        let config = watched.config_stamp();
+        if config != self.config_stamp {
+            // Taken now: a config with errors is reported once, not at every rescan.
+            self.config_stamp = config;
+            return Change::Config;
+        }
+        let media = watched.media_stamp();
+        if media != self.media_stamp {
+            self.media_stamp = media;
+            self.check_media();
+        }
+        // The scan alone (one stat per release) tells whether anything changed; a build
+        // with nothing changed still commits the site and the ledger, several times the cost.
+        let releases = watch::releases_stamp(&self.config.paths.releases);
+        if self.releases_stamp.replace(releases) == Some(releases) {
+            Change::Nothing
+        } else {
+            Change::Releases
         }
     }
 
@@ -563,13 +702,20 @@ impl Daemon {
         if let Err(e) = self.alarm.set(schedule::alarm_at(at, now)) {
             tracing::error!("cannot arm the wall-clock timer: {e}");
         }
-        systemd::status(&match at {
+        let mut status = match at {
             Some(at) => format!(
                 "next wake-up {}",
                 at.with_timezone(&self.config.site.timezone).to_rfc3339()
             ),
             None => "idle".to_string(),
-        });
+        };
+        if let Some((why, every)) = &self.rescanning {
+            status.push_str(&match every {
+                Some(every) => format!("; {why}: rescanning every {} s", every.num_seconds()),
+                None => format!("; {why}: not rescanning ([watch] rescan = \"off\")"),
+            });
+        }
+        systemd::status(&status);
     }
 
     fn start_mail(&mut self, dispatches: Vec<(Arc<crate::release::Release>, u32)>) {

@@ -4,6 +4,8 @@
 //! their content type, a validator pair (`ETag`, `Last-Modified`) answered with 304 when the
 //! client already has them, `Cache-Control`, and on feeds `Link` headers naming the feed
 //! itself and its WebSub hubs. Folders serve their `index.html`; there are no listings.
+//! A page or feed goes gzipped to a client that takes gzip, from a copy made once per
+//! version of the file (`gzip`).
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -107,13 +109,19 @@ const READ_WHOLE: u64 = 1 << 20;
 // which grew by a thread per concurrent request; the threads' memory stayed resident
 // after they ended. Only a large attachment is streamed through the pool.
 
-/// Answers a GET or HEAD for `uri_path` from the site in `root`.
+/// Files smaller than this are sent as they are: gzip's header and trailer are 18 bytes.
+const MIN_GZIP: u64 = 32;
+
+/// Answers a GET or HEAD for `uri_path` from the site in `root`. A page or feed asked for
+/// whole by a client that accepts gzip is answered from `gzipped`, the copy made once per
+/// version of the file.
 pub fn serve(
     root: &Path,
     method: &Method,
     uri_path: &str,
     request: &HeaderMap,
     links: Links<'_>,
+    gzipped: &super::gzip::Cache,
 ) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return (
@@ -208,6 +216,29 @@ pub fn serve(
             return (StatusCode::RANGE_NOT_SATISFIABLE, headers).into_response();
         }
     };
+    if status == StatusCode::OK
+        && (MIN_GZIP..=READ_WHOLE).contains(&len)
+        && super::gzip::compressible(&path)
+        && super::gzip::accepted(request)
+    {
+        let read = || {
+            let mut bytes = Vec::with_capacity(len as usize);
+            file.by_ref().take(len).read_to_end(&mut bytes)?;
+            Ok(bytes)
+        };
+        let Ok(copy) = gzipped.get_or_make(&path, super::gzip::Stamp::of(&meta), read) else {
+            return not_found();
+        };
+        // As the compression layer says of what it compresses: a range of the gzipped
+        // bytes is not offered (a range request gets the file's own bytes).
+        headers.remove(header::ACCEPT_RANGES);
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(copy.len()));
+        if method == Method::HEAD {
+            return (status, headers).into_response();
+        }
+        return (status, headers, Body::from(copy)).into_response();
+    }
     let count = span.end - span.start;
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     if method == Method::HEAD {

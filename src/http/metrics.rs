@@ -21,6 +21,11 @@ pub struct Metrics {
     pub send_seconds: Histogram,
     /// When the last error of each kind happened (Unix seconds); absent if none.
     pub last_error: Family<Labels, Gauge>,
+    /// What the HTTP server's limits refused, by limit.
+    pub refused: Family<Labels, Counter>,
+    /// How often the folders are rescanned, by why (`watching_failed`,
+    /// `network_file_system`, `configured`); 0 when not.
+    pub rescan_interval: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -38,6 +43,8 @@ impl Metrics {
         let build_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let send_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 16));
         let last_error = Family::<Labels, Gauge>::default();
+        let refused = Family::<Labels, Counter>::default();
+        let rescan_interval = Family::<Labels, Gauge>::default();
         registry.register(
             "releases",
             "Releases by state (draft, embargoed, public, withdrawn; held: its file broke before it was public)",
@@ -60,6 +67,18 @@ impl Metrics {
             "When the last error of each kind (build, config, mail, notify) happened",
             last_error.clone(),
         );
+        registry.register(
+            "http_refused",
+            "What the HTTP server's limits refused: connections over one address's share \
+             (peer_connections), requests over one client's (client_requests, answered 429), \
+             connections shed while header bytes were over budget (header_budget)",
+            refused.clone(),
+        );
+        registry.register(
+            "rescan_interval_seconds",
+            "How often the release and config folders are rescanned, by why: watching_failed, network_file_system (file events cannot be trusted there), configured ([watch] rescan); 0 when not",
+            rescan_interval.clone(),
+        );
         Metrics {
             registry,
             releases,
@@ -68,7 +87,14 @@ impl Metrics {
             build_seconds,
             send_seconds,
             last_error,
+            refused,
+            rescan_interval,
         }
+    }
+
+    /// One more refusal by `limit`.
+    pub fn refused(&self, limit: &'static str) {
+        self.refused.get_or_create(&vec![("limit", limit)]).inc();
     }
 
     pub fn error(&self, kind: &'static str, at: chrono::DateTime<chrono::Utc>) {

@@ -1,8 +1,13 @@
 //! The daemon's HTTP server (axum): the built site from `public/`, the unsubscribe page and
 //! its one-click POST, `/healthz` and `/metrics`. `serve` takes its listener and its
 //! shutdown trigger as arguments, so tests bind `127.0.0.1:0` and run the real server.
+//! Its limits (connections per address, requests per client, header bytes in flight) are
+//! in `clients` and `budget`; what they refuse is counted in `/metrics`.
 
+mod budget;
+mod clients;
 mod files;
+mod gzip;
 pub mod metrics;
 mod unsubscribe;
 
@@ -22,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::add_extension::AddExtension;
 use tower_http::compression::CompressionLayer;
 
 pub use files::resolve;
@@ -37,6 +43,8 @@ pub struct Site {
     pub public: PathBuf,
     pub base_url: url::Url,
     pub hubs: Vec<url::Url>,
+    /// `[http] trusted_proxies`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Site {
@@ -46,6 +54,7 @@ impl Site {
             public: config.paths.public.clone(),
             base_url: config.site.base_url.clone(),
             hubs: config.websub_hubs.clone(),
+            trusted_proxies: config.http.trusted_proxies.clone(),
         }
     }
 }
@@ -59,6 +68,10 @@ pub struct Shared {
     pub ledger: crate::ledger::Handle,
     pub key: TokenKey,
     pub metrics: Arc<Metrics>,
+    /// Requests in flight by client (`clients::PER_CLIENT`).
+    in_flight: Arc<clients::Counts>,
+    /// Pages and feeds gzipped once per version (`gzip`).
+    gzipped: gzip::Cache,
 }
 
 impl Shared {
@@ -73,6 +86,8 @@ impl Shared {
             ledger,
             key,
             metrics,
+            in_flight: Arc::default(),
+            gzipped: gzip::Cache::default(),
         }
     }
 
@@ -92,10 +107,18 @@ impl Shared {
     }
 }
 
+/// What a listener serves: its routes, and the shared state that says which peers are
+/// trusted proxies (their share of connections is larger).
+pub struct App {
+    router: Router,
+    shared: Arc<Shared>,
+}
+
 /// What readers reach: the site, the unsubscribe page and `/healthz`. No `/metrics` here:
-/// its counts say how many releases are embargoed (`admin_router`).
-pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+/// its counts say how many releases are embargoed (`admin_router`). Each client has at
+/// most `clients::PER_CLIENT` requests in flight.
+pub fn router(shared: Arc<Shared>) -> App {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route(
             "/unsubscribe/{token}",
@@ -104,11 +127,19 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .fallback(site)
         .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(axum::middleware::from_fn(require_host))
-        .with_state(shared)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            clients::limit,
+        ))
+        .with_state(Arc::clone(&shared));
+    App { router, shared }
 }
 
-/// Text is compressed; what is compressed already (images, PDF, archives, audio, video,
-/// web fonts) is sent as it is: gzipping it again costs CPU per request and saves nothing.
+/// Text the site's files do not gzip themselves (a page or feed over 1 MiB, the
+/// unsubscribe pages) is compressed here, per response; pages and feeds come gzipped from
+/// `gzip::Cache` already (with `Content-Encoding`, which this layer leaves alone). What is
+/// compressed already (images, PDF, archives, audio, video, web fonts) is sent as it is:
+/// gzipping it again costs CPU per request and saves nothing.
 fn compressible() -> impl tower_http::compression::Predicate {
     use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
     DefaultPredicate::new()
@@ -125,12 +156,13 @@ fn compressible() -> impl tower_http::compression::Predicate {
 }
 
 /// What the admin reaches on `[http] admin_listen`: `/metrics` and `/healthz`.
-pub fn admin_router(shared: Arc<Shared>) -> Router {
-    Router::new()
+pub fn admin_router(shared: Arc<Shared>) -> App {
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn(require_host))
-        .with_state(shared)
+        .with_state(Arc::clone(&shared));
+    App { router, shared }
 }
 
 /// An HTTP/1.1 request must name its host (RFC 9112 §3.2): without one it is refused.
@@ -150,7 +182,7 @@ async fn require_host(request: Request, next: axum::middleware::Next) -> Respons
 
 /// Connections served at once; more wait in the listen backlog. Slow clients cannot take
 /// every file descriptor.
-const MAX_CONNECTIONS: usize = 512;
+pub(crate) const MAX_CONNECTIONS: usize = 512;
 /// A client must send its request headers within this time (slowloris), also between
 /// requests on a kept-alive connection.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -160,67 +192,38 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const STALLED_PEER: Duration = Duration::from_secs(30);
 /// At shutdown, requests in progress get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-/// Connections one address may hold at once: one client trickling headers over hundreds of
-/// connections (slowloris) takes this many of `MAX_CONNECTIONS`, never all of them. A
-/// browser opens six; a newsroom behind one NAT address many more, but each is short.
-const PER_PEER: usize = 64;
-/// The most a connection buffers of a request's headers (hyper's read buffer): 512
-/// connections holding unfinished headers hold at most 32 MiB. Longer headers get 431.
+/// The most a connection buffers of a request's headers (hyper's read buffer); longer
+/// headers get 431. All connections together hold at most `budget::LIMIT` (8 MiB), not
+/// 512 × 64 KiB: past it, the oldest unfinished heads are shed.
 const MAX_HEADER_BUFFER: usize = 64 * 1024;
-
-/// How many connections each address holds. A std mutex: each use is a map update, never
-/// held across an await (mini-redis's `db.rs` argues the same).
-#[derive(Default)]
-struct Peers(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
-
-/// One admitted connection of an address; dropping it gives its place back.
-struct PeerSlot {
-    peers: Arc<Peers>,
-    ip: std::net::IpAddr,
-}
-
-impl Peers {
-    /// A place for one more connection from `ip`, unless it holds `PER_PEER` already.
-    fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<PeerSlot> {
-        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = held.entry(ip).or_insert(0);
-        if *n >= PER_PEER {
-            return None;
-        }
-        *n += 1;
-        Some(PeerSlot {
-            peers: Arc::clone(self),
-            ip,
-        })
-    }
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut held = self.peers.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = held.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                held.remove(&self.ip);
-            }
-        }
-    }
-}
 
 /// Serves until `shutdown` is cancelled, then lets requests in progress finish for a few
 /// seconds at most (a slow client cannot hold the daemon's exit).
 ///
 /// The accept loop is ours rather than `axum::serve`'s, which sets no timeouts and no
 /// limit: each connection is HTTP/1.1 by hyper with a header read timeout and a bounded
-/// header buffer, at most `MAX_CONNECTIONS` are open, and at most `PER_PEER` of them from
-/// one address.
+/// header buffer, at most `MAX_CONNECTIONS` are open, and at most `clients::PER_PEER` of
+/// them from one address (`clients::PER_PROXY` from a trusted proxy); the header bytes in
+/// flight over all of them are bounded by `budget`.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: App,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let peers = Arc::new(Peers::default());
+    let peers = Arc::new(clients::Counts::default());
+    let shed = app
+        .shared
+        .metrics
+        .refused
+        .get_or_create(&vec![("limit", "header_budget")])
+        .clone();
+    let budget = budget::Budget::new(budget::LIMIT, shed);
+    // Every request gives its head's bytes back to the budget once hyper has it whole.
+    let router = app
+        .router
+        .clone()
+        .layer(axum::middleware::from_fn(budget::head_read));
     let connections = TaskTracker::new();
     loop {
         let permit = tokio::select! {
@@ -244,14 +247,32 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         // Over its share, a connection is closed at once and its slot is free again.
-        let Some(peer_slot) = peers.admit(peer.ip()) else {
+        let share = if app
+            .shared
+            .site()
+            .trusted_proxies
+            .iter()
+            .any(|net| net.contains(&peer.ip()))
+        {
+            clients::PER_PROXY
+        } else {
+            clients::PER_PEER
+        };
+        let Some(peer_slot) = peers.admit(peer.ip(), share) else {
+            app.shared.metrics.refused("peer_connections");
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
         let _ =
             rustix::net::sockopt::set_tcp_user_timeout(&stream, STALLED_PEER.as_millis() as u32);
-        let service = TowerToHyperService::new(app.clone());
+        let stream = budget.meter(stream);
+        // The peer's address goes with each request, for the per-client bound, and the
+        // connection's count of header bytes, which the request's arrival settles.
+        let service = TowerToHyperService::new(AddExtension::new(
+            AddExtension::new(router.clone(), clients::Peer(peer)),
+            stream.ticket(),
+        ));
         let stop = shutdown.clone();
         connections.spawn(async move {
             let _permit = permit;
@@ -288,6 +309,7 @@ async fn site(State(shared): State<Arc<Shared>>, request: Request) -> Response {
             base_url: &site.base_url,
             hubs: &site.hubs,
         },
+        &shared.gzipped,
     )
 }
 

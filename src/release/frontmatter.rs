@@ -171,7 +171,7 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         );
     }
     let body = text[body_range.clone()].to_string();
-    let (title, date, lang, slug) = (title?, date?, lang?, slug?);
+    let (title, (date, date_only), lang, slug) = (title?, date?, lang?, slug?);
     if image.is_some() && image_alt.is_none() {
         diags.push(
             src.error(front_span.clone(), "the image has no `image_alt`")
@@ -243,6 +243,7 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         explicit_id,
         title,
         date,
+        date_only,
         updated,
         lang,
         topics,
@@ -306,7 +307,7 @@ fn read_instant(
     key: &'static str,
     site: &Site,
     diags: &mut Vec<Diagnostic>,
-) -> Option<chrono::DateTime<chrono::Utc>> {
+) -> Option<(chrono::DateTime<chrono::Utc>, bool)> {
     let value = t.raw(key)?;
     let written = match (value.get_ref().as_datetime(), value.get_ref().as_str()) {
         (Some(dt), _) => Written::from_toml(dt),
@@ -319,8 +320,9 @@ fn read_instant(
             return None;
         }
     };
+    let date_only = matches!(written, Ok(Written::Date(_)));
     match written.and_then(|w| w.resolve(site.timezone, site.publish_time)) {
-        Ok(instant) => Some(instant),
+        Ok(instant) => Some((instant, date_only)),
         Err(e) => {
             diags.push(
                 t.error(value.span(), e.to_string())
@@ -331,11 +333,12 @@ fn read_instant(
     }
 }
 
+/// The lift, and whether it was written as a day alone.
 fn read_date(
     t: &mut TableReader<'_, '_>,
     site: &Site,
     diags: &mut Vec<Diagnostic>,
-) -> Option<chrono::DateTime<chrono::Utc>> {
+) -> Option<(chrono::DateTime<chrono::Utc>, bool)> {
     if t.raw("date").is_none() {
         diags.push(t.missing(
             "date",
@@ -351,7 +354,7 @@ fn read_updated(
     site: &Site,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
-    read_instant(t, "updated", site, diags)
+    read_instant(t, "updated", site, diags).map(|(instant, _)| instant)
 }
 
 fn read_topics(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Vec<Topic> {

@@ -99,6 +99,9 @@ pub struct Release {
     pub title: String,
     /// The embargo lift.
     pub date: DateTime<Utc>,
+    /// The date was written as a day alone (it lifts at the site's `publish_time`): pages
+    /// and mail show the day and no invented time.
+    pub date_only: bool,
     /// Set when the release was corrected after publication.
     pub updated: Option<DateTime<Utc>>,
     pub lang: LangTag,
@@ -150,8 +153,15 @@ impl Keys {
         // (`miljo` to `Miljo`), which the page and the feeds still show.
         let topics: Vec<&str> = r.topics.iter().map(Topic::name).collect();
         Keys {
-            page: hasher.hash_one((&r.content_hash, r.updated, &r.id, &r.slug, topics)),
-            list: hasher.hash_one((&r.title, r.date, &r.lang, &r.slug)),
+            page: hasher.hash_one((
+                &r.content_hash,
+                r.updated,
+                &r.id,
+                &r.slug,
+                topics,
+                r.date_only,
+            )),
+            list: hasher.hash_one((&r.title, r.date, r.date_only, &r.lang, &r.slug)),
         }
     }
 }
@@ -293,6 +303,8 @@ pub fn deleted(
         explicit_id: true,
         title: notice.title.clone(),
         date: notice.date,
+        // The ledger keeps the instant, not how it was written.
+        date_only: false,
         updated: None,
         lang,
         topics: Vec::new(),
@@ -326,6 +338,7 @@ pub(crate) fn fixture(slug: &str, date: &str) -> Release {
         explicit_id: false,
         title: slug.to_uppercase(),
         date: date.parse().unwrap(),
+        date_only: false,
         updated: None,
         lang: LangTag::parse("sv").unwrap(),
         topics: vec![],

@@ -126,8 +126,14 @@ fn examine_one(
     };
     if meta.is_dir() {
         let index = path.join("index.md");
-        if !index.exists() {
-            return Ok(None);
+        match fs::metadata(&index) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(None),
+            // A folder we may not look into (most often a root-owned `lost+found` at a
+            // mount's root) may hold a release: say so, as a warning, since it is not a
+            // broken release and `check` must not fail on every ext4 mount root.
+            Err(e) => return Err(unreadable_folder(&path, &e)),
         }
         let stamp = bundle_stamp(root, &path)?;
         Ok(Some(Entry {
@@ -148,6 +154,30 @@ fn examine_one(
     } else {
         Ok(None)
     }
+}
+
+/// A folder in the releases folder that cannot be looked into: a warning naming it.
+fn unreadable_folder(path: &Path, e: &std::io::Error) -> Diagnostic {
+    let why = match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
+    Diagnostic::file(
+        path,
+        format!("cannot be read ({why}); its releases are not published"),
+    )
+    .warning()
+}
+
+/// Whether the scan reports `folder` (in the releases folder) as unreadable: it cannot
+/// tell whether the folder holds a release.
+pub fn reports_unreadable(folder: &Path) -> bool {
+    fs::metadata(folder.join("index.md")).is_err_and(|e| {
+        !matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+        )
+    })
 }
 
 /// The entry `key` (a name in `dir`) as `scan` would list it now; `None` if it is gone or

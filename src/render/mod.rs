@@ -4,6 +4,8 @@
 
 pub mod feed;
 pub mod guard;
+pub mod locale;
+pub mod share;
 pub mod sitemap;
 pub mod templates;
 pub mod view;
@@ -24,7 +26,7 @@ use crate::planner::Plan;
 use crate::release::{LangTag, Release, Topic};
 use feed::{Feed, Format};
 pub use templates::Templates;
-use view::{DateView, LinkView, ReleaseView, SiteView, TopicView};
+use view::{DateView, Labels, LinkView, ReleaseView, SiteView, TopicView};
 
 /// A hash map with a fast hasher: keys here are our own paths and names, not input
 /// an attacker chooses to collide. The renderer's memos use it, and so do the build's
@@ -78,18 +80,32 @@ struct FeedLink {
     name: &'static str,
     title: String,
     url: String,
+    /// The page's own feed (a topic page's topic feed; the site's elsewhere): the footer
+    /// offers these, the head names every feed.
+    own: bool,
 }
 
-fn feed_links(feed: &Feed<'_>, config: &Config) -> Vec<FeedLink> {
+/// The three formats of the feed in `dir` (`""` for the site's) titled `title`.
+fn feed_links_at(dir: &str, title: &str, own: bool, config: &Config) -> Vec<FeedLink> {
     Format::ALL
         .iter()
         .map(|&f| FeedLink {
             media_type: f.media_type(),
             name: f.name(),
-            title: format!("{} ({})", feed.title, f.name()),
-            url: feed.url(config, f).to_string(),
+            title: format!("{title} ({})", f.name()),
+            url: config.url(&format!("{dir}{}", f.file_name())).to_string(),
+            own,
         })
         .collect()
+}
+
+fn feed_links(feed: &Feed<'_>, config: &Config) -> Vec<FeedLink> {
+    feed_links_at(&feed.dir, &feed.title, true, config)
+}
+
+/// The title of a topic's feed.
+fn topic_feed_title(config: &Config, name: &str) -> String {
+    format!("{} – {name}", config.site.title)
 }
 
 #[derive(Serialize)]
@@ -104,13 +120,16 @@ struct ListItem<'a> {
 /// lists show it (a release is in its year's archive, its topics' pages and its language's).
 struct ListItems<'a> {
     config: &'a Config,
+    /// The site's words: lists are in its language.
+    labels: &'a Labels,
     made: RefCell<Map<&'a str, Value>>,
 }
 
 impl<'a> ListItems<'a> {
-    fn new(config: &'a Config) -> Self {
+    fn new(config: &'a Config, labels: &'a Labels) -> Self {
         ListItems {
             config,
+            labels,
             made: RefCell::new(Default::default()),
         }
     }
@@ -126,7 +145,12 @@ impl<'a> ListItems<'a> {
                             title: &r.title,
                             url: self.config.url(&r.path()).to_string(),
                             lang: r.lang.as_str(),
-                            date: DateView::new(r.date, self.config.site.timezone),
+                            date: DateView::new(
+                                r.date,
+                                self.config.site.timezone,
+                                self.labels,
+                                !r.date_only,
+                            ),
                         })
                     })
                     .clone()
@@ -142,12 +166,27 @@ pub fn release_page(
     templates: &Templates,
     release: &Release,
 ) -> Result<Vec<u8>, RenderError> {
+    // The site's feeds, and each of the release's topics' (a notice names none: it is in
+    // no feed).
+    let mut feeds = feed_links_at("", &config.site.title, true, config);
+    if release.withdrawn.is_none() {
+        for t in &release.topics {
+            let dir = t.path();
+            feeds.extend(feed_links_at(
+                &dir,
+                &topic_feed_title(config, t.name()),
+                false,
+                config,
+            ));
+        }
+    }
     let ctx = minijinja::context! {
-        site => value(SiteView::new(config)),
-        release => value(ReleaseView::new(release, config)),
+        site => value(SiteView::with_labels(config, templates.labels(&config.site.lang))),
+        release => value(ReleaseView::with_labels(release, config, templates.labels(&release.lang))),
         lang => release.lang.as_str(),
         canonical => config.url(&release.path()).to_string(),
         description => if release.withdrawn.is_some() { "" } else { release.summary().unwrap_or_default() },
+        feeds => value(&feeds),
     };
     templates
         .render("release.html", ctx)
@@ -171,8 +210,8 @@ pub fn feed_content(
         return Ok(None);
     }
     let ctx = minijinja::context! {
-        site => value(SiteView::new(config)),
-        release => value(ReleaseView::new(release, config)),
+        site => value(SiteView::with_labels(config, templates.labels(&config.site.lang))),
+        release => value(ReleaseView::with_labels(release, config, templates.labels(&release.lang))),
         lang => release.lang.as_str(),
     };
     templates
@@ -212,7 +251,8 @@ pub fn listings(
     on_disk: &dyn Fn(&str) -> bool,
 ) -> Result<Outputs, RenderError> {
     let mut out = Outputs::new();
-    let site = value(SiteView::new(config));
+    let labels = templates.labels(&config.site.lang);
+    let site = value(SiteView::with_labels(config, labels));
     let tz = config.site.timezone;
     let shown: Vec<&Release> = plan
         .public
@@ -244,7 +284,7 @@ pub fn listings(
     let mut sitemap = Vec::new();
     let lastmod = |r: &Release| Some(r.last_modified().with_timezone(&tz).to_rfc3339());
 
-    let list_items = ListItems::new(config);
+    let list_items = ListItems::new(config, labels);
     let cache = RefCell::new(cache);
     // Whether `path` can stay as written: its content is identified by `key`.
     let reuse = |path: &str, key: u64, out: &mut Outputs| {
@@ -266,7 +306,11 @@ pub fn listings(
         if reuse(&path, key, out) {
             return Ok(());
         }
-        let feeds = feed.map(|f| feed_links(f, config)).unwrap_or_default();
+        // A page without a feed of its own (a year's archive) offers the site's.
+        let feeds = match feed {
+            Some(f) => feed_links(f, config),
+            None => feed_links_at("", &config.site.title, true, config),
+        };
         let ctx = minijinja::context! { site => site.clone(), feeds => value(&feeds), canonical => config.url(dir).to_string(), ..extra() };
         let html = templates
             .render(template, ctx)
@@ -353,7 +397,7 @@ pub fn listings(
     });
 
     // Year archives.
-    let archive = SiteView::new(config).labels.archive;
+    let archive = &labels.archive;
     for (year, releases) in by_year.iter().rev() {
         let dir = format!("archive/{year}/");
         let heading = format!("{archive} {year}");
@@ -392,6 +436,8 @@ pub fn listings(
             list.push(r);
         }
     }
+    // A feed's title names the site (a feed reader lists many); a page's heading does not
+    // (the site's name heads every page): "Människohandel", "Pressmeddelanden på svenska".
     let groups = topics
         .iter()
         .zip(topic_links)
@@ -399,7 +445,8 @@ pub fn listings(
             let releases = by_topic.remove(t)?;
             Some((
                 t.path(),
-                format!("{} – {name}", config.site.title),
+                topic_feed_title(config, name),
+                name.to_string(),
                 config.site.lang.clone(),
                 releases,
                 Some(view),
@@ -409,21 +456,26 @@ pub fn listings(
             (
                 format!("lang/{}/", l.key()),
                 format!("{} ({l})", config.site.title),
+                format!("{} {}", labels.languages, labels.language_name(l)),
                 l.clone(),
                 releases,
                 None,
             )
         }));
-    for (dir, title, lang, releases, topic) in groups {
+    for (dir, title, heading, lang, releases, topic) in groups {
         let feed = Feed::new(dir.clone(), title.clone(), lang, &releases, config, plan.at);
         emit_feed(&feed, &mut out)?;
-        let items = || minijinja::context! { heading => title.clone(), releases => list_items.of(&releases), topic => value(&topic) };
+        let items = || minijinja::context! { heading => heading.clone(), releases => list_items.of(&releases), topic => value(&topic) };
         let description = topic.as_ref().and_then(|t| t.description.as_deref());
         page(
             &dir,
             "list.html",
             Some(&feed),
-            keyed(&(&title, description), &releases, Release::list_key),
+            keyed(
+                &(&title, &heading, description),
+                &releases,
+                Release::list_key,
+            ),
             &items,
             &mut out,
         )?;

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use minijinja::{AutoEscape, Environment, Error, State, Value, value::ValueKind};
 
+use super::locale::{Labels, Strings};
 use crate::diagnostic::Diagnostic;
+use crate::release::LangTag;
 
 /// The built-in templates, by name. An override in `config/templates/` uses the same name.
 pub const BUILT_IN: &[(&str, &str)] = &[
@@ -22,6 +24,8 @@ pub struct Templates {
     env: Environment<'static>,
     /// Some built-in is replaced by a file of the press office's.
     overridden: bool,
+    /// The words templates print, with the office's `strings.toml` over the built-in ones.
+    strings: Strings,
 }
 
 impl Templates {
@@ -35,7 +39,13 @@ impl Templates {
         Templates {
             env,
             overridden: false,
+            strings: Strings::default(),
         }
+    }
+
+    /// The words of a page in `lang`.
+    pub fn labels(&self, lang: &LangTag) -> &Labels {
+        self.strings.labels(lang)
     }
 
     /// Whether a template of the press office's replaces a built-in.
@@ -43,8 +53,9 @@ impl Templates {
         self.overridden
     }
 
-    /// Built-ins, overridden by any template of the same name in `dir`. A broken override is
-    /// reported and the built-in is kept, so the site still builds.
+    /// Built-ins, overridden by any template of the same name in `dir`, and their words by
+    /// `dir/strings.toml`. A broken override is reported and the built-in is kept, so the
+    /// site still builds.
     pub fn load(dir: &Path) -> (Templates, Vec<Diagnostic>) {
         let mut templates = Templates::built_in();
         let mut diags = Vec::new();
@@ -63,6 +74,9 @@ impl Templates {
                 Err(e) => diags.push(template_error(&path, &e)),
             }
         }
+        let (strings, strings_diags) = Strings::load(dir);
+        templates.strings = strings;
+        diags.extend(strings_diags);
         (templates, diags)
     }
 

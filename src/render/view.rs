@@ -1,12 +1,15 @@
 //! What templates see: releases and the site turned into plain serialisable values with
-//! absolute URLs and dates already formatted in the site's time zone.
+//! absolute URLs, and dates written in the page's language in the site's time zone.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::release::{Contact, LangTag, Release, Topic};
+use crate::release::{Contact, Release, Topic};
+
+pub use super::locale::Labels;
+use super::share::ShareView;
 
 #[derive(Serialize)]
 pub struct SiteView<'a> {
@@ -14,35 +17,67 @@ pub struct SiteView<'a> {
     pub base_url: &'a str,
     pub lang: &'a str,
     pub author: &'a str,
-    pub labels: &'static Labels,
+    pub labels: &'a Labels,
 }
 
 impl<'a> SiteView<'a> {
+    /// With the built-in words of the site's language.
     pub fn new(config: &'a Config) -> Self {
+        SiteView::with_labels(config, Labels::for_lang(&config.site.lang))
+    }
+
+    pub fn with_labels(config: &'a Config, labels: &'a Labels) -> Self {
         SiteView {
             title: &config.site.title,
             base_url: config.site.base_url.as_str(),
             lang: config.site.lang.as_str(),
             author: &config.site.author,
-            labels: Labels::for_lang(&config.site.lang),
+            labels,
         }
     }
 }
 
+/// A date as a person reads it, and in parts for templates that write their own.
 #[derive(Serialize)]
 pub struct DateView {
-    /// RFC 3339 in the site's zone, for `<time datetime>`.
+    /// For `<time datetime>`: RFC 3339 in the site's zone, or the day alone (`2018-10-18`)
+    /// when no time was given.
     pub iso: String,
-    /// `2018-10-18 00:00 CEST`.
+    /// `18 oktober 2018`, with the time of day only when the release gave one:
+    /// `18 oktober 2018 kl. 08.00`.
     pub display: String,
+    /// `18 oktober 2018`.
+    pub day: String,
+    /// `08.00` (`08:00` in English), or none when only a day was given.
+    pub time: Option<String>,
+    /// The zone's abbreviation (`CEST`).
+    pub zone: String,
+    pub year: i32,
+    /// 1 to 12.
+    pub month: u32,
+    pub month_name: &'static str,
+    pub day_of_month: u32,
 }
 
 impl DateView {
-    pub fn new(at: DateTime<Utc>, tz: Tz) -> Self {
+    /// `timed`: whether the time of day is part of the date (a release dated with a day
+    /// alone lifts at the site's `publish_time`, a time nobody wrote).
+    pub fn new(at: DateTime<Utc>, tz: Tz, labels: &Labels, timed: bool) -> Self {
         let local = at.with_timezone(&tz);
         DateView {
-            iso: local.to_rfc3339(),
-            display: local.format("%Y-%m-%d %H:%M %Z").to_string(),
+            iso: if timed {
+                local.to_rfc3339()
+            } else {
+                local.format("%Y-%m-%d").to_string()
+            },
+            display: labels.date(&local, timed),
+            day: labels.day(&local),
+            time: timed.then(|| labels.time(&local)),
+            zone: local.format("%Z").to_string(),
+            year: local.year(),
+            month: local.month(),
+            month_name: labels.month(local.month0()),
+            day_of_month: local.day(),
         }
     }
 }
@@ -89,6 +124,8 @@ pub struct ReleaseView<'a> {
     pub url: String,
     pub id: &'a str,
     pub lang: &'a str,
+    /// The language's name in the release's own language (`svenska`).
+    pub lang_name: String,
     pub date: DateView,
     pub updated: Option<DateView>,
     pub summary: &'a str,
@@ -98,12 +135,24 @@ pub struct ReleaseView<'a> {
     pub image_alt: Option<&'a str>,
     pub attachments: Vec<FileView>,
     pub body_html: &'a str,
+    /// The body's first paragraph (the lead) and the rest, so a page can put the press
+    /// contacts between them; `lead_html` is empty when the body opens with anything else.
+    pub lead_html: &'a str,
+    pub rest_html: &'a str,
     pub withdrawn: Option<&'a str>,
-    pub labels: &'static Labels,
+    /// Open Graph, Twitter card and schema.org metadata; none for a withdrawn release.
+    pub share: Option<ShareView>,
+    pub labels: &'a Labels,
 }
 
 impl<'a> ReleaseView<'a> {
+    /// With the built-in words of the release's language.
     pub fn new(release: &'a Release, config: &Config) -> Self {
+        ReleaseView::with_labels(release, config, Labels::for_lang(&release.lang))
+    }
+
+    /// `labels`: the words of the release's language.
+    pub fn with_labels(release: &'a Release, config: &Config, labels: &'a Labels) -> Self {
         let page = config.url(&release.path());
         let file = |a: &crate::release::Attachment| FileView {
             name: a.name.clone(),
@@ -117,16 +166,27 @@ impl<'a> ReleaseView<'a> {
         // A withdrawn release's page is a notice: its title, date and the reason, never its
         // text or files, whatever a custom template asks for.
         let shown = release.withdrawn.is_none();
+        let body_html = if shown {
+            release.body_html().unwrap_or_default()
+        } else {
+            ""
+        };
+        let (lead_html, rest_html) = lead(body_html);
+        let image = release.image.as_ref().filter(|_| shown).map(file);
+        let share =
+            shown.then(|| ShareView::new(release, config, image.as_ref().map(|i| i.url.as_str())));
         ReleaseView {
             title: &release.title,
             url: page.to_string(),
             id: &release.id,
             lang: release.lang.as_str(),
-            date: DateView::new(release.date, tz),
+            lang_name: labels.language_name(&release.lang),
+            date: DateView::new(release.date, tz, labels, !release.date_only),
+            // A correction is an instant the ledger saw: it always has its time.
             updated: release
                 .updated
                 .filter(|u| *u > release.date)
-                .map(|u| DateView::new(u, tz)),
+                .map(|u| DateView::new(u, tz, labels, true)),
             summary: if shown {
                 release.summary().unwrap_or_default()
             } else {
@@ -138,21 +198,33 @@ impl<'a> ReleaseView<'a> {
                 .map(|t| TopicView::new(t, config.topics.name(t), config))
                 .collect(),
             contacts: &release.contacts,
-            image: release.image.as_ref().filter(|_| shown).map(file),
+            image,
             image_alt: release.image_alt.as_deref(),
             attachments: release
                 .files()
                 .filter(|a| shown && release.attachments.contains(a))
                 .map(file)
                 .collect(),
-            body_html: if shown {
-                release.body_html().unwrap_or_default()
-            } else {
-                ""
-            },
+            body_html,
+            lead_html,
+            rest_html,
             withdrawn: release.withdrawn.as_deref(),
-            labels: Labels::for_lang(&release.lang),
+            share,
+            labels,
         }
+    }
+}
+
+/// Splits sanitised body HTML after its first paragraph, when it opens with one. A `<p>`
+/// cannot hold another, and the HTML is our own well-formed output, so the first `</p>`
+/// closes it.
+fn lead(html: &str) -> (&str, &str) {
+    if !html.starts_with("<p>") {
+        return ("", html);
+    }
+    match html.find("</p>") {
+        Some(end) => html.split_at(end + "</p>".len()),
+        None => ("", html),
     }
 }
 
@@ -165,79 +237,20 @@ pub fn human_size(len: u64) -> String {
     }
 }
 
-/// The few words the built-in templates print, in the page's language.
-#[derive(Serialize)]
-pub struct Labels {
-    pub releases: &'static str,
-    pub latest: &'static str,
-    pub archive: &'static str,
-    pub topics: &'static str,
-    pub topic: &'static str,
-    pub language: &'static str,
-    pub contacts: &'static str,
-    pub attachments: &'static str,
-    pub published: &'static str,
-    pub updated: &'static str,
-    pub withdrawn: &'static str,
-    pub subscribe: &'static str,
-    pub none: &'static str,
-    pub greeting: &'static str,
-    pub greeting_anonymous: &'static str,
-    pub correction: &'static str,
-    pub update_subject: &'static str,
-    pub read_online: &'static str,
-    pub unsubscribe: &'static str,
-}
+#[cfg(test)]
+mod tests {
+    use super::lead;
 
-const SV: Labels = Labels {
-    releases: "Pressmeddelanden",
-    latest: "Senaste pressmeddelanden",
-    archive: "Arkiv",
-    topics: "Ämnen",
-    topic: "Ämne",
-    language: "Språk",
-    contacts: "Presskontakt",
-    attachments: "Dokument",
-    published: "Publicerad",
-    updated: "Uppdaterad",
-    withdrawn: "Pressmeddelandet har dragits tillbaka",
-    subscribe: "Prenumerera",
-    none: "Inga pressmeddelanden ännu.",
-    greeting: "Hej",
-    greeting_anonymous: "Hej!",
-    correction: "Rättelse: det här pressmeddelandet har uppdaterats sedan vi skickade det.",
-    update_subject: "Uppdaterat",
-    read_online: "Läs pressmeddelandet på webben",
-    unsubscribe: "Avsluta prenumerationen",
-};
-
-const EN: Labels = Labels {
-    releases: "Press releases",
-    latest: "Latest press releases",
-    archive: "Archive",
-    topics: "Topics",
-    topic: "Topic",
-    language: "Language",
-    contacts: "Press contact",
-    attachments: "Documents",
-    published: "Published",
-    updated: "Updated",
-    withdrawn: "This press release has been withdrawn",
-    subscribe: "Subscribe",
-    none: "No press releases yet.",
-    greeting: "Dear",
-    greeting_anonymous: "Hello,",
-    correction: "Correction: this press release has been updated since we sent it.",
-    update_subject: "Updated",
-    read_online: "Read the press release online",
-    unsubscribe: "Unsubscribe",
-};
-
-impl Labels {
-    pub fn for_lang(lang: &LangTag) -> &'static Labels {
-        match lang.key().split('-').next() {
-            Some("sv") => &SV,
-            _ => &EN,
-        }
+    #[test]
+    fn the_lead_is_the_first_paragraph_when_the_body_opens_with_one() {
+        let html = "<p>Lead <em>here</em>.</p>\n<p>More.</p>\n";
+        assert_eq!(
+            lead(html),
+            ("<p>Lead <em>here</em>.</p>", "\n<p>More.</p>\n")
+        );
+        // A body that opens with a heading or a list has no lead: contacts come first.
+        let html = "<h2>Bakgrund</h2>\n<p>Text.</p>\n";
+        assert_eq!(lead(html), ("", html));
+        assert_eq!(lead(""), ("", ""));
     }
 }

@@ -73,7 +73,26 @@ impl Daemon {
     }
 
     pub fn start_full(p: &Project, env: &[(&str, &str)], args: &[&str]) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pressroom"))
+        Daemon::spawn(Command::new(env!("CARGO_BIN_EXE_pressroom")), p, env, args)
+    }
+
+    /// Starts the daemon as the unprivileged `user` (uid and gid, no other groups), as
+    /// systemd's dynamic user runs it: root reads every folder, so only a daemon without
+    /// that privilege meets an unreadable one. The project must be `user`'s
+    /// (`Project::give_to`), which also puts the binary where `user` may run it.
+    pub fn start_as(p: &Project, user: u32, env: &[(&str, &str)]) -> Daemon {
+        let mut setpriv = Command::new("setpriv");
+        setpriv
+            .arg(format!("--reuid={user}"))
+            .arg(format!("--regid={user}"))
+            .arg("--clear-groups")
+            .arg("--")
+            .arg(p.binary());
+        Daemon::spawn(setpriv, p, env, &[])
+    }
+
+    fn spawn(mut command: Command, p: &Project, env: &[(&str, &str)], args: &[&str]) -> Daemon {
+        let mut child = command
             .arg("--config")
             .arg(p.path().join("config/pressroom.toml"))
             .arg("run")

@@ -3,6 +3,7 @@
 //! behaviour (ripgrep's layout).
 
 mod bad_input;
+mod browser;
 mod build;
 mod cli;
 mod corrections;
@@ -12,6 +13,7 @@ mod dkim;
 mod embargo;
 mod feeds;
 mod forgery;
+mod html;
 mod http_edges;
 mod identity;
 mod incremental;
@@ -28,6 +30,7 @@ mod targeting;
 mod templates;
 mod topics;
 mod validators;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,6 +104,45 @@ impl Project {
     /// Runs `pressroom --config <copy>/config/pressroom.toml ARGS`.
     pub fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_pressroom"))
+            .arg("--config")
+            .arg(self.path().join("config/pressroom.toml"))
+            .args(args)
+            .output()
+            .expect("run pressroom")
+    }
+
+    /// Makes the project `user`'s (uid and gid), as a service's folders are its own, and
+    /// links the binary into it: the build folder may be closed to other users.
+    pub fn give_to(&self, user: u32) {
+        let owner = format!("{user}:{user}");
+        let ok = Command::new("chown")
+            .args(["-R", &owner])
+            .arg(self.path())
+            .status()
+            .expect("chown")
+            .success();
+        assert!(ok, "chown -R {owner}");
+        // Linked after the chown, which would otherwise change the build's own file.
+        let bin = self.binary();
+        if std::fs::hard_link(env!("CARGO_BIN_EXE_pressroom"), &bin).is_err() {
+            std::fs::copy(env!("CARGO_BIN_EXE_pressroom"), &bin).expect("copy the binary");
+        }
+    }
+
+    /// Where `give_to` puts the binary.
+    pub fn binary(&self) -> PathBuf {
+        self.path().join("pressroom")
+    }
+
+    /// Runs `pressroom --config <copy>/config/pressroom.toml ARGS` as `user`
+    /// (`give_to` first).
+    pub fn run_as(&self, user: u32, args: &[&str]) -> Output {
+        Command::new("setpriv")
+            .arg(format!("--reuid={user}"))
+            .arg(format!("--regid={user}"))
+            .arg("--clear-groups")
+            .arg("--")
+            .arg(self.binary())
             .arg("--config")
             .arg(self.path().join("config/pressroom.toml"))
             .args(args)

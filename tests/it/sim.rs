@@ -589,6 +589,8 @@ impl Sim {
                 None
             }
             Action::ReadMedia | Action::Rewatch => None,
+            // The simulator never sets a periodic rescan.
+            Action::Rescan => Some(Event::Files(Change::Releases)),
             Action::StartMail(due) => {
                 self.starts = match self.starts {
                     (at, n) if at == now => (at, n + 1),

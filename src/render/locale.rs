@@ -1,0 +1,441 @@
+//! The words, dates and language names that pages and mail print, in the language of the
+//! page: Swedish and English built in, English for any other language. An office changes
+//! any word in `config/templates/strings.toml`, a table per language (`Strings`); dates
+//! reach templates in parts as well (`view::DateView`) so an overridden template can write
+//! its own.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Datelike, Timelike};
+use chrono_tz::Tz;
+use icu_locale::{LanguageIdentifier, LocaleExpander};
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::Diagnostic;
+use crate::release::LangTag;
+
+/// The few words the built-in templates print, in one language.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Labels {
+    /// The skip link, the first thing a keyboard or screen reader meets.
+    pub skip: Text,
+    pub releases: Text,
+    pub latest: Text,
+    pub archive: Text,
+    pub topics: Text,
+    pub topic: Text,
+    pub language: Text,
+    pub languages: Text,
+    pub contacts: Text,
+    pub attachments: Text,
+    pub published: Text,
+    pub updated: Text,
+    pub withdrawn: Text,
+    pub subscribe: Text,
+    pub feeds: Text,
+    pub none: Text,
+    pub phone: Text,
+    pub email: Text,
+    pub greeting: Text,
+    pub greeting_anonymous: Text,
+    pub correction: Text,
+    pub update_subject: Text,
+    pub read_online: Text,
+    pub unsubscribe: Text,
+    #[serde(skip)]
+    style: Style,
+}
+
+/// A word or phrase: the built-in ones are constants, an office's are read from a file.
+type Text = Cow<'static, str>;
+
+/// How a language writes a date and a time of day.
+#[derive(Clone, Copy, Default)]
+enum Style {
+    /// `18 oktober 2018`, `18 oktober 2018 kl. 08.00`: Språkrådet's Svenska skrivregler
+    /// write the time with a full stop (the colon is also accepted, but the stop is what
+    /// Swedish authorities and newspapers print), and no zone: Swedish readers of a
+    /// Swedish newsroom read Swedish time.
+    Swedish,
+    /// `18 October 2018`, `18 October 2018 at 08:00 CEST`: day-month-year as British and
+    /// European English write it, with the zone, since an English reader may be anywhere.
+    #[default]
+    English,
+}
+
+const SV: Labels = Labels {
+    skip: Cow::Borrowed("Till innehållet"),
+    releases: Cow::Borrowed("Pressmeddelanden"),
+    latest: Cow::Borrowed("Senaste pressmeddelanden"),
+    archive: Cow::Borrowed("Arkiv"),
+    topics: Cow::Borrowed("Ämnen"),
+    topic: Cow::Borrowed("Ämne"),
+    language: Cow::Borrowed("Språk"),
+    languages: Cow::Borrowed("Pressmeddelanden på"),
+    contacts: Cow::Borrowed("Presskontakt"),
+    attachments: Cow::Borrowed("Dokument"),
+    published: Cow::Borrowed("Publicerad"),
+    updated: Cow::Borrowed("Uppdaterad"),
+    withdrawn: Cow::Borrowed("Pressmeddelandet har dragits tillbaka"),
+    subscribe: Cow::Borrowed("Prenumerera"),
+    feeds: Cow::Borrowed("Flöden"),
+    none: Cow::Borrowed("Inga pressmeddelanden ännu."),
+    phone: Cow::Borrowed("Telefon"),
+    email: Cow::Borrowed("E-post"),
+    greeting: Cow::Borrowed("Hej"),
+    greeting_anonymous: Cow::Borrowed("Hej!"),
+    correction: Cow::Borrowed(
+        "Rättelse: det här pressmeddelandet har uppdaterats sedan vi skickade det.",
+    ),
+    update_subject: Cow::Borrowed("Uppdaterat"),
+    read_online: Cow::Borrowed("Läs pressmeddelandet på webben"),
+    unsubscribe: Cow::Borrowed("Avsluta prenumerationen"),
+    style: Style::Swedish,
+};
+
+const EN: Labels = Labels {
+    skip: Cow::Borrowed("Skip to content"),
+    releases: Cow::Borrowed("Press releases"),
+    latest: Cow::Borrowed("Latest press releases"),
+    archive: Cow::Borrowed("Archive"),
+    topics: Cow::Borrowed("Topics"),
+    topic: Cow::Borrowed("Topic"),
+    language: Cow::Borrowed("Language"),
+    languages: Cow::Borrowed("Press releases in"),
+    contacts: Cow::Borrowed("Press contact"),
+    attachments: Cow::Borrowed("Documents"),
+    published: Cow::Borrowed("Published"),
+    updated: Cow::Borrowed("Updated"),
+    withdrawn: Cow::Borrowed("This press release has been withdrawn"),
+    subscribe: Cow::Borrowed("Subscribe"),
+    feeds: Cow::Borrowed("Feeds"),
+    none: Cow::Borrowed("No press releases yet."),
+    phone: Cow::Borrowed("Phone"),
+    email: Cow::Borrowed("Email"),
+    greeting: Cow::Borrowed("Dear"),
+    greeting_anonymous: Cow::Borrowed("Hello,"),
+    correction: Cow::Borrowed("Correction: this press release has been updated since we sent it."),
+    update_subject: Cow::Borrowed("Updated"),
+    read_online: Cow::Borrowed("Read the press release online"),
+    unsubscribe: Cow::Borrowed("Unsubscribe"),
+    style: Style::English,
+};
+
+const SV_MONTHS: [&str; 12] = [
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+];
+
+const EN_MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+impl Labels {
+    pub fn for_lang(lang: &LangTag) -> &'static Labels {
+        match lang.language().as_str() {
+            "sv" => &SV,
+            _ => &EN,
+        }
+    }
+
+    /// The month's name (`month0`: 0 for January).
+    pub fn month(&self, month0: u32) -> &'static str {
+        let names = match self.style {
+            Style::Swedish => &SV_MONTHS,
+            Style::English => &EN_MONTHS,
+        };
+        names[month0 as usize % 12]
+    }
+
+    /// `18 oktober 2018`.
+    pub fn day(&self, local: &DateTime<Tz>) -> String {
+        format!(
+            "{} {} {}",
+            local.day(),
+            self.month(local.month0()),
+            local.year()
+        )
+    }
+
+    /// The time of day: `08.00` in Swedish, `08:00` in English.
+    pub fn time(&self, local: &DateTime<Tz>) -> String {
+        let separator = match self.style {
+            Style::Swedish => '.',
+            Style::English => ':',
+        };
+        format!("{:02}{separator}{:02}", local.hour(), local.minute())
+    }
+
+    /// A day, with its time of day when `timed`: what a person reads.
+    pub fn date(&self, local: &DateTime<Tz>, timed: bool) -> String {
+        let day = self.day(local);
+        if !timed {
+            return day;
+        }
+        let time = self.time(local);
+        match self.style {
+            Style::Swedish => format!("{day} kl. {time}"),
+            Style::English => format!("{day} at {time} {}", local.format("%Z")),
+        }
+    }
+
+    /// A language's name in this one (`svenska`, `Swedish`); the tag itself for a language
+    /// the table does not hold.
+    pub fn language_name(&self, tag: &LangTag) -> String {
+        let language = tag.language();
+        let found = LANGUAGES
+            .iter()
+            .find(|(code, ..)| *code == language)
+            .map(|&(_, sv, en)| match self.style {
+                Style::Swedish => sv,
+                Style::English => en,
+            });
+        found.map_or_else(|| tag.as_str().to_string(), str::to_string)
+    }
+}
+
+/// The office's words over the built-in ones: `config/templates/strings.toml`, a table per
+/// language whose keys are `Labels`' fields:
+///
+/// ```toml
+/// [sv]
+/// skip = "Hoppa till innehållet"
+/// contacts = "Kontakt"
+/// ```
+///
+/// A language without built-in words (`[fi]`) starts from the English ones.
+#[derive(Default)]
+pub struct Strings {
+    /// By language (`sv`), the built-in words with the office's over them.
+    by_language: BTreeMap<String, Labels>,
+}
+
+/// The file's name in the templates folder.
+pub const STRINGS_FILE: &str = "strings.toml";
+
+impl Strings {
+    /// Reads `dir/strings.toml` if there is one. Problems are reported and the words they
+    /// concern stay built-in, so the site still builds.
+    pub fn load(dir: &Path) -> (Strings, Vec<Diagnostic>) {
+        let path = dir.join(STRINGS_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Strings::parse(&text, &path),
+            Err(_) => (Strings::default(), Vec::new()),
+        }
+    }
+
+    /// `path` names the file in messages.
+    pub fn parse(text: &str, path: &Path) -> (Strings, Vec<Diagnostic>) {
+        let mut diags = Vec::new();
+        let mut strings = Strings::default();
+        let expected = "a table per language, like [sv], of words: skip = \"Till innehållet\"";
+        let tables: BTreeMap<String, toml::Table> = match toml::from_str(text) {
+            Ok(tables) => tables,
+            Err(e) => {
+                let mut d = Diagnostic::file(path, e.message().to_string()).expected(expected);
+                if let Some(span) = e.span() {
+                    d.line = text[..span.start].matches('\n').count() + 1;
+                }
+                diags.push(d);
+                return (strings, diags);
+            }
+        };
+        for (language, words) in tables {
+            let Ok(tag) = LangTag::parse(&language) else {
+                diags.push(
+                    Diagnostic::file(path, format!("[{language}] is not a language"))
+                        .expected("a language tag like sv or en"),
+                );
+                continue;
+            };
+            let base = Labels::for_lang(&tag);
+            let Ok(serde_json::Value::Object(mut merged)) = serde_json::to_value(base) else {
+                continue;
+            };
+            for (key, word) in words {
+                match (merged.get_mut(&key), word) {
+                    (Some(slot), toml::Value::String(word)) => {
+                        *slot = serde_json::Value::String(word);
+                    }
+                    (Some(_), _) => diags.push(
+                        Diagnostic::file(path, format!("[{language}] {key} is not a string"))
+                            .expected("words in quotes"),
+                    ),
+                    (None, _) => diags.push(
+                        Diagnostic::file(
+                            path,
+                            format!("[{language}] {key} is not a word pages print"),
+                        )
+                        .expected(format!(
+                            "one of {}",
+                            merged.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )),
+                    ),
+                }
+            }
+            if let Ok(mut labels) = serde_json::from_value::<Labels>(merged.into()) {
+                labels.style = base.style;
+                strings.by_language.insert(tag.language(), labels);
+            }
+        }
+        (strings, diags)
+    }
+
+    /// The words for a page in `lang`.
+    pub fn labels(&self, lang: &LangTag) -> &Labels {
+        self.by_language
+            .get(&lang.language())
+            .unwrap_or_else(|| Labels::for_lang(lang))
+    }
+}
+
+/// Names of the languages a Swedish or European press office is likely to publish in:
+/// Sweden's official and minority languages, its neighbours', the EU's largest and the
+/// most spoken languages among Sweden's residents (ISO 639 code, Swedish, English).
+const LANGUAGES: &[(&str, &str, &str)] = &[
+    ("sv", "svenska", "Swedish"),
+    ("en", "engelska", "English"),
+    ("fi", "finska", "Finnish"),
+    ("fit", "meänkieli", "Meänkieli"),
+    ("se", "nordsamiska", "Northern Sami"),
+    ("smj", "lulesamiska", "Lule Sami"),
+    ("sma", "sydsamiska", "Southern Sami"),
+    ("yi", "jiddisch", "Yiddish"),
+    ("rom", "romani", "Romani"),
+    ("no", "norska", "Norwegian"),
+    ("nb", "norska (bokmål)", "Norwegian Bokmål"),
+    ("nn", "nynorska", "Norwegian Nynorsk"),
+    ("da", "danska", "Danish"),
+    ("is", "isländska", "Icelandic"),
+    ("de", "tyska", "German"),
+    ("fr", "franska", "French"),
+    ("es", "spanska", "Spanish"),
+    ("it", "italienska", "Italian"),
+    ("pt", "portugisiska", "Portuguese"),
+    ("nl", "nederländska", "Dutch"),
+    ("pl", "polska", "Polish"),
+    ("et", "estniska", "Estonian"),
+    ("lv", "lettiska", "Latvian"),
+    ("lt", "litauiska", "Lithuanian"),
+    ("ru", "ryska", "Russian"),
+    ("uk", "ukrainska", "Ukrainian"),
+    ("ar", "arabiska", "Arabic"),
+    ("fa", "persiska", "Persian"),
+    ("prs", "dari", "Dari"),
+    ("so", "somaliska", "Somali"),
+    ("ti", "tigrinska", "Tigrinya"),
+    ("tr", "turkiska", "Turkish"),
+    ("ku", "kurdiska", "Kurdish"),
+    ("bs", "bosniska", "Bosnian"),
+    ("hr", "kroatiska", "Croatian"),
+    ("sr", "serbiska", "Serbian"),
+    ("zh", "kinesiska", "Chinese"),
+    ("th", "thailändska", "Thai"),
+];
+
+/// Open Graph's `language_TERRITORY` (`sv_SE`): the tag's own region, else where CLDR's
+/// likely subtags place the language (`sv` → `sv_SE`, `en` → `en_US`).
+pub fn og_locale(tag: &LangTag) -> String {
+    let language = tag.language();
+    let region = tag
+        .key()
+        .split('-')
+        .skip(1)
+        .find(|part| part.len() == 2 && part.bytes().all(|b| b.is_ascii_alphabetic()))
+        .map(str::to_ascii_uppercase)
+        .or_else(|| {
+            let mut id: LanguageIdentifier = language.parse().ok()?;
+            LocaleExpander::new_extended().maximize(&mut id);
+            id.region.map(|r| r.as_str().to_string())
+        });
+    match region {
+        Some(region) => format!("{language}_{region}"),
+        None => language,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use chrono_tz::Europe::Stockholm;
+
+    fn tag(s: &str) -> LangTag {
+        LangTag::parse(s).unwrap()
+    }
+
+    #[test]
+    fn dates_read_as_people_write_them() {
+        let morning = Stockholm.with_ymd_and_hms(2018, 10, 18, 8, 0, 0).unwrap();
+        let sv = Labels::for_lang(&tag("sv-SE"));
+        assert_eq!(sv.date(&morning, false), "18 oktober 2018");
+        assert_eq!(sv.date(&morning, true), "18 oktober 2018 kl. 08.00");
+        let en = Labels::for_lang(&tag("en"));
+        assert_eq!(en.date(&morning, false), "18 October 2018");
+        assert_eq!(en.date(&morning, true), "18 October 2018 at 08:00 CEST");
+        let winter = Stockholm.with_ymd_and_hms(2019, 1, 5, 17, 45, 0).unwrap();
+        assert_eq!(sv.date(&winter, true), "5 januari 2019 kl. 17.45");
+        assert_eq!(en.date(&winter, true), "5 January 2019 at 17:45 CET");
+    }
+
+    #[test]
+    fn languages_have_names_and_unknown_ones_keep_their_tag() {
+        let sv = Labels::for_lang(&tag("sv"));
+        assert_eq!(sv.language_name(&tag("sv")), "svenska");
+        assert_eq!(sv.language_name(&tag("en-GB")), "engelska");
+        assert_eq!(
+            Labels::for_lang(&tag("de")).language_name(&tag("sv")),
+            "Swedish"
+        );
+        assert_eq!(sv.language_name(&tag("haw")), "haw");
+    }
+
+    #[test]
+    fn an_office_changes_words_per_language_and_a_wrong_key_is_reported() {
+        let text = "[sv]\nskip = \"Hoppa till innehållet\"\ncontcts = \"Kontakt\"\n[fi]\nskip = \"Siirry sisältöön\"\n";
+        let (strings, diags) = Strings::parse(text, Path::new("config/templates/strings.toml"));
+        assert_eq!(strings.labels(&tag("sv-SE")).skip, "Hoppa till innehållet");
+        assert_eq!(strings.labels(&tag("sv")).contacts, "Presskontakt");
+        assert_eq!(strings.labels(&tag("fi")).skip, "Siirry sisältöön");
+        assert_eq!(strings.labels(&tag("fi")).contacts, "Press contact");
+        assert_eq!(strings.labels(&tag("en")).skip, "Skip to content");
+        // The Swedish style of dates stays with the Swedish words.
+        let day = Stockholm.with_ymd_and_hms(2018, 10, 18, 0, 0, 0).unwrap();
+        assert_eq!(
+            strings.labels(&tag("sv")).date(&day, false),
+            "18 oktober 2018"
+        );
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(diags[0].message.contains("contcts"), "{}", diags[0].message);
+    }
+
+    #[test]
+    fn open_graph_locales_have_a_territory() {
+        assert_eq!(og_locale(&tag("sv")), "sv_SE");
+        assert_eq!(og_locale(&tag("en-GB")), "en_GB");
+        assert_eq!(og_locale(&tag("se")), "se_NO");
+    }
+}
