@@ -15,6 +15,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("index.html", include_str!("templates/index.html")),
     ("list.html", include_str!("templates/list.html")),
     ("release.html", include_str!("templates/release.html")),
+    ("feed_item.html", include_str!("templates/feed_item.html")),
     ("mail.txt", include_str!("templates/mail.txt")),
     ("mail.html", include_str!("templates/mail.html")),
     // The pages about one's subscription (`render::subscription`).
