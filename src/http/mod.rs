@@ -1,5 +1,6 @@
 //! The daemon's HTTP server (axum): the built site from `public/`, the unsubscribe page and
-//! its one-click POST, `/healthz` and `/metrics`. `serve` takes its listener and its
+//! its one-click POST, `/search`, `/healthz` and `/metrics`; a miss gets the build's
+//! `404.html`. `serve` takes its listener and its
 //! shutdown trigger as arguments, so tests bind `127.0.0.1:0` and run the real server.
 //! Its limits (connections per address, requests per client, header bytes in flight) are
 //! in `clients` and `budget`; what they refuse is counted in `/metrics`.
@@ -9,6 +10,7 @@ mod clients;
 mod files;
 mod gzip;
 pub mod metrics;
+mod search;
 mod unsubscribe;
 
 use std::path::PathBuf;
@@ -37,7 +39,7 @@ use crate::config::Config;
 use crate::optout::TokenKey;
 
 /// What the site's requests need of the config; replaced whole when the config is reloaded.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Site {
     pub title: String,
     pub public: PathBuf,
@@ -45,6 +47,10 @@ pub struct Site {
     pub hubs: Vec<url::Url>,
     /// `[http] trusted_proxies`: peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The search page's language, time zone and URLs.
+    pub config: Arc<Config>,
+    /// The search page's templates: the built-ins and `config/templates/` as of loading.
+    pub templates: Arc<crate::render::Templates>,
 }
 
 impl Site {
@@ -55,6 +61,9 @@ impl Site {
             base_url: config.site.base_url.clone(),
             hubs: config.websub_hubs.clone(),
             trusted_proxies: config.http.trusted_proxies.clone(),
+            config: Arc::new(config.clone()),
+            // A broken override is reported by the build; the built-in stands in here too.
+            templates: Arc::new(crate::render::Templates::load(&config.paths.templates).0),
         }
     }
 }
@@ -72,6 +81,8 @@ pub struct Shared {
     in_flight: Arc<clients::Counts>,
     /// Pages and feeds gzipped once per version (`gzip`).
     gzipped: gzip::Cache,
+    /// The search index of the site served, read once per version (`search`).
+    search: search::Loaded,
 }
 
 impl Shared {
@@ -88,6 +99,7 @@ impl Shared {
             metrics,
             in_flight: Arc::default(),
             gzipped: gzip::Cache::default(),
+            search: search::Loaded::default(),
         }
     }
 
@@ -120,6 +132,7 @@ pub struct App {
 pub fn router(shared: Arc<Shared>) -> App {
     let router = Router::new()
         .route("/healthz", get(healthz))
+        .route("/search", get(search::results))
         .route(
             "/unsubscribe/{token}",
             get(unsubscribe::confirm).post(unsubscribe::one_click),

@@ -187,6 +187,14 @@ pub struct Labels {
     pub update_subject: &'static str,
     pub read_online: &'static str,
     pub unsubscribe: &'static str,
+    pub search: &'static str,
+    pub search_results: &'static str,
+    pub hits: &'static str,
+    pub no_results: &'static str,
+    pub previous: &'static str,
+    pub next: &'static str,
+    pub not_found: &'static str,
+    pub not_found_text: &'static str,
 }
 
 const SV: Labels = Labels {
@@ -209,6 +217,14 @@ const SV: Labels = Labels {
     update_subject: "Uppdaterat",
     read_online: "Läs pressmeddelandet på webben",
     unsubscribe: "Avsluta prenumerationen",
+    search: "Sök",
+    search_results: "Sökresultat",
+    hits: "träffar",
+    no_results: "Inga pressmeddelanden matchar sökningen.",
+    previous: "Föregående",
+    next: "Nästa",
+    not_found: "Sidan finns inte",
+    not_found_text: "Sidan du söker finns inte här. Sök bland pressmeddelandena eller gå till startsidan.",
 };
 
 const EN: Labels = Labels {
@@ -231,6 +247,14 @@ const EN: Labels = Labels {
     update_subject: "Updated",
     read_online: "Read the press release online",
     unsubscribe: "Unsubscribe",
+    search: "Search",
+    search_results: "Search results",
+    hits: "results",
+    no_results: "No press releases match the search.",
+    previous: "Previous",
+    next: "Next",
+    not_found: "Page not found",
+    not_found_text: "The page you are looking for is not here. Search the press releases or go to the front page.",
 };
 
 impl Labels {
