@@ -203,3 +203,40 @@ fn every_page_of_a_build_carries_the_search_box() {
     }
     assert!(out.join(".search-index.json").is_file());
 }
+
+/// A release leaves search with the build that takes it off the site: postponed, withdrawn
+/// or deleted.
+#[test]
+fn a_release_postponed_withdrawn_or_deleted_leaves_search_with_its_page() {
+    let (p, _port) = sample_served();
+    let daemon = Daemon::start(&p);
+    let http = client();
+    let base = daemon.base.as_str();
+    let front = |extra: &str| format!("title = \"Havsörnar räknas\"\ndate = 2019-03-01\n{extra}");
+    let file = p.write(
+        "releases/havsorn.md",
+        release(&front(""), "Fler örnar än väntat."),
+    );
+    wait_for("the release found", Duration::from_secs(10), || {
+        search(&http, base, "havsornar") == ["Havsörnar räknas"]
+    });
+    let next_year = rfc3339(pressroom::clock::now() + TimeDelta::days(365));
+    for edit in [
+        format!("title = \"Havsörnar räknas\"\ndate = \"{next_year}\""),
+        front("withdrawn = \"Fel siffror\""),
+    ] {
+        std::fs::write(&file, release(&edit, "Fler örnar än väntat.")).expect("edit");
+        wait_for("gone from search", Duration::from_secs(10), || {
+            search(&http, base, "havsornar").is_empty()
+        });
+        assert!(search(&http, base, "örnar väntat").is_empty());
+        std::fs::write(&file, release(&front(""), "Fler örnar än väntat.")).expect("back");
+        wait_for("found again", Duration::from_secs(10), || {
+            search(&http, base, "havsornar") == ["Havsörnar räknas"]
+        });
+    }
+    std::fs::remove_file(&file).expect("delete");
+    wait_for("gone from search", Duration::from_secs(10), || {
+        search(&http, base, "havsornar").is_empty()
+    });
+}
