@@ -85,6 +85,9 @@ pub struct Builder {
     /// The search entry of each public release, by id, with the page key it was made
     /// for: a release whose text was let go of keeps its entry while its page is unchanged.
     search: Map<String, (u64, Arc<crate::search::Entry>)>,
+    /// The search index of the last build, sharing those entries: the daemon's HTTP
+    /// server takes it rather than parse the file again (`Builder::search`).
+    index: Arc<crate::search::Index>,
 }
 
 #[derive(Debug, Clone)]
@@ -182,6 +185,7 @@ impl Builder {
             broken: Map::default(),
             shown: HashSet::new(),
             search: Map::default(),
+            index: Arc::default(),
         }
     }
 
@@ -562,6 +566,11 @@ impl Builder {
         }
     }
 
+    /// The search index the last build wrote (`search::INDEX`), if it was committed.
+    pub fn search(&self) -> Arc<crate::search::Index> {
+        Arc::clone(&self.index)
+    }
+
     /// Whether the search entry made for this release is still what it would be now.
     fn indexed(&self, r: &Release) -> bool {
         self.search
@@ -586,10 +595,9 @@ impl Builder {
         }
         let index = crate::search::Index::new(made.values().map(|(_, e)| Arc::clone(e)).collect());
         self.search = made;
-        (
-            crate::search::INDEX.to_string(),
-            Output::Bytes(index.to_bytes()),
-        )
+        let bytes = index.to_bytes();
+        self.index = Arc::new(index);
+        (crate::search::INDEX.to_string(), Output::Bytes(bytes))
     }
 
     /// Whether a release's page is on disk as it would be rendered now.

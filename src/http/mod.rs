@@ -110,6 +110,11 @@ impl Shared {
         }
     }
 
+    /// The search index a build just committed (`Builder::search`), for `/search`.
+    pub fn searchable(&self, index: Arc<crate::search::Index>) {
+        self.search.offer(&self.site().public, index);
+    }
+
     pub fn set_site(&self, site: Site) {
         let mut guard = match self.site.write() {
             Ok(g) => g,

@@ -27,6 +27,17 @@ pub struct Loaded {
 const MAX_INDEX: u64 = 256 << 20;
 
 impl Loaded {
+    /// The index a build just committed to `public`, handed over by the daemon: the entries
+    /// are the builder's own, so the daemon holds them once, and no request parses the
+    /// file again. Taken for the file now on disk (its stamp).
+    pub fn offer(&self, public: &Path, index: Arc<Index>) {
+        let Ok(meta) = std::fs::metadata(public.join(crate::search::INDEX)) else {
+            return;
+        };
+        let mut loaded = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        *loaded = Some((Stamp::of(&meta), index));
+    }
+
     /// The index of the site in `public`, read again only when a build replaced its file.
     /// No file (a site built before search existed) is an empty index.
     pub fn index(&self, public: &Path) -> Arc<Index> {
