@@ -70,6 +70,16 @@ pub struct Labels {
     /// The page of a link that does not verify (cut short, mistyped): heading and text.
     pub invalid_link: Text,
     pub invalid_link_text: Text,
+    /// The search form and its results page.
+    pub search: Text,
+    pub search_results: Text,
+    pub hits: Text,
+    pub no_results: Text,
+    pub previous: Text,
+    pub next: Text,
+    /// The page every miss gets: its heading and text.
+    pub not_found: Text,
+    pub not_found_text: Text,
     #[serde(skip)]
     style: Style,
 }
@@ -142,6 +152,16 @@ const SV: Labels = Labels {
     invalid_link_text: Cow::Borrowed(
         "Länken är ofullständig eller felaktig. Kopiera hela länken från mejlet, eller svara på mejlet så tar vi bort dig från listan.",
     ),
+    search: Cow::Borrowed("Sök"),
+    search_results: Cow::Borrowed("Sökresultat"),
+    hits: Cow::Borrowed("träffar"),
+    no_results: Cow::Borrowed("Inga pressmeddelanden matchar sökningen."),
+    previous: Cow::Borrowed("Föregående"),
+    next: Cow::Borrowed("Nästa"),
+    not_found: Cow::Borrowed("Sidan finns inte"),
+    not_found_text: Cow::Borrowed(
+        "Sidan du söker finns inte här. Sök bland pressmeddelandena eller gå till startsidan.",
+    ),
     style: Style::Swedish,
 };
 
@@ -195,6 +215,16 @@ const EN: Labels = Labels {
     invalid_link: Cow::Borrowed("This link does not work"),
     invalid_link_text: Cow::Borrowed(
         "The link is incomplete or mistyped. Copy the whole link from the email, or reply to the email and we will take you off the list.",
+    ),
+    search: Cow::Borrowed("Search"),
+    search_results: Cow::Borrowed("Search results"),
+    hits: Cow::Borrowed("results"),
+    no_results: Cow::Borrowed("No press releases match the search."),
+    previous: Cow::Borrowed("Previous"),
+    next: Cow::Borrowed("Next"),
+    not_found: Cow::Borrowed("Page not found"),
+    not_found_text: Cow::Borrowed(
+        "The page you are looking for is not here. Search the press releases or go to the front page.",
     ),
     style: Style::English,
 };

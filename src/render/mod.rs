@@ -386,12 +386,30 @@ pub fn listings(
         .map(|t| (t.name.as_str(), t.slug.as_str()))
         .collect();
     let key = keyed(
-        &(names(&years), topic_names),
+        &(names(&years), &topic_names),
         &main.entries,
         Release::list_key,
     );
     let index = || minijinja::context! { releases => list_items.of(&main.entries), years => value(&years), topics => value(&topic_links) };
     page("", "index.html", Some(&main), key, &index, &mut out)?;
+    // The page every miss is answered with (`http`): static per build, so it can echo
+    // nothing of a request, and it shows only what the index shows.
+    let key = keyed(
+        &("404", names(&years), &topic_names),
+        &[],
+        Release::list_key,
+    );
+    if !reuse("404.html", key, &mut out) {
+        let ctx = minijinja::context! { site => site.clone(), years => value(&years), topics => value(&topic_links) };
+        let html = templates
+            .render("404.html", ctx)
+            .map_err(|source| RenderError {
+                template: "404.html",
+                page: "404.html".into(),
+                source: source.into(),
+            })?;
+        out.insert("404.html".into(), Output::Bytes(html.into_bytes()));
+    }
     sitemap.push(sitemap::Page {
         loc: config.url("").to_string(),
         lastmod: plan.public.first().and_then(|r| lastmod(r)),

@@ -116,7 +116,7 @@ fn hidden_at(spec: &Spec, date: DateTime<Utc>, t: DateTime<Utc>) -> bool {
 /// Every URL a reader could try for these releases: the site's pages and feeds, the
 /// sitemap, `/metrics`, `/healthz`, a 404, and for each release its page (with and
 /// without the slash), attachment and image, its topics' and language's pages and
-/// feeds, and its year's archive (and this year's).
+/// feeds, its year's archive (and this year's), and a search for its title and body.
 fn urls_for(cases: &[Case], now: DateTime<Utc>) -> Vec<String> {
     let mut urls: BTreeSet<String> = [
         "/",
@@ -141,6 +141,10 @@ fn urls_for(cases: &[Case], now: DateTime<Utc>) -> Vec<String> {
             format!("/releases/{slug}/{}", c.s.attachment_name()),
             format!("/releases/{slug}/{}", c.s.image_name()),
             format!("/archive/{}/", year(c.date)),
+            // Search, by a word of its title and one of its body: in upper case, so that
+            // the query the results page shows back is not itself the marker.
+            format!("/search?q={}", c.s.title.to_uppercase()),
+            format!("/search?q={}", c.s.body.to_uppercase()),
         ]);
         let mut lists = vec![
             format!("/topics/{}/", c.s.topic()),
@@ -272,6 +276,7 @@ fn daemon_sweep(specs: &[Spec], salt: u32) -> Result<(), TestCaseError> {
             format!("/releases/{slug}/"),
             format!("/topics/{}/feed.atom", c.s.topic()),
             format!("/archive/{year}/"),
+            format!("/search?q={}", c.s.title.to_uppercase()),
         ] {
             let (status, _, body) = get(&url)?;
             prop_assert!(
