@@ -57,15 +57,8 @@ fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
     wait_for("the site", Duration::from_secs(20), || {
         get(&http, &d.base, "/releases/du-avgor/").0 == 200
     });
-    // Anna's unsubscribe link, made with the key the daemon made at start.
-    let key = std::fs::read(p.path().join("state").join(pressroom::optout::KEY_NAME))
-        .expect("the daemon's unsubscribe key");
-    let key = pressroom::optout::TokenKey::from_bytes(
-        key.get(..32)
-            .and_then(|k| k.try_into().ok())
-            .expect("32 bytes"),
-    );
-    let unsubscribe = format!("/unsubscribe/{}", key.token("anna.lind@example.org"));
+    // Anna's unsubscribe link (its path), made with the key the daemon made at start.
+    let unsubscribe = super::unsubscribe::link_of(&p, "", "anna.lind@example.org");
     let spec = serde_json::json!({
         "base": d.base,
         "widths": [1280, 390],

@@ -97,6 +97,16 @@ impl Project {
         std::fs::write(&path, text.replace(from, to)).expect("config");
     }
 
+    /// The media list replaced by `rows` (after the header).
+    pub fn set_media(&self, rows: &[&str]) {
+        let mut text = String::from("email,name,outlet,lang,topics\n");
+        for row in rows {
+            text.push_str(row);
+            text.push('\n');
+        }
+        self.write("config/media.csv", text);
+    }
+
     pub fn write(&self, rel: &str, text: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path().join(rel);
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
@@ -215,6 +225,11 @@ pub fn ledger_rows(p: &Project) -> Vec<String> {
     }
     rows.sort();
     rows
+}
+
+/// What a command wrote to stderr, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A release file with the given front matter lines and body.
