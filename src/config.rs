@@ -1096,6 +1096,34 @@ mod tests {
     }
 
     #[test]
+    fn the_unsubscribe_mailbox_is_an_ascii_address_alone_or_none() {
+        assert_eq!(parse("").unwrap().subscribe.unsubscribe_mailbox, None);
+        let mailbox = |v: &str| {
+            parse(&format!("[subscribe]\nunsubscribe_mailbox = {v}\n"))
+                .map(|c| c.subscribe.unsubscribe_mailbox.map(|a| a.to_string()))
+        };
+        assert_eq!(
+            mailbox("\"unsubscribe@example.org\""),
+            Ok(Some("unsubscribe@example.org".into()))
+        );
+        for bad in [
+            "\"Unsubscribe <unsubscribe@example.org>\"",
+            "\"avregistrera@exempel.se\u{e5}\"",
+            "\"nobody\"",
+            "1",
+        ] {
+            assert!(mailbox(bad).is_err(), "{bad}");
+        }
+        let errors = parse("[subscribe]\nunsubscribe_mailbx = \"u@example.org\"\n").unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("did you mean `unsubscribe_mailbox`")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn watch_rescan_is_auto_off_or_a_duration() {
         assert_eq!(parse("").unwrap().watch.rescan, Rescan::Auto);
         let rescan = |v: &str| parse(&format!("[watch]\nrescan = {v}\n")).map(|c| c.watch.rescan);

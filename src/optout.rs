@@ -47,8 +47,6 @@ const FORMAT: u8 = 2;
 const TAG_BYTES: usize = 16;
 /// The address is padded to a multiple of this, so a token's length says little about it.
 const PAD: usize = 32;
-/// Bytes of the longest address a token is made for (RFC 5321's path limit, padded).
-const MAX_PADDED: usize = 320;
 
 impl std::fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -184,7 +182,7 @@ impl TokenKey {
             return None;
         }
         let (tag, data) = rest.split_at(TAG_BYTES);
-        if data.len() % PAD != 0 || data.len() > MAX_PADDED {
+        if data.len() % PAD != 0 {
             return None;
         }
         let tag: [u8; TAG_BYTES] = tag.try_into().ok()?;
