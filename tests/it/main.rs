@@ -30,6 +30,7 @@ mod smtp_tls;
 mod systemd;
 mod targeting;
 mod templates;
+mod tokens;
 mod topics;
 mod unsubscribe;
 mod validators;
