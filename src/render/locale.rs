@@ -44,6 +44,15 @@ pub struct Labels {
     pub update_subject: Text,
     pub read_online: Text,
     pub unsubscribe: Text,
+    /// The search box: its button, and its label for screen readers.
+    pub search: Text,
+    pub search_label: Text,
+    /// Paged archives: `Sida 2 av 5`, the links' names and the navigation's label.
+    pub page: Text,
+    pub page_of: Text,
+    pub previous: Text,
+    pub next: Text,
+    pub pages: Text,
     #[serde(skip)]
     style: Style,
 }
@@ -92,6 +101,13 @@ const SV: Labels = Labels {
     update_subject: Cow::Borrowed("Uppdaterat"),
     read_online: Cow::Borrowed("Läs pressmeddelandet på webben"),
     unsubscribe: Cow::Borrowed("Avsluta prenumerationen"),
+    search: Cow::Borrowed("Sök"),
+    search_label: Cow::Borrowed("Sök bland pressmeddelanden"),
+    page: Cow::Borrowed("Sida"),
+    page_of: Cow::Borrowed("av"),
+    previous: Cow::Borrowed("Föregående"),
+    next: Cow::Borrowed("Nästa"),
+    pages: Cow::Borrowed("Sidor"),
     style: Style::Swedish,
 };
 
@@ -120,6 +136,13 @@ const EN: Labels = Labels {
     update_subject: Cow::Borrowed("Updated"),
     read_online: Cow::Borrowed("Read the press release online"),
     unsubscribe: Cow::Borrowed("Unsubscribe"),
+    search: Cow::Borrowed("Search"),
+    search_label: Cow::Borrowed("Search press releases"),
+    page: Cow::Borrowed("Page"),
+    page_of: Cow::Borrowed("of"),
+    previous: Cow::Borrowed("Previous"),
+    next: Cow::Borrowed("Next"),
+    pages: Cow::Borrowed("Pages"),
     style: Style::English,
 };
 

@@ -5,7 +5,9 @@ width, the texts they came for on screen, and axe-core's accessibility rules (0 
 
 Usage: check.py SPEC.json
 SPEC: {"base": "http://127.0.0.1:PORT", "widths": [1280, 390],
-       "pages": [{"path": "/", "texts": ["..."]}, ...]}
+       "pages": [{"path": "/", "texts": ["..."], "absent": ["..."], "title": "...",
+                  "selectors": ["link[rel=next]", ...]}, ...]}
+A page's "selectors" (CSS) must each match an element that is drawn (a box of some size).
 
 Chromium and its driver are Debian's (`chromium`, `chromium-driver`), axe-core the npm
 package: `.ci/install-test-tools.sh` installs all three, and nothing is downloaded here.
@@ -108,6 +110,14 @@ def main():
                 for text in page.get("absent", []):
                     if text in shown:
                         problems.append("%s: %r is on screen" % (where, text))
+                for selector in page.get("selectors", []):
+                    drawn = driver.execute_script(
+                        "return [...document.querySelectorAll(arguments[0])].filter(e =>"
+                        " e.tagName === 'LINK' || e.tagName === 'META' ||"
+                        " (e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().height > 0))"
+                        ".length", selector)
+                    if not drawn:
+                        problems.append("%s: nothing drawn matches %s" % (where, selector))
                 title = driver.title
                 if page.get("title") is not None and title != page["title"]:
                     problems.append("%s: the title is %r, not %r" % (where, title, page["title"]))
