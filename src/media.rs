@@ -12,7 +12,9 @@ use lettre::Address;
 use lettre::message::{Mailbox, Mailboxes};
 
 use crate::diagnostic::{Diagnostic, Location, SourceText};
-use crate::ledger::DeliveryState;
+use chrono::{DateTime, Utc};
+
+use crate::ledger::{Audience, AudienceRow, DeliveryState, LedgerError};
 use crate::release::{LangTag, Release, Topic};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +46,38 @@ impl Recipient {
             topics: Vec::new(),
             line: 0,
         }
+    }
+
+    /// The row as the ledger's audience stores it.
+    pub fn to_row(&self) -> AudienceRow {
+        AudienceRow {
+            address: self.key(),
+            email: self.email.to_string(),
+            name: self.name.clone(),
+            outlet: self.outlet.clone(),
+            lang: self.lang.as_ref().map(|l| l.as_str().to_string()),
+            topics: self
+                .topics
+                .iter()
+                .map(Topic::name)
+                .collect::<Vec<_>>()
+                .join("|"),
+            line: self.line as u64,
+        }
+    }
+
+    /// A row of the ledger's audience, read back: what `to_row` wrote comes back the same;
+    /// anything else (a row no parser of ours wrote) is None.
+    pub fn from_row(row: &AudienceRow) -> Option<Recipient> {
+        recipient(
+            &row.email,
+            row.name.clone(),
+            row.outlet.clone(),
+            row.lang.as_deref().unwrap_or(""),
+            &row.topics,
+            usize::try_from(row.line).unwrap_or(0),
+        )
+        .ok()
     }
 
     /// Whether this release is for them, opt-outs and the ledger aside (`exclusion`).
@@ -235,155 +269,95 @@ const COLUMNS: [&str; 5] = ["email", "name", "outlet", "lang", "topics"];
 
 impl MediaList {
     /// The media list at `path`, for a site in `site`'s language (which makes some
-    /// languages unlikely: `LangTag::advice`).
+    /// languages unlikely: `LangTag::advice`). Read row by row (`read`), gathered here.
     pub fn load(path: &Path, site: &LangTag) -> (MediaList, Vec<Diagnostic>) {
-        match std::fs::read(path) {
-            Ok(bytes) => MediaList::parse(path, &bytes, site),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
-                MediaList {
-                    unreadable: Some(format!("{} is missing", path.display())),
-                    ..MediaList::default()
-                },
-                vec![
-                    Diagnostic::file(path, "there is no media list: nobody will be mailed")
-                        .warning(),
-                ],
-            ),
-            Err(e) => (
-                MediaList {
-                    unreadable: Some(format!("cannot read {}: {e}", path.display())),
-                    ..MediaList::default()
-                },
-                vec![Diagnostic::file(
-                    path,
-                    format!("cannot read the media list: {e}"),
-                )],
-            ),
-        }
-    }
-
-    pub fn parse(path: &Path, bytes: &[u8], site: &LangTag) -> (MediaList, Vec<Diagnostic>) {
-        let mut diags = Vec::new();
-        let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
-        let Ok(text) = std::str::from_utf8(bytes) else {
-            diags.push(
-                Diagnostic::file(path, "the media list is not UTF-8")
-                    .expected("a CSV file saved as UTF-8"),
-            );
-            return (MediaList::default(), diags);
-        };
-        let src = SourceText::whole(path, text);
-        let header_line = text.lines().next().unwrap_or("");
-        let delimiter = if header_line.matches(';').count() > header_line.matches(',').count() {
-            b';'
-        } else {
-            b','
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
-        let columns: Vec<Option<usize>> = match reader.headers() {
-            Ok(headers) => {
-                let names: Vec<String> = headers.iter().map(|h| h.to_lowercase()).collect();
-                for (i, name) in names.iter().enumerate() {
-                    if !COLUMNS.contains(&name.as_str()) {
-                        let d =
-                            src.error(0..0, format!("unknown column `{name}` (column {})", i + 1));
-                        let hint = crate::schema::did_you_mean(name, &COLUMNS).map_or_else(
-                            || format!("columns {}", COLUMNS.join(",")),
-                            |best| format!("did you mean `{best}`?"),
-                        );
-                        diags.push(d.expected(hint).warning());
-                    }
-                }
-                COLUMNS
-                    .iter()
-                    .map(|c| names.iter().position(|n| n == c))
-                    .collect()
-            }
-            Err(e) => {
-                diags.push(Diagnostic::file(
-                    path,
-                    format!("cannot read the header: {e}"),
-                ));
-                return (MediaList::default(), diags);
-            }
-        };
-        if columns[0].is_none() {
-            diags.push(
-                src.error(0..0, "the media list has no `email` column")
-                    .expected(format!("a first line {}", COLUMNS.join(","))),
-            );
-            return (MediaList::default(), diags);
-        }
-        let mut seen: HashMap<String, usize> = HashMap::new();
         let mut list = MediaList::default();
-        for row in reader.records() {
-            let row = match row {
-                Ok(row) => row,
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line() as usize);
-                    diags.push(row_error(path, line, format!("unreadable row: {e}")));
-                    continue;
-                }
-            };
-            let line = row.position().map_or(0, |p| p.line() as usize);
-            // Where column `i` of this row is written, for a diagnostic at its line and
-            // column (the first column when the list has no such column). Counted from
-            // the row's start, not the file's: a list of 10,000 rows with a warning on
-            // each stays linear.
-            let at = |i: usize| {
-                let start = row.position().map_or(0, |p| p.byte() as usize);
-                let field = field_start(text, start, columns[i].unwrap_or(0), delimiter);
-                let before = text.get(start..field).unwrap_or("");
-                let (line, from) = match before.rfind('\n') {
-                    Some(nl) => (line + before.matches('\n').count(), &before[nl + 1..]),
-                    None => (line, before),
-                };
-                Location {
-                    path: path.to_path_buf(),
-                    line: line.max(1),
-                    col: from.chars().count() + 1,
-                }
-            };
-            let field = |i: usize| {
-                columns[i]
-                    .and_then(|c| row.get(c))
-                    .unwrap_or("")
-                    .to_string()
-            };
-            if row.iter().all(str::is_empty) {
-                continue;
-            }
-            match recipient(&field(0), field(1), field(2), &field(3), &field(4), line) {
-                Ok(r) => {
-                    if let Some(warning) = r.lang.as_ref().and_then(|l| l.advice(site)) {
-                        diags.push(at(3).error(warning).warning());
-                    }
-                    if let Some(first) = seen.get(&r.key()) {
-                        diags.push(
-                            row_error(
-                                path,
-                                line,
-                                format!("{} is already on line {first}; counted once", r.email),
-                            )
-                            .warning(),
-                        );
-                        continue;
-                    }
-                    seen.insert(r.key(), line);
-                    list.recipients.push(r);
-                }
-                Err(RowError {
-                    column,
-                    message,
-                    expected,
-                }) => diags.push(at(column).error(message).expected(expected)),
-            }
+        let diags = std::cell::RefCell::new(Vec::new());
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let read = read(
+            path,
+            site,
+            &mut |r| list.add(r, &mut seen, path, &mut diags.borrow_mut()),
+            &mut |d| diags.borrow_mut().push(d),
+        );
+        let mut diags = diags.into_inner();
+        if let Err(unreadable) = read {
+            diags.push(unreadable.diagnostic(path));
+            return (
+                MediaList {
+                    unreadable: Some(unreadable.why),
+                    ..MediaList::default()
+                },
+                diags,
+            );
         }
         (list, diags)
+    }
+
+    /// A media list in memory (`bytes`, as the file at `path` would hold them).
+    pub fn parse(path: &Path, bytes: &[u8], site: &LangTag) -> (MediaList, Vec<Diagnostic>) {
+        let mut list = MediaList::default();
+        let diags = std::cell::RefCell::new(Vec::new());
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+        let snippet = |start: usize| {
+            let end = bytes.len().min(start.saturating_add(SNIPPET));
+            String::from_utf8_lossy(bytes.get(start..end).unwrap_or(&[])).into_owned()
+        };
+        let _ = read_rows(
+            path,
+            bytes,
+            &snippet,
+            site,
+            &mut |r| list.add(r, &mut seen, path, &mut diags.borrow_mut()),
+            &mut |d| diags.borrow_mut().push(d),
+        );
+        (list, diags.into_inner())
+    }
+
+    /// Adds a row read, unless its address is on the list already (counted once, a
+    /// warning at the repeat).
+    fn add(
+        &mut self,
+        r: Recipient,
+        seen: &mut HashMap<String, usize>,
+        path: &Path,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        if let Some(first) = seen.get(&r.key()) {
+            diags.push(repeated(path, &r.email, r.line, *first));
+            return;
+        }
+        seen.insert(r.key(), r.line);
+        self.recipients.push(r);
+    }
+
+    /// What `check` needs of the list: how many recipients it has and every problem in
+    /// it, read row by row. Only the addresses are kept (to find repeats), not the rows, so
+    /// a list of a million rows is checked in a fraction of the memory `load` takes.
+    pub fn check(path: &Path, site: &LangTag) -> (usize, Vec<Diagnostic>) {
+        let mut recipients = 0;
+        let diags = std::cell::RefCell::new(Vec::new());
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let read = read(
+            path,
+            site,
+            &mut |r| match seen.get(&r.key()) {
+                Some(first) => diags
+                    .borrow_mut()
+                    .push(repeated(path, &r.email, r.line, *first)),
+                None => {
+                    seen.insert(r.key(), r.line);
+                    recipients += 1;
+                }
+            },
+            &mut |d| diags.borrow_mut().push(d),
+        );
+        let mut diags = diags.into_inner();
+        if let Err(unreadable) = read {
+            diags.push(unreadable.diagnostic(path));
+        }
+        (recipients, diags)
     }
 
     /// Everyone this release is for, in list order.
@@ -395,6 +369,339 @@ impl MediaList {
     pub fn find(&self, key: &str) -> Option<&Recipient> {
         self.recipients.iter().find(|r| r.key() == key)
     }
+}
+
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
+/// How much of the file from a row's start a diagnostic reads to find its column.
+const SNIPPET: usize = 64 * 1024;
+
+/// Why the media list could not be read at all: nobody is known to be on it.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub why: String,
+    missing: bool,
+}
+
+impl Unreadable {
+    pub fn diagnostic(&self, path: &Path) -> Diagnostic {
+        if self.missing {
+            Diagnostic::file(path, "there is no media list: nobody will be mailed").warning()
+        } else {
+            Diagnostic::file(path, format!("cannot read the media list: {}", self.why))
+        }
+    }
+}
+
+/// The warning for a repeated address.
+pub fn repeated(path: &Path, email: &impl fmt::Display, line: usize, first: usize) -> Diagnostic {
+    row_error(
+        path,
+        line,
+        format!("{email} is already on line {first}; counted once"),
+    )
+    .warning()
+}
+
+/// Reads the media list at `path` row by row, streaming from the file (a list of a
+/// million rows is never in memory whole): each valid row to `row`, each problem to
+/// `diag`, in file order. Repeated addresses are the caller's to count once. An error
+/// when the file is missing or cannot be opened; false when its header cannot be used (no
+/// row was read).
+pub fn read(
+    path: &Path,
+    site: &LangTag,
+    row: &mut dyn FnMut(Recipient),
+    diag: &mut dyn FnMut(Diagnostic),
+) -> Result<bool, Unreadable> {
+    use std::io::BufRead;
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path).map_err(|e| Unreadable {
+        missing: e.kind() == std::io::ErrorKind::NotFound,
+        why: if e.kind() == std::io::ErrorKind::NotFound {
+            format!("{} is missing", path.display())
+        } else {
+            format!("cannot read {}: {e}", path.display())
+        },
+    })?;
+    let mut input = std::io::BufReader::with_capacity(SNIPPET, &file);
+    let has_bom = input
+        .fill_buf()
+        .map_err(|e| Unreadable {
+            missing: false,
+            why: format!("cannot read {}: {e}", path.display()),
+        })?
+        .starts_with(BOM);
+    let base = if has_bom {
+        input.consume(BOM.len());
+        BOM.len() as u64
+    } else {
+        0
+    };
+    // A diagnostic's column is found in the text from its row's start, read again from
+    // the file: rare, and nothing of the file is kept meanwhile.
+    let snippet = |start: usize| {
+        let mut buf = vec![0; SNIPPET];
+        let n = file.read_at(&mut buf, base + start as u64).unwrap_or(0);
+        buf.truncate(n);
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    Ok(read_rows(path, input, &snippet, site, row, diag))
+}
+
+/// Rows written to the ledger per transaction when the list is synced: a request to the
+/// ledger's owner waits at most one such batch (a few milliseconds).
+pub const SYNC_BATCH: usize = 5_000;
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Synced {
+    /// The file was read whole and its rows are what readers see now.
+    Rows { rows: u64, errors: usize },
+    /// The file could not be read: the rows read before stay, and mail waits.
+    Unreadable(String),
+    /// Stopped (`keep_going` said so) before the switch: readers still see the old rows.
+    Stopped,
+}
+
+/// Reads the media list at `path` row by row into the ledger's audience (source
+/// `media`), `SYNC_BATCH` rows per transaction, as a new generation that readers see only
+/// once the last batch is written (`Ledger::switch_audience`); then deletes the old one,
+/// in batches too. Memory stays at a batch, whatever the size of the list. Every problem
+/// goes to `diag`, as `check` reports it (a repeated address is found by the ledger).
+pub fn sync(
+    path: &Path,
+    site: &LangTag,
+    ledger: &mut dyn Audience,
+    keep_going: &dyn Fn() -> bool,
+    diag: &mut dyn FnMut(Diagnostic),
+    at: DateTime<Utc>,
+) -> Result<Synced, LedgerError> {
+    use crate::ledger::MEDIA;
+    let stamp = stamp(path);
+    let generation = ledger.begin_audience(MEDIA)?;
+    let mut batch: Vec<AudienceRow> = Vec::with_capacity(SYNC_BATCH);
+    let mut failed: Option<LedgerError> = None;
+    let mut errors = 0usize;
+    let mut stopped = false;
+    // Both the rows (a repeated address, found as a batch is written) and the parser
+    // report problems, in file order.
+    let diag = std::cell::RefCell::new(diag);
+    let flush =
+        |batch: &mut Vec<AudienceRow>, ledger: &mut dyn Audience| -> Result<(), LedgerError> {
+            let emails: HashMap<u64, String> =
+                batch.iter().map(|r| (r.line, r.email.clone())).collect();
+            let repeats = ledger.write_audience(MEDIA, generation, std::mem::take(batch))?;
+            for (line, first) in repeats {
+                let email = emails.get(&line).map_or("", String::as_str);
+                (diag.borrow_mut())(repeated(path, &email, line as usize, first as usize));
+            }
+            Ok(())
+        };
+    let read = read(
+        path,
+        site,
+        &mut |r| {
+            if failed.is_some() || stopped {
+                return;
+            }
+            batch.push(r.to_row());
+            if batch.len() >= SYNC_BATCH {
+                if !keep_going() {
+                    stopped = true;
+                    return;
+                }
+                if let Err(e) = flush(&mut batch, ledger) {
+                    failed = Some(e);
+                }
+            }
+        },
+        &mut |d| {
+            if d.is_error() {
+                errors += 1;
+            }
+            (diag.borrow_mut())(d)
+        },
+    );
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if stopped {
+        return Ok(Synced::Stopped);
+    }
+    match read {
+        Err(unreadable) => {
+            (diag.borrow_mut())(unreadable.diagnostic(path));
+            ledger.audience_unreadable(MEDIA, &unreadable.why)?;
+            return Ok(Synced::Unreadable(unreadable.why));
+        }
+        // A file whose header cannot be read (not UTF-8, no `email` column: often one
+        // being written) says nothing of who is on the list: the last list read stays,
+        // and mail waits, rather than everyone counting as taken off it.
+        Ok(false) => {
+            let why = format!("{} has no usable header", path.display());
+            ledger.audience_unreadable(MEDIA, &why)?;
+            return Ok(Synced::Unreadable(why));
+        }
+        Ok(true) => {}
+    }
+    flush(&mut batch, ledger)?;
+    ledger.switch_audience(MEDIA, generation, stamp, at)?;
+    while keep_going() && ledger.prune_audience(MEDIA, SYNC_BATCH)? > 0 {}
+    let rows = ledger.audience_state(MEDIA)?.rows;
+    Ok(Synced::Rows { rows, errors })
+}
+
+/// How the file looks (device, inode, size, modification time), recorded with the rows
+/// read from it: a file that looks otherwise has changed since.
+pub fn stamp(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{}:{}:{}:{}.{:09}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec()
+    ))
+}
+
+/// The one parser of media-list rows, over any input whose BOM is gone: the header (which
+/// also decides the delimiter), then each row. `snippet(start)` is the text from byte
+/// `start` of the input, for a diagnostic's column. False when the header cannot be used
+/// (not UTF-8, no `email` column): no row was read.
+fn read_rows(
+    path: &Path,
+    mut input: impl std::io::BufRead,
+    snippet: &dyn Fn(usize) -> String,
+    site: &LangTag,
+    on_row: &mut dyn FnMut(Recipient),
+    diag: &mut dyn FnMut(Diagnostic),
+) -> bool {
+    let head = match input.fill_buf() {
+        Ok(buf) => buf,
+        Err(e) => {
+            diag(Diagnostic::file(
+                path,
+                format!("cannot read the media list: {e}"),
+            ));
+            return false;
+        }
+    };
+    let header_line = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let Ok(header_line) = std::str::from_utf8(header_line) else {
+        diag(
+            Diagnostic::file(path, "the media list is not UTF-8")
+                .expected("a CSV file saved as UTF-8"),
+        );
+        return false;
+    };
+    let delimiter = if header_line.matches(';').count() > header_line.matches(',').count() {
+        b';'
+    } else {
+        b','
+    };
+    let header_src = header_line.to_string();
+    let src = SourceText::whole(path, &header_src);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let columns: Vec<Option<usize>> = match reader.headers() {
+        Ok(headers) => {
+            let names: Vec<String> = headers.iter().map(|h| h.to_lowercase()).collect();
+            for (i, name) in names.iter().enumerate() {
+                if !COLUMNS.contains(&name.as_str()) {
+                    let d = src.error(0..0, format!("unknown column `{name}` (column {})", i + 1));
+                    let hint = crate::schema::did_you_mean(name, &COLUMNS).map_or_else(
+                        || format!("columns {}", COLUMNS.join(",")),
+                        |best| format!("did you mean `{best}`?"),
+                    );
+                    diag(d.expected(hint).warning());
+                }
+            }
+            COLUMNS
+                .iter()
+                .map(|c| names.iter().position(|n| n == c))
+                .collect()
+        }
+        Err(e) => {
+            diag(Diagnostic::file(
+                path,
+                format!("cannot read the header: {e}"),
+            ));
+            return false;
+        }
+    };
+    if columns[0].is_none() {
+        diag(
+            src.error(0..0, "the media list has no `email` column")
+                .expected(format!("a first line {}", COLUMNS.join(","))),
+        );
+        return false;
+    }
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                diag(row_error(path, line, format!("unreadable row: {e}")));
+                // A row that is not UTF-8 is skipped; anything else ends the reading.
+                if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                    continue;
+                }
+                break;
+            }
+        }
+        let row = &record;
+        let line = row.position().map_or(0, |p| p.line() as usize);
+        // Where column `i` of this row is written, for a diagnostic at its line and
+        // column (the first column when the list has no such column). Counted from the
+        // row's start, not the file's: a list of 10,000 rows with a warning on each stays
+        // linear.
+        let at = |i: usize| {
+            let start = row.position().map_or(0, |p| p.byte() as usize);
+            let text = snippet(start);
+            let field = field_start(&text, 0, columns[i].unwrap_or(0), delimiter);
+            let before = text.get(..field).unwrap_or("");
+            let (line, from) = match before.rfind('\n') {
+                Some(nl) => (line + before.matches('\n').count(), &before[nl + 1..]),
+                None => (line, before),
+            };
+            Location {
+                path: path.to_path_buf(),
+                line: line.max(1),
+                col: from.chars().count() + 1,
+            }
+        };
+        let field = |i: usize| {
+            columns[i]
+                .and_then(|c| row.get(c))
+                .unwrap_or("")
+                .to_string()
+        };
+        if row.iter().all(str::is_empty) {
+            continue;
+        }
+        match recipient(&field(0), field(1), field(2), &field(3), &field(4), line) {
+            Ok(r) => {
+                if let Some(warning) = r.lang.as_ref().and_then(|l| l.advice(site)) {
+                    diag(at(3).error(warning).warning());
+                }
+                on_row(r);
+            }
+            Err(RowError {
+                column,
+                message,
+                expected,
+            }) => diag(at(column).error(message).expected(expected)),
+        }
+    }
+    true
 }
 
 /// Whether mail can be addressed to `email`. lettre makes a message's envelope by reading
@@ -516,6 +823,36 @@ mod tests {
         let site = LangTag::parse("sv").unwrap();
         let (list, diags) = MediaList::parse(Path::new("media.csv"), text.as_bytes(), &site);
         (list, diags.iter().map(ToString::to_string).collect())
+    }
+
+    /// A list saved without its header (half written, or another file) says nothing of who
+    /// is on it: the list read before stays what readers see, marked unreadable so mail
+    /// waits, instead of everyone counting as taken off it.
+    #[test]
+    fn a_list_whose_header_cannot_be_read_keeps_the_last_list_and_holds_mail() {
+        use crate::ledger::{Ledger, MEDIA};
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open_in(dir.path()).unwrap();
+        let site = LangTag::parse("sv").unwrap();
+        let at = "2018-10-18T07:00:00Z".parse().unwrap();
+        let path = dir.path().join("media.csv");
+        let sync = |l: &mut Ledger| sync(&path, &site, l, &|| true, &mut |_| {}, at).unwrap();
+        std::fs::write(
+            &path,
+            "email,name\nanna@example.org,Anna\nbo@example.org,Bo\n",
+        )
+        .unwrap();
+        assert_eq!(sync(&mut l), Synced::Rows { rows: 2, errors: 0 });
+        std::fs::write(&path, "anna@example.org,Anna\n").unwrap();
+        assert!(matches!(sync(&mut l), Synced::Unreadable(_)));
+        let state = l.audience_state(MEDIA).unwrap();
+        assert!(state.unreadable.is_some(), "{state:?}");
+        assert_eq!(state.rows, 2);
+        let listed = l.listed(MEDIA, &["bo@example.org".to_string()]).unwrap();
+        assert!(listed.contains_key("bo@example.org"));
+        std::fs::write(&path, "email\nbo@example.org\n").unwrap();
+        assert_eq!(sync(&mut l), Synced::Rows { rows: 1, errors: 0 });
+        assert_eq!(l.audience_state(MEDIA).unwrap().unreadable, None);
     }
 
     #[test]

@@ -119,14 +119,37 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             "{interrupted} deliveries were in flight when a previous send stopped: marked unknown, they are sent again with the same Message-ID"
         );
     }
-    let (media, media_diags) = MediaList::load(&config.paths.media, &config.site.lang);
+    // The dry run lists every row left out and why: it reads the list whole. A send reads
+    // it into the ledger row by row (`media::sync`), queues from there a batch at a time
+    // and checks each claimed batch against it at hand-off: its memory does not grow with
+    // the list.
+    let (media, media_diags) = if args.dry_run {
+        MediaList::load(&config.paths.media, &config.site.lang)
+    } else {
+        (MediaList::default(), Vec::new())
+    };
     let invalid: Vec<&Diagnostic> = media_diags.iter().filter(|d| d.is_error()).collect();
-    if !args.dry_run {
-        for d in &invalid {
-            eprintln!("{d}");
+    let unreadable = if args.dry_run {
+        media.unreadable.clone()
+    } else {
+        let synced = media::sync(
+            &config.paths.media,
+            &config.site.lang,
+            &mut ledger,
+            &|| true,
+            &mut |d| {
+                if d.is_error() {
+                    eprintln!("{d}");
+                }
+            },
+            now,
+        )?;
+        match synced {
+            media::Synced::Unreadable(why) => Some(why),
+            media::Synced::Rows { .. } | media::Synced::Stopped => None,
         }
-    }
-    if let Some(why) = &media.unreadable {
+    };
+    if let Some(why) = unreadable {
         // Who is targeted cannot be told: nothing is queued, sent or cancelled.
         bail!("{why}: nothing was sent");
     }
@@ -172,6 +195,13 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
             });
         ledger.queue(&release.id, version, decided, who, now)?;
         (version, originals)
+    } else if !args.dry_run {
+        // Decided, then filled from the media list as just read, a batch per transaction;
+        // a dispatch decided before (by the daemon, or an earlier send) is walked again
+        // for anyone added to the list since. Nobody is queued twice.
+        ledger.refill(&release.id, 1, "manual", &release.content_hash, now)?;
+        crate::publish::fill(&mut ledger, config, &release, 1, &|| true, now)?;
+        (1, HashMap::new())
     } else {
         // Streamed into the ledger: the dispatch is never held in memory whole.
         let addresses = media.targets(&release).map(|r| r.key());
@@ -219,7 +249,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         config,
         templates: &session.templates,
         key: &key,
-        media: &media,
+        listing: sender::Listing::Ledger,
         release: &release,
         version,
         originals,
@@ -415,7 +445,7 @@ fn test_send(
         config,
         templates: &session.templates,
         key: &key,
-        media: &media,
+        listing: sender::Listing::Loaded(&media),
         release,
         version: 1,
         originals: HashMap::new(),

@@ -546,7 +546,7 @@ fn preview(
     };
     let key = TokenKey::load_or_create(&config.paths.state, credentials_dir().as_deref())?;
     let (templates, _) = Templates::load(&config.paths.templates);
-    let prepared = crate::mail::Prepared::new(config, release);
+    let prepared = crate::mail::Prepared::new(config, &templates, release);
     let letter = Letter {
         release,
         prepared: &prepared,
@@ -590,7 +590,7 @@ fn preview(
 }
 
 fn check(config: &Config) -> anyhow::Result<Outcome> {
-    let (media, mut diags) = MediaList::load(&config.paths.media, &config.site.lang);
+    let (recipients, mut diags) = MediaList::check(&config.paths.media, &config.site.lang);
     // With the ledger's pins, a copy of a published release is the one reported, not it.
     let loaded = scan(config)?;
     diags.extend(loaded.diags);
@@ -613,13 +613,23 @@ fn check(config: &Config) -> anyhow::Result<Outcome> {
             .expected("templates that render every page, feed and mail"),
         );
     }
+    // The unsubscribe link's pages, in the site's language, as the daemon serves them.
+    if let Err(e) = crate::render::subscription::check(config, &templates) {
+        diags.push(
+            Diagnostic::file(
+                &config.paths.templates,
+                format!("the templates fail to render the unsubscribe link's pages: {e}"),
+            )
+            .expected("templates that render every page the unsubscribe link shows"),
+        );
+    }
     print_diags(&diags);
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
     eprintln!(
         "{}, {}: {}, {}",
         count(loaded.releases.len(), "release"),
-        count(media.recipients.len(), "recipient"),
+        count(recipients, "recipient"),
         count(errors, "error"),
         count(warnings, "warning"),
     );
@@ -702,6 +712,7 @@ fn print_committed(committed: &Committed) {
                 r.slug
             ),
             Recorded::NotMailed => "not mailed (mail = false)".to_string(),
+            Recorded::Filling => "its messages are being queued".to_string(),
             Recorded::TooLate => format!(
                 "first seen more than catch_up after its date: not mailed automatically (`pressroom send {}` can)",
                 r.slug

@@ -14,11 +14,10 @@ use tokio_util::sync::CancellationToken;
 use crate::clock;
 use crate::config::Config;
 use crate::http::Metrics;
-use crate::ledger::{Handle, LockError, SendLock};
+use crate::ledger::{Handle, LockError, MEDIA, SendLock};
 use crate::mail::policy::Window;
-use crate::mail::sender::{self, Mailing, SendError, Summary};
+use crate::mail::sender::{self, Listing, Mailing, SendError, Summary};
 use crate::mail::session::Session;
-use crate::media::MediaList;
 use crate::optout::TokenKey;
 use crate::release::Release;
 
@@ -97,12 +96,17 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             "deliveries were in flight when sending last stopped: marked unknown, sent again with the same Message-ID"
         );
     }
-    let (media, media_diags) = MediaList::load(&job.config.paths.media, &job.config.site.lang);
-    for d in media_diags.iter().filter(|d| d.is_error()) {
-        tracing::warn!("{d}");
-    }
-    if let Some(why) = &media.unreadable {
-        // Who is still targeted cannot be told: nothing leaves and nothing is cancelled.
+    // Who is listed is read from the ledger's audience, per claimed batch (the daemon
+    // syncs the media list into it at start and whenever the file changes): the run never
+    // parses the file. A list that could not be read, or has not been read yet, holds the
+    // mail back: nothing leaves and nothing is cancelled.
+    let media = ledger.call(|l| l.audience_state(MEDIA))?;
+    let waits = match (&media.unreadable, media.current) {
+        (Some(why), _) => Some(why.clone()),
+        (None, None) => Some("the media list has not been read yet".to_string()),
+        (None, Some(_)) => None,
+    };
+    if let Some(why) = waits {
         tracing::warn!("{why}: the mail waits until the media list can be read");
         return Ok(Finished::Ran {
             runs: Vec::new(),
@@ -137,7 +141,7 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             config: &job.config,
             templates: &session.templates,
             key: &job.key,
-            media: &media,
+            listing: Listing::Ledger,
             release: &release,
             version: *version,
             originals,
@@ -168,7 +172,15 @@ pub fn run(job: Job) -> anyhow::Result<Finished> {
             );
         }
         let (id, version) = (release.id.clone(), *version);
-        let complete = ledger.call(move |l| l.waiting(&id, version, None))? == 0;
+        // A dispatch whose deliveries are still being filled from the media list is not
+        // complete however few wait now.
+        let complete = ledger.call(move |l| {
+            let filling = l
+                .filling()?
+                .iter()
+                .any(|f| f.release_id == id && f.version == version);
+            Ok(!filling && l.waiting(&id, version, None)? == 0)
+        })?;
         tracing::info!(
             slug = %release.slug,
             version,

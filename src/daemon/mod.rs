@@ -11,6 +11,7 @@
 
 mod alarm;
 mod announce;
+mod audience;
 mod mailer;
 mod systemd;
 pub mod watch;
@@ -34,7 +35,7 @@ use crate::core::{self, Action, Built, Core, MailEnd, Presence, schedule};
 use crate::http::{self, Metrics, Shared};
 use crate::ledger::{DeliveryState, Handle, Ledger, Owner, PublisherLock, Recorded};
 use crate::mail::policy::Window;
-use crate::media::MediaList;
+use crate::media;
 use crate::optout::TokenKey;
 use crate::planner::{self, Visibility};
 use crate::publish::{self, Deleted};
@@ -53,6 +54,8 @@ enum Input {
     Shutdown,
     /// Time to tell systemd's watchdog the loop is alive.
     Watchdog,
+    /// The audience thread read the media list or queued a publication's mail.
+    Audience(audience::Done),
 }
 
 /// Changes arriving within this time of each other are one change: an editor's save is a
@@ -101,7 +104,7 @@ struct Daemon {
     /// The config file, media list and templates as last read (see `config_stamp`): a
     /// periodic rescan reloads the config only if it changed.
     config_stamp: u64,
-    media_stamp: u64,
+    rescan_media_stamp: u64,
     /// The releases folder's listing (each release's stamp) at the last periodic rescan.
     releases_stamp: Option<u64>,
     /// Which watched folder is on a network file system, if one is (see `watch::on_network`).
@@ -110,6 +113,11 @@ struct Daemon {
     changes_tx: mpsc::UnboundedSender<Change>,
     sent: mpsc::UnboundedReceiver<anyhow::Result<mailer::Finished>>,
     sent_tx: mpsc::UnboundedSender<anyhow::Result<mailer::Finished>>,
+    /// Reads the media list into the ledger and queues publications' mail from it.
+    audience: audience::Audience,
+    audience_done: mpsc::UnboundedReceiver<audience::Done>,
+    /// How the media list looked when its last sync was asked for.
+    media_stamp: Option<String>,
     signals: Signals,
     watchdog: Option<tokio::time::Interval>,
     /// The decisions: when to build, mail, back off and cancel.
@@ -154,6 +162,9 @@ impl Daemon {
         let announcer = Announcer::new(tracker.clone(), stop.clone(), Arc::clone(&metrics))?;
         let (changes_tx, changes) = mpsc::unbounded_channel();
         let (sent_tx, sent) = mpsc::unbounded_channel();
+        let (audience_tx, audience_done) = mpsc::unbounded_channel();
+        let audience =
+            audience::Audience::start(&tracker, stop.clone(), ledger.clone(), audience_tx);
         let signals = Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
@@ -180,13 +191,16 @@ impl Daemon {
             unwatchable: watch::Reported::default(),
             rescanning: None,
             config_stamp: 0,
-            media_stamp: 0,
+            rescan_media_stamp: 0,
             releases_stamp: None,
             network: None,
             changes,
             changes_tx,
             sent,
             sent_tx,
+            audience,
+            audience_done,
+            media_stamp: None,
             signals,
             watchdog,
             core,
@@ -205,8 +219,31 @@ impl Daemon {
         let address = listener.local_addr()?;
         // Watch before the first build, so a file saved during it is not missed.
         let now = clock::now();
+        let turn = Instant::now();
         self.watch(Create::Yes, now);
+        // The list may have changed while the daemon was down: read first, so the first
+        // build's publications are filled from it. Fills a crash cut short are resumed
+        // after that build, which knows their releases.
+        self.check_media();
+        let unfinished = self.ledger.call(|l| l.filling()).unwrap_or_else(|e| {
+            tracing::error!("cannot read which mail is still being queued: {e}");
+            Vec::new()
+        });
         self.turn(core::Event::Started, now);
+        for f in unfinished {
+            match self.builder.release(&f.release_id) {
+                Some(release) => self.audience.send(audience::Job::Fill(
+                    Box::new(self.config.clone()),
+                    release,
+                    f.version,
+                )),
+                None => tracing::warn!(
+                    release = %f.release_id,
+                    "its mail was being queued when pressroom stopped, and its file is gone: the rest is not queued"
+                ),
+            }
+        }
+        busy(turn, "start");
         self.tracker.spawn(http::serve(
             listener,
             http::router(Arc::clone(&self.shared)),
@@ -239,6 +276,14 @@ impl Daemon {
 
         loop {
             let input = self.next_event().await;
+            let turn = Instant::now();
+            let what = match &input {
+                Input::Core(_) => "event",
+                Input::Sent(_) => "mail run ended",
+                Input::Shutdown => "shutdown",
+                Input::Watchdog => "watchdog",
+                Input::Audience(_) => "media list or queueing",
+            };
             // The clock is read here, once per turn.
             let now = clock::now();
             match input {
@@ -258,8 +303,10 @@ impl Daemon {
                     }
                     self.turn(event, now)
                 }
+                Input::Audience(done) => self.audience_done(done, now),
             }
             self.plan(now);
+            busy(turn, what);
         }
         self.shut_down().await;
         Ok(())
@@ -292,6 +339,7 @@ impl Daemon {
                 }
             },
             Some(result) = self.sent.recv() => Input::Sent(result),
+            Some(done) = self.audience_done.recv() => Input::Audience(done),
             _ = watchdog => Input::Watchdog,
         }
     }
@@ -349,7 +397,7 @@ impl Daemon {
             tracing::error!("cannot create {}: {e}", watched.releases.display());
         }
         self.config_stamp = watched.config_stamp();
-        self.media_stamp = watched.media_stamp();
+        self.rescan_media_stamp = watched.media_stamp();
         let blind = match watch::start(&watched, self.changes_tx.clone(), &mut self.unwatchable) {
             Ok(w) => {
                 let blind = w.blind();
@@ -456,8 +504,8 @@ impl Daemon {
             return Change::Config;
         }
         let media = watched.media_stamp();
-        if media != self.media_stamp {
-            self.media_stamp = media;
+        if media != self.rescan_media_stamp {
+            self.rescan_media_stamp = media;
             self.check_media();
         }
         // The scan alone (one stat per release) tells whether anything changed; a build
@@ -564,7 +612,7 @@ impl Daemon {
         let now = report.at;
         // A deleted file's mail is cancelled by `plan` after a grace period: an editor
         // that saves by deleting and writing again must not cancel anything.
-        let committed = publish::record(
+        let committed = publish::commit(
             &mut self.ledger,
             &mut self.builder,
             &self.config,
@@ -586,9 +634,26 @@ impl Daemon {
         for (w, n) in &committed.cancelled {
             tracing::info!(slug = %w.slug, cancelled = n, "withdrawn: pending mail cancelled");
         }
+        // A change of the list that came with the release's (one debounced change counts
+        // as the releases') was not read yet: it is, before the fills.
+        if committed
+            .published
+            .iter()
+            .any(|(_, r)| *r == Recorded::Filling)
+            && media::stamp(&self.config.paths.media) != self.media_stamp
+        {
+            self.check_media();
+        }
         for (r, recorded) in &committed.published {
-            if *recorded != Recorded::Before {
-                tracing::info!(slug = %r.slug, mail = ?recorded, "published");
+            match recorded {
+                Recorded::Before => {}
+                // Logged with its count once queued (`audience_done`).
+                Recorded::Filling => self.audience.send(audience::Job::Fill(
+                    Box::new(self.config.clone()),
+                    Arc::clone(r),
+                    1,
+                )),
+                _ => tracing::info!(slug = %r.slug, mail = ?recorded, "published"),
             }
             self.announcer.webhook(
                 &self.config.webhooks,
@@ -663,12 +728,44 @@ impl Daemon {
         self.check_media();
     }
 
-    fn check_media(&self) {
-        let (media, diags) = MediaList::load(&self.config.paths.media, &self.config.site.lang);
-        for d in &diags {
-            tracing::warn!("{d}");
+    /// Has the audience thread read the media list into the ledger: streamed, in batches,
+    /// off the loop (see `audience`).
+    fn check_media(&mut self) {
+        self.media_stamp = media::stamp(&self.config.paths.media);
+        self.audience
+            .send(audience::Job::Sync(Box::new(self.config.clone())));
+    }
+
+    /// What the audience thread did.
+    fn audience_done(&mut self, done: audience::Done, now: DateTime<Utc>) {
+        match done {
+            audience::Done::Synced(media::Synced::Rows { rows, errors }) => {
+                tracing::info!(recipients = rows, invalid = errors, "media list read");
+            }
+            audience::Done::Synced(media::Synced::Unreadable(why)) => {
+                tracing::warn!("{why}: mail waits until the media list can be read");
+            }
+            audience::Done::Synced(media::Synced::Stopped) => {}
+            audience::Done::Filled {
+                release,
+                queued: Some(n),
+            } => {
+                tracing::info!(slug = %release.slug, mail = ?Recorded::Queued(n), "published");
+                // Counting a million rows by state is the ledger's to do, not the loop's
+                // to wait for.
+                let (ledger, metrics) = (self.ledger.clone(), Arc::clone(&self.metrics));
+                self.tracker.spawn(async move {
+                    if let Ok(counts) = ledger.call_async(|l| l.all_counts()).await {
+                        set_delivery_counts(&metrics, &counts);
+                    }
+                });
+            }
+            audience::Done::Filled { queued: None, .. } => {}
+            audience::Done::Failed(e) => {
+                tracing::error!("{e}");
+                self.metrics.error("mail", now);
+            }
         }
-        tracing::info!(recipients = media.recipients.len(), "media list read");
     }
 
     /// Gives the core the ledger's waiting mail, performs what it decides (start a run,
@@ -800,16 +897,7 @@ impl Daemon {
 
     fn count_deliveries(&self) {
         if let Ok(counts) = self.ledger.call(|l| l.all_counts()) {
-            for state in DeliveryState::ALL {
-                let n = counts
-                    .iter()
-                    .find(|(s, _)| *s == state)
-                    .map_or(0, |(_, n)| *n as i64);
-                self.metrics
-                    .deliveries
-                    .get_or_create(&vec![("state", state.as_str())])
-                    .set(n);
-            }
+            set_delivery_counts(&self.metrics, &counts);
         }
     }
 
@@ -819,6 +907,7 @@ impl Daemon {
         tracing::info!("shutting down");
         systemd::stopping();
         self.stop.cancel();
+        drop(self.audience);
         drop(self.watcher);
         self.tracker.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
@@ -835,10 +924,40 @@ impl Daemon {
     }
 }
 
+/// `/metrics`' deliveries by state.
+fn set_delivery_counts(metrics: &Metrics, counts: &[(DeliveryState, u64)]) {
+    for state in DeliveryState::ALL {
+        let n = counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n as i64);
+        metrics
+            .deliveries
+            .get_or_create(&vec![("state", state.as_str())])
+            .set(n);
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Create {
     Yes,
     No,
+}
+
+/// A turn of the loop longer than this is logged: while it runs, no file change, alarm,
+/// signal or finished mail run is seen (the HTTP server answers on its own workers).
+const BUSY: Duration = Duration::from_millis(100);
+
+/// Logs a turn of the loop that began at `started` if it took longer than `BUSY`.
+fn busy(started: Instant, what: &'static str) {
+    let took = started.elapsed();
+    if took > BUSY {
+        tracing::warn!(
+            ms = took.as_millis() as u64,
+            what,
+            "event loop busy: one turn held every other event up"
+        );
+    }
 }
 
 /// Hands the memory a build freed back to the system at once: a build renders pages on

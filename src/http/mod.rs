@@ -1,5 +1,5 @@
-//! The daemon's HTTP server (axum): the built site from `public/`, the unsubscribe page and
-//! its one-click POST, `/healthz` and `/metrics`. `serve` takes its listener and its
+//! The daemon's HTTP server (axum): the built site from `public/`, the unsubscribe pages,
+//! its one-click POST and the undo, `/healthz` and `/metrics`. `serve` takes its listener and its
 //! shutdown trigger as arguments, so tests bind `127.0.0.1:0` and run the real server.
 //! Its limits (connections per address, requests per client, header bytes in flight) are
 //! in `clients` and `budget`; what they refuse is counted in `/metrics`.
@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -35,6 +35,7 @@ pub use metrics::Metrics;
 
 use crate::config::Config;
 use crate::optout::TokenKey;
+use crate::render::Templates;
 
 /// What the site's requests need of the config; replaced whole when the config is reloaded.
 #[derive(Debug, Clone)]
@@ -45,16 +46,32 @@ pub struct Site {
     pub hubs: Vec<url::Url>,
     /// `[http] trusted_proxies`: peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// What the unsubscribe link's pages are made with: the config, and the templates as
+    /// read at start and at each reload (a change to `config/templates/` is one).
+    pub config: Arc<Config>,
+    pub templates: Arc<Templates>,
+    /// The built-in templates with the office's words, and whether the office's templates
+    /// failed to render one of those pages (a runaway loop costs a second of CPU per
+    /// request): once they have, the built-in ones serve until the next reload, which a
+    /// change to the templates is.
+    pub built_in: Arc<Templates>,
+    pub templates_failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Site {
     pub fn of(config: &Config) -> Site {
+        // Problems in them are the builder's to report; a broken override is left out.
+        let templates = Templates::load(&config.paths.templates).0;
         Site {
             title: config.site.title.clone(),
             public: config.paths.public.clone(),
             base_url: config.site.base_url.clone(),
             hubs: config.websub_hubs.clone(),
             trusted_proxies: config.http.trusted_proxies.clone(),
+            config: Arc::new(config.clone()),
+            built_in: Arc::new(templates.built_in_with_words()),
+            templates: Arc::new(templates),
+            templates_failed: Arc::default(),
         }
     }
 }
@@ -124,6 +141,7 @@ pub fn router(shared: Arc<Shared>) -> App {
             "/unsubscribe/{token}",
             get(unsubscribe::confirm).post(unsubscribe::one_click),
         )
+        .route("/unsubscribe/{token}/undo", post(unsubscribe::undo))
         .fallback(site)
         .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(axum::middleware::from_fn(require_host))

@@ -1,47 +1,52 @@
-//! The unsubscribe link of every mail: `GET /unsubscribe/<token>` shows a confirmation page
+//! The unsubscribe link of every mail: `GET /unsubscribe/<token>` shows a page that asks
 //! (a link scanner following the URL must not unsubscribe anyone), and `POST` to the same
 //! URL, from that page's button or from a mail client's RFC 8058 one-click, records the
-//! opt-out. The opt-out is committed to the ledger before the reply: an acknowledged
-//! unsubscribe is never lost. A token that does not verify changes nothing.
+//! opt-out and answers with a page that offers the undo: a `POST` to
+//! `/unsubscribe/<token>/undo` lifts the opt-out of the address that token names, and no
+//! other. Each write is committed to the ledger before the reply: an acknowledged
+//! unsubscribe (or undo) is never lost. A token that does not verify changes nothing and
+//! gets a page saying so (400).
+//!
+//! The pages are the office's templates (`render::subscription`) in the language of the
+//! mail the link came from: the mail's footer adds `?lang=` when the release's language
+//! is not the site's, and the pages carry it on to their buttons. The HTTP server holds no
+//! media list, and the mail's language is the one the reader just read.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use pulldown_cmark_escape::{FmtWriter, escape_html};
 
-use super::Shared;
+use super::{Shared, Site};
 use crate::clock;
 use crate::ledger::OptOutSource;
+use crate::release::LangTag;
+use crate::render::subscription::{self, Link, Page};
 
-pub async fn confirm(State(shared): State<Arc<Shared>>, Path(token): Path<String>) -> Response {
-    let Some(address) = shared.key.verify(&token) else {
-        return invalid();
-    };
+pub async fn confirm(
+    State(shared): State<Arc<Shared>>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let site = shared.site();
-    page(
-        StatusCode::OK,
-        &site.title,
-        "Avsluta prenumeration · Unsubscribe",
-        &format!(
-            "<p>Sluta skicka pressmeddelanden till <strong>{}</strong>?<br>\
-             Stop sending press releases to <strong>{}</strong>?</p>\
-             <form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-             <button type=\"submit\">Avsluta · Unsubscribe</button></form>",
-            escaped(&address),
-            escaped(&address)
-        ),
-    )
+    let asked = asked_lang(query.as_deref());
+    let Some(address) = shared.key.verify(&token) else {
+        return invalid(&site, asked.as_ref());
+    };
+    page(&site, Page::Confirm, asked.as_ref(), &address, &shared)
 }
 
 pub async fn one_click(
     State(shared): State<Arc<Shared>>,
     Path(token): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    let asked = asked_lang(query.as_deref());
     let Some(address) = shared.key.verify(&token) else {
-        return invalid();
+        return invalid(&shared.site(), asked.as_ref());
     };
     // A form post from our page comes from a browser; RFC 8058 posts come from mail clients.
     let source = if headers
@@ -62,17 +67,12 @@ pub async fn one_click(
     match recorded {
         Ok(_) => {
             tracing::info!(target: "pressroom::optout", "unsubscribed by link");
-            let site = shared.site();
             page(
-                StatusCode::OK,
-                &site.title,
-                "Avslutad · Unsubscribed",
-                &format!(
-                    "<p><strong>{}</strong> får inga fler pressmeddelanden.<br>\
-                     <strong>{}</strong> will receive no more press releases.</p>",
-                    escaped(&address),
-                    escaped(&address)
-                ),
+                &shared.site(),
+                Page::Unsubscribed,
+                asked.as_ref(),
+                &address,
+                &shared,
             )
         }
         Err(e) => {
@@ -83,30 +83,115 @@ pub async fn one_click(
     }
 }
 
-fn escaped(s: &str) -> String {
-    let mut out = String::new();
-    let _ = escape_html(FmtWriter(&mut out), s);
-    out
+/// The undo of the page after unsubscribing: the opt-out of the address the token names
+/// is lifted (the token proves the reader holds that mailbox's mail, as it did for the
+/// opt-out). Asked again, or for an address not opted out, it answers the same page.
+pub async fn undo(
+    State(shared): State<Arc<Shared>>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let asked = asked_lang(query.as_deref());
+    let Some(address) = shared.key.verify(&token) else {
+        return invalid(&shared.site(), asked.as_ref());
+    };
+    let who = address.clone();
+    let now = clock::now();
+    let lifted = shared
+        .ledger
+        .call_async(move |l| l.resubscribe(&who, OptOutSource::Link, now))
+        .await;
+    match lifted {
+        Ok(_) => {
+            tracing::info!(target: "pressroom::optout", "resubscribed by link");
+            page(
+                &shared.site(),
+                Page::Resubscribed,
+                asked.as_ref(),
+                &address,
+                &shared,
+            )
+        }
+        Err(e) => {
+            tracing::error!("cannot lift an opt-out: {e}");
+            shared.metrics.error("optout", clock::now());
+            unavailable()
+        }
+    }
 }
 
-fn page(status: StatusCode, site: &str, heading: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"robots\" content=\"noindex\"><title>{heading} – {site}</title></head>\
-         <body><main><h1>{heading}</h1>{body}</main></body></html>\n",
-        site = escaped(site),
-    );
-    (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+/// `?lang=en`: the language a page was asked in, if it names one.
+fn asked_lang(query: Option<&str>) -> Option<LangTag> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(key, _)| key == "lang")
+        .and_then(|(_, tag)| LangTag::parse(&tag).ok())
 }
 
-fn invalid() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CACHE_CONTROL, "no-store")],
-        Html("<!doctype html>\n<title>Ogiltig länk · Invalid link</title><p>Länken gäller inte. This unsubscribe link is not valid.</p>\n"),
-    )
-        .into_response()
+/// A page about the address a genuine token names, its buttons posting to the token's
+/// URLs in the same language.
+fn page(
+    site: &Site,
+    page: Page,
+    asked: Option<&LangTag>,
+    address: &str,
+    shared: &Shared,
+) -> Response {
+    let query = asked.map_or_else(String::new, |tag| format!("?lang={}", tag.as_str()));
+    let base = format!("{}unsubscribe/{}", site.base_url, shared.key.token(address));
+    let unsubscribe_url = format!("{base}{query}");
+    let undo_url = format!("{base}/undo{query}");
+    let link = Link {
+        address,
+        unsubscribe_url: &unsubscribe_url,
+        undo_url: &undo_url,
+    };
+    rendered(site, StatusCode::OK, page, asked, Some(link))
+}
+
+fn invalid(site: &Site, asked: Option<&LangTag>) -> Response {
+    rendered(site, StatusCode::BAD_REQUEST, Page::Invalid, asked, None)
+}
+
+/// The office's template, or the built-in ones (in the office's words) once theirs have
+/// failed (an error says so, once per reload): a reader who wants to unsubscribe is never left without the page,
+/// and a runaway template does not cost every request its budget.
+fn rendered(
+    site: &Site,
+    status: StatusCode,
+    page: Page,
+    asked: Option<&LangTag>,
+    link: Option<Link<'_>>,
+) -> Response {
+    let lang = asked.unwrap_or(&site.config.site.lang);
+    let office = if site.templates_failed.load(Ordering::Relaxed) {
+        None
+    } else {
+        Some(&*site.templates)
+    };
+    let html = match office.map(|t| subscription::page(&site.config, t, page, lang, link)) {
+        Some(Ok(html)) => Ok(html),
+        failed => {
+            if let Some(Err(e)) = failed {
+                tracing::error!(
+                    "{e}: the unsubscribe pages use the built-in templates until the templates change"
+                );
+                site.templates_failed.store(true, Ordering::Relaxed);
+            }
+            subscription::page(&site.config, &site.built_in, page, lang, link)
+        }
+    };
+    match html {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!("{e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CACHE_CONTROL, "no-store")],
+                "the page could not be made; try again later\n",
+            )
+                .into_response()
+        }
+    }
 }
 
 fn unavailable() -> Response {

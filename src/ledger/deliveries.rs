@@ -116,6 +116,21 @@ fn time(s: Option<String>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// `pending`'s query.
+const PENDING_SQL: &str = "SELECT release_id, version, due FROM (
+                    SELECT d.release_id, d.version, min(
+                        coalesce((SELECT min(queued_at) FROM deliveries
+                                  WHERE release_id = d.release_id AND version = d.version AND state = 'queued'), '~'),
+                        coalesce((SELECT min(queued_at) FROM deliveries
+                                  WHERE release_id = d.release_id AND version = d.version AND state = 'unknown'), '~'),
+                        coalesce((SELECT min(queued_at) FROM deliveries
+                                  WHERE release_id = d.release_id AND version = d.version AND state = 'sending'), '~'),
+                        coalesce((SELECT min(next_attempt) FROM deliveries
+                                  WHERE release_id = d.release_id AND version = d.version AND state = 'deferred'), '~')
+                    ) AS due
+                    FROM dispatches d)
+                 WHERE due != '~' ORDER BY release_id, version";
+
 const COLUMNS: &str = "release_id, version, address, state, attempts, next_attempt, last_reply, message_id, queued_at, updated_at, sent_at";
 
 /// The waiting deliveries of a release version: ?1 release, ?2 version, ?3 the instant
@@ -459,15 +474,10 @@ impl Ledger {
     /// left, and only a send run (under the send lock) turns them `unknown` and sends them
     /// again; if nothing else waited, nothing would ever start that run.
     pub fn pending(&self) -> Result<Vec<Pending>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT release_id, version,
-                        min(CASE WHEN state = 'deferred' THEN next_attempt ELSE queued_at END)
-                 FROM deliveries WHERE state IN ('queued', 'deferred', 'unknown', 'sending')
-                 GROUP BY release_id, version ORDER BY release_id, version",
-            )
-            .map_err(self.err())?;
+        // Per dispatch (a small table), the earliest due of each waiting state, each a seek
+        // into `deliveries_due` (its columns cover the query): asked at every plan of the
+        // daemon, so it must not read every waiting row of a dispatch to a million.
+        let mut stmt = self.conn.prepare_cached(PENDING_SQL).map_err(self.err())?;
         let rows = stmt
             .query_map([], |r| {
                 Ok(Pending {
@@ -562,6 +572,34 @@ mod tests {
         );
     }
 
+    /// Asked at every plan of the daemon: each dispatch's earliest due is a few seeks into
+    /// an index, never a walk over its waiting rows (a million after a big publication).
+    #[test]
+    fn pending_seeks_each_dispatch_and_scans_no_deliveries() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open_in(dir.path()).unwrap();
+        let mut stmt = l
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {PENDING_SQL}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().all(|step| !step.starts_with("SCAN deliveries")),
+            "{plan:#?}"
+        );
+        assert!(
+            plan.iter()
+                .filter(|step| step.contains("COVERING INDEX deliveries_due"))
+                .count()
+                >= 4,
+            "{plan:#?}"
+        );
+    }
+
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
     }
@@ -572,7 +610,11 @@ mod tests {
         let mut l = Ledger::open_in(dir.path()).unwrap();
         let at = t("2018-10-18T07:00:00Z");
         let who = vec![("a@example.org".to_string(), "<1@x>".to_string())];
-        l.queue("r", 1, None, who, at).unwrap();
+        let decided = Decided {
+            kind: "manual",
+            content_hash: "h",
+        };
+        l.queue("r", 1, Some(decided), who, at).unwrap();
         l.claim("r", 1, Due::By(at), None, 10, at).unwrap();
         // The process died here: the only row is `sending`, nothing is queued.
         let pending = l.pending().unwrap();

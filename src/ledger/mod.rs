@@ -6,6 +6,7 @@
 //! One `Ledger` owns one connection; callers that need it from async code hand it to a
 //! blocking task rather than sharing it behind a mutex.
 
+mod audience;
 mod deliveries;
 mod identities;
 mod lock;
@@ -17,12 +18,13 @@ mod seams;
 mod tests_sent;
 
 pub use crate::release::revision::Notice;
+pub use audience::{AudienceRow, Filling, MEDIA, SourceState};
 pub use deliveries::{Decided, Delivery, DeliveryState, Due, Outcome, Pending};
 pub use lock::{LockError, PublisherLock, SendLock};
 pub use optouts::OptOutSource;
 pub use owner::{Handle, Owner};
 pub use publications::{History, MailDecision, Publication, Recorded, Seen};
-pub use seams::{Deliveries, OptOuts, Sightings};
+pub use seams::{Audience, Deliveries, OptOuts, Publishing, Sightings};
 pub use tests_sent::TestSend;
 
 use std::path::Path;
@@ -114,6 +116,35 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY CHECK (id = 1),
         latest TEXT NOT NULL
     ) STRICT;",
+    // The audience (`audience.rs`): rows of each source by generation, the generation
+    // readers see, and a dispatch's fill from it (the generation and the last address
+    // filled; `fill_after` NULL: nothing left to fill).
+    "CREATE TABLE audience (
+        source TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        address TEXT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL,
+        outlet TEXT NOT NULL,
+        lang TEXT,
+        topics TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        PRIMARY KEY (source, generation, address)
+    ) STRICT;
+    CREATE TABLE audience_sources (
+        source TEXT PRIMARY KEY,
+        current INTEGER,
+        latest INTEGER NOT NULL,
+        unreadable TEXT,
+        stamp TEXT,
+        rows INTEGER NOT NULL DEFAULT 0,
+        synced_at TEXT
+    ) STRICT;
+    ALTER TABLE dispatches ADD COLUMN fill_generation INTEGER;
+    ALTER TABLE dispatches ADD COLUMN fill_after TEXT;",
+    // `pending`, asked at every plan: the earliest due of each waiting state of a dispatch
+    // is one seek, however many rows wait.
+    "CREATE INDEX deliveries_due ON deliveries (release_id, version, state, queued_at, next_attempt);",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";

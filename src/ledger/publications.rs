@@ -50,9 +50,10 @@ impl Seen {
 /// The mail a publication decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailDecision {
-    /// Queue version 1 for these (address, Message-ID); opt-outs are left out as the
-    /// transaction writes them.
-    Queue(Vec<(String, String)>),
+    /// Queue version 1 for everyone of the audience it targets: the dispatch is recorded
+    /// with the sighting, its deliveries filled from the audience in batches afterwards
+    /// (opt-outs left out as each batch is written).
+    Audience,
     /// First seen more than `catch_up` after its date: decided, nobody queued.
     TooLate,
 }
@@ -72,6 +73,8 @@ pub struct Publication {
 pub enum Recorded {
     /// This many deliveries queued.
     Queued(usize),
+    /// Decided for the audience; its deliveries are being filled.
+    Filling,
     TooLate,
     NotMailed,
     /// A dispatch existed already (a manual send before the daemon saw it): nothing new.
@@ -160,7 +163,7 @@ impl Ledger {
                 continue;
             };
             let kind = match mail {
-                MailDecision::Queue(_) => "auto",
+                MailDecision::Audience => "auto",
                 MailDecision::TooLate => "late",
             };
             let added = tx
@@ -175,23 +178,15 @@ impl Ledger {
             }
             match mail {
                 MailDecision::TooLate => decided.push(Recorded::TooLate),
-                MailDecision::Queue(who) => {
-                    let mut stmt = tx
-                        .prepare_cached(
-                            "INSERT INTO deliveries (release_id, version, address, state, message_id, queued_at, updated_at)
-                             SELECT ?1, 1, ?2, 'queued', ?3, ?4, ?4
-                             WHERE NOT EXISTS (SELECT 1 FROM optouts WHERE address = ?2)
-                             ON CONFLICT DO NOTHING",
-                        )
-                        .map_err(&err)?;
-                    let at = ts(&p.first_seen);
-                    let mut n = 0;
-                    for (address, message_id) in who {
-                        n += stmt
-                            .execute(params![p.release_id, address, message_id, at])
-                            .map_err(&err)?;
-                    }
-                    decided.push(Recorded::Queued(n));
+                MailDecision::Audience => {
+                    // Decided here, with the sighting; its deliveries are filled from the
+                    // audience afterwards, a batch per transaction (`fill_batch`).
+                    tx.execute(
+                        "UPDATE dispatches SET fill_after = '' WHERE release_id = ?1 AND version = 1",
+                        params![p.release_id],
+                    )
+                    .map_err(&err)?;
+                    decided.push(Recorded::Filling);
                 }
             }
         }
@@ -220,16 +215,12 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn publication(id: &str, who: &[&str]) -> Publication {
+    fn publication(id: &str) -> Publication {
         Publication {
             release_id: id.into(),
             content_hash: "h".into(),
             first_seen: t("2018-10-18T07:00:00Z"),
-            mail: Some(MailDecision::Queue(
-                who.iter()
-                    .map(|a| (a.to_string(), format!("<{a}>")))
-                    .collect(),
-            )),
+            mail: Some(MailDecision::Audience),
         }
     }
 
@@ -278,16 +269,23 @@ mod tests {
             )],
             ..Seen::default()
         };
-        let p = publication("r", &["a@example.org", "b@example.org"]);
+        let p = publication("r");
         let (decided, _) = l
             .commit_build(&seen, std::slice::from_ref(&p), &[], at)
             .unwrap();
+        assert_eq!(decided, [Recorded::Filling]);
+        assert!(l.history().unwrap().revisions.contains_key("r"));
+        let filling = l.filling().unwrap();
+        assert_eq!(filling.len(), 1, "{filling:?}");
+        let who: Vec<(String, String)> = ["a@example.org", "b@example.org"]
+            .iter()
+            .map(|a| (a.to_string(), format!("<{a}>")))
+            .collect();
         assert_eq!(
-            decided,
-            [Recorded::Queued(1)],
+            l.fill_batch("r", 1, 1, "", &who, None, at).unwrap(),
+            Some(1),
             "the opted-out one is left out"
         );
-        assert!(l.history().unwrap().revisions.contains_key("r"));
         let (again, _) = l.commit_build(&Seen::default(), &[p], &[], at).unwrap();
         assert_eq!(again, [Recorded::Before]);
         assert_eq!(l.deliveries("r").unwrap().len(), 1);
@@ -316,7 +314,7 @@ mod tests {
             .busy_timeout(std::time::Duration::from_millis(50))
             .unwrap();
         let e = l
-            .commit_build(&seen, &[publication("r", &["a@example.org"])], &[], at)
+            .commit_build(&seen, &[publication("r")], &[], at)
             .unwrap_err();
         assert!(e.is_busy(), "{e}");
         other.execute_batch("ROLLBACK").unwrap();

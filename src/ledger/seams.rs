@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Delivery, Due, Handle, Ledger, LedgerError, OptOutSource, Outcome, Publication, Recorded, Seen,
+    AudienceRow, Delivery, Due, Filling, Handle, Ledger, LedgerError, OptOutSource, Outcome,
+    Publication, Recorded, Seen, SourceState,
 };
 
 /// What a build saw, with its publications' mail, in one commit.
@@ -41,7 +42,61 @@ pub trait Deliveries: Send {
     ) -> Result<(), LedgerError>;
     fn unclaim(&mut self, claimed: &[Delivery], at: DateTime<Utc>) -> Result<(), LedgerError>;
     fn opted_out(&mut self) -> Result<HashSet<String>, LedgerError>;
+    /// The current rows of the media list for these addresses: the hand-off check of a
+    /// claimed batch reads who is listed from here, not from a parse of the whole file.
+    fn listed(
+        &mut self,
+        addresses: &[String],
+    ) -> Result<std::collections::HashMap<String, AudienceRow>, LedgerError>;
 }
+
+/// The audience (`ledger::audience`): a source written a generation at a time, batch by
+/// batch; a dispatch's deliveries filled from it batch by batch. Each call is one short
+/// transaction, so in the daemon other requests to the owner go between two batches.
+pub trait Audience {
+    fn audience_state(&mut self, source: &str) -> Result<SourceState, LedgerError>;
+    fn begin_audience(&mut self, source: &str) -> Result<i64, LedgerError>;
+    fn write_audience(
+        &mut self,
+        source: &str,
+        generation: i64,
+        rows: Vec<AudienceRow>,
+    ) -> Result<Vec<(u64, u64)>, LedgerError>;
+    fn switch_audience(
+        &mut self,
+        source: &str,
+        generation: i64,
+        stamp: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError>;
+    fn audience_unreadable(&mut self, source: &str, why: &str) -> Result<(), LedgerError>;
+    fn prune_audience(&mut self, source: &str, limit: usize) -> Result<usize, LedgerError>;
+    fn audience_rows(
+        &mut self,
+        source: &str,
+        generation: i64,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<AudienceRow>, LedgerError>;
+    fn filling(&mut self) -> Result<Vec<Filling>, LedgerError>;
+    #[allow(clippy::too_many_arguments)]
+    fn fill_batch(
+        &mut self,
+        release_id: &str,
+        version: u32,
+        generation: i64,
+        after: &str,
+        who: Vec<(String, String)>,
+        next: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<usize>, LedgerError>;
+}
+
+/// What `publish::record` needs: the build's commit, then the audience its mail is
+/// filled from.
+pub trait Publishing: Sightings + Audience {}
+
+impl<T: Sightings + Audience> Publishing for T {}
 
 /// Who asked not to be mailed.
 pub trait OptOuts {
@@ -95,6 +150,151 @@ impl Deliveries for Ledger {
     }
     fn opted_out(&mut self) -> Result<HashSet<String>, LedgerError> {
         Ledger::opted_out(self)
+    }
+    fn listed(
+        &mut self,
+        addresses: &[String],
+    ) -> Result<std::collections::HashMap<String, AudienceRow>, LedgerError> {
+        Ledger::listed(self, super::MEDIA, addresses)
+    }
+}
+
+impl Audience for Ledger {
+    fn audience_state(&mut self, source: &str) -> Result<SourceState, LedgerError> {
+        Ledger::audience_state(self, source)
+    }
+    fn begin_audience(&mut self, source: &str) -> Result<i64, LedgerError> {
+        Ledger::begin_audience(self, source)
+    }
+    fn write_audience(
+        &mut self,
+        source: &str,
+        generation: i64,
+        rows: Vec<AudienceRow>,
+    ) -> Result<Vec<(u64, u64)>, LedgerError> {
+        Ledger::write_audience(self, source, generation, &rows)
+    }
+    fn switch_audience(
+        &mut self,
+        source: &str,
+        generation: i64,
+        stamp: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        Ledger::switch_audience(self, source, generation, stamp.as_deref(), at)
+    }
+    fn audience_unreadable(&mut self, source: &str, why: &str) -> Result<(), LedgerError> {
+        Ledger::audience_unreadable(self, source, why)
+    }
+    fn prune_audience(&mut self, source: &str, limit: usize) -> Result<usize, LedgerError> {
+        Ledger::prune_audience(self, source, limit)
+    }
+    fn audience_rows(
+        &mut self,
+        source: &str,
+        generation: i64,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<AudienceRow>, LedgerError> {
+        Ledger::audience_rows(self, source, generation, after, limit)
+    }
+    fn filling(&mut self) -> Result<Vec<Filling>, LedgerError> {
+        Ledger::filling(self)
+    }
+    fn fill_batch(
+        &mut self,
+        release_id: &str,
+        version: u32,
+        generation: i64,
+        after: &str,
+        who: Vec<(String, String)>,
+        next: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<usize>, LedgerError> {
+        Ledger::fill_batch(
+            self,
+            release_id,
+            version,
+            generation,
+            after,
+            &who,
+            next.as_deref(),
+            at,
+        )
+    }
+}
+
+impl Audience for Handle {
+    fn audience_state(&mut self, source: &str) -> Result<SourceState, LedgerError> {
+        let source = source.to_string();
+        self.call(move |l| l.audience_state(&source))
+    }
+    fn begin_audience(&mut self, source: &str) -> Result<i64, LedgerError> {
+        let source = source.to_string();
+        self.call(move |l| l.begin_audience(&source))
+    }
+    fn write_audience(
+        &mut self,
+        source: &str,
+        generation: i64,
+        rows: Vec<AudienceRow>,
+    ) -> Result<Vec<(u64, u64)>, LedgerError> {
+        let source = source.to_string();
+        self.call(move |l| l.write_audience(&source, generation, &rows))
+    }
+    fn switch_audience(
+        &mut self,
+        source: &str,
+        generation: i64,
+        stamp: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let source = source.to_string();
+        self.call(move |l| l.switch_audience(&source, generation, stamp.as_deref(), at))
+    }
+    fn audience_unreadable(&mut self, source: &str, why: &str) -> Result<(), LedgerError> {
+        let (source, why) = (source.to_string(), why.to_string());
+        self.call(move |l| l.audience_unreadable(&source, &why))
+    }
+    fn prune_audience(&mut self, source: &str, limit: usize) -> Result<usize, LedgerError> {
+        let source = source.to_string();
+        self.call(move |l| l.prune_audience(&source, limit))
+    }
+    fn audience_rows(
+        &mut self,
+        source: &str,
+        generation: i64,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<AudienceRow>, LedgerError> {
+        let (source, after) = (source.to_string(), after.to_string());
+        self.call(move |l| l.audience_rows(&source, generation, &after, limit))
+    }
+    fn filling(&mut self) -> Result<Vec<Filling>, LedgerError> {
+        self.call(|l| l.filling())
+    }
+    fn fill_batch(
+        &mut self,
+        release_id: &str,
+        version: u32,
+        generation: i64,
+        after: &str,
+        who: Vec<(String, String)>,
+        next: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<usize>, LedgerError> {
+        let (release_id, after) = (release_id.to_string(), after.to_string());
+        self.call(move |l| {
+            l.fill_batch(
+                &release_id,
+                version,
+                generation,
+                &after,
+                &who,
+                next.as_deref(),
+                at,
+            )
+        })
     }
 }
 
@@ -162,6 +362,13 @@ impl Deliveries for Handle {
     }
     fn opted_out(&mut self) -> Result<HashSet<String>, LedgerError> {
         self.call(|l| l.opted_out())
+    }
+    fn listed(
+        &mut self,
+        addresses: &[String],
+    ) -> Result<std::collections::HashMap<String, AudienceRow>, LedgerError> {
+        let addresses = addresses.to_vec();
+        self.call(move |l| Ledger::listed(l, super::MEDIA, &addresses))
     }
 }
 

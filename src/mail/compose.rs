@@ -17,7 +17,8 @@ use crate::media::Recipient;
 use crate::optout::TokenKey;
 use crate::release::{Release, markdown};
 use crate::render::Templates;
-use crate::render::view::{Labels, ReleaseView, SiteView};
+use crate::render::subscription::organisation;
+use crate::render::view::{ReleaseView, SiteView};
 
 /// Whether this is the release as first sent or a correction of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,22 +36,35 @@ pub enum Kind {
 }
 
 /// What every message of a release shares, made once per dispatch rather than once per
-/// recipient (the release as templates see it, its body as plain text).
+/// recipient (the release as templates see it in its language's words, the office's
+/// `strings.toml` over the built-in ones; its body as plain text, and as HTML with inline
+/// styles).
 pub struct Prepared {
     site: Value,
     release: Value,
     body_text: String,
+    body_html: String,
 }
 
 impl Prepared {
-    pub fn new(config: &Config, release: &Release) -> Prepared {
+    pub fn new(config: &Config, templates: &Templates, release: &Release) -> Prepared {
+        let labels = templates.labels(&release.lang);
         Prepared {
-            site: Value::from(minijinja::value::Serde(SiteView::new(config))),
-            release: Value::from(minijinja::value::Serde(ReleaseView::new(release, config))),
+            site: Value::from(minijinja::value::Serde(SiteView::with_labels(
+                config, labels,
+            ))),
+            release: Value::from(minijinja::value::Serde(ReleaseView::with_labels(
+                release, config, labels,
+            ))),
             body_text: markdown::to_text(
                 release.body.as_deref().map_or("", |b| &b.markdown),
                 &config.url(&release.path()),
             ),
+            // As on the page: a withdrawn release's text is never shown (nor mailed).
+            body_html: match release.withdrawn {
+                None => super::inline::styled(release.body_html().unwrap_or_default()),
+                Some(_) => String::new(),
+            },
         }
     }
 }
@@ -145,6 +159,23 @@ pub fn unsubscribe_url(config: &Config, key: &TokenKey, address: &str) -> String
     format!("{}unsubscribe/{}", config.site.base_url, key.token(address))
 }
 
+/// The link in a mail's footer: the unsubscribe link, asking for its pages in the mail's
+/// language when that is not the site's (`?lang=en`). The `List-Unsubscribe` header keeps
+/// the plain link.
+pub fn footer_unsubscribe_url(
+    config: &Config,
+    key: &TokenKey,
+    address: &str,
+    lang: &crate::release::LangTag,
+) -> String {
+    let url = unsubscribe_url(config, key, address);
+    if lang.language() == config.site.lang.language() {
+        url
+    } else {
+        format!("{url}?lang={}", lang.as_str())
+    }
+}
+
 /// A composed message and the parts it was made of, for previews.
 pub struct Composed {
     pub message: Message,
@@ -162,20 +193,32 @@ pub fn compose(
 ) -> Result<Composed, ComposeError> {
     let release = letter.release;
     let address = letter.recipient.email.to_string().to_lowercase();
-    let labels = Labels::for_lang(&release.lang);
+    let labels = templates.labels(&release.lang);
     let greeting = match letter.recipient.name.trim() {
         "" => labels.greeting_anonymous.to_string(),
         name => format!("{} {name},", labels.greeting),
     };
     let unsubscribe = unsubscribe_url(config, key, &address);
     let update = matches!(letter.kind, Kind::Update { .. });
+    // Why the reader gets it: their row's topics, as readers see them named.
+    let topics: Vec<&str> = letter
+        .recipient
+        .topics
+        .iter()
+        .map(|t| config.topics.name(t))
+        .collect();
+    let organisation = organisation(config);
     let ctx = minijinja::context! {
         site => letter.prepared.site.clone(),
         release => letter.prepared.release.clone(),
         greeting,
-        recipient => minijinja::context! { name => letter.recipient.name.clone(), outlet => letter.recipient.outlet.clone(), email => address.clone() },
+        recipient => minijinja::context! { name => letter.recipient.name.clone(), outlet => letter.recipient.outlet.clone(), email => address.clone(), topics => topics.iter().map(|t| t.to_string()).collect::<Vec<String>>() },
         body_text => letter.prepared.body_text.as_str(),
-        unsubscribe_url => unsubscribe.clone(),
+        body_html => Value::from_safe_string(letter.prepared.body_html.clone()),
+        why => labels.why(organisation, &topics),
+        organisation => organisation.to_string(),
+        from_address => config.mail.from.email.to_string(),
+        unsubscribe_url => footer_unsubscribe_url(config, key, &address, &release.lang),
         update,
     };
     let render = |template: &'static str| {
@@ -483,7 +526,7 @@ mod tests {
                 };
                 let templates = Templates::built_in();
                 let release = release(&config, &title);
-                let prepared = Prepared::new(&config, &release);
+                let prepared = Prepared::new(&config, &templates, &release);
                 let letter = Letter {
                     release: &release,
                     prepared: &prepared,

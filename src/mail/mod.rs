@@ -4,6 +4,7 @@
 pub mod compose;
 pub mod decision;
 pub mod dkim;
+mod inline;
 pub mod pipeline;
 pub mod policy;
 pub mod rate;

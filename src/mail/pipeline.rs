@@ -133,7 +133,7 @@ fn mail(
         topics: Vec::new(),
         line: 1,
     };
-    let prepared = Prepared::new(config, release);
+    let prepared = Prepared::new(config, templates, release);
     let mut messages = Vec::new();
     for (kind, version) in [
         (Kind::Original, 1),

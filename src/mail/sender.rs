@@ -14,8 +14,9 @@
 //! and not handed over is put back as it was (`Ledger::unclaim`).
 //!
 //! What is in flight does not grow with the number of recipients: at most two batches are
-//! claimed and not yet decided, and the channel of composed messages holds `concurrency`. What does grow is the media list as loaded and the composer's index of it by
-//! address (one borrowed key per recipient).
+//! claimed and not yet decided, and the channel of composed messages holds `concurrency`.
+//! Who is listed is read per batch: from the ledger's audience (the daemon), or from a
+//! media list the command line loaded, indexed once by address.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -44,13 +45,23 @@ pub struct Mailing<'a> {
     pub config: &'a Config,
     pub templates: &'a Templates,
     pub key: &'a TokenKey,
-    pub media: &'a MediaList,
+    /// Where the hand-off check finds each recipient's row.
+    pub listing: Listing<'a>,
     pub release: &'a Release,
     pub version: u32,
     /// For a correction: each recipient's original Message-ID, to thread to.
     pub originals: HashMap<String, String>,
     /// Signs each message once, after composing, when DKIM is configured.
     pub signer: Option<&'a Signer>,
+}
+
+/// Where a run reads who is on the media list, for each claimed batch.
+#[derive(Clone, Copy)]
+pub enum Listing<'a> {
+    /// The ledger's audience, as the last sync of the media list left it (the daemon).
+    Ledger,
+    /// A media list read by the caller (`pressroom send`).
+    Loaded(&'a MediaList),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,11 +188,13 @@ enum ToKeeper {
     Unclaim(Delivery),
 }
 
-/// Claimed deliveries (their `sending` intent committed) and the opt-outs as of the claim.
+/// Claimed deliveries (their `sending` intent committed), the opt-outs as of the claim,
+/// and the rows of the media list of their addresses.
 #[derive(Default)]
 struct Batch {
     deliveries: Vec<Delivery>,
     opted_out: HashSet<String>,
+    listed: HashMap<String, Recipient>,
 }
 
 /// The ledger's owner. Outcomes are committed in groups: when a batch's worth is pending,
@@ -194,6 +207,24 @@ fn keep(
     claims: &Claims,
     inbox: mpsc::Receiver<ToKeeper>,
 ) -> Result<(), LedgerError> {
+    // Keyed by the address as the ledger has it (lowercase); borrowed when the media list
+    // wrote it so, which it nearly always does: one copy of every address is enough.
+    let index: HashMap<Cow<'_, str>, &Recipient> = match d.listing {
+        Listing::Ledger => HashMap::new(),
+        Listing::Loaded(media) => media
+            .recipients
+            .iter()
+            .map(|r| {
+                let email: &str = r.email.as_ref();
+                let key = if email.chars().any(char::is_uppercase) {
+                    Cow::Owned(r.key())
+                } else {
+                    Cow::Borrowed(email)
+                };
+                (key, r)
+            })
+            .collect(),
+    };
     let mut pending: Vec<(Delivery, Outcome)> = Vec::with_capacity(claims.batch_size);
     let mut oldest: Option<Instant> = None;
     let mut put_back: Vec<Delivery> = Vec::new();
@@ -242,7 +273,7 @@ fn keep(
                 };
                 // A claim that fails ends the run's claiming, not its recording: what is
                 // in flight still has its outcome written.
-                let batch = claim(ledger, d, due, claims.batch_size, now);
+                let batch = claim(ledger, d, &index, due, claims.batch_size, now);
                 let batch = batch.unwrap_or_else(|e| {
                     failed = Some(e);
                     Batch::default()
@@ -264,6 +295,7 @@ fn keep(
 fn claim(
     ledger: &mut dyn Deliveries,
     d: &Mailing<'_>,
+    index: &HashMap<Cow<'_, str>, &Recipient>,
     due: Due,
     limit: usize,
     now: DateTime<Utc>,
@@ -272,10 +304,29 @@ fn claim(
     if deliveries.is_empty() {
         return Ok(Batch::default());
     }
-    match ledger.opted_out() {
-        Ok(opted_out) => Ok(Batch {
+    let read = ledger.opted_out().and_then(|opted_out| {
+        let listed = match d.listing {
+            Listing::Loaded(_) => deliveries
+                .iter()
+                .filter_map(|d| index.get(d.address.as_str()))
+                .map(|r| (r.key(), (*r).clone()))
+                .collect(),
+            Listing::Ledger => {
+                let addresses: Vec<String> = deliveries.iter().map(|d| d.address.clone()).collect();
+                ledger
+                    .listed(&addresses)?
+                    .into_iter()
+                    .filter_map(|(a, row)| Some((a, Recipient::from_row(&row)?)))
+                    .collect()
+            }
+        };
+        Ok((opted_out, listed))
+    });
+    match read {
+        Ok((opted_out, listed)) => Ok(Batch {
             deliveries,
             opted_out,
+            listed,
         }),
         Err(e) => {
             ledger.unclaim(&deliveries, now)?;
@@ -337,23 +388,7 @@ fn compose_all(
     ready: tokio::sync::mpsc::Sender<Item>,
     keep_going: &(dyn Fn() -> bool + Sync),
 ) {
-    let prepared = compose::Prepared::new(d.config, d.release);
-    // Keyed by the address as the ledger has it (lowercase); borrowed when the media list
-    // wrote it so, which it nearly always does: one copy of every address is enough.
-    let names: HashMap<Cow<'_, str>, &Recipient> = d
-        .media
-        .recipients
-        .iter()
-        .map(|r| {
-            let email: &str = r.email.as_ref();
-            let key = if email.chars().any(char::is_uppercase) {
-                Cow::Owned(r.key())
-            } else {
-                Cow::Borrowed(email)
-            };
-            (key, r)
-        })
-        .collect();
+    let prepared = compose::Prepared::new(d.config, d.templates, d.release);
     let claim = || {
         if !keep_going() {
             return None;
@@ -382,7 +417,14 @@ fn compose_all(
                 }
                 return;
             }
-            let item = prepare(d, &prepared, transfer, &names, &batch.opted_out, delivery);
+            let item = prepare(
+                d,
+                &prepared,
+                transfer,
+                &batch.listed,
+                &batch.opted_out,
+                delivery,
+            );
             if let Err(stopped) = ready.blocking_send(item) {
                 // The sender stopped (the server refused us, or the keeper failed): what
                 // was claimed and not handed over goes back as it was.
@@ -407,11 +449,11 @@ fn prepare(
     d: &Mailing<'_>,
     prepared: &compose::Prepared,
     transfer: Transfer,
-    names: &HashMap<Cow<'_, str>, &Recipient>,
+    listed: &HashMap<String, Recipient>,
     opted_out: &HashSet<String>,
     delivery: Delivery,
 ) -> Item {
-    let listed = names.get(delivery.address.as_str()).copied();
+    let listed = listed.get(delivery.address.as_str());
     let recipient = match policy::hand_off(d.release, &delivery.address, opted_out, listed) {
         HandOff::Send(r) => r,
         HandOff::Cancel(why) => {
@@ -467,7 +509,7 @@ pub fn send_test(
     recipient: &Recipient,
     message_id: String,
 ) -> Result<Result<Attempt, Refusal>, compose::ComposeError> {
-    let prepared = compose::Prepared::new(d.config, d.release);
+    let prepared = compose::Prepared::new(d.config, d.templates, d.release);
     let transfer = runtime.block_on(transport.transfer());
     let message = outgoing(d, &prepared, transfer, recipient, Kind::Test { message_id })?;
     Ok(runtime.block_on(transport.send(&message)))

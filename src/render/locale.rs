@@ -53,6 +53,32 @@ pub struct Labels {
     pub previous: Text,
     pub next: Text,
     pub pages: Text,
+    /// The mail's footer: why the reader gets it. `{whose}` is the organisation in the
+    /// genitive (`Jämställdhetsmyndighetens`), `{topics}` the media list row's topics.
+    pub why_topics: Text,
+    /// The same for a row that takes every release.
+    pub why_all: Text,
+    /// The mail's footer: before the organisation and the From address.
+    pub sent_by: Text,
+    /// Between the last two of a list (`Prostitution och Människohandel`).
+    pub and: Text,
+    /// The unsubscribe page's question; `{organisation}` and `{address}` (shown masked:
+    /// `a…@example.org`) are filled in.
+    pub unsubscribe_ask: Text,
+    /// The page after unsubscribing: its heading and text (same placeholders).
+    pub unsubscribed: Text,
+    pub unsubscribed_text: Text,
+    /// The question above the undo button, and the button.
+    pub undo_ask: Text,
+    pub undo: Text,
+    /// The page after the undo: its heading and text (same placeholders).
+    pub resubscribed: Text,
+    pub resubscribed_text: Text,
+    /// The link from these pages to the newsroom.
+    pub back: Text,
+    /// The page of a link that does not verify (cut short, mistyped): heading and text.
+    pub invalid_link: Text,
+    pub invalid_link_text: Text,
     #[serde(skip)]
     style: Style,
 }
@@ -108,6 +134,30 @@ const SV: Labels = Labels {
     previous: Cow::Borrowed("Föregående"),
     next: Cow::Borrowed("Nästa"),
     pages: Cow::Borrowed("Sidor"),
+    why_topics: Cow::Borrowed(
+        "Du får det här mejlet eftersom du finns på {whose} lista för presskontakter om {topics}.",
+    ),
+    why_all: Cow::Borrowed(
+        "Du får det här mejlet eftersom du finns på {whose} lista för presskontakter och får alla pressmeddelanden.",
+    ),
+    sent_by: Cow::Borrowed("Skickat av"),
+    and: Cow::Borrowed("och"),
+    unsubscribe_ask: Cow::Borrowed(
+        "Vill du sluta få pressmeddelanden från {organisation} till {address}?",
+    ),
+    unsubscribed: Cow::Borrowed("Prenumerationen är avslutad"),
+    unsubscribed_text: Cow::Borrowed(
+        "{address} får inga fler pressmeddelanden från {organisation}.",
+    ),
+    undo_ask: Cow::Borrowed("Blev det fel?"),
+    undo: Cow::Borrowed("Ångra, jag vill fortsätta få pressmeddelanden"),
+    resubscribed: Cow::Borrowed("Du får pressmeddelanden igen"),
+    resubscribed_text: Cow::Borrowed("{address} får pressmeddelanden från {organisation} igen."),
+    back: Cow::Borrowed("Till pressrummet"),
+    invalid_link: Cow::Borrowed("Länken fungerar inte"),
+    invalid_link_text: Cow::Borrowed(
+        "Länken är ofullständig eller felaktig. Kopiera hela länken från mejlet, eller svara på mejlet så tar vi bort dig från listan.",
+    ),
     style: Style::Swedish,
 };
 
@@ -143,6 +193,32 @@ const EN: Labels = Labels {
     previous: Cow::Borrowed("Previous"),
     next: Cow::Borrowed("Next"),
     pages: Cow::Borrowed("Pages"),
+    why_topics: Cow::Borrowed(
+        "You are receiving this email because you are on {whose} list of press contacts for {topics}.",
+    ),
+    why_all: Cow::Borrowed(
+        "You are receiving this email because you are on {whose} list of press contacts for all press releases.",
+    ),
+    sent_by: Cow::Borrowed("Sent by"),
+    and: Cow::Borrowed("and"),
+    unsubscribe_ask: Cow::Borrowed(
+        "Do you want to stop receiving press releases from {organisation} at {address}?",
+    ),
+    unsubscribed: Cow::Borrowed("You have unsubscribed"),
+    unsubscribed_text: Cow::Borrowed(
+        "{address} will receive no more press releases from {organisation}.",
+    ),
+    undo_ask: Cow::Borrowed("Was that a mistake?"),
+    undo: Cow::Borrowed("Undo, keep sending me press releases"),
+    resubscribed: Cow::Borrowed("You are subscribed again"),
+    resubscribed_text: Cow::Borrowed(
+        "{address} will receive press releases from {organisation} again.",
+    ),
+    back: Cow::Borrowed("Back to the newsroom"),
+    invalid_link: Cow::Borrowed("This link does not work"),
+    invalid_link_text: Cow::Borrowed(
+        "The link is incomplete or mistyped. Copy the whole link from the email, or reply to the email and we will take you off the list.",
+    ),
     style: Style::English,
 };
 
@@ -225,6 +301,40 @@ impl Labels {
         }
     }
 
+    /// `name` owning something: `Jämställdhetsmyndighetens` (Swedish adds no `s` after
+    /// s, x or z), `the Agency's` (English adds `'` after s).
+    pub fn genitive(&self, name: &str) -> String {
+        let last = name.chars().last().map(|c| c.to_lowercase().to_string());
+        match (self.style, last.as_deref()) {
+            (Style::Swedish, Some("s" | "x" | "z")) => name.to_string(),
+            (Style::Swedish, _) => format!("{name}s"),
+            (Style::English, Some("s")) => format!("{name}'"),
+            (Style::English, _) => format!("{name}'s"),
+        }
+    }
+
+    /// `a`, `a och b`, `a, b och c`.
+    pub fn list(&self, items: &[&str]) -> String {
+        match items {
+            [] => String::new(),
+            [one] => (*one).to_string(),
+            [init @ .., last] => format!("{} {} {last}", init.join(", "), self.and),
+        }
+    }
+
+    /// Why a reader of the media list gets a mail: their row's topics (names as readers
+    /// see them), or every release when the row names none.
+    pub fn why(&self, organisation: &str, topics: &[&str]) -> String {
+        let whose = self.genitive(organisation);
+        if topics.is_empty() {
+            self.why_all.replace("{whose}", &whose)
+        } else {
+            self.why_topics
+                .replace("{whose}", &whose)
+                .replace("{topics}", &self.list(topics))
+        }
+    }
+
     /// A language's name in this one (`svenska`, `Swedish`); the tag itself for a language
     /// the table does not hold.
     pub fn language_name(&self, tag: &LangTag) -> String {
@@ -250,7 +360,7 @@ impl Labels {
 /// ```
 ///
 /// A language without built-in words (`[fi]`) starts from the English ones.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Strings {
     /// By language (`sv`), the built-in words with the office's over them.
     by_language: BTreeMap<String, Labels>,
@@ -453,6 +563,35 @@ mod tests {
         );
         assert_eq!(diags.len(), 1, "{diags:?}");
         assert!(diags[0].message.contains("contcts"), "{}", diags[0].message);
+    }
+
+    #[test]
+    fn a_mail_says_why_in_each_language() {
+        let sv = Labels::for_lang(&tag("sv"));
+        assert_eq!(
+            sv.why("Jämställdhetsmyndigheten", &["Människohandel"]),
+            "Du får det här mejlet eftersom du finns på Jämställdhetsmyndighetens lista för presskontakter om Människohandel."
+        );
+        assert_eq!(
+            sv.why(
+                "Länsstyrelsen Skåne",
+                &["Prostitution", "Människohandel", "Jämställdhet"]
+            ),
+            "Du får det här mejlet eftersom du finns på Länsstyrelsen Skånes lista för presskontakter om Prostitution, Människohandel och Jämställdhet."
+        );
+        assert_eq!(
+            sv.genitive("Skatteverkets pressgrupp Malmös"),
+            "Skatteverkets pressgrupp Malmös"
+        );
+        let en = Labels::for_lang(&tag("en"));
+        assert_eq!(
+            en.why("the Gender Equality Agency", &[]),
+            "You are receiving this email because you are on the Gender Equality Agency's list of press contacts for all press releases."
+        );
+        assert_eq!(
+            en.genitive("Statistics Sweden Press Services"),
+            "Statistics Sweden Press Services'"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod guard;
 pub mod locale;
 pub mod share;
 pub mod sitemap;
+pub mod subscription;
 pub mod templates;
 pub mod view;
 
@@ -198,6 +199,32 @@ pub fn release_page(
         })
 }
 
+/// The full content of a release's feed entries (`feed_item.html`): the lead image, the
+/// text, the press contacts and the files, escaped by the template engine like a page.
+/// `None` for a release whose text is not in memory.
+pub fn feed_content(
+    config: &Config,
+    templates: &Templates,
+    release: &Release,
+) -> Result<Option<String>, RenderError> {
+    if release.body.is_none() {
+        return Ok(None);
+    }
+    let ctx = minijinja::context! {
+        site => value(SiteView::with_labels(config, templates.labels(&config.site.lang))),
+        release => value(ReleaseView::with_labels(release, config, templates.labels(&release.lang))),
+        lang => release.lang.as_str(),
+    };
+    templates
+        .render("feed_item.html", ctx)
+        .map(Some)
+        .map_err(|source| RenderError {
+            template: "feed_item.html",
+            page: release.path(),
+            source: source.into(),
+        })
+}
+
 /// The files a release publishes beside its page.
 pub fn release_files(release: &Release) -> impl Iterator<Item = (String, Output)> + '_ {
     release.files().map(move |a| {
@@ -296,7 +323,10 @@ pub fn listings(
         out.insert(path, Output::Bytes(html.into_bytes()));
         Ok::<(), RenderError>(())
     };
-    let emit_feed = |feed: &Feed<'_>, out: &mut Outputs| {
+    // Each release's feed content, rendered once per build however many feeds show it,
+    // and only for a feed that is written.
+    let contents = RefCell::new(feed::Contents::default());
+    let emit_feed = |feed: &Feed<'_>, out: &mut Outputs| -> Result<(), RenderError> {
         let key = keyed(
             &(&feed.title, &feed.lang, feed.updated),
             &feed.entries,
@@ -308,12 +338,24 @@ pub fn listings(
         for format in Format::ALL {
             let path = format!("{}{}", feed.dir, format.file_name());
             if !reuse(&path, key, out) {
-                out.insert(path.clone(), Output::Bytes(feed.render(config, format)));
+                let mut made = contents.borrow_mut();
+                for r in &feed.entries {
+                    if !made.contains_key(r.slug.as_str())
+                        && let Some(html) = feed_content(config, templates, r)?
+                    {
+                        made.insert(r.slug.to_string(), html);
+                    }
+                }
+                out.insert(
+                    path.clone(),
+                    Output::Bytes(feed.render(config, format, &made)),
+                );
                 if !whole {
                     cache.borrow_mut().remove(&path);
                 }
             }
         }
+        Ok(())
     };
 
     // The main feeds, and the front page: the newest releases with their leads, the press
@@ -326,7 +368,7 @@ pub fn listings(
         config,
         plan.at,
     );
-    emit_feed(&main, &mut out);
+    emit_feed(&main, &mut out)?;
     let years: Vec<LinkView> = by_year
         .keys()
         .rev()
@@ -447,7 +489,7 @@ pub fn listings(
         }));
     for (dir, title, heading, lang, releases, topic) in groups {
         let feed = Feed::new(dir.clone(), title.clone(), lang, &releases, config, plan.at);
-        emit_feed(&feed, &mut out);
+        emit_feed(&feed, &mut out)?;
         let description = topic.as_ref().and_then(|t| t.description.as_deref());
         archives.push(Archive {
             own: hash_of(&(&title, &heading, description)),

@@ -15,8 +15,30 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("index.html", include_str!("templates/index.html")),
     ("list.html", include_str!("templates/list.html")),
     ("release.html", include_str!("templates/release.html")),
+    ("feed_item.html", include_str!("templates/feed_item.html")),
     ("mail.txt", include_str!("templates/mail.txt")),
     ("mail.html", include_str!("templates/mail.html")),
+    // The pages about one's subscription (`render::subscription`).
+    (
+        "subscription.html",
+        include_str!("templates/subscription.html"),
+    ),
+    (
+        "unsubscribe.html",
+        include_str!("templates/unsubscribe.html"),
+    ),
+    (
+        "unsubscribed.html",
+        include_str!("templates/unsubscribed.html"),
+    ),
+    (
+        "resubscribed.html",
+        include_str!("templates/resubscribed.html"),
+    ),
+    (
+        "link-invalid.html",
+        include_str!("templates/link-invalid.html"),
+    ),
 ];
 
 pub struct Templates {
@@ -25,6 +47,14 @@ pub struct Templates {
     overridden: bool,
     /// The words templates print, with the office's `strings.toml` over the built-in ones.
     strings: Strings,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates")
+            .field("overridden", &self.overridden)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Templates {
@@ -39,6 +69,15 @@ impl Templates {
             env,
             overridden: false,
             strings: Strings::default(),
+        }
+    }
+
+    /// The built-in templates with this set's words (the office's `strings.toml`): what
+    /// serves when the office's templates fail but their words are fine.
+    pub fn built_in_with_words(&self) -> Templates {
+        Templates {
+            strings: self.strings.clone(),
+            ..Templates::built_in()
         }
     }
 

@@ -5,9 +5,11 @@ width, the texts they came for on screen, and axe-core's accessibility rules (0 
 
 Usage: check.py SPEC.json
 SPEC: {"base": "http://127.0.0.1:PORT", "widths": [1280, 390],
-       "pages": [{"path": "/", "texts": ["..."], "absent": ["..."], "title": "...",
-                  "selectors": ["link[rel=next]", ...]}, ...]}
-A page's "selectors" (CSS) must each match an element that is drawn (a box of some size).
+       "pages": [{"path": "/", "texts": ["..."]}, ...]}
+A page may also give "status" (200 unless said), "title", "lang" (of <html>), "absent"
+texts, and "steps": buttons to press in turn, [{"click": "CSS selector", "texts": [...]}],
+each page after one checked like the first; and "selectors" (CSS), each of which must
+match an element that is drawn (a box of some size; a <link> or <meta> counts as found).
 
 Chromium and its driver are Debian's (`chromium`, `chromium-driver`), axe-core the npm
 package: `.ci/install-test-tools.sh` installs all three, and nothing is downloaded here.
@@ -66,6 +68,71 @@ def browser():
     return webdriver.Chrome(service=Service(executable_path=driver), options=options)
 
 
+def page_name(page):
+    """A page's name in screenshot files: its "name", else its path."""
+    return page.get("name") or page["path"].strip("/").replace("/", "_") or "index"
+
+
+def check(driver, axe, width, where, page, problems, shots):
+    """Checks the page the browser shows against `page`'s expectations."""
+    status = driver.execute_script(
+        "const e = performance.getEntriesByType('navigation')[0];"
+        "return e && e.responseStatus;")
+    if status and status != page.get("status", 200):
+        problems.append("%s: HTTP %s" % (where, status))
+    inner = driver.execute_script("return window.innerWidth")
+    scroll = driver.execute_script(
+        "return Math.max(document.documentElement.scrollWidth,"
+        " document.body ? document.body.scrollWidth : 0)")
+    if inner != width:
+        problems.append("%s: the viewport is %s px wide" % (where, inner))
+    if scroll > inner:
+        wide = driver.execute_script(
+            "const w = window.innerWidth; return [...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > w"
+            " || (e.clientWidth > 0 && e.scrollWidth > e.clientWidth))"
+            ".slice(0, 5).map(e => e.outerHTML.slice(0, 120));")
+        problems.append("%s: scrolls sideways (%d px of content in %d): %s"
+                        % (where, scroll, inner, wide))
+    shown = driver.execute_script("return document.body.innerText")
+    for text in page.get("texts", []):
+        if text not in shown:
+            problems.append("%s: %r is not on screen; the page shows:\n%s"
+                            % (where, text, shown[:600]))
+    for text in page.get("absent", []):
+        if text in shown:
+            problems.append("%s: %r is on screen" % (where, text))
+    for selector in page.get("selectors", []):
+        drawn = driver.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].filter(e =>"
+            " e.tagName === 'LINK' || e.tagName === 'META' ||"
+            " (e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().height > 0))"
+            ".length", selector)
+        if not drawn:
+            problems.append("%s: nothing drawn matches %s" % (where, selector))
+    title = driver.title
+    if page.get("title") is not None and title != page["title"]:
+        problems.append("%s: the title is %r, not %r" % (where, title, page["title"]))
+    lang = driver.execute_script("return document.documentElement.lang")
+    if page.get("lang") is not None and lang != page["lang"]:
+        problems.append("%s: <html lang=%r>, not %r" % (where, lang, page["lang"]))
+    driver.execute_script(axe)
+    violations = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact,"
+        " help: v.help, nodes: v.nodes.map(n => n.html + ' ' + n.failureSummary)}))))"
+        ".catch(e => done([{id: 'axe-error', help: String(e), nodes: []}]));")
+    for v in violations:
+        problems.append("%s: axe %s (%s): %s\n    %s" % (
+            where, v["id"], v.get("impact"), v["help"], "\n    ".join(v["nodes"])))
+    if shots:
+        os.makedirs(shots, exist_ok=True)
+        driver.save_screenshot(os.path.join(shots, "%s-%d.png" % (page_name(page), width)))
+    print("checked %s: %d px of content, %d axe violations, title %r"
+          % (where, scroll, len(violations), title))
+
+
 def main():
     with open(sys.argv[1], encoding="utf-8") as f:
         spec = json.load(f)
@@ -74,6 +141,8 @@ def main():
     problems = []
     driver = browser()
     driver.set_script_timeout(60)
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import WebDriverWait
     try:
         for width in spec.get("widths", [1280, 390]):
             # The viewport itself, not the window: 390 CSS pixels is a phone's width.
@@ -83,60 +152,21 @@ def main():
                 url = spec["base"].rstrip("/") + page["path"]
                 where = "%s at %d px" % (page["path"], width)
                 driver.get(url)
-                status = driver.execute_script(
-                    "const e = performance.getEntriesByType('navigation')[0];"
-                    "return e && e.responseStatus;")
-                if status and status != page.get("status", 200):
-                    problems.append("%s: HTTP %s" % (where, status))
-                inner = driver.execute_script("return window.innerWidth")
-                scroll = driver.execute_script(
-                    "return Math.max(document.documentElement.scrollWidth,"
-                    " document.body ? document.body.scrollWidth : 0)")
-                if inner != width:
-                    problems.append("%s: the viewport is %s px wide" % (where, inner))
-                if scroll > inner:
-                    wide = driver.execute_script(
-                        "const w = window.innerWidth; return [...document.querySelectorAll('body *')]"
-                        ".filter(e => e.getBoundingClientRect().right > w"
-                        " || (e.clientWidth > 0 && e.scrollWidth > e.clientWidth))"
-                        ".slice(0, 5).map(e => e.outerHTML.slice(0, 120));")
-                    problems.append("%s: scrolls sideways (%d px of content in %d): %s"
-                                    % (where, scroll, inner, wide))
-                shown = driver.execute_script("return document.body.innerText")
-                for text in page.get("texts", []):
-                    if text not in shown:
-                        problems.append("%s: %r is not on screen; the page shows:\n%s"
-                                        % (where, text, shown[:600]))
-                for text in page.get("absent", []):
-                    if text in shown:
-                        problems.append("%s: %r is on screen" % (where, text))
-                for selector in page.get("selectors", []):
-                    drawn = driver.execute_script(
-                        "return [...document.querySelectorAll(arguments[0])].filter(e =>"
-                        " e.tagName === 'LINK' || e.tagName === 'META' ||"
-                        " (e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().height > 0))"
-                        ".length", selector)
-                    if not drawn:
-                        problems.append("%s: nothing drawn matches %s" % (where, selector))
-                title = driver.title
-                if page.get("title") is not None and title != page["title"]:
-                    problems.append("%s: the title is %r, not %r" % (where, title, page["title"]))
-                driver.execute_script(axe)
-                violations = driver.execute_async_script(
-                    "const done = arguments[arguments.length - 1];"
-                    "axe.run(document, {resultTypes: ['violations']})"
-                    ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact,"
-                    " help: v.help, nodes: v.nodes.map(n => n.html + ' ' + n.failureSummary)}))))"
-                    ".catch(e => done([{id: 'axe-error', help: String(e), nodes: []}]));")
-                for v in violations:
-                    problems.append("%s: axe %s (%s): %s\n    %s" % (
-                        where, v["id"], v.get("impact"), v["help"], "\n    ".join(v["nodes"])))
-                if shots:
-                    os.makedirs(shots, exist_ok=True)
-                    name = page["path"].strip("/").replace("/", "_") or "index"
-                    driver.save_screenshot(os.path.join(shots, "%s-%d.png" % (name, width)))
-                print("checked %s: %d px of content, %d axe violations, title %r"
-                      % (where, scroll, len(violations), title))
+                check(driver, axe, width, where, page, problems, shots)
+                # Buttons a reader presses, each page after one checked like the first.
+                for n, step in enumerate(page.get("steps", []), 1):
+                    after = "%s, after %s" % (where, step["click"])
+                    buttons = driver.find_elements("css selector", step["click"])
+                    if not buttons:
+                        problems.append("%s: no %s to press" % (where, step["click"]))
+                        break
+                    buttons[0].click()
+                    # The form posts: wait for the next page to replace this one.
+                    WebDriverWait(driver, 20).until(staleness_of(buttons[0]))
+                    WebDriverWait(driver, 20).until(
+                        lambda d: d.execute_script("return document.readyState") == "complete")
+                    step = dict(step, name="%s-%d" % (page_name(page), n))
+                    check(driver, axe, width, after, step, problems, shots)
     finally:
         driver.quit()
     for p in problems:

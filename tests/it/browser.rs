@@ -57,6 +57,15 @@ fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
     wait_for("the site", Duration::from_secs(20), || {
         get(&http, &d.base, "/releases/du-avgor/").0 == 200
     });
+    // Anna's unsubscribe link, made with the key the daemon made at start.
+    let key = std::fs::read(p.path().join("state").join(pressroom::optout::KEY_NAME))
+        .expect("the daemon's unsubscribe key");
+    let key = pressroom::optout::TokenKey::from_bytes(
+        key.get(..32)
+            .and_then(|k| k.try_into().ok())
+            .expect("32 bytes"),
+    );
+    let unsubscribe = format!("/unsubscribe/{}", key.token("anna.lind@example.org"));
     let spec = serde_json::json!({
         "base": d.base,
         "widths": [1280, 390],
@@ -83,13 +92,32 @@ fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
                 "texts": [TOPIC_NAME, SAMPLE_TITLE, "18 oktober 2018"],
                 "title": format!("{TOPIC_NAME} – {SITE_TITLE}"),
             },
+            // The unsubscribe link's page, the page after its button, and after the undo.
+            {
+                "path": unsubscribe,
+                "name": "unsubscribe",
+                "lang": "sv",
+                "texts": ["Avsluta prenumerationen", "a…\u{2060}@example.org", "Till pressrummet"],
+                "absent": ["anna.lind"],
+                "title": format!("Avsluta prenumerationen – {SITE_TITLE}"),
+                "steps": [
+                    {"click": "main form button", "texts": ["Prenumerationen är avslutad", "Ångra"]},
+                    {"click": "main form button", "texts": ["Du får pressmeddelanden igen", "Till pressrummet"]},
+                ],
+            },
+            {
+                "path": "/unsubscribe/ogiltig",
+                "status": 400,
+                "lang": "sv",
+                "texts": ["Länken fungerar inte", "Till pressrummet"],
+            },
         ],
     });
     let file = p.path().join("browser.json");
     std::fs::write(&file, spec.to_string()).expect("write the spec");
     let said = python("check.py", &[file.to_str().expect("utf-8 path")]);
-    // Four pages at two widths, each checked.
-    assert_eq!(said.matches("checked ").count(), 8, "{said}");
+    // Eight pages (the unsubscribe link's three among them) at two widths, each checked.
+    assert_eq!(said.matches("checked ").count(), 16, "{said}");
 }
 
 /// A title no page may let out of its `<script>` element.

@@ -75,3 +75,62 @@ fn every_kind_of_page_and_the_mail_are_valid_html() {
     files.push(mail);
     assert_valid_html(&files);
 }
+
+#[test]
+fn the_unsubscribe_pages_and_a_mail_as_delivered_are_valid_html() {
+    use super::daemon::{Daemon, client, rfc3339, wait_for, with_smtp};
+    use std::time::Duration;
+
+    let (_dir, server, p, _port) = with_smtp(0);
+    let an_hour_ago = rfc3339(pressroom::clock::now() - chrono::TimeDelta::hours(1));
+    p.write(
+        "releases/forsta.md",
+        release(
+            &format!(
+                "title = \"Första nyheten\"\ndate = \"{an_hour_ago}\"\ntopics = [\"jamstalldhet\"]\n[[contacts]]\nname = \"Simon Falk\"\nemail = \"press@example.org\""
+            ),
+            "Text med [länk](https://example.org/).\n\n## Bakgrund\n\n| Län | Andel |\n|---|---:|\n| Skåne | 50 % |",
+        ),
+    );
+    let _daemon = Daemon::start(&p);
+    wait_for("the mail", Duration::from_secs(20), || server.count() == 2);
+    let (_, raw) = server
+        .messages()
+        .into_iter()
+        .find(|(to, _)| to == "anna.lind@example.org")
+        .expect("anna's copy");
+    let mail = super::unsubscribe::html_part(&raw);
+    let link = super::unsubscribe::href_with(&mail, "/unsubscribe/");
+    let http = client();
+    let mut pages = vec![("mail", mail)];
+    let mut answer = |name: &'static str, r: reqwest::blocking::Response, status: u16| {
+        assert_eq!(r.status().as_u16(), status, "{name}");
+        pages.push((name, r.text().expect("a page")));
+    };
+    answer("unsubscribe", http.get(&link).send().expect("GET"), 200);
+    answer(
+        "unsubscribe-en",
+        http.get(format!("{link}?lang=en")).send().expect("GET"),
+        200,
+    );
+    answer("unsubscribed", http.post(&link).send().expect("POST"), 200);
+    answer(
+        "resubscribed",
+        http.post(format!("{link}/undo")).send().expect("POST"),
+        200,
+    );
+    answer(
+        "invalid",
+        http.get(format!("{link}x")).send().expect("GET"),
+        400,
+    );
+    let files: Vec<PathBuf> = pages
+        .iter()
+        .map(|(name, html)| {
+            let file = p.path().join(format!("{name}.html"));
+            std::fs::write(&file, html).expect("write");
+            file
+        })
+        .collect();
+    assert_valid_html(&files);
+}

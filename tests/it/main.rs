@@ -3,6 +3,7 @@
 //! behaviour (ripgrep's layout).
 
 mod archives;
+mod audience;
 mod bad_input;
 mod browser;
 mod build;
@@ -30,6 +31,7 @@ mod systemd;
 mod targeting;
 mod templates;
 mod topics;
+mod unsubscribe;
 mod validators;
 mod watch;
 

@@ -17,6 +17,11 @@ fn check_finds_an_include_of_a_missing_file_and_a_runaway_loop() {
     for (name, source, what) in [
         ("release.html", "{% include \"nope.html\" %}", "nope.html"),
         ("index.html", RUNAWAY, "fuel"),
+        (
+            "unsubscribed.html",
+            "{% include \"nope.html\" %}",
+            "nope.html",
+        ),
     ] {
         let p = Project::sample();
         p.write(&format!("config/templates/{name}"), source);

@@ -65,10 +65,7 @@ fn a_release_about_miljo_has_its_topic_page_and_reaches_every_row_that_takes_mil
     p.build_at("2019-03-02T12:00:00+01:00", &out);
     let all = files(&out);
     let page = text(&all, "topics/miljo/index.html");
-    assert!(
-        page.contains("<h1>Jämställdhetsmyndigheten – Pressrum – Miljö</h1>"),
-        "{page}"
-    );
+    assert!(page.contains("<h1>Miljö</h1>"), "{page}");
     assert!(page.contains("Havet mår dåligt"), "{page}");
     let release_page = text(&all, "releases/havet/index.html");
     assert!(
@@ -156,7 +153,7 @@ fn check_refuses_one_topic_written_two_ways_unless_the_config_names_it() {
     p.build_at("2019-03-03T12:00:00+01:00", &out);
     let all = files(&out);
     let page = text(&all, "topics/miljo/index.html");
-    assert!(page.contains("– Miljö</h1>"), "{page}");
+    assert!(page.contains("<h1>Miljö</h1>"), "{page}");
     assert!(
         page.contains("Hav, luft och land."),
         "the description: {page}"
@@ -216,7 +213,7 @@ fn the_sample_shows_its_topics_by_name_in_the_configured_order_with_descriptions
         "the order of [topics]: {index}"
     );
     let page = text(&all, "topics/manniskohandel/index.html");
-    assert!(page.contains("– Människohandel</h1>"), "{page}");
+    assert!(page.contains("<h1>Människohandel</h1>"), "{page}");
     assert!(
         page.contains("Arbetet mot människohandel för sexuella ändamål."),
         "{page}"

@@ -265,7 +265,12 @@ fn without_any_watcher_the_daemon_rescans_periodically_and_says_so() {
     p.write("config/pressroom.toml", {
         let config =
             std::fs::read_to_string(p.path().join("config/pressroom.toml")).expect("config");
-        format!("{config}\n[watch]\nrescan = \"1s\"\n")
+        let shipped = "\nrescan = \"auto\"\n";
+        assert!(
+            config.contains("[watch]") && config.contains(shipped),
+            "the shipped config's [watch]: {config}"
+        );
+        config.replace(shipped, "\nrescan = \"1s\"\n")
     });
     p.give_to(HOGGED);
     let socket_path = p.path().join("notify.sock");

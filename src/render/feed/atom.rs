@@ -1,15 +1,16 @@
 //! Atom 1.0 with `atom_syndication`: `xml:lang` on the feed and on each entry's text,
 //! `published` at the embargo lift and `updated` moved only by a correction, the summary
-//! before the full HTML content, and one `enclosure` link per published file.
+//! before the full HTML content, the organisation as each entry's author, and one
+//! `enclosure` link per published file.
 
 use atom_syndication::{
     Category, Content, Entry, Feed as AtomFeed, FixedDateTime, Generator, Link, Person, Text,
 };
 
-use super::{Feed, Format, file_url};
+use super::{Contents, Feed, Format, author, content, file_url};
 use crate::config::Config;
 
-pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
+pub fn write(feed: &Feed<'_>, config: &Config, contents: &Contents) -> Vec<u8> {
     let tz = config.site.timezone;
     let fixed =
         |t: chrono::DateTime<chrono::Utc>| -> FixedDateTime { t.with_timezone(&tz).fixed_offset() };
@@ -32,10 +33,10 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
         rel: "hub".into(),
         ..Link::default()
     }));
-    let author = if config.site.author.is_empty() {
-        &config.site.title
-    } else {
-        &config.site.author
+    let organisation = Person {
+        name: author(config).to_string(),
+        uri: Some(config.site.base_url.to_string()),
+        ..Person::default()
     };
     let entries = feed
         .entries
@@ -80,7 +81,10 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
                     lang: lang.clone(),
                     ..Text::plain(summary)
                 }),
-                content: r.body_html().map(|html| Content {
+                // Each entry names its author, so an entry read on its own (copied out of
+                // the feed, or shown by a reader that ignores the feed's) still has one.
+                authors: vec![organisation.clone()],
+                content: content(contents, r).map(|html| Content {
                     lang,
                     value: Some(html.to_string()),
                     content_type: Some("html".into()),
@@ -94,11 +98,7 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
         title: Text::plain(feed.title.clone()),
         id: feed.url(config, Format::Atom).to_string(),
         updated: fixed(feed.updated),
-        authors: vec![Person {
-            name: author.clone(),
-            uri: Some(config.site.base_url.to_string()),
-            ..Person::default()
-        }],
+        authors: vec![organisation],
         generator: Some(Generator {
             value: "pressroom".into(),
             ..Generator::default()

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Feed, Format, file_url};
+use super::{Contents, Feed, Format, author, content, file_url};
 use crate::config::Config;
 
 #[derive(Serialize)]
@@ -46,6 +46,7 @@ struct Item<'a> {
     date_published: String,
     date_modified: String,
     language: &'a str,
+    authors: [Author<'a>; 1],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tags: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,13 +63,12 @@ struct Attachment<'a> {
     size_in_bytes: u64,
 }
 
-pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
+pub fn write(feed: &Feed<'_>, config: &Config, contents: &Contents) -> Vec<u8> {
     let tz = config.site.timezone;
     let rfc3339 = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).to_rfc3339();
-    let author = if config.site.author.is_empty() {
-        &config.site.title
-    } else {
-        &config.site.author
+    let organisation = || Author {
+        name: author(config),
+        url: config.site.base_url.as_str(),
     };
     let json = JsonFeed {
         version: "https://jsonfeed.org/version/1.1",
@@ -77,10 +77,7 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
         feed_url: feed.url(config, Format::Json).to_string(),
         description: feed.title.clone(),
         language: feed.lang.as_str(),
-        authors: vec![Author {
-            name: author,
-            url: config.site.base_url.as_str(),
-        }],
+        authors: vec![organisation()],
         hubs: config
             .websub_hubs
             .iter()
@@ -97,12 +94,13 @@ pub fn write(feed: &Feed<'_>, config: &Config) -> Vec<u8> {
                 url: config.url(&r.path()).to_string(),
                 title: &r.title,
                 summary: r.summary(),
-                content_html: r.body_html(),
+                content_html: content(contents, r),
                 // Without its text (see `release::Body`), the title: JSON Feed requires one.
-                content_text: r.body_html().is_none().then_some(r.title.as_str()),
+                content_text: content(contents, r).is_none().then_some(r.title.as_str()),
                 date_published: rfc3339(r.date),
                 date_modified: rfc3339(r.last_modified()),
                 language: r.lang.as_str(),
+                authors: [organisation()],
                 tags: r.topics.iter().map(|t| config.topics.name(t)).collect(),
                 image: r.image.as_ref().map(|a| file_url(config, r, a)),
                 attachments: r

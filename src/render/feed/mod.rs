@@ -1,6 +1,8 @@
 //! The feeds: one neutral description of a feed (`Feed`), written as RSS 2.0, Atom 1.0 and
 //! JSON Feed 1.1 by the three writers beside this file. The site gets a main feed and one
-//! per topic and per language.
+//! per topic and per language. Every format carries what a journalist needs without
+//! opening the page: the full content (`Contents`), the organisation as author, and every
+//! published file.
 
 pub mod atom;
 pub mod json;
@@ -27,6 +29,23 @@ pub struct Feed<'a> {
     pub entries: Vec<&'a Release>,
     /// The newest change among the entries, or the build instant for an empty feed.
     pub updated: DateTime<Utc>,
+}
+
+/// Each entry's full HTML content by release slug: the lead image, the text, the press
+/// contacts and the list of files, rendered from the `feed_item.html` template by
+/// `render::listings`, once per release however many feeds show it. A release whose text
+/// is not in memory has none (see `release::Body`).
+pub type Contents = super::Map<String, String>;
+
+/// The author every entry names: the organisation (`[site] author`), else the site's
+/// title. A name, not an address: RSS's `<author>` must be an email address, so RSS says
+/// it with `dc:creator`.
+pub fn author(config: &Config) -> &str {
+    if config.site.author.is_empty() {
+        &config.site.title
+    } else {
+        &config.site.author
+    }
 }
 
 /// The three formats, with the file name and media type each is served as.
@@ -103,11 +122,11 @@ impl<'a> Feed<'a> {
         config.url(&self.dir)
     }
 
-    pub fn render(&self, config: &Config, format: Format) -> Vec<u8> {
+    pub fn render(&self, config: &Config, format: Format, contents: &Contents) -> Vec<u8> {
         match format {
-            Format::Rss => rss::write(self, config),
-            Format::Atom => atom::write(self, config),
-            Format::Json => json::write(self, config),
+            Format::Rss => rss::write(self, config, contents),
+            Format::Atom => atom::write(self, config, contents),
+            Format::Json => json::write(self, config, contents),
         }
     }
 }
@@ -146,7 +165,15 @@ pub fn file_url(config: &Config, release: &Release, file: &Attachment) -> String
         .to_string()
 }
 
-/// The one enclosure RSS allows: the image, else the first attachment.
+/// The full content of an entry, if its text is in memory.
+pub fn content<'c>(contents: &'c Contents, release: &Release) -> Option<&'c str> {
+    contents.get(release.slug.as_str()).map(String::as_str)
+}
+
+/// The one enclosure RSS allows: the image, else the first attachment. The image is what
+/// readers show beside the entry (SPEC: "shown on the page and as the feed enclosure");
+/// every file, the image included, is also a Media RSS `media:content` and a link in the
+/// content.
 pub fn enclosure(release: &Release) -> Option<&Attachment> {
     release.files().next()
 }
