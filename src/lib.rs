@@ -27,5 +27,6 @@ pub mod release;
 pub mod render;
 pub mod scaffold;
 pub mod schema;
+pub mod search;
 pub mod time;
 pub mod topic;

@@ -82,6 +82,12 @@ pub struct Builder {
     /// The ids of the releases the last written site showed (public, or withdrawn with a
     /// notice): a file that breaks after that keeps its last good version.
     shown: HashSet<String>,
+    /// The search entry of each public release, by id, with the page key it was made
+    /// for: a release whose text was let go of keeps its entry while its page is unchanged.
+    search: Map<String, (u64, Arc<crate::search::Entry>)>,
+    /// The search index of the last build, sharing those entries: the daemon's HTTP
+    /// server takes it rather than parse the file again (`Builder::search`).
+    index: Arc<crate::search::Index>,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +184,8 @@ impl Builder {
             clock_behind: false,
             broken: Map::default(),
             shown: HashSet::new(),
+            search: Map::default(),
+            index: Arc::default(),
         }
     }
 
@@ -340,7 +348,9 @@ impl Builder {
             .public
             .iter()
             .filter(|r| r.body.is_none())
-            .filter(|r| in_feeds.contains(&r.source) || !self.page_is_current(r))
+            .filter(|r| {
+                in_feeds.contains(&r.source) || !self.page_is_current(r) || !self.indexed(r)
+            })
             .map(|r| r.source.clone())
             .collect();
         let mut texts: Map<PathBuf, Arc<release::Body>> = Map::default();
@@ -390,6 +400,8 @@ impl Builder {
             }
             None => Vec::new(),
         };
+        let mut moved = moved;
+        moved.push(self.search_index(&plan));
         let staging = Staging::begin(&self.out_dir)?;
         let mut refused = Vec::new();
         let staged = match self.render(&plan, &moved, &staging, &mut refused) {
@@ -552,6 +564,40 @@ impl Builder {
             self.first_seen
                 .retain(|id, _| present.contains(id.as_str()));
         }
+    }
+
+    /// The search index the last build wrote (`search::INDEX`), if it was committed.
+    pub fn search(&self) -> Arc<crate::search::Index> {
+        Arc::clone(&self.index)
+    }
+
+    /// Whether the search entry made for this release is still what it would be now.
+    fn indexed(&self, r: &Release) -> bool {
+        self.search
+            .get(&r.id)
+            .is_some_and(|(key, _)| *key == r.page_key())
+    }
+
+    /// The search index of what this build publishes (`search::INDEX`): written with the
+    /// site and committed with it, so search shows what the pages show. Entries are made
+    /// again only for releases whose page changed.
+    fn search_index(&mut self, plan: &Plan<'_>) -> (String, Output) {
+        let mut made = Map::default();
+        for r in &plan.public {
+            let entry = match self.search.remove(&r.id) {
+                Some((key, entry)) if key == r.page_key() => entry,
+                _ => Arc::new(crate::search::Entry::of(r, &self.config)),
+            };
+            // An entry made without the text (it could not be read again) is made again
+            // by the next build.
+            let key = if r.body.is_some() { r.page_key() } else { 0 };
+            made.insert(r.id.clone(), (key, entry));
+        }
+        let index = crate::search::Index::new(made.values().map(|(_, e)| Arc::clone(e)).collect());
+        self.search = made;
+        let bytes = index.to_bytes();
+        self.index = Arc::new(index);
+        (crate::search::INDEX.to_string(), Output::Bytes(bytes))
     }
 
     /// Whether a release's page is on disk as it would be rendered now.

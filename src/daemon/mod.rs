@@ -562,6 +562,8 @@ impl Daemon {
                 return built;
             }
         };
+        // `/search` answers from the index this build committed, held once (the builder's).
+        self.shared.searchable(self.builder.search());
         // Each problem is logged when it appears, not again at every build.
         let diags: std::collections::HashSet<String> =
             report.diags.iter().map(|d| d.to_string()).collect();

@@ -132,16 +132,16 @@ pub fn serve(
             .into_response();
     }
     let Some(resolved) = resolve(uri_path) else {
-        return not_found();
+        return not_found(root);
     };
     let mut path = root.join(&resolved.relative);
     // Never follow a symlink below the root (the root itself may be one, as systemd's
     // StateDirectory makes it): the site holds only files and folders we wrote.
     if crosses_a_link(root, &resolved.relative) {
-        return not_found();
+        return not_found(root);
     }
     let Ok(meta) = std::fs::symlink_metadata(&path) else {
-        return not_found();
+        return not_found(root);
     };
     if meta.is_dir() {
         if !resolved.folder {
@@ -162,18 +162,18 @@ pub fn serve(
         }
         path.push("index.html");
     } else if resolved.folder || !meta.is_file() {
-        return not_found();
+        return not_found(root);
     }
     let Ok(mut file) = std::fs::File::open(&path) else {
-        return not_found();
+        return not_found(root);
     };
     // The metadata of the opened file: the one whose bytes we send, even if the build
     // renames a new one into place meanwhile.
     let Ok(meta) = file.metadata() else {
-        return not_found();
+        return not_found(root);
     };
     if !meta.is_file() {
-        return not_found();
+        return not_found(root);
     }
     let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
     let etag = etag_of(&meta);
@@ -207,7 +207,7 @@ pub fn serve(
         Wanted::Part(span) => {
             match ContentRange::bytes(span.clone(), len) {
                 Ok(range) => headers.typed_insert(range),
-                Err(_) => return not_found(),
+                Err(_) => return not_found(root),
             }
             (StatusCode::PARTIAL_CONTENT, span)
         }
@@ -227,7 +227,7 @@ pub fn serve(
             Ok(bytes)
         };
         let Ok(copy) = gzipped.get_or_make(&path, super::gzip::Stamp::of(&meta), read) else {
-            return not_found();
+            return not_found(root);
         };
         // As the compression layer says of what it compresses: a range of the gzipped
         // bytes is not offered (a range request gets the file's own bytes).
@@ -245,12 +245,12 @@ pub fn serve(
         return (status, headers).into_response();
     }
     if span.start > 0 && file.seek(SeekFrom::Start(span.start)).is_err() {
-        return not_found();
+        return not_found(root);
     }
     let body = if count <= READ_WHOLE {
         let mut bytes = Vec::with_capacity(count as usize);
         if file.take(count).read_to_end(&mut bytes).is_err() {
-            return not_found();
+            return not_found(root);
         }
         Body::from(bytes)
     } else {
@@ -374,14 +374,37 @@ fn link_header(uri_path: &str, links: &Links<'_>) -> Option<HeaderValue> {
     HeaderValue::from_str(&value).ok()
 }
 
-pub fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "not found\n",
-    )
-        .into_response()
+/// The page the build wrote for misses (`404.html`, from the site's templates, in its
+/// language, with its navigation and search box), with status 404. Static per build: it
+/// echoes nothing of the request, and shows nothing a build did not publish. Before the
+/// first build there is none, and a line of text says it.
+pub fn not_found(root: &Path) -> Response {
+    let page = root.join(NOT_FOUND);
+    let html = std::fs::symlink_metadata(&page)
+        .ok()
+        .filter(|meta| meta.is_file() && meta.len() <= READ_WHOLE)
+        .and_then(|_| std::fs::read(&page).ok());
+    match html {
+        Some(html) => (
+            StatusCode::NOT_FOUND,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            html,
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "not found\n",
+        )
+            .into_response(),
+    }
 }
+
+/// The build's page for misses, at the site's root.
+pub const NOT_FOUND: &str = "404.html";
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,6 @@
 //! The daemon's HTTP server (axum): the built site from `public/`, the unsubscribe pages,
-//! its one-click POST and the undo, `/healthz` and `/metrics`. `serve` takes its listener and its
+//! its one-click POST and the undo, `/search`, `/healthz` and `/metrics`; a miss gets the
+//! build's `404.html`. `serve` takes its listener and its
 //! shutdown trigger as arguments, so tests bind `127.0.0.1:0` and run the real server.
 //! Its limits (connections per address, requests per client, header bytes in flight) are
 //! in `clients` and `budget`; what they refuse is counted in `/metrics`.
@@ -9,6 +10,7 @@ mod clients;
 mod files;
 mod gzip;
 pub mod metrics;
+mod search;
 mod unsubscribe;
 
 use std::path::PathBuf;
@@ -38,7 +40,7 @@ use crate::optout::TokenKey;
 use crate::render::Templates;
 
 /// What the site's requests need of the config; replaced whole when the config is reloaded.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Site {
     pub title: String,
     pub public: PathBuf,
@@ -46,8 +48,9 @@ pub struct Site {
     pub hubs: Vec<url::Url>,
     /// `[http] trusted_proxies`: peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// What the unsubscribe link's pages are made with: the config, and the templates as
-    /// read at start and at each reload (a change to `config/templates/` is one).
+    /// What the unsubscribe link's pages and the search page are made with: the config, and
+    /// the templates as read at start and at each reload (a change to `config/templates/` is
+    /// one).
     pub config: Arc<Config>,
     pub templates: Arc<Templates>,
     /// The built-in templates with the office's words, and whether the office's templates
@@ -89,6 +92,8 @@ pub struct Shared {
     in_flight: Arc<clients::Counts>,
     /// Pages and feeds gzipped once per version (`gzip`).
     gzipped: gzip::Cache,
+    /// The search index of the site served, read once per version (`search`).
+    search: search::Loaded,
 }
 
 impl Shared {
@@ -105,6 +110,7 @@ impl Shared {
             metrics,
             in_flight: Arc::default(),
             gzipped: gzip::Cache::default(),
+            search: search::Loaded::default(),
         }
     }
 
@@ -113,6 +119,11 @@ impl Shared {
             Ok(site) => Arc::clone(&site),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// The search index a build just committed (`Builder::search`), for `/search`.
+    pub fn searchable(&self, index: Arc<crate::search::Index>) {
+        self.search.offer(&self.site().public, index);
     }
 
     pub fn set_site(&self, site: Site) {
@@ -137,6 +148,7 @@ pub struct App {
 pub fn router(shared: Arc<Shared>) -> App {
     let router = Router::new()
         .route("/healthz", get(healthz))
+        .route("/search", get(search::results))
         .route(
             "/unsubscribe/{token}",
             get(unsubscribe::confirm).post(unsubscribe::one_click),

@@ -44,14 +44,9 @@ pub struct Labels {
     pub update_subject: Text,
     pub read_online: Text,
     pub unsubscribe: Text,
-    /// The search box: its button, and its label for screen readers.
-    pub search: Text,
-    pub search_label: Text,
     /// Paged archives: `Sida 2 av 5`, the links' names and the navigation's label.
     pub page: Text,
     pub page_of: Text,
-    pub previous: Text,
-    pub next: Text,
     pub pages: Text,
     /// The mail's footer: why the reader gets it. `{whose}` is the organisation in the
     /// genitive (`Jämställdhetsmyndighetens`), `{topics}` the media list row's topics.
@@ -79,6 +74,16 @@ pub struct Labels {
     /// The page of a link that does not verify (cut short, mistyped): heading and text.
     pub invalid_link: Text,
     pub invalid_link_text: Text,
+    /// The search form and its results page.
+    pub search: Text,
+    pub search_results: Text,
+    pub hits: Text,
+    pub no_results: Text,
+    pub previous: Text,
+    pub next: Text,
+    /// The page every miss gets: its heading and text.
+    pub not_found: Text,
+    pub not_found_text: Text,
     #[serde(skip)]
     style: Style,
 }
@@ -127,12 +132,8 @@ const SV: Labels = Labels {
     update_subject: Cow::Borrowed("Uppdaterat"),
     read_online: Cow::Borrowed("Läs pressmeddelandet på webben"),
     unsubscribe: Cow::Borrowed("Avsluta prenumerationen"),
-    search: Cow::Borrowed("Sök"),
-    search_label: Cow::Borrowed("Sök bland pressmeddelanden"),
     page: Cow::Borrowed("Sida"),
     page_of: Cow::Borrowed("av"),
-    previous: Cow::Borrowed("Föregående"),
-    next: Cow::Borrowed("Nästa"),
     pages: Cow::Borrowed("Sidor"),
     why_topics: Cow::Borrowed(
         "Du får det här mejlet eftersom du finns på {whose} lista för presskontakter om {topics}.",
@@ -157,6 +158,16 @@ const SV: Labels = Labels {
     invalid_link: Cow::Borrowed("Länken fungerar inte"),
     invalid_link_text: Cow::Borrowed(
         "Länken är ofullständig eller felaktig. Kopiera hela länken från mejlet, eller svara på mejlet så tar vi bort dig från listan.",
+    ),
+    search: Cow::Borrowed("Sök"),
+    search_results: Cow::Borrowed("Sökresultat"),
+    hits: Cow::Borrowed("träffar"),
+    no_results: Cow::Borrowed("Inga pressmeddelanden matchar sökningen."),
+    previous: Cow::Borrowed("Föregående"),
+    next: Cow::Borrowed("Nästa"),
+    not_found: Cow::Borrowed("Sidan finns inte"),
+    not_found_text: Cow::Borrowed(
+        "Sidan du söker finns inte här. Sök bland pressmeddelandena eller gå till startsidan.",
     ),
     style: Style::Swedish,
 };
@@ -186,12 +197,8 @@ const EN: Labels = Labels {
     update_subject: Cow::Borrowed("Updated"),
     read_online: Cow::Borrowed("Read the press release online"),
     unsubscribe: Cow::Borrowed("Unsubscribe"),
-    search: Cow::Borrowed("Search"),
-    search_label: Cow::Borrowed("Search press releases"),
     page: Cow::Borrowed("Page"),
     page_of: Cow::Borrowed("of"),
-    previous: Cow::Borrowed("Previous"),
-    next: Cow::Borrowed("Next"),
     pages: Cow::Borrowed("Pages"),
     why_topics: Cow::Borrowed(
         "You are receiving this email because you are on {whose} list of press contacts for {topics}.",
@@ -218,6 +225,16 @@ const EN: Labels = Labels {
     invalid_link: Cow::Borrowed("This link does not work"),
     invalid_link_text: Cow::Borrowed(
         "The link is incomplete or mistyped. Copy the whole link from the email, or reply to the email and we will take you off the list.",
+    ),
+    search: Cow::Borrowed("Search"),
+    search_results: Cow::Borrowed("Search results"),
+    hits: Cow::Borrowed("results"),
+    no_results: Cow::Borrowed("No press releases match the search."),
+    previous: Cow::Borrowed("Previous"),
+    next: Cow::Borrowed("Next"),
+    not_found: Cow::Borrowed("Page not found"),
+    not_found_text: Cow::Borrowed(
+        "The page you are looking for is not here. Search the press releases or go to the front page.",
     ),
     style: Style::English,
 };

@@ -404,7 +404,7 @@ pub fn listings(
     let key = keyed(
         &(
             names(&years),
-            topic_names,
+            &topic_names,
             lang_names,
             &config.site.contacts,
         ),
@@ -425,6 +425,24 @@ pub fn listings(
     // time rather than keep it.
     if front.iter().any(|r| r.body.is_none()) {
         cache.borrow_mut().remove("index.html");
+    }
+    // The page every miss is answered with (`http`): static per build, so it can echo
+    // nothing of a request, and it shows only what the index shows.
+    let key = keyed(
+        &("404", names(&years), &topic_names),
+        &[],
+        Release::list_key,
+    );
+    if !reuse("404.html", key, &mut out) {
+        let ctx = minijinja::context! { site => site.clone(), years => value(&years), topics => value(&topic_links) };
+        let html = templates
+            .render("404.html", ctx)
+            .map_err(|source| RenderError {
+                template: "404.html",
+                page: "404.html".into(),
+                source: source.into(),
+            })?;
+        out.insert("404.html".into(), Output::Bytes(html.into_bytes()));
     }
     sitemap.push(sitemap::Page {
         loc: config.url("").to_string(),

@@ -16,6 +16,12 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("list.html", include_str!("templates/list.html")),
     ("release.html", include_str!("templates/release.html")),
     ("feed_item.html", include_str!("templates/feed_item.html")),
+    ("search.html", include_str!("templates/search.html")),
+    ("404.html", include_str!("templates/404.html")),
+    (
+        "_search_form.html",
+        include_str!("templates/_search_form.html"),
+    ),
     ("mail.txt", include_str!("templates/mail.txt")),
     ("mail.html", include_str!("templates/mail.html")),
     // The pages about one's subscription (`render::subscription`).

@@ -24,6 +24,7 @@ mod mail;
 mod mail_faults;
 mod owner;
 mod pipeline;
+mod search;
 mod sim;
 mod smtp;
 mod smtp_tls;

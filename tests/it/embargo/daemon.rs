@@ -116,7 +116,8 @@ fn hidden_at(spec: &Spec, date: DateTime<Utc>, t: DateTime<Utc>) -> bool {
 /// Every URL a reader could try for these releases: the site's pages and feeds, the
 /// sitemap, `/metrics`, `/healthz`, a 404, and for each release its page (with and
 /// without the slash), attachment and image, its topics' and language's pages and
-/// feeds, and its year's archive (and this year's), each archive's second page too.
+/// feeds, its year's archive (and this year's) and each archive's second page, and a
+/// search for its title and body.
 fn urls_for(cases: &[Case], now: DateTime<Utc>) -> Vec<String> {
     let mut urls: BTreeSet<String> = [
         "/",
@@ -143,6 +144,10 @@ fn urls_for(cases: &[Case], now: DateTime<Utc>) -> Vec<String> {
             format!("/releases/{slug}/{}", c.s.image_name()),
             format!("/archive/{}/", year(c.date)),
             format!("/archive/{}/page/2/", year(c.date)),
+            // Search, by a word of its title and one of its body: in upper case, so that
+            // the query the results page shows back is not itself the marker.
+            format!("/search?q={}", c.s.title.to_uppercase()),
+            format!("/search?q={}", c.s.body.to_uppercase()),
         ]);
         let mut lists = vec![
             format!("/topics/{}/", c.s.topic()),
@@ -275,6 +280,7 @@ fn daemon_sweep(specs: &[Spec], salt: u32) -> Result<(), TestCaseError> {
             format!("/releases/{slug}/"),
             format!("/topics/{}/feed.atom", c.s.topic()),
             format!("/archive/{year}/"),
+            format!("/search?q={}", c.s.title.to_uppercase()),
         ] {
             let (status, _, body) = get(&url)?;
             prop_assert!(
