@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use lettre::message::Mailbox;
 use url::Url;
 
+use crate::contact::Contact;
 use crate::diagnostic::{Diagnostic, Location, SourceText};
 use crate::lang::LangTag;
 use crate::schema::{self, Located, TableReader};
@@ -83,6 +84,9 @@ pub struct Site {
     pub publish_time: NaiveTime,
     pub author: String,
     pub feed_items: usize,
+    /// `[[site.contacts]]`: the organisation's press contacts, on the front page (a
+    /// release names its own in its front matter, by the same fields).
+    pub contacts: Vec<Contact>,
 }
 
 impl Site {
@@ -480,6 +484,7 @@ fn read_site(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Sit
         publish_time: NaiveTime::MIN,
         author: String::new(),
         feed_items: 50,
+        contacts: Vec::new(),
     };
     let Some(mut t) = t else {
         return site;
@@ -536,6 +541,7 @@ fn read_site(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Sit
             ),
         }
     }
+    site.contacts = crate::contact::read(&mut t, diags);
     t.finish(diags);
     site
 }
@@ -980,6 +986,27 @@ fn read_subscribe(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_offices_press_contacts_are_read_like_a_releases_and_a_bad_address_is_refused() {
+        let contact = "[[site.contacts]]\nname = \"Simon Falk\"\nrole = \"Pressansvarig\"\nphone = \"070-784 74 97\"\nemail = \"press@example.org\"\n\n[[site.contacts]]\nname = \"Växeln\"\n";
+        let c = parse(contact).expect("valid").site.contacts;
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(c[0].name, "Simon Falk");
+        assert_eq!(c[0].role.as_deref(), Some("Pressansvarig"));
+        assert_eq!(c[0].phone.as_deref(), Some("070-784 74 97"));
+        assert_eq!(c[0].email.as_deref(), Some("press@example.org"));
+        assert_eq!(
+            (c[1].name.as_str(), c[1].email.as_deref()),
+            ("Växeln", None)
+        );
+        let errors = parse(&format!("{contact}email = \"inte en adress\"\n")).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.contains("inte en adress")),
+            "{errors:?}"
+        );
+        assert!(parse("").expect("valid").site.contacts.is_empty());
+    }
 
     #[test]
     fn topics_keep_the_tables_order_and_refuse_two_names_for_one_topic() {

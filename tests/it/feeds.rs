@@ -197,9 +197,15 @@ fn feeds_hold_the_newest_feed_items_entries() {
     p.build_at("2021-06-01T00:00:00Z", &out);
     let feed = parse(&std::fs::read(out.join("feed.atom")).expect("atom"));
     assert_eq!(feed.entries.len(), 50);
-    // Sixty releases in the index of their year nevertheless.
-    let archive = std::fs::read_to_string(out.join("archive/2021/index.html")).expect("archive");
-    assert_eq!(archive.matches("<li>").count(), 60);
+    // Sixty releases in the archive of their year nevertheless, 50 a page.
+    let lines = |page: &str| {
+        std::fs::read_to_string(out.join(page))
+            .expect("archive")
+            .matches("hreflang=")
+            .count()
+    };
+    assert_eq!(lines("archive/2021/index.html"), 50);
+    assert_eq!(lines("archive/2021/page/2/index.html"), 10);
 }
 
 /// The organisation the shipped config names as `[site] author`.

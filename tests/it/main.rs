@@ -2,6 +2,7 @@
 //! its output read back from disk and by third-party parsers. One test binary, modules by
 //! behaviour (ripgrep's layout).
 
+mod archives;
 mod audience;
 mod bad_input;
 mod browser;
