@@ -38,7 +38,7 @@ fn python(script: &str, args: &[&str]) -> String {
 }
 
 #[test]
-fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
+fn every_kind_of_page_reads_well_at_a_desk_and_on_a_phone() {
     let (p, _port) = sample_served();
     // A release with a time, a title of long Swedish compounds, a long bare address and a
     // wide table: what overflows a phone's screen if anything does.
@@ -104,13 +104,26 @@ fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
                 "lang": "sv",
                 "texts": ["Länken fungerar inte", "Till pressrummet"],
             },
+            // A search (found by a word written without å, ä, ö) and a miss.
+            {
+                "path": "/search?q=manniskohandel",
+                "lang": "sv",
+                "texts": ["Sökresultat", SAMPLE_TITLE, "18 oktober 2018"],
+                "absent": ["00:00"],
+            },
+            {
+                "path": "/finns/inte/",
+                "status": 404,
+                "lang": "sv",
+                "texts": ["Sidan finns inte", "Sök"],
+            },
         ],
     });
     let file = p.path().join("browser.json");
     std::fs::write(&file, spec.to_string()).expect("write the spec");
     let said = python("check.py", &[file.to_str().expect("utf-8 path")]);
-    // Eight pages (the unsubscribe link's three among them) at two widths, each checked.
-    assert_eq!(said.matches("checked ").count(), 16, "{said}");
+    // Ten pages (the unsubscribe link's three among them) at two widths, each checked.
+    assert_eq!(said.matches("checked ").count(), 20, "{said}");
 }
 
 /// A title no page may let out of its `<script>` element.
