@@ -596,11 +596,28 @@ impl Builder {
             };
             made.insert(r.id.clone(), (key, entry));
         }
+        // The index on disk is kept when it holds the same entries (a build with nothing
+        // changed, or changes no entry shows): 14 MB of JSON at 10,000 releases is not
+        // written again for nothing.
+        let path = crate::search::INDEX.to_string();
+        let key = {
+            // A sum, so the map's order does not matter.
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            let hasher = BuildHasherDefault::<DefaultHasher>::default();
+            made.iter().fold(made.len() as u64, |sum, (id, (key, _))| {
+                sum.wrapping_add(hasher.hash_one((id, key)))
+            })
+        };
+        if self.keys.get(&path) == Some(&key) && self.memo.contains_key(&path) {
+            self.search = made;
+            return (path, Output::Kept);
+        }
+        self.keys.insert(path.clone(), key);
         let index = crate::search::Index::new(made.values().map(|(_, e)| Arc::clone(e)).collect());
         self.search = made;
         let bytes = index.to_bytes();
         self.index = Arc::new(index);
-        (crate::search::INDEX.to_string(), Output::Bytes(bytes))
+        (path, Output::Bytes(bytes))
     }
 
     /// Whether a release's page is on disk as it would be rendered now.
