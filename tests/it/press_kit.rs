@@ -160,6 +160,15 @@ fn a_web_sized_jpeg_is_made_once_and_kept_by_the_next_build() {
     );
     let decoded = image::load_from_memory(&web).expect("a valid JPEG");
     assert_eq!((decoded.width(), decoded.height()), (1200, 800));
+    // A mark no encoder writes (a byte after the JPEG's end, which decoders ignore): a
+    // build that encoded the picture again would write its own bytes over it, even where
+    // they are the same as the first build's.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(out.join(WEB))
+        .and_then(|mut f| f.write_all(b"\0"))
+        .expect("mark the web version");
+    let marked = std::fs::read(out.join(WEB)).expect("read");
     let before = std::fs::metadata(out.join(WEB)).expect("stat");
 
     p.build_at("2020-03-02T00:05:00Z", &out);
@@ -168,6 +177,11 @@ fn a_web_sized_jpeg_is_made_once_and_kept_by_the_next_build() {
         (after.ino(), after.mtime(), after.mtime_nsec()),
         (before.ino(), before.mtime(), before.mtime_nsec()),
         "the second build wrote the web version again"
+    );
+    assert_eq!(
+        std::fs::read(out.join(WEB)).expect("read"),
+        marked,
+        "the second build encoded the picture again"
     );
 
     // A new photo under the same name is made again.
