@@ -38,7 +38,7 @@ use pressroom::config::Config;
 
 mod common;
 
-use common::{Measured, SV_WORDS, capitalise, measure, sync};
+use common::{Measured, Rng, SV_WORDS, capitalise, measure, median, mib, ms, sync};
 
 const RELEASES: usize = 10_000;
 const FULL_RUNS: usize = 3;
@@ -128,36 +128,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------
 // The corpus.
-
-/// SplitMix64: small, fast, and the same sequence everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 const TOPICS: [&str; 20] = [
     "jamstalldhet",
@@ -501,10 +471,6 @@ fn release_path(site: &Path, r: &Generated) -> PathBuf {
 // ---------------------------------------------------------------------------------------
 // Measuring a process with /usr/bin/time -v.
 
-fn mib(kb: u64) -> f64 {
-    kb as f64 / 1024.0
-}
-
 fn count_files(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
@@ -534,11 +500,6 @@ fn median_run(runs: Vec<(Measured, usize)>) -> Summary {
         max_rss_kb: median(runs.iter().map(|(m, _)| m.max_rss_kb).collect()),
         files: median(runs.iter().map(|(_, f)| *f).collect()),
     }
-}
-
-fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
-    v.sort_unstable();
-    v[v.len() / 2]
 }
 
 // ---------------------------------------------------------------------------------------
@@ -626,10 +587,6 @@ fn vm_hwm_kb() -> Option<u64> {
     let status = fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 // ---------------------------------------------------------------------------------------

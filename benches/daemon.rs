@@ -10,19 +10,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{SV_WORDS, capitalise};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::{Corpus, Running, env_or, free_port, median, ms, percentile, status_field};
 
 fn main() {
     let releases = env_or("PRESSROOM_BENCH_RELEASES", 10_000);
@@ -32,21 +23,24 @@ fn main() {
     let (_guard, root) = common::bench_dir("pressroom-daemon-bench-");
     let root = root.as_path();
     let port = free_port();
-    write_site(root, releases, port);
+    let corpus = Corpus {
+        // One day apart from 1995: 10,000 days end in 2022.
+        first_day: chrono::NaiveDate::from_ymd_opt(1995, 1, 1).expect("date"),
+        count: releases,
+    };
+    common::write_site(root, port, "", 0);
+    corpus.write(root, |i| {
+        let topic = ["jamstalldhet", "arbetsliv", "utbildning", "halsa", "vald"][i % 5];
+        format!(
+            "topics = [\"{topic}\"]\n\
+             contacts = [{{ name = \"Presstjänst\", email = \"press@example.org\" }}]\n"
+        )
+    });
     eprintln!("{releases} releases written to {}", root.display());
 
     let started = Instant::now();
-    let mut daemon = Running(
-        Command::new(&binary)
-            .arg("--config")
-            .arg(root.join("config/pressroom.toml"))
-            .arg("run")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start pressroom run"),
-    );
-    wait_serving(&mut daemon.0);
+    let mut daemon = Running::start(&binary, root);
+    daemon.wait_serving();
     let first_build = started.elapsed();
     let base = format!("http://127.0.0.1:{port}");
     // reqwest is built without a TLS provider of its own; plain HTTP needs none, but the
@@ -59,7 +53,7 @@ fn main() {
 
     // Saves: the newest release (it is in the main feed) rewritten the way editors do,
     // a temp file renamed over it, and the feed polled until it shows the change.
-    let newest = root.join(release_name(releases - 1));
+    let newest = root.join(corpus.name(releases - 1));
     let original = std::fs::read_to_string(&newest).expect("newest release");
     let mut latencies = Vec::with_capacity(saves);
     for i in 0..saves {
@@ -89,29 +83,26 @@ fn main() {
         std::thread::sleep(Duration::from_millis(100));
     }
     latencies.sort();
-    let median = latencies[latencies.len() / 2];
-    let p99 = latencies[(latencies.len() * 99).div_ceil(100).saturating_sub(1)];
+    let p99 = percentile(&latencies, 99);
     let max = latencies[latencies.len() - 1];
+    let median = median(latencies);
 
     // Idle: nothing to do until the next event.
     std::thread::sleep(Duration::from_secs(2));
-    let pid = daemon.0.id();
+    let pid = daemon.pid();
     let before = sample(pid);
     std::thread::sleep(Duration::from_secs(idle_secs as u64));
     let after = sample(pid);
 
     let rps = wrk(&http, &base);
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let exited = daemon.0.wait().expect("wait");
+    let exited = daemon.stop();
 
     println!();
     println!("pressroom run with {releases} releases (first build and serving: {first_build:.2?})");
     println!("| measure | value |");
     println!("|---|---|");
     println!(
-        "| saved file → new feed over HTTP, {saves} saves | median {} ms, p99 {} ms, max {} ms |",
+        "| saved file → new feed over HTTP, {saves} saves | median {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
         ms(median),
         ms(p99),
         ms(max)
@@ -148,98 +139,6 @@ fn main() {
     println!("| exit on SIGTERM | {exited} |");
 }
 
-/// The daemon, killed if the bench panics.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Dates one day apart, oldest first, from 1995 (10,000 days end in 2022).
-fn day(i: usize) -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(1995, 1, 1).expect("date") + chrono::Days::new(i as u64)
-}
-
-fn release_name(i: usize) -> String {
-    format!("releases/{}-pressmeddelande-{i}.md", day(i))
-}
-
-fn write_site(dir: &Path, releases: usize, port: u16) {
-    std::fs::create_dir_all(dir.join("config")).expect("config dir");
-    std::fs::write(
-        dir.join("config/pressroom.toml"),
-        format!(
-            "[site]\ntitle = \"Pressrum\"\nbase_url = \"http://127.0.0.1:{port}/\"\nlang = \"sv\"\ntimezone = \"Europe/Stockholm\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n"
-        ),
-    )
-    .expect("config");
-    std::fs::write(
-        dir.join("config/media.csv"),
-        "email,name,outlet,lang,topics\n",
-    )
-    .expect("media");
-    std::fs::create_dir_all(dir.join("releases")).expect("releases dir");
-    let mut seed = 0x5EED_u64;
-    let mut next = move || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 33) as usize
-    };
-    for i in 0..releases {
-        let words = |n: usize, next: &mut dyn FnMut() -> usize| {
-            (0..n)
-                .map(|_| SV_WORDS[next() % SV_WORDS.len()])
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let title = capitalise(&words(6, &mut next));
-        let mut body = String::new();
-        for _ in 0..6 {
-            body.push_str(&capitalise(&words(50, &mut next)));
-            body.push_str(".\n\n");
-        }
-        let topic = ["jamstalldhet", "arbetsliv", "utbildning", "halsa", "vald"][i % 5];
-        std::fs::write(
-            dir.join(release_name(i)),
-            format!(
-                "+++\ntitle = \"{title} {i}\"\ndate = {}\ntopics = [\"{topic}\"]\nmail = false\n\
-                 contacts = [{{ name = \"Presstjänst\", email = \"press@example.org\" }}]\n+++\n\n{body}",
-                day(i)
-            ),
-        )
-        .expect("release");
-    }
-}
-
-fn wait_serving(daemon: &mut Child) {
-    let stderr = daemon.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("stderr line");
-        if line.contains("on http://") {
-            // Keep draining stderr so the daemon never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return;
-        }
-    }
-    panic!("the daemon exited before serving");
-}
-
 struct Sample {
     cpu_ticks: u64,
     /// Context switches by thread id: threads come and go (tokio's blocking pool).
@@ -273,14 +172,6 @@ fn sample(pid: u32) -> Sample {
         rss_kb: status_field(&status, "VmRSS"),
         hwm_kb: status_field(&status, "VmHWM"),
     }
-}
-
-fn status_field(status: &str, name: &str) -> u64 {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 fn ticks_per_second() -> f64 {

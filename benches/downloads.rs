@@ -9,39 +9,26 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{SV_WORDS, capitalise};
+use common::{Corpus, Running, env_or, free_port, ms, percentile};
 
 const RELEASES: usize = 1_000;
 const PDF_BYTES: usize = 50_000_000;
 const DOWNLOADS: usize = 16;
 
 fn main() {
-    let samples: usize = std::env::var("PRESSROOM_BENCH_SAMPLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000);
+    let samples = env_or("PRESSROOM_BENCH_SAMPLES", 1_000);
     let binary = common::pressroom_binary("downloads");
     let (_guard, root) = common::bench_dir("pressroom-downloads-bench-");
     let port = free_port();
     write_site(&root, port);
-    let mut daemon = Running(
-        Command::new(&binary)
-            .arg("--config")
-            .arg(root.join("config/pressroom.toml"))
-            .arg("run")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start pressroom run"),
-    );
-    wait_serving(&mut daemon.0);
+    let mut daemon = Running::start(&binary, &root);
+    daemon.wait_serving();
     let base = format!("http://127.0.0.1:{port}");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = |ip: Ipv4Addr| {
@@ -114,11 +101,7 @@ fn main() {
     });
     let mb_per_s = downloaded.load(Ordering::Relaxed) as f64 / 1e6 / took.as_secs_f64();
 
-    let pid = daemon.0.id();
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let _ = daemon.0.wait();
+    daemon.stop();
 
     println!();
     println!(
@@ -133,7 +116,7 @@ fn main() {
         ("feed.atom (gzip), during the downloads", &during),
     ] {
         println!(
-            "| {what}, {} requests | {} ms | {} ms | {} ms |",
+            "| {what}, {} requests | {:.2} ms | {:.2} ms | {:.2} ms |",
             l.len(),
             ms(percentile(l, 50)),
             ms(percentile(l, 99)),
@@ -143,93 +126,17 @@ fn main() {
     println!("| downloads meanwhile | {mb_per_s:.0} MB/s in all over {took:.1?} | | |");
 }
 
-fn percentile(sorted: &[Duration], p: usize) -> Duration {
-    sorted[(sorted.len() * p).div_ceil(100).saturating_sub(1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
-}
-
-/// The daemon, killed if the bench panics.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn wait_serving(daemon: &mut Child) {
-    let stderr = daemon.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.expect("stderr line");
-        if line.contains("on http://") {
-            // Keep draining stderr so the daemon never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return;
-        }
-    }
-    panic!("the daemon exited before serving");
-}
-
+/// The site: `RELEASES` releases from 2015 on, and one more the day after the last, a
+/// bundle with the PDF.
 fn write_site(dir: &Path, port: u16) {
-    std::fs::create_dir_all(dir.join("config")).expect("config dir");
-    std::fs::write(
-        dir.join("config/pressroom.toml"),
-        format!(
-            "[site]\ntitle = \"Pressrum\"\nbase_url = \"http://127.0.0.1:{port}/\"\nlang = \"sv\"\n\
-             timezone = \"Europe/Stockholm\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
-             admin_listen = \"127.0.0.1:0\"\n"
-        ),
-    )
-    .expect("config");
-    std::fs::write(
-        dir.join("config/media.csv"),
-        "email,name,outlet,lang,topics\n",
-    )
-    .expect("media");
-    std::fs::create_dir_all(dir.join("releases")).expect("releases dir");
-    let mut seed = 0x5EED_u64;
-    let mut next = move || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (seed >> 33) as usize
+    common::write_site(dir, port, "admin_listen = \"127.0.0.1:0\"\n", 0);
+    let corpus = Corpus {
+        first_day: chrono::NaiveDate::from_ymd_opt(2015, 1, 1).expect("date"),
+        count: RELEASES,
     };
-    let day = |i: usize| {
-        chrono::NaiveDate::from_ymd_opt(2015, 1, 1).expect("date") + chrono::Days::new(i as u64)
-    };
-    for i in 0..RELEASES {
-        let mut words = |n: usize| {
-            (0..n)
-                .map(|_| SV_WORDS[next() % SV_WORDS.len()])
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let title = capitalise(&words(6));
-        let body: String = (0..6)
-            .map(|_| format!("{}.\n\n", capitalise(&words(50))))
-            .collect();
-        std::fs::write(
-            dir.join(format!("releases/{}-pressmeddelande-{i}.md", day(i))),
-            format!(
-                "+++\ntitle = \"{title} {i}\"\ndate = {}\nmail = false\n+++\n\n{body}",
-                day(i)
-            ),
-        )
-        .expect("release");
-    }
-    let bundle = dir.join(format!("releases/{}-rapport", day(RELEASES)));
+    corpus.write(dir, |_| String::new());
+    let day = corpus.day(RELEASES);
+    let bundle = dir.join(format!("releases/{day}-rapport"));
     std::fs::create_dir_all(&bundle).expect("bundle");
     let pdf: Vec<u8> = (0..PDF_BYTES as u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
@@ -238,8 +145,7 @@ fn write_site(dir: &Path, port: u16) {
     std::fs::write(
         bundle.join("index.md"),
         format!(
-            "+++\ntitle = \"Rapport\"\ndate = {}\nmail = false\nattachments = [\"rapport.pdf\"]\n+++\n\nRapporten bifogas.\n",
-            day(RELEASES)
+            "+++\ntitle = \"Rapport\"\ndate = {day}\nmail = false\nattachments = [\"rapport.pdf\"]\n+++\n\nRapporten bifogas.\n"
         ),
     )
     .expect("release");

@@ -59,7 +59,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Measured, SV_WORDS, capitalise, measure, sync};
+use common::{Measured, Rng, SV_WORDS, capitalise, measure, median, mib, sync};
 
 const RECIPIENTS: usize = 10_000;
 const RUNS: usize = 3;
@@ -377,31 +377,6 @@ fn release_file(body: &str) -> String {
          email = \"press@jamy.se\"\n\
          +++\n\n{body}"
     )
-}
-
-/// SplitMix64: small, fast, and the same sequence everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
 }
 
 const FIRST_NAMES: &[&str] = &[
@@ -938,10 +913,6 @@ impl Bench<'_> {
 // ---------------------------------------------------------------------------------------
 // Measuring a process with /usr/bin/time -v.
 
-fn mib(kb: u64) -> f64 {
-    kb as f64 / 1024.0
-}
-
 /// The median of each figure over the runs.
 #[derive(Clone)]
 struct Summary {
@@ -958,11 +929,6 @@ fn summarise(runs: &[Measured]) -> Summary {
         max_rss_kb: median(runs.iter().map(|m| m.max_rss_kb).collect()),
         failures: runs.iter().filter(|m| m.problem.is_some()).count(),
     }
-}
-
-fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
-    v.sort_unstable();
-    v[v.len() / 2]
 }
 
 // ---------------------------------------------------------------------------------------

@@ -14,17 +14,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use common::{Running, env_or, free_port, status_field};
 
 fn main() {
     let rows = env_or("PRESSROOM_BENCH_ROWS", 1_000_000);
@@ -46,18 +40,8 @@ fn main() {
     );
 
     let started = Instant::now();
-    let mut daemon = Running(
-        Command::new(&binary)
-            .arg("--config")
-            .arg(root.join("config/pressroom.toml"))
-            .arg("run")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start pressroom run"),
-    );
-    let pid = daemon.0.id();
+    let mut daemon = Running::start(&binary, root);
+    let pid = daemon.pid();
     let log = Arc::new(Mutex::new(Vec::<String>::new()));
     let (lines_tx, lines) = mpsc::channel::<String>();
     {
@@ -97,10 +81,7 @@ fn main() {
     );
     stop.store(true, Ordering::Relaxed);
     let (probes, longest_wait) = prober.join().expect("prober");
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let exited = daemon.0.wait().expect("wait");
+    let exited = daemon.stop();
     let log = log.lock().expect("log").clone();
     let busy: Vec<u64> = log.iter().filter_map(|l| busy_ms(l)).collect();
     let longest_turn = busy.iter().max().copied();
@@ -206,60 +187,18 @@ fn healthz(port: u16) -> bool {
     first.contains(" 200 ")
 }
 
-/// The daemon, killed if the bench panics.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn status_field(status: &str, name: &str) -> u64 {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
+/// The site with `rows` journalists on its media list and one release (topic
+/// `jamstalldhet`), public at `lift`.
 fn write_site(dir: &Path, rows: usize, port: u16, admin: u16, lift: chrono::DateTime<chrono::Utc>) {
-    std::fs::create_dir_all(dir.join("config")).expect("config dir");
-    std::fs::write(
-        dir.join("config/pressroom.toml"),
-        format!(
-            "[site]\ntitle = \"Pressrum\"\nbase_url = \"http://127.0.0.1:{port}/\"\nlang = \"sv\"\n\
-             timezone = \"Europe/Stockholm\"\n\n[http]\nlisten = \"127.0.0.1:{port}\"\n\
-             admin_listen = \"127.0.0.1:{admin}\"\n\n[mail]\nfrom = \"Pressrum <press@example.org>\"\n\
+    common::write_site(
+        dir,
+        port,
+        &format!(
+            "admin_listen = \"127.0.0.1:{admin}\"\n\n[mail]\nfrom = \"Pressrum <press@example.org>\"\n\
              transport = \"file\"\n\n[dispatch]\nhold = \"1h\"\n"
         ),
-    )
-    .expect("config");
-    let file = std::fs::File::create(dir.join("config/media.csv")).expect("media");
-    let mut w = std::io::BufWriter::new(file);
-    writeln!(w, "email,name,outlet,lang,topics").expect("header");
-    let langs = ["", "sv", "sv-SE", "en", ""];
-    let topics = ["", "jamstalldhet", "arbetsliv|utbildning", "halsa", ""];
-    for i in 0..rows {
-        writeln!(
-            w,
-            "journalist{i}@example.org,Journalist {i},Tidning {},{},{}",
-            i % 997,
-            langs[i % langs.len()],
-            topics[(i / 5) % topics.len()]
-        )
-        .expect("row");
-    }
-    w.flush().expect("flush");
-    std::fs::create_dir_all(dir.join("releases")).expect("releases dir");
+        rows,
+    );
     std::fs::write(
         dir.join("releases/lyft.md"),
         format!(

@@ -11,25 +11,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{SV_WORDS, capitalise};
+use common::{Rng, SV_WORDS, capitalise, env_or, ms, percentile};
 use pressroom::search::{Index, Query};
-
-/// SplitMix64, as the build benchmark's corpus.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
 
 const TOPICS: [&str; 8] = [
     "Jämställdhet",
@@ -43,10 +26,7 @@ const TOPICS: [&str; 8] = [
 ];
 
 fn main() {
-    let count: usize = std::env::var("PRESSROOM_BENCH_RELEASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000);
+    let count = env_or("PRESSROOM_BENCH_RELEASES", 10_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let config = pressroom::config::Config::defaults(dir.path());
     std::fs::create_dir_all(&config.paths.releases).expect("releases");
@@ -118,13 +98,12 @@ fn main() {
             total = found.total;
         }
         times.sort();
-        let at = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
         println!(
             "query {q:?} ({} words, {total} found): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             query.words.len(),
-            at(0.5).as_secs_f64() * 1e3,
-            at(0.99).as_secs_f64() * 1e3,
-            times[times.len() - 1].as_secs_f64() * 1e3
+            ms(percentile(&times, 50)),
+            ms(percentile(&times, 99)),
+            ms(times[times.len() - 1])
         );
     }
 }

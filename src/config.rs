@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use lettre::message::Mailbox;
 use url::Url;
 
+use crate::contact::Contact;
 use crate::diagnostic::{Diagnostic, Location, SourceText};
 use crate::lang::LangTag;
 use crate::schema::{self, Located, TableReader};
@@ -30,6 +31,7 @@ pub struct Config {
     pub mail: Mail,
     pub dispatch: Dispatch,
     pub watch: Watch,
+    pub subscribe: Subscribe,
     pub websub_hubs: Vec<Url>,
     pub webhooks: Vec<Url>,
     pub topics: Topics,
@@ -82,6 +84,9 @@ pub struct Site {
     pub publish_time: NaiveTime,
     pub author: String,
     pub feed_items: usize,
+    /// `[[site.contacts]]`: the organisation's press contacts, on the front page (a
+    /// release names its own in its front matter, by the same fields).
+    pub contacts: Vec<Contact>,
 }
 
 impl Site {
@@ -109,6 +114,16 @@ pub struct Http {
     /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or CIDR
     /// networks); empty by default, when every peer is the client itself.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// `[subscribe]`: how journalists manage their own subscription. For now only the mailbox
+/// that takes `mailto:` unsubscribes.
+#[derive(Debug, Clone, Default)]
+pub struct Subscribe {
+    /// Where a mail client's `mailto:` unsubscribe goes (`List-Unsubscribe`). None: mail
+    /// offers only the HTTPS link. Never the `reply_to`, which is a person's inbox: this
+    /// mailbox is meant to be piped into `pressroom unsubscribe --from-mail`.
+    pub unsubscribe_mailbox: Option<lettre::Address>,
 }
 
 /// `[watch]`: how the daemon learns of changes besides inotify.
@@ -305,6 +320,7 @@ impl Config {
         let mail = read_mail(top.table("mail", &mut diags), root, &paths, &mut diags);
         let dispatch = read_dispatch(top.table("dispatch", &mut diags), &mut diags);
         let watch = read_watch(top.table("watch", &mut diags), &mut diags);
+        let subscribe = read_subscribe(top.table("subscribe", &mut diags), &mut diags);
         let websub_hubs = match top.table("websub", &mut diags) {
             Some(mut t) => {
                 let hubs = urls(&mut t, "hubs", &mut diags);
@@ -335,6 +351,7 @@ impl Config {
             mail,
             dispatch,
             watch,
+            subscribe,
             websub_hubs,
             webhooks,
             topics,
@@ -467,6 +484,7 @@ fn read_site(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Sit
         publish_time: NaiveTime::MIN,
         author: String::new(),
         feed_items: 50,
+        contacts: Vec::new(),
     };
     let Some(mut t) = t else {
         return site;
@@ -523,6 +541,7 @@ fn read_site(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Sit
             ),
         }
     }
+    site.contacts = crate::contact::read(&mut t, diags);
     t.finish(diags);
     site
 }
@@ -942,9 +961,52 @@ fn read_watch(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Wa
     watch
 }
 
+fn read_subscribe(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -> Subscribe {
+    let mut subscribe = Subscribe::default();
+    let Some(mut t) = t else {
+        return subscribe;
+    };
+    let mailbox = t.string("unsubscribe_mailbox", diags);
+    subscribe.unsubscribe_mailbox = parse_or(
+        &t,
+        mailbox,
+        // It goes into a mail header as it is (a `mailto:` URL): ASCII only.
+        |s: &str| match lettre::Address::from_str(s) {
+            Ok(a) if s.is_ascii() => Ok(a),
+            Ok(_) => Err("not ASCII".to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        "an ASCII address alone, like unsubscribe@example.org",
+        diags,
+    );
+    t.finish(diags);
+    subscribe
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_offices_press_contacts_are_read_like_a_releases_and_a_bad_address_is_refused() {
+        let contact = "[[site.contacts]]\nname = \"Simon Falk\"\nrole = \"Pressansvarig\"\nphone = \"070-784 74 97\"\nemail = \"press@example.org\"\n\n[[site.contacts]]\nname = \"Växeln\"\n";
+        let c = parse(contact).expect("valid").site.contacts;
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!(c[0].name, "Simon Falk");
+        assert_eq!(c[0].role.as_deref(), Some("Pressansvarig"));
+        assert_eq!(c[0].phone.as_deref(), Some("070-784 74 97"));
+        assert_eq!(c[0].email.as_deref(), Some("press@example.org"));
+        assert_eq!(
+            (c[1].name.as_str(), c[1].email.as_deref()),
+            ("Växeln", None)
+        );
+        let errors = parse(&format!("{contact}email = \"inte en adress\"\n")).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.contains("inte en adress")),
+            "{errors:?}"
+        );
+        assert!(parse("").expect("valid").site.contacts.is_empty());
+    }
 
     #[test]
     fn topics_keep_the_tables_order_and_refuse_two_names_for_one_topic() {
@@ -1058,6 +1120,34 @@ mod tests {
                 "{bad}: {errors:#?}"
             );
         }
+    }
+
+    #[test]
+    fn the_unsubscribe_mailbox_is_an_ascii_address_alone_or_none() {
+        assert_eq!(parse("").unwrap().subscribe.unsubscribe_mailbox, None);
+        let mailbox = |v: &str| {
+            parse(&format!("[subscribe]\nunsubscribe_mailbox = {v}\n"))
+                .map(|c| c.subscribe.unsubscribe_mailbox.map(|a| a.to_string()))
+        };
+        assert_eq!(
+            mailbox("\"unsubscribe@example.org\""),
+            Ok(Some("unsubscribe@example.org".into()))
+        );
+        for bad in [
+            "\"Unsubscribe <unsubscribe@example.org>\"",
+            "\"avregistrera@exempel.se\u{e5}\"",
+            "\"nobody\"",
+            "1",
+        ] {
+            assert!(mailbox(bad).is_err(), "{bad}");
+        }
+        let errors = parse("[subscribe]\nunsubscribe_mailbx = \"u@example.org\"\n").unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("did you mean `unsubscribe_mailbox`")),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod contact;
 pub mod core;
 pub mod cores;
 pub mod daemon;

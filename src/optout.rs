@@ -1,16 +1,29 @@
-//! Opt-out tokens. An unsubscribe link names the address it unsubscribes and carries an
-//! HMAC-SHA256 over it, keyed by a secret only this installation holds, so nobody can opt
-//! out someone else. The secret is created at first use in the state folder (mode 0600) or
-//! read from systemd's credentials directory. Tokens are checked in constant time.
+//! Opt-out tokens. An unsubscribe link carries a token that only this installation can
+//! make or read, keyed by a secret it alone holds, so nobody can opt out someone else, and
+//! nobody who sees the link (a proxy's log, a link scanner) learns whose it is. The secret
+//! is created at first use in the state folder (mode 0600) or read from systemd's
+//! credentials directory. Tokens are checked in constant time.
 //!
-//! A token is `base64url(address) "." base64url(mac)`; the address is lowercased first, so
-//! a token is valid however the media list spells it.
+//! A token (format 2) is `base64url(2 ‖ tag ‖ ciphertext)`: the lowercased address, padded
+//! to a multiple of 32 bytes (so its length shows only roughly), encrypted with ChaCha20
+//! under a nonce that is the first 12 bytes of `tag = HMAC-SHA256(address)`, cut to 16
+//! bytes; reading it decrypts and checks the tag. This is the SIV construction (RFC 5297's
+//! idea, with HMAC and ChaCha20 in place of CMAC and AES-CTR): deterministic, so the same
+//! address always gets the same token and a mail sent again is byte for byte the same,
+//! and stateless, so no ledger row per recipient must exist before a mail is composed and
+//! every token ever sent keeps working. The MAC and cipher keys are derived from the
+//! secret, each for this one use.
+//!
+//! Format 1, `base64url(address) "." base64url(mac)`, carried the address readably; it is
+//! never made anymore, but links already in mailboxes are still accepted (`verify`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20::ChaCha20;
+use chacha20::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -18,9 +31,22 @@ use sha2::Sha256;
 pub const KEY_NAME: &str = "unsubscribe-key";
 const KEY_BYTES: usize = 32;
 
-/// The secret that signs unsubscribe links.
+/// The secret behind unsubscribe links, and the two keys derived from it for format 2.
 #[derive(Clone)]
-pub struct TokenKey([u8; KEY_BYTES]);
+pub struct TokenKey {
+    secret: [u8; KEY_BYTES],
+    /// Keys the synthetic IV (the tag) of a format-2 token.
+    siv: [u8; KEY_BYTES],
+    /// Keys ChaCha20, which hides the address in a format-2 token.
+    cipher: [u8; KEY_BYTES],
+}
+
+/// The first byte of a format-2 token.
+const FORMAT: u8 = 2;
+/// Bytes of the tag a format-2 token carries (128 bits, as in AES-SIV).
+const TAG_BYTES: usize = 16;
+/// The address is padded to a multiple of this, so a token's length says little about it.
+const PAD: usize = 32;
 
 impl std::fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,8 +73,18 @@ pub enum KeyError {
 }
 
 impl TokenKey {
-    pub fn from_bytes(bytes: [u8; KEY_BYTES]) -> TokenKey {
-        TokenKey(bytes)
+    pub fn from_bytes(secret: [u8; KEY_BYTES]) -> TokenKey {
+        let derive = |purpose: &[u8]| -> [u8; KEY_BYTES] {
+            let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&secret)
+                .expect("HMAC takes keys of any length");
+            mac.update(purpose);
+            mac.finalize().into_bytes().into()
+        };
+        TokenKey {
+            secret,
+            siv: derive(b"pressroom unsubscribe v2 siv"),
+            cipher: derive(b"pressroom unsubscribe v2 cipher"),
+        }
     }
 
     /// The credential if systemd passed one, else `state_dir/unsubscribe-key`, created with
@@ -73,18 +109,54 @@ impl TokenKey {
         }
     }
 
-    fn mac(&self, address: &str) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+    /// The format-1 MAC over an address.
+    fn legacy_mac(&self, address: &str) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
             .expect("HMAC takes keys of any length");
         mac.update(b"pressroom unsubscribe v1\n");
         mac.update(address.as_bytes());
         mac
     }
 
-    /// The token that unsubscribes `address`.
+    /// The format-2 MAC over a padded address: its first 16 bytes are the token's tag.
+    fn siv_mac(&self, padded: &[u8]) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.siv)
+            .expect("HMAC takes keys of any length");
+        mac.update(&[FORMAT]);
+        mac.update(padded);
+        mac
+    }
+
+    /// ChaCha20 over `data` in place, its nonce taken from the tag.
+    fn apply_cipher(&self, tag: &[u8; TAG_BYTES], data: &mut [u8]) {
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&tag[..12]);
+        ChaCha20::new(&self.cipher.into(), &nonce.into()).apply_keystream(data);
+    }
+
+    /// The token that unsubscribes `address` (format 2: it does not show the address).
     pub fn token(&self, address: &str) -> String {
         let address = address.trim().to_lowercase();
-        let tag = self.mac(&address).finalize().into_bytes();
+        // address ‖ 0x80 ‖ zeros, to the next multiple of PAD (ISO/IEC 7816-4 padding).
+        let mut data = address.into_bytes();
+        data.push(0x80);
+        data.resize(data.len().div_ceil(PAD) * PAD, 0);
+        let full = self.siv_mac(&data).finalize().into_bytes();
+        let mut tag = [0u8; TAG_BYTES];
+        tag.copy_from_slice(&full[..TAG_BYTES]);
+        self.apply_cipher(&tag, &mut data);
+        let mut token = Vec::with_capacity(1 + TAG_BYTES + data.len());
+        token.push(FORMAT);
+        token.extend_from_slice(&tag);
+        token.extend_from_slice(&data);
+        URL_SAFE_NO_PAD.encode(token)
+    }
+
+    /// The format-1 token of `address`, `base64url(address).mac`: made by nothing but
+    /// tests, which prove the links of mails sent before format 2 still work.
+    pub fn legacy_token(&self, address: &str) -> String {
+        let address = address.trim().to_lowercase();
+        let tag = self.legacy_mac(&address).finalize().into_bytes();
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(address.as_bytes()),
@@ -92,16 +164,50 @@ impl TokenKey {
         )
     }
 
-    /// The address a token unsubscribes, if the token is genuine.
+    /// The address a token unsubscribes, if the token is genuine: format 2, or format 1
+    /// (links already sent).
     pub fn verify(&self, token: &str) -> Option<String> {
-        let (address, tag) = token.trim().split_once('.')?;
+        let token = token.trim();
+        if token.contains('.') {
+            self.verify_legacy(token)
+        } else {
+            self.verify_opaque(token)
+        }
+    }
+
+    fn verify_opaque(&self, token: &str) -> Option<String> {
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        let (&format, rest) = bytes.split_first()?;
+        if format != FORMAT || rest.len() <= TAG_BYTES {
+            return None;
+        }
+        let (tag, data) = rest.split_at(TAG_BYTES);
+        if data.len() % PAD != 0 {
+            return None;
+        }
+        let tag: [u8; TAG_BYTES] = tag.try_into().ok()?;
+        let mut data = data.to_vec();
+        self.apply_cipher(&tag, &mut data);
+        // `verify_truncated_left` compares the first 16 bytes in constant time.
+        self.siv_mac(&data).verify_truncated_left(&tag).ok()?;
+        let end = data.iter().rposition(|&b| b != 0)?;
+        if data[end] != 0x80 {
+            return None;
+        }
+        data.truncate(end);
+        let address = String::from_utf8(data).ok()?;
+        (address == address.trim().to_lowercase()).then_some(address)
+    }
+
+    fn verify_legacy(&self, token: &str) -> Option<String> {
+        let (address, tag) = token.split_once('.')?;
         let address = String::from_utf8(URL_SAFE_NO_PAD.decode(address).ok()?).ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         if address != address.to_lowercase() {
             return None;
         }
         // `verify_slice` compares in constant time and refuses truncated tags.
-        self.mac(&address).verify_slice(&tag).ok()?;
+        self.legacy_mac(&address).verify_slice(&tag).ok()?;
         Some(address)
     }
 }
@@ -118,7 +224,7 @@ fn read_key(path: &Path) -> Result<TokenKey, KeyError> {
             path: path.to_path_buf(),
             len: bytes.len(),
         })?;
-    Ok(TokenKey(bytes))
+    Ok(TokenKey::from_bytes(bytes))
 }
 
 fn create_key(path: &Path) -> Result<TokenKey, KeyError> {
@@ -142,7 +248,7 @@ fn create_key(path: &Path) -> Result<TokenKey, KeyError> {
         Ok(mut file) => {
             file.write_all(&bytes).map_err(err)?;
             file.sync_all().map_err(err)?;
-            Ok(TokenKey(bytes))
+            Ok(TokenKey::from_bytes(bytes))
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key(path),
         Err(e) => Err(err(e)),
@@ -154,7 +260,7 @@ mod tests {
     use super::*;
 
     fn key(n: u8) -> TokenKey {
-        TokenKey([n; KEY_BYTES])
+        TokenKey::from_bytes([n; KEY_BYTES])
     }
 
     #[test]
@@ -169,12 +275,52 @@ mod tests {
         let t = k.token("anna@example.org");
         assert_eq!(key(2).verify(&t), None, "another installation's key");
         assert_eq!(k.verify(&t[..t.len() - 1]), None, "truncated");
-        let (_, tag) = t.split_once('.').unwrap();
-        let other = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("bo@example.org"));
-        assert_eq!(k.verify(&other), None, "another address with this tag");
+        let bo = k.token("bo@example.org");
+        let spliced = format!("{}{}", &t[..23], &bo[23..]);
+        assert_eq!(k.verify(&spliced), None, "anna's tag, bo's ciphertext");
         assert_eq!(k.verify(""), None);
         assert_eq!(k.verify("."), None);
-        assert_eq!(k.verify("YW5uYUBleGFtcGxlLm9yZw"), None, "no tag");
+        assert_eq!(k.verify("Ag"), None, "a format byte alone");
+        assert_eq!(
+            k.verify("YW5uYUBleGFtcGxlLm9yZw"),
+            None,
+            "an address, no tag"
+        );
+    }
+
+    #[test]
+    fn a_token_is_the_same_every_time_and_hides_its_address() {
+        let k = key(1);
+        let t = k.token("anna.lind@example.org");
+        assert_eq!(
+            t,
+            k.token(" Anna.Lind@Example.ORG "),
+            "deterministic, canonical"
+        );
+        assert!(
+            !t.contains('.'),
+            "format 2 is told from format 1 by having no dot"
+        );
+        let bytes = URL_SAFE_NO_PAD.decode(&t).unwrap();
+        assert_eq!(bytes[0], FORMAT);
+        assert_eq!(bytes.len(), 1 + TAG_BYTES + PAD, "padded to 32 bytes");
+        let text = String::from_utf8_lossy(&bytes).to_lowercase();
+        assert!(!text.contains("anna") && !text.contains("example"));
+        // Two addresses of different lengths under 31 bytes give tokens of one length.
+        assert_eq!(k.token("a@example.org").len(), t.len());
+    }
+
+    #[test]
+    fn a_format_1_token_is_still_accepted_and_never_made() {
+        let k = key(1);
+        let old = k.legacy_token("Anna@Example.org");
+        assert!(old.starts_with("YW5uYUBleGFtcGxlLm9yZw."), "{old}");
+        assert_eq!(k.verify(&old).as_deref(), Some("anna@example.org"));
+        assert_ne!(k.token("anna@example.org"), old);
+        let (_, tag) = old.split_once('.').unwrap();
+        let other = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("bo@example.org"));
+        assert_eq!(k.verify(&other), None, "another address with this tag");
+        assert_eq!(key(2).verify(&old), None);
     }
 
     #[test]
@@ -183,7 +329,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = TokenKey::load_or_create(dir.path(), None).unwrap();
         let b = TokenKey::load_or_create(dir.path(), None).unwrap();
-        assert_eq!(a.0, b.0);
+        assert_eq!(a.secret, b.secret);
         let mode = std::fs::metadata(dir.path().join(KEY_NAME))
             .unwrap()
             .permissions()
@@ -192,6 +338,6 @@ mod tests {
         let creds = tempfile::tempdir().unwrap();
         std::fs::write(creds.path().join(KEY_NAME), [7u8; 32]).unwrap();
         let c = TokenKey::load_or_create(dir.path(), Some(creds.path())).unwrap();
-        assert_eq!(c.0, [7u8; 32], "systemd's credential wins");
+        assert_eq!(c.secret, [7u8; 32], "systemd's credential wins");
     }
 }

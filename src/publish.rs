@@ -222,15 +222,11 @@ mod tests {
         config.paths.media = write_list(dir.path(), n, usize::MAX);
         let mut l = Ledger::open_in(&dir.path().join("state")).unwrap();
         let at = t("2018-10-18T07:00:00Z");
-        let synced = crate::media::sync(
-            &config.paths.media,
-            &site,
-            &mut l,
-            &|| true,
-            &mut |_| {},
-            at,
-        )
-        .unwrap();
+        // The media list synced into the ledger, as the daemon does after an edit.
+        let sync = |l: &mut Ledger| {
+            crate::media::sync(&config.paths.media, &site, l, &|| true, &mut |_| {}, at).unwrap()
+        };
+        let synced = sync(&mut l);
         assert_eq!(
             synced,
             crate::media::Synced::Rows {
@@ -263,15 +259,7 @@ mod tests {
         let gone = n - 4;
         assert_eq!(format!("j{gone:05}"), "j10096");
         write_list(dir.path(), n, gone);
-        crate::media::sync(
-            &config.paths.media,
-            &site,
-            &mut l,
-            &|| true,
-            &mut |_| {},
-            at,
-        )
-        .unwrap();
+        sync(&mut l);
         let rest = fill(&mut l, &config, &release, 1, &|| true, at)
             .unwrap()
             .unwrap();

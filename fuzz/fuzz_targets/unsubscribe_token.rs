@@ -1,5 +1,5 @@
 //! The unsubscribe token check, with any string: never panics, and only the genuine token
-//! of an address names it.
+//! of an address (the opaque format, or the old one still accepted) names it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,9 +11,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let key = TokenKey::from_bytes([0x5e; 32]);
     if let Some(address) = key.verify(token) {
-        assert_eq!(
-            key.token(&address),
-            token.trim(),
+        assert!(
+            key.token(&address) == token.trim() || key.legacy_token(&address) == token.trim(),
             "a forged token was accepted"
         );
     }

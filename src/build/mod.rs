@@ -584,13 +584,16 @@ impl Builder {
     fn search_index(&mut self, plan: &Plan<'_>) -> (String, Output) {
         let mut made = Map::default();
         for r in &plan.public {
-            let entry = match self.search.remove(&r.id) {
-                Some((key, entry)) if key == r.page_key() => entry,
-                _ => Arc::new(crate::search::Entry::of(r, &self.config)),
+            // An entry kept is one made with the text: it keeps its key though the text
+            // has been let go of since. One made without the text (it could not be read
+            // again) is keyed 0, so the next build reads the text and makes it again.
+            let (key, entry) = match self.search.remove(&r.id) {
+                Some((key, entry)) if key == r.page_key() => (key, entry),
+                _ => (
+                    if r.body.is_some() { r.page_key() } else { 0 },
+                    Arc::new(crate::search::Entry::of(r, &self.config)),
+                ),
             };
-            // An entry made without the text (it could not be read again) is made again
-            // by the next build.
-            let key = if r.body.is_some() { r.page_key() } else { 0 };
             made.insert(r.id.clone(), (key, entry));
         }
         let index = crate::search::Index::new(made.values().map(|(_, e)| Arc::clone(e)).collect());

@@ -14,6 +14,7 @@ use crate::clock;
 use crate::config::{Config, ConfigInvalid, credentials_dir};
 use crate::diagnostic::Diagnostic;
 use crate::ledger::{Ledger, OptOutSource, PublisherLock};
+mod from_mail;
 mod mail;
 mod progress;
 
@@ -131,7 +132,14 @@ pub enum Command {
     /// Stop mailing an address (recorded in the ledger; nothing is ever mailed to it again).
     Unsubscribe {
         /// The address, as on the media list (case does not matter).
-        email: String,
+        #[arg(required_unless_present = "from_mail")]
+        email: Option<String>,
+        /// Read one mail on stdin (an MTA's pipe, e.g. a Postfix alias
+        /// `| pressroom unsubscribe --from-mail`) and record the opt-out its Subject's token
+        /// names. Exit 0 also for a mail without a valid token (it is ignored, with a line
+        /// on stderr), 75 (EX_TEMPFAIL: the MTA tries again) when it cannot be recorded.
+        #[arg(long, conflicts_with = "email")]
+        from_mail: bool,
     },
     /// Mail an address again after it unsubscribed.
     Resubscribe {
@@ -160,6 +168,9 @@ pub enum Outcome {
     InputErrors = 1,
     /// `send` stopped by Ctrl-C (SIGINT), after what was in flight was recorded.
     Interrupted = 130,
+    /// `unsubscribe --from-mail` could not record an opt-out: EX_TEMPFAIL (sysexits.h),
+    /// which an MTA answers by trying the mail again later.
+    TryAgain = 75,
     /// `send` stopped by SIGTERM, likewise.
     Terminated = 143,
 }
@@ -261,7 +272,17 @@ fn command(args: Args) -> anyhow::Result<Outcome> {
             }
             Ok(outcome(&report.diags))
         }
-        Command::Unsubscribe { ref email } | Command::Resubscribe { ref email } => {
+        Command::Unsubscribe {
+            from_mail: true, ..
+        } => Ok(from_mail::unsubscribe(&config)),
+        Command::Unsubscribe { email: None, .. } => {
+            anyhow::bail!("give the address to unsubscribe, or --from-mail")
+        }
+        Command::Unsubscribe {
+            email: Some(ref email),
+            ..
+        }
+        | Command::Resubscribe { ref email } => {
             let address: lettre::Address = email
                 .trim()
                 .parse()

@@ -5,7 +5,10 @@
 //! `/unsubscribe/<token>/undo` lifts the opt-out of the address that token names, and no
 //! other. Each write is committed to the ledger before the reply: an acknowledged
 //! unsubscribe (or undo) is never lost. A token that does not verify changes nothing and
-//! gets a page saying so (400).
+//! gets a page saying so (400). Links of either token format work (`optout`: the opaque
+//! one mail carries, and the old one that showed the address, in mails sent before); the
+//! pages' buttons always carry the opaque one, and the address the pages show (masked) is
+//! the one the token decrypts to.
 //!
 //! The pages are the office's templates (`render::subscription`) in the language of the
 //! mail the link came from: the mail's footer adds `?lang=` when the release's language

@@ -16,6 +16,8 @@ pub enum OptOutSource {
     Link,
     /// RFC 8058 one-click POST from a mail client.
     OneClick,
+    /// A mail to `[subscribe] unsubscribe_mailbox` (`unsubscribe --from-mail`).
+    Mail,
 }
 
 impl OptOutSource {
@@ -24,6 +26,7 @@ impl OptOutSource {
             OptOutSource::Command => "command",
             OptOutSource::Link => "link",
             OptOutSource::OneClick => "one-click",
+            OptOutSource::Mail => "mail",
         }
     }
 }

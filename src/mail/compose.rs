@@ -242,14 +242,16 @@ pub fn compose(
         Some(display_name(&letter.recipient.name)).filter(|n| !n.is_empty()),
         envelope_address(&letter.recipient.email),
     );
-    let mailto = config
-        .mail
-        .reply_to
-        .as_ref()
-        .unwrap_or(&config.mail.from)
-        .email
-        .to_string();
-    let token = key.token(&address);
+    // The mailto: unsubscribe only to a mailbox named for it ([subscribe]), which an MTA
+    // pipes into `pressroom unsubscribe --from-mail`; never the reply_to or from, a
+    // person's inbox, where an unsubscribe request would wait for someone to act on it.
+    let list_unsubscribe = match &config.subscribe.unsubscribe_mailbox {
+        Some(mailbox) => format!(
+            "<{unsubscribe}>, <mailto:{mailbox}?subject=unsubscribe%20{}>",
+            key.token(&address)
+        ),
+        None => format!("<{unsubscribe}>"),
+    };
     let from = &config.mail.from;
     let mut builder = Message::builder()
         .from(Mailbox::new(
@@ -264,9 +266,7 @@ pub fn compose(
             _ => message_id(&release.id, &address, letter.version, &from_domain),
         }))
         .header(ListId(format!("<newsroom.{from_domain}>")))
-        .header(ListUnsubscribe(format!(
-            "<{unsubscribe}>, <mailto:{mailto}?subject=unsubscribe%20{token}>"
-        )))
+        .header(ListUnsubscribe(list_unsubscribe))
         .header(ListUnsubscribePost)
         .header(ContentLanguage(release.lang.to_string()));
     if let Some(reply_to) = &config.mail.reply_to {

@@ -7,7 +7,7 @@ use url::Url;
 
 use super::markdown;
 use super::source::{BundleFile, SourceFile};
-use super::{Attachment, Contact, LangTag, Release, Slug, Topic};
+use super::{Attachment, LangTag, Release, Slug, Topic};
 use crate::config::Site;
 use crate::diagnostic::{Diagnostic, SourceText};
 use crate::schema::{self, TableReader};
@@ -123,7 +123,7 @@ fn parse_inner(file: &SourceFile, site: &Site, diags: &mut Vec<Diagnostic>) -> O
         .string("summary", diags)
         .filter(|(s, span)| check_writable(&t, s, span.clone(), diags));
     let topics = read_topics(&mut t, diags);
-    let contacts = read_contacts(&mut t, diags);
+    let contacts = crate::contact::read(&mut t, diags);
     let files = file.files.as_deref();
     let image = t
         .string("image", diags)
@@ -388,55 +388,6 @@ fn read_topics(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Vec<
         }
     }
     topics
-}
-
-fn read_contacts(t: &mut TableReader<'_, '_>, diags: &mut Vec<Diagnostic>) -> Vec<Contact> {
-    let mut contacts = Vec::new();
-    for mut c in t.tables("contacts", diags) {
-        let name = c.required_string("name", "name = \"Simon Falk\"", diags);
-        let role = c
-            .string("role", diags)
-            .map(|(r, _)| r)
-            .filter(|r| !r.trim().is_empty());
-        let phone = c
-            .string("phone", diags)
-            .map(|(p, _)| p)
-            .filter(|p| !p.trim().is_empty());
-        let email = c
-            .string("email", diags)
-            .filter(|(e, _)| !e.trim().is_empty());
-        let email = email.and_then(|(e, span)| match e.parse::<lettre::Address>() {
-            Ok(_) => Some(e),
-            Err(err) => {
-                diags.push(
-                    c.error(span, format!("`{e}` is not an email address: {err}"))
-                        .expected("an address like press@example.org"),
-                );
-                None
-            }
-        });
-        let control = [&role, &phone, &email]
-            .into_iter()
-            .flatten()
-            .chain(name.as_ref().map(|(n, _)| n))
-            .any(|s| s.chars().any(|c| c.is_control() || !xml_char(c)));
-        if control {
-            diags.push(
-                c.error(c.span(), "a contact field contains a line break")
-                    .expected("one line per field"),
-            );
-        }
-        c.finish(diags);
-        if let Some((name, _)) = name {
-            contacts.push(Contact {
-                name,
-                role,
-                phone,
-                email,
-            });
-        }
-    }
-    contacts
 }
 
 fn attachment(

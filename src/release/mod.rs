@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use crate::contact::Contact;
 pub use crate::lang::LangTag;
 pub use crate::topic::Topic;
 pub use frontmatter::parse;
@@ -64,15 +65,6 @@ fn is_url_name(s: &str, max: usize) -> bool {
         && !s.ends_with('-')
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-/// A press contact named in the release.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Contact {
-    pub name: String,
-    pub role: Option<String>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
 }
 
 /// A file published beside the release page.

@@ -47,6 +47,10 @@ pub struct Labels {
     pub update_subject: Text,
     pub read_online: Text,
     pub unsubscribe: Text,
+    /// Paged archives: `Sida 2 av 5`, the links' names and the navigation's label.
+    pub page: Text,
+    pub page_of: Text,
+    pub pages: Text,
     /// The mail's footer: why the reader gets it. `{whose}` is the organisation in the
     /// genitive (`Jämställdhetsmyndighetens`), `{topics}` the media list row's topics.
     pub why_topics: Text,
@@ -133,6 +137,9 @@ const SV: Labels = Labels {
     update_subject: Cow::Borrowed("Uppdaterat"),
     read_online: Cow::Borrowed("Läs pressmeddelandet på webben"),
     unsubscribe: Cow::Borrowed("Avsluta prenumerationen"),
+    page: Cow::Borrowed("Sida"),
+    page_of: Cow::Borrowed("av"),
+    pages: Cow::Borrowed("Sidor"),
     why_topics: Cow::Borrowed(
         "Du får det här mejlet eftersom du finns på {whose} lista för presskontakter om {topics}.",
     ),
@@ -197,6 +204,9 @@ const EN: Labels = Labels {
     update_subject: Cow::Borrowed("Updated"),
     read_online: Cow::Borrowed("Read the press release online"),
     unsubscribe: Cow::Borrowed("Unsubscribe"),
+    page: Cow::Borrowed("Page"),
+    page_of: Cow::Borrowed("of"),
+    pages: Cow::Borrowed("Pages"),
     why_topics: Cow::Borrowed(
         "You are receiving this email because you are on {whose} list of press contacts for {topics}.",
     ),

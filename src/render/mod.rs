@@ -359,7 +359,8 @@ pub fn listings(
         Ok(())
     };
 
-    // The index and the main feeds.
+    // The main feeds, and the front page: the newest releases with their leads, the press
+    // office's contacts, ways in (topics, languages, years, search) and ways to subscribe.
     let main = Feed::new(
         String::new(),
         config.site.title.clone(),
@@ -381,18 +382,51 @@ pub fn listings(
         .iter()
         .map(|(t, name)| TopicView::new(t, name, config))
         .collect();
+    let lang_links: Vec<LangLink> = langs
+        .iter()
+        .map(|l| LangLink {
+            name: labels.language_name(l),
+            lang: l.as_str().to_string(),
+            url: config.url(&format!("lang/{}/", l.key())).to_string(),
+        })
+        .collect();
     let names = |links: &[LinkView]| links.iter().map(|l| l.name.clone()).collect::<Vec<_>>();
     let topic_names: Vec<(&str, &str)> = topic_links
         .iter()
         .map(|t| (t.name.as_str(), t.slug.as_str()))
         .collect();
+    let lang_names: Vec<(&str, &str)> = lang_links
+        .iter()
+        .map(|l| (l.name.as_str(), l.url.as_str()))
+        .collect();
+    // The main feed's entries are the ones whose texts a long-running builder keeps, so
+    // the front page never shows more of them than it has leads for.
+    let front = &main.entries[..main.entries.len().min(FRONT_ITEMS)];
     let key = keyed(
-        &(names(&years), &topic_names),
-        &main.entries,
-        Release::list_key,
+        &(
+            names(&years),
+            &topic_names,
+            lang_names,
+            &config.site.contacts,
+        ),
+        front,
+        front_key,
     );
-    let index = || minijinja::context! { releases => list_items.of(&main.entries), years => value(&years), topics => value(&topic_links) };
+    let index = || {
+        minijinja::context! {
+            releases => Value::from(front.iter().map(|r| value(FrontItem::new(r, config, labels))).collect::<Vec<_>>()),
+            years => value(&years),
+            topics => value(&topic_links),
+            languages => value(&lang_links),
+            contacts => value(&config.site.contacts),
+        }
+    };
     page("", "index.html", Some(&main), key, &index, &mut out)?;
+    // A lead that could not be read again is missing from the page: render it again next
+    // time rather than keep it.
+    if front.iter().any(|r| r.body.is_none()) {
+        cache.borrow_mut().remove("index.html");
+    }
     // The page every miss is answered with (`http`): static per build, so it can echo
     // nothing of a request, and it shows only what the index shows.
     let key = keyed(
@@ -416,31 +450,21 @@ pub fn listings(
         lastmod: plan.public.first().and_then(|r| lastmod(r)),
     });
 
-    // Year archives.
+    // The archives, each in pages: years, then topics and languages (these with feeds).
+    let mut archives: Vec<Archive<'_>> = Vec::new();
     let archive = &labels.archive;
     for (year, releases) in by_year.iter().rev() {
-        let dir = format!("archive/{year}/");
         let heading = format!("{archive} {year}");
-        let items = || minijinja::context! { heading => heading.clone(), releases => list_items.of(releases) };
-        page(
-            &dir,
-            "list.html",
-            None,
-            keyed(&heading, releases, Release::list_key),
-            &items,
-            &mut out,
-        )?;
-        sitemap.push(sitemap::Page {
-            loc: config.url(&dir).to_string(),
-            lastmod: releases
-                .iter()
-                .map(|r| r.last_modified())
-                .max()
-                .map(|t| t.with_timezone(&tz).to_rfc3339()),
+        archives.push(Archive {
+            dir: format!("archive/{year}/"),
+            own: hash_of(&heading),
+            heading,
+            releases: releases.clone(),
+            feed: None,
+            topic: None,
         });
     }
 
-    // Topic and language pages, each with its feeds.
     // One pass over the public releases fills every topic and language list, newest first.
     let mut by_topic: BTreeMap<&Topic, Vec<&Release>> =
         topics.iter().map(|(t, _)| (*t, Vec::new())).collect();
@@ -485,24 +509,50 @@ pub fn listings(
     for (dir, title, heading, lang, releases, topic) in groups {
         let feed = Feed::new(dir.clone(), title.clone(), lang, &releases, config, plan.at);
         emit_feed(&feed, &mut out)?;
-        let items = || minijinja::context! { heading => heading.clone(), releases => list_items.of(&releases), topic => value(&topic) };
         let description = topic.as_ref().and_then(|t| t.description.as_deref());
-        page(
-            &dir,
-            "list.html",
-            Some(&feed),
-            keyed(
-                &(&title, &heading, description),
-                &releases,
-                Release::list_key,
-            ),
-            &items,
-            &mut out,
-        )?;
-        sitemap.push(sitemap::Page {
-            loc: config.url(&dir).to_string(),
-            lastmod: releases.first().and_then(|r| lastmod(r)),
+        archives.push(Archive {
+            own: hash_of(&(&title, &heading, description)),
+            dir,
+            heading,
+            releases,
+            feed: Some(feed),
+            topic,
         });
+    }
+
+    // Page 1 of an archive at its folder, page n at `page/n/` under it, newest first. Each
+    // page is keyed by what it shows, so a changed line re-renders its own page only; a
+    // release lifting moves every page's oldest line onto the next page.
+    for a in &archives {
+        let total = a.releases.len().div_ceil(PAGE_SIZE).max(1);
+        for n in 1..=total {
+            let shown = a.releases.chunks(PAGE_SIZE).nth(n - 1).unwrap_or_default();
+            let dir = page_dir(&a.dir, n);
+            let items = || {
+                minijinja::context! {
+                    heading => a.heading.clone(),
+                    releases => list_items.of(shown),
+                    topic => value(&a.topic),
+                    pagination => value(Pagination::new(config, &a.dir, n, total)),
+                }
+            };
+            page(
+                &dir,
+                "list.html",
+                a.feed.as_ref(),
+                keyed(&(a.own, n, total), shown, Release::list_key),
+                &items,
+                &mut out,
+            )?;
+            sitemap.push(sitemap::Page {
+                loc: config.url(&dir).to_string(),
+                lastmod: shown
+                    .iter()
+                    .map(|r| r.last_modified())
+                    .max()
+                    .map(|t| t.with_timezone(&tz).to_rfc3339()),
+            });
+        }
     }
 
     let listed: Vec<(&str, &Option<String>)> = sitemap
@@ -529,6 +579,160 @@ pub fn listings(
     Ok(out)
 }
 
+/// Releases on each page of an archive (a year's, a topic's, a language's). At 10,000
+/// releases one list was 10,000 lines, rendered again whenever any line changed; pages of
+/// 50 keep a page quick to read and to render, and 200 pages is still few files.
+pub const PAGE_SIZE: usize = 50;
+
+/// Releases on the front page with their leads, at most (and never more than the site's
+/// feed holds: see `listings`).
+pub const FRONT_ITEMS: usize = 10;
+
+/// The folder of page `n` (from 1) of the archive in `dir`: page 1 is the archive's own
+/// folder, so its URL stays what it was before archives had pages.
+pub fn page_dir(dir: &str, n: usize) -> String {
+    if n <= 1 {
+        dir.to_string()
+    } else {
+        format!("{dir}page/{n}/")
+    }
+}
+
+/// One archive before it is cut into pages.
+struct Archive<'a> {
+    dir: String,
+    heading: String,
+    /// A hash of the archive's own fields (its heading, title and description).
+    own: u64,
+    releases: Vec<&'a Release>,
+    feed: Option<Feed<'a>>,
+    topic: Option<TopicView>,
+}
+
+/// Where a page of an archive sits among the others, for `rel=prev/next` and the visible
+/// page links.
+#[derive(Serialize)]
+struct Pagination {
+    current: usize,
+    total: usize,
+    prev: Option<String>,
+    next: Option<String>,
+    /// The first and last pages and those near the current one, in order; a gap between
+    /// them is a link without a number.
+    links: Vec<PageLink>,
+}
+
+#[derive(Serialize, Debug, PartialEq, Eq)]
+struct PageLink {
+    /// None for a gap (`…`).
+    number: Option<usize>,
+    url: String,
+    current: bool,
+}
+
+impl Pagination {
+    fn new(config: &Config, dir: &str, current: usize, total: usize) -> Pagination {
+        let url = |n: usize| config.url(&page_dir(dir, n)).to_string();
+        let mut links = Vec::new();
+        let mut last = 0;
+        for n in 1..=total {
+            if n == 1 || n == total || n.abs_diff(current) <= 2 {
+                if n > last + 1 {
+                    links.push(PageLink {
+                        number: None,
+                        url: String::new(),
+                        current: false,
+                    });
+                }
+                links.push(PageLink {
+                    number: Some(n),
+                    url: url(n),
+                    current: n == current,
+                });
+                last = n;
+            }
+        }
+        Pagination {
+            current,
+            total,
+            prev: (current > 1).then(|| url(current - 1)),
+            next: (current < total).then(|| url(current + 1)),
+            links,
+        }
+    }
+}
+
+/// A language's archive as the front page links it.
+#[derive(Serialize)]
+struct LangLink {
+    /// In the site's language (`engelska`).
+    name: String,
+    lang: String,
+    url: String,
+}
+
+/// A release on the front page: its line in lists, its lead and its image.
+#[derive(Serialize)]
+struct FrontItem<'a> {
+    title: &'a str,
+    url: String,
+    lang: &'a str,
+    date: DateView,
+    /// The lead as text; empty when the text is not in memory.
+    summary: &'a str,
+    thumb: Option<Thumb>,
+}
+
+/// A release's image as a thumbnail. For now the published image itself, drawn into a
+/// fixed 16:9 box (`object-fit: cover` in the stylesheet) so the page never jumps as images
+/// load; a resized web version, when the media pipeline makes one, goes in `url` here with
+/// its own size, and nothing else changes.
+#[derive(Serialize)]
+struct Thumb {
+    url: String,
+    width: u32,
+    height: u32,
+}
+
+/// The thumbnail box, in CSS pixels.
+const THUMB_SIZE: (u32, u32) = (160, 90);
+
+impl<'a> FrontItem<'a> {
+    fn new(r: &'a Release, config: &Config, labels: &Labels) -> Self {
+        let url = config.url(&r.path());
+        FrontItem {
+            title: &r.title,
+            url: url.to_string(),
+            lang: r.lang.as_str(),
+            date: DateView::new(r.date, config.site.timezone, labels, !r.date_only),
+            summary: r.summary().unwrap_or_default(),
+            thumb: r.image.as_ref().map(|i| Thumb {
+                url: url
+                    .join(&i.name)
+                    .map_or_else(|_| url.to_string(), |u| u.to_string()),
+                width: THUMB_SIZE.0,
+                height: THUMB_SIZE.1,
+            }),
+        }
+    }
+}
+
+/// What the front page shows of a release: its list line, its page (the lead) and which
+/// image it has.
+fn front_key(r: &Release) -> u64 {
+    hash_of(&(
+        r.list_key(),
+        r.page_key(),
+        r.image.as_ref().map(|i| (&i.name, i.len)),
+    ))
+}
+
+fn hash_of(x: &impl Hash) -> u64 {
+    let mut h = DefaultHasher::new();
+    x.hash(&mut h);
+    h.finish()
+}
+
 /// Identifies a listing's content: its own fields and, in order, what it shows of each
 /// release (`Release::list_key` for a list of links, `Release::page_key` for a feed).
 fn keyed(own: &impl Hash, releases: &[&Release], shown: impl Fn(&Release) -> u64) -> u64 {
@@ -538,4 +742,45 @@ fn keyed(own: &impl Hash, releases: &[&Release], shown: impl Fn(&Release) -> u64
         shown(r).hash(&mut h);
     }
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_links_show_the_ends_and_the_pages_near_the_current_one() {
+        let (config, _) = Config::parse(
+            "[site]\nbase_url = \"https://press.example.org/\"\n",
+            std::path::Path::new("c.toml"),
+            std::path::Path::new("/srv"),
+        )
+        .expect("valid");
+        let p = Pagination::new(&config, "topics/miljo/", 6, 20);
+        let shown: Vec<Option<usize>> = p.links.iter().map(|l| l.number).collect();
+        assert_eq!(
+            shown,
+            [
+                Some(1),
+                None,
+                Some(4),
+                Some(5),
+                Some(6),
+                Some(7),
+                Some(8),
+                None,
+                Some(20)
+            ]
+        );
+        assert!(p.links[4].current);
+        assert_eq!(
+            p.prev.as_deref(),
+            Some("https://press.example.org/topics/miljo/page/5/")
+        );
+        assert_eq!(p.links[0].url, "https://press.example.org/topics/miljo/");
+        let first = Pagination::new(&config, "archive/2018/", 1, 1);
+        assert_eq!((first.prev, first.next), (None, None));
+        assert_eq!(page_dir("lang/sv/", 1), "lang/sv/");
+        assert_eq!(page_dir("lang/sv/", 3), "lang/sv/page/3/");
+    }
 }

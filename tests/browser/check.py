@@ -8,7 +8,8 @@ SPEC: {"base": "http://127.0.0.1:PORT", "widths": [1280, 390],
        "pages": [{"path": "/", "texts": ["..."]}, ...]}
 A page may also give "status" (200 unless said), "title", "lang" (of <html>), "absent"
 texts, and "steps": buttons to press in turn, [{"click": "CSS selector", "texts": [...]}],
-each page after one checked like the first.
+each page after one checked like the first; and "selectors" (CSS), each of which must
+match an element that is drawn (a box of some size; a <link> or <meta> counts as found).
 
 Chromium and its driver are Debian's (`chromium`, `chromium-driver`), axe-core the npm
 package: `.ci/install-test-tools.sh` installs all three, and nothing is downloaded here.
@@ -101,6 +102,14 @@ def check(driver, axe, width, where, page, problems, shots):
     for text in page.get("absent", []):
         if text in shown:
             problems.append("%s: %r is on screen" % (where, text))
+    for selector in page.get("selectors", []):
+        drawn = driver.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].filter(e =>"
+            " e.tagName === 'LINK' || e.tagName === 'META' ||"
+            " (e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().height > 0))"
+            ".length", selector)
+        if not drawn:
+            problems.append("%s: nothing drawn matches %s" % (where, selector))
     title = driver.title
     if page.get("title") is not None and title != page["title"]:
         problems.append("%s: the title is %r, not %r" % (where, title, page["title"]))

@@ -38,7 +38,7 @@ fn python(script: &str, args: &[&str]) -> String {
 }
 
 #[test]
-fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
+fn every_kind_of_page_reads_well_at_a_desk_and_on_a_phone() {
     let (p, _port) = sample_served();
     // A release with a time, a title of long Swedish compounds, a long bare address and a
     // wide table: what overflows a phone's screen if anything does.
@@ -57,15 +57,8 @@ fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
     wait_for("the site", Duration::from_secs(20), || {
         get(&http, &d.base, "/releases/du-avgor/").0 == 200
     });
-    // Anna's unsubscribe link, made with the key the daemon made at start.
-    let key = std::fs::read(p.path().join("state").join(pressroom::optout::KEY_NAME))
-        .expect("the daemon's unsubscribe key");
-    let key = pressroom::optout::TokenKey::from_bytes(
-        key.get(..32)
-            .and_then(|k| k.try_into().ok())
-            .expect("32 bytes"),
-    );
-    let unsubscribe = format!("/unsubscribe/{}", key.token("anna.lind@example.org"));
+    // Anna's unsubscribe link (its path), made with the key the daemon made at start.
+    let unsubscribe = super::unsubscribe::link_of(&p, "", "anna.lind@example.org");
     let spec = serde_json::json!({
         "base": d.base,
         "widths": [1280, 390],
@@ -111,13 +104,26 @@ fn the_index_a_release_and_a_topic_page_read_well_at_a_desk_and_on_a_phone() {
                 "lang": "sv",
                 "texts": ["Länken fungerar inte", "Till pressrummet"],
             },
+            // A search (found by a word written without å, ä, ö) and a miss.
+            {
+                "path": "/search?q=manniskohandel",
+                "lang": "sv",
+                "texts": ["Sökresultat", SAMPLE_TITLE, "18 oktober 2018"],
+                "absent": ["00:00"],
+            },
+            {
+                "path": "/finns/inte/",
+                "status": 404,
+                "lang": "sv",
+                "texts": ["Sidan finns inte", "Sök"],
+            },
         ],
     });
     let file = p.path().join("browser.json");
     std::fs::write(&file, spec.to_string()).expect("write the spec");
     let said = python("check.py", &[file.to_str().expect("utf-8 path")]);
-    // Eight pages (the unsubscribe link's three among them) at two widths, each checked.
-    assert_eq!(said.matches("checked ").count(), 16, "{said}");
+    // Ten pages (the unsubscribe link's three among them) at two widths, each checked.
+    assert_eq!(said.matches("checked ").count(), 20, "{said}");
 }
 
 /// A title no page may let out of its `<script>` element.
@@ -248,4 +254,60 @@ fn the_office_words_its_pages_in_strings_toml_and_check_names_a_misspelt_key() {
         stderr.contains("strings.toml") && stderr.contains("contcts"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_front_page_and_page_two_of_an_archive_read_well_at_a_desk_and_on_a_phone() {
+    let (p, _port) = sample_served();
+    super::archives::many_in_one_topic(&p);
+    let d = Daemon::start(&p);
+    let http = client();
+    wait_for("page 2 of the topic", Duration::from_secs(30), || {
+        get(&http, &d.base, &format!("/topics/{TOPIC_SLUG}/page/2/")).0 == 200
+    });
+    let newest = super::archives::nyhet(super::archives::MANY - 1);
+    let oldest = super::archives::nyhet(0);
+    let spec = serde_json::json!({
+        "base": d.base,
+        "widths": [1280, 390],
+        "pages": [
+            {
+                "path": "/",
+                "texts": [newest, "Ingressen till nyhet 49 berättar vad som hänt.",
+                          "Presskontakt", "Simon Falk, Pressansvarig", "press@jamy.se",
+                          "Ämnen", TOPIC_NAME, "Språk", "svenska", "Arkiv", "2018",
+                          "Prenumerera", "RSS", "Atom", "JSON", "Sök"],
+                "absent": [SAMPLE_TITLE],
+                "title": SITE_TITLE,
+                "selectors": ["img.thumb[loading=lazy][width][height]",
+                              "form[role=search] input[name=q]",
+                              "a[href^='tel:']", "a[type='application/rss+xml']"],
+            },
+            {
+                "path": format!("/topics/{TOPIC_SLUG}/"),
+                "texts": [TOPIC_NAME, newest, oldest, "Sida 1 av 2", "Nästa"],
+                "absent": [SAMPLE_TITLE],
+                "title": format!("{TOPIC_NAME} – {SITE_TITLE}"),
+                "selectors": ["link[rel=next]", "nav.pages a[aria-current=page]",
+                              "nav.pages a[rel=next]"],
+            },
+            {
+                "path": format!("/topics/{TOPIC_SLUG}/page/2/"),
+                "texts": [TOPIC_NAME, SAMPLE_TITLE, "Sida 2 av 2", "Föregående"],
+                "absent": [oldest],
+                "title": format!("{TOPIC_NAME} – Sida 2 av 2 – {SITE_TITLE}"),
+                "selectors": ["link[rel=prev]", "nav.pages a[aria-current=page]",
+                              "nav.pages a[rel=prev]"],
+            },
+            {
+                "path": "/archive/2018/page/2/",
+                "texts": ["Arkiv 2018", SAMPLE_TITLE, "Sida 2 av 2"],
+                "selectors": ["link[rel=prev]", "nav.pages a[aria-current=page]"],
+            },
+        ],
+    });
+    let file = p.path().join("browser.json");
+    std::fs::write(&file, spec.to_string()).expect("write the spec");
+    let said = python("check.py", &[file.to_str().expect("utf-8 path")]);
+    assert_eq!(said.matches("checked ").count(), 8, "{said}");
 }

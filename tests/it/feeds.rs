@@ -197,9 +197,15 @@ fn feeds_hold_the_newest_feed_items_entries() {
     p.build_at("2021-06-01T00:00:00Z", &out);
     let feed = parse(&std::fs::read(out.join("feed.atom")).expect("atom"));
     assert_eq!(feed.entries.len(), 50);
-    // Sixty releases in the index of their year nevertheless.
-    let archive = std::fs::read_to_string(out.join("archive/2021/index.html")).expect("archive");
-    assert_eq!(archive.matches("<li>").count(), 60);
+    // Sixty releases in the archive of their year nevertheless, 50 a page.
+    let lines = |page: &str| {
+        std::fs::read_to_string(out.join(page))
+            .expect("archive")
+            .matches("hreflang=")
+            .count()
+    };
+    assert_eq!(lines("archive/2021/index.html"), 50);
+    assert_eq!(lines("archive/2021/page/2/index.html"), 10);
 }
 
 /// The organisation the shipped config names as `[site] author`.
@@ -228,14 +234,20 @@ pub fn write_rich_release(p: &Project) {
 }
 
 pub const RICH_AT: &str = "2020-03-02T00:00:00Z";
-const RICH_PAGE: &str = "http://127.0.0.1:8080/releases/rapport/";
 
-#[test]
-fn each_entrys_content_shows_the_lead_image_the_text_the_press_contacts_and_every_file() {
+/// An empty project with the rich release alone, built at `RICH_AT`; the build's folder.
+pub fn rich_site() -> (Project, PathBuf) {
     let p = Project::empty();
     write_rich_release(&p);
     let out = p.out();
     p.build_at(RICH_AT, &out);
+    (p, out)
+}
+const RICH_PAGE: &str = "http://127.0.0.1:8080/releases/rapport/";
+
+#[test]
+fn each_entrys_content_shows_the_lead_image_the_text_the_press_contacts_and_every_file() {
+    let (_p, out) = rich_site();
     let all = files(&out);
     for path in ["feed.rss", "feed.atom", "feed.json"] {
         let feed = parse(&all[path]);
@@ -281,10 +293,7 @@ fn each_entrys_content_shows_the_lead_image_the_text_the_press_contacts_and_ever
 
 #[test]
 fn each_entry_names_the_organisation_as_author_and_offers_every_file() {
-    let p = Project::empty();
-    write_rich_release(&p);
-    let out = p.out();
-    p.build_at(RICH_AT, &out);
+    let (_p, out) = rich_site();
     let all = files(&out);
     for path in ["feed.rss", "feed.atom", "feed.json"] {
         let feed = parse(&all[path]);

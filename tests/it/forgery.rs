@@ -1,6 +1,7 @@
 //! Unsubscribe forgery: tokens made up, cut short, re-encoded, changed by one character,
-//! made with another key or for another address. None may opt out anyone but the address
-//! its genuine token names.
+//! made with another key or for another address, spliced from two genuine ones; in the
+//! opaque format mail carries and in the old one (`base64url(address).mac`) still
+//! accepted. None may opt out anyone but the address its genuine token names.
 
 use pressroom::optout::TokenKey;
 use proptest::prelude::*;
@@ -71,6 +72,52 @@ proptest! {
                 let got = k.verify(&variant);
                 prop_assert!(got.is_none() || got == Some(a.clone()), "{} → {:?}", variant, got);
             }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 1000,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn two_genuine_tokens_spliced_name_nobody(
+        secret in any::<[u8; 32]>(), a in address(), b in address(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        prop_assume!(a != b);
+        let k = key(secret);
+        let (ta, tb) = (k.token(&a), k.token(&b));
+        // Same length (both under 31 bytes): a's head (format, some of the tag) on b's tail;
+        // where the tails happen to agree, it is one of the two genuine tokens.
+        prop_assert_eq!(ta.len(), tb.len());
+        let i = at.index(ta.len());
+        let spliced = format!("{}{}", &ta[..i], &tb[i..]);
+        let got = k.verify(&spliced);
+        prop_assert!(
+            got.is_none()
+                || (spliced == ta && got == Some(a.clone()))
+                || (spliced == tb && got == Some(b.clone())),
+            "{} → {:?}", spliced, got
+        );
+    }
+
+    #[test]
+    fn an_old_format_token_names_its_own_address_only(
+        secret in any::<[u8; 32]>(), other in any::<[u8; 32]>(), a in address(), b in address(),
+    ) {
+        let k = key(secret);
+        let old = k.legacy_token(&a);
+        prop_assert_eq!(k.verify(&old), Some(a.clone()));
+        prop_assume!(secret != other);
+        prop_assert_eq!(key(other).verify(&old), None);
+        if a != b {
+            let (_, mac) = old.split_once('.').expect("a dot");
+            let moved = format!("{}.{mac}", base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD, &b));
+            prop_assert_eq!(k.verify(&moved), None);
         }
     }
 }

@@ -55,6 +55,7 @@ fn every_kind_of_page_and_the_mail_are_valid_html() {
         "topics/manniskohandel/index.html",
         "lang/sv/index.html",
         "archive/2018/index.html",
+        "404.html",
     ];
     let mut files: Vec<PathBuf> = pages.iter().map(|page| out.join(page)).collect();
     for f in &files {
@@ -123,6 +124,31 @@ fn the_unsubscribe_pages_and_a_mail_as_delivered_are_valid_html() {
         "invalid",
         http.get(format!("{link}x")).send().expect("GET"),
         400,
+    );
+    // The pages the daemon makes per request: search results (some, and none) and a miss.
+    let base = link
+        .split("/unsubscribe/")
+        .next()
+        .expect("the link's site")
+        .to_string();
+    answer(
+        "search",
+        http.get(format!("{base}/search?q=f%C3%B6rsta+nyheten"))
+            .send()
+            .expect("GET"),
+        200,
+    );
+    answer(
+        "search-none",
+        http.get(format!("{base}/search?q=ingenting&page=3"))
+            .send()
+            .expect("GET"),
+        200,
+    );
+    answer(
+        "not-found",
+        http.get(format!("{base}/finns/inte/")).send().expect("GET"),
+        404,
     );
     let files: Vec<PathBuf> = pages
         .iter()

@@ -256,19 +256,8 @@ fn metrics_are_on_the_admin_listener_only_and_both_parsers_read_them() {
 
 #[test]
 fn an_attachment_is_sent_as_it_is_and_a_download_resumes_from_a_range() {
-    let (p, _port) = sample_served();
     // A 3 MB PDF, larger than what is read whole, in a bundle.
-    let pdf: Vec<u8> = (0..3_000_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
-    p.write("releases/2018-10-19-rapport/rapport.pdf", &pdf);
-    p.write(
-        "releases/2018-10-19-rapport/index.md",
-        release(
-            "title = \"Rapport\"\ndate = 2018-10-19\nattachments = [\"rapport.pdf\"]",
-            "Rapporten bifogas.",
-        ),
-    );
+    let (p, _port, pdf) = sample_with_a_pdf(3_000_000);
     let daemon = Daemon::start(&p);
     let http = client();
     let url = format!("{}/releases/rapport/rapport.pdf", daemon.base);

@@ -2,6 +2,7 @@
 //! its output read back from disk and by third-party parsers. One test binary, modules by
 //! behaviour (ripgrep's layout).
 
+mod archives;
 mod audience;
 mod bad_input;
 mod browser;
@@ -31,6 +32,7 @@ mod smtp_tls;
 mod systemd;
 mod targeting;
 mod templates;
+mod tokens;
 mod topics;
 mod unsubscribe;
 mod validators;
@@ -96,6 +98,16 @@ impl Project {
         let text = std::fs::read_to_string(&path).expect("config");
         assert!(text.contains(from), "the config has no `{from}`");
         std::fs::write(&path, text.replace(from, to)).expect("config");
+    }
+
+    /// The media list replaced by `rows` (after the header).
+    pub fn set_media(&self, rows: &[&str]) {
+        let mut text = String::from("email,name,outlet,lang,topics\n");
+        for row in rows {
+            text.push_str(row);
+            text.push('\n');
+        }
+        self.write("config/media.csv", text);
     }
 
     pub fn write(&self, rel: &str, text: impl AsRef<[u8]>) -> PathBuf {
@@ -216,6 +228,11 @@ pub fn ledger_rows(p: &Project) -> Vec<String> {
     }
     rows.sort();
     rows
+}
+
+/// What a command wrote to stderr, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A release file with the given front matter lines and body.

@@ -9,6 +9,16 @@ use chrono::{SubsecRound, TimeDelta};
 use crate::daemon::{Daemon, client, get, rfc3339, sample_served, wait_for};
 use crate::{Project, SAMPLE_TITLE, release};
 
+/// The daemon started on `p`, and a client, once its front page shows `title`.
+fn serving(p: &Project, title: &str) -> (Daemon, reqwest::blocking::Client) {
+    let daemon = Daemon::start(p);
+    let http = client();
+    wait_for("the site", Duration::from_secs(10), || {
+        get(&http, &daemon.base, "/").1.contains(title)
+    });
+    (daemon, http)
+}
+
 /// The titles on a results page (each result's link text).
 fn found(page: &str) -> Vec<String> {
     page.split("<li><a href=\"")
@@ -58,12 +68,8 @@ fn search_finds_a_public_release_by_folded_words_topics_and_body_and_nothing_unp
             "Vindkraft i Jämtland.",
         ),
     );
-    let daemon = Daemon::start(&p);
-    let http = client();
+    let (daemon, http) = serving(&p, "Nya hamnar i norr");
     let base = daemon.base.as_str();
-    wait_for("the site", Duration::from_secs(10), || {
-        get(&http, base, "/").1.contains("Nya hamnar i norr")
-    });
 
     for q in [
         "manniskohandel",
@@ -99,12 +105,8 @@ fn search_finds_a_public_release_by_folded_words_topics_and_body_and_nothing_unp
 #[test]
 fn releases_lifting_while_searches_run_are_found_from_their_minute_never_before() {
     let (p, _port) = sample_served();
-    let daemon = Daemon::start(&p);
-    let http = client();
+    let (daemon, http) = serving(&p, SAMPLE_TITLE);
     let base = daemon.base.as_str();
-    wait_for("the site", Duration::from_secs(10), || {
-        get(&http, base, "/").1.contains(SAMPLE_TITLE)
-    });
     let start = pressroom::clock::now().trunc_subsecs(0) + TimeDelta::seconds(3);
     let lifts: Vec<(String, chrono::DateTime<chrono::Utc>)> = (0..3)
         .map(|i| {
@@ -156,12 +158,8 @@ fn releases_lifting_while_searches_run_are_found_from_their_minute_never_before(
 #[test]
 fn a_miss_is_the_sites_404_page_in_its_language_with_the_search_box() {
     let (p, port) = sample_served();
-    let daemon = Daemon::start(&p);
-    let http = client();
+    let (daemon, http) = serving(&p, SAMPLE_TITLE);
     let base = daemon.base.as_str();
-    wait_for("the site", Duration::from_secs(10), || {
-        get(&http, base, "/").1.contains(SAMPLE_TITLE)
-    });
     let site = format!("http://127.0.0.1:{port}/");
     for path in ["/nope", "/releases/nope/", "/topics/nope/feed.atom"] {
         let r = http.get(format!("{base}{path}")).send().expect("GET");

@@ -121,10 +121,6 @@ fn send(p: &Project, env: &[(&str, &str)]) -> Output {
         .expect("run pressroom")
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// Each stored message's sidecar: whether it came over TLS, and as which user.
 fn sessions(server: &SmtpServer) -> Vec<(bool, Option<String>)> {
     let mut out = Vec::new();

@@ -4,20 +4,6 @@
 
 use super::*;
 
-/// The sample's media list replaced by `rows` (after the header).
-fn media(p: &Project, rows: &[&str]) {
-    let mut text = String::from("email,name,outlet,lang,topics\n");
-    for row in rows {
-        text.push_str(row);
-        text.push('\n');
-    }
-    p.write("config/media.csv", text);
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// The diagnostic lines of `err` about `file` at `line`.
 fn at<'a>(err: &'a str, file: &str, line: usize) -> Vec<&'a str> {
     let place = format!("{file}:{line}:");
@@ -27,15 +13,12 @@ fn at<'a>(err: &'a str, file: &str, line: usize) -> Vec<&'a str> {
 #[test]
 fn check_refuses_a_language_not_in_the_registry_at_its_column_and_warns_about_a_country_code() {
     let p = Project::sample();
-    media(
-        &p,
-        &[
-            "anna.lind@example.org,Anna Lind,Dagbladet Exempel,sv-SE,",
-            "bo.ek@example.com,Bo Ek,Radio Exempel,swedish,",
-            "cecilia.berg@example.org,Cecilia Berg,Tidningen Exempel,se,",
-            "david.holm@example.com,David Holm,Example News,dk,",
-        ],
-    );
+    p.set_media(&[
+        "anna.lind@example.org,Anna Lind,Dagbladet Exempel,sv-SE,",
+        "bo.ek@example.com,Bo Ek,Radio Exempel,swedish,",
+        "cecilia.berg@example.org,Cecilia Berg,Tidningen Exempel,se,",
+        "david.holm@example.com,David Holm,Example News,dk,",
+    ]);
     let o = p.run(&["check"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -65,10 +48,7 @@ fn check_refuses_a_language_not_in_the_registry_at_its_column_and_warns_about_a_
     assert!(err.contains("2 recipients: 2 errors, 1 warning"), "{err}");
 
     // A warning alone is not an error: `check` passes, and Northern Sami readers are real.
-    media(
-        &p,
-        &["cecilia.berg@example.org,Cecilia Berg,Tidningen Exempel,se,"],
-    );
+    p.set_media(&["cecilia.berg@example.org,Cecilia Berg,Tidningen Exempel,se,"]);
     let o = p.run(&["check"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
@@ -138,7 +118,7 @@ const ROWS: &[&str] = &[
 fn a_dry_run_lists_each_row_left_out_with_its_reason_and_writes_nothing() {
     let p = Project::sample();
     // Fredrik has been mailed the release already; Eva unsubscribed.
-    media(&p, &[ROWS[5]]);
+    p.set_media(&[ROWS[5]]);
     let o = p.run(&["send", "du-avgor"]);
     assert!(stderr(&o).contains("1 sent"), "{}", stderr(&o));
     assert!(
@@ -146,7 +126,7 @@ fn a_dry_run_lists_each_row_left_out_with_its_reason_and_writes_nothing() {
             .status
             .success()
     );
-    media(&p, ROWS);
+    p.set_media(ROWS);
     let state = p.path().join("state");
     let before = files(&state);
 
@@ -225,7 +205,7 @@ fn a_dry_run_lists_each_row_left_out_with_its_reason_and_writes_nothing() {
 #[test]
 fn schedule_counts_who_each_dispatch_reaches_and_who_it_leaves_out_per_reason() {
     let p = Project::sample();
-    media(&p, &ROWS[..7]);
+    p.set_media(&ROWS[..7]);
     assert!(
         p.run(&["unsubscribe", "eva.strand@example.org"])
             .status

@@ -71,11 +71,12 @@ fn a_runaway_template_falls_back_to_the_built_in_ones_lifts_go_on_and_sigterm_st
         );
         shown
     });
-    assert!(
+    // The build renames its files into place one by one: the index follows the page.
+    super::daemon::wait_for("the index listing it", Duration::from_secs(5), || {
         super::daemon::get(&http, &daemon.base, "/")
             .1
             .contains("Lyft")
-    );
+    });
     daemon.signal("TERM");
     let (status, took) = daemon.wait(Duration::from_secs(10));
     assert!(

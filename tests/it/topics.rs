@@ -4,20 +4,6 @@
 
 use super::*;
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The shipped media list replaced by `rows` (after the header).
-fn media(p: &Project, rows: &[&str]) {
-    let mut text = String::from("email,name,outlet,lang,topics\n");
-    for row in rows {
-        text.push_str(row);
-        text.push('\n');
-    }
-    p.write("config/media.csv", text);
-}
-
 /// The addresses the file transport wrote a message to.
 fn outbox_recipients(p: &Project) -> Vec<String> {
     let dir = p.path().join("state/outbox");
@@ -41,16 +27,13 @@ fn outbox_recipients(p: &Project) -> Vec<String> {
 #[test]
 fn a_release_about_miljo_has_its_topic_page_and_reaches_every_row_that_takes_miljo() {
     let p = Project::empty();
-    media(
-        &p,
-        &[
-            "anna.lind@example.org,Anna Lind,Dagbladet Exempel,sv,miljö",
-            "bo.ek@example.com,Bo Ek,Radio Exempel,,MILJO|sport",
-            "cecilia.berg@example.org,Cecilia Berg,Tidningen Exempel,,Miljö",
-            "david.holm@example.com,David Holm,Example News,,sport",
-            "eva.strand@example.org,Eva Strand,Exempelbyrån,,miljöer",
-        ],
-    );
+    p.set_media(&[
+        "anna.lind@example.org,Anna Lind,Dagbladet Exempel,sv,miljö",
+        "bo.ek@example.com,Bo Ek,Radio Exempel,,MILJO|sport",
+        "cecilia.berg@example.org,Cecilia Berg,Tidningen Exempel,,Miljö",
+        "david.holm@example.com,David Holm,Example News,,sport",
+        "eva.strand@example.org,Eva Strand,Exempelbyrån,,miljöer",
+    ]);
     p.write(
         "releases/2019-03-01-havet.md",
         release(

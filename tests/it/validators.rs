@@ -148,10 +148,7 @@ fn no_feed_gives_a_warning_of_the_w3c_feed_validation_service() {
 
 #[test]
 fn feedparser_reads_the_organisation_as_author_every_file_and_the_contacts() {
-    let p = Project::empty();
-    super::feeds::write_rich_release(&p);
-    let out = p.out();
-    p.build_at(super::feeds::RICH_AT, &out);
+    let (_p, out) = super::feeds::rich_site();
     // What rss2email builds its From line of: feedparser's `entries[0].author`.
     let script = r#"
 import json, sys, feedparser

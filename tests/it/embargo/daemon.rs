@@ -116,7 +116,8 @@ fn hidden_at(spec: &Spec, date: DateTime<Utc>, t: DateTime<Utc>) -> bool {
 /// Every URL a reader could try for these releases: the site's pages and feeds, the
 /// sitemap, `/metrics`, `/healthz`, a 404, and for each release its page (with and
 /// without the slash), attachment and image, its topics' and language's pages and
-/// feeds, its year's archive (and this year's), and a search for its title and body.
+/// feeds, its year's archive (and this year's) and each archive's second page, and a
+/// search for its title and body.
 fn urls_for(cases: &[Case], now: DateTime<Utc>) -> Vec<String> {
     let mut urls: BTreeSet<String> = [
         "/",
@@ -133,6 +134,7 @@ fn urls_for(cases: &[Case], now: DateTime<Utc>) -> Vec<String> {
     .collect();
     let year = |t: DateTime<Utc>| t.with_timezone(&SAMPLE_TZ).year();
     urls.insert(format!("/archive/{}/", year(now)));
+    urls.insert(format!("/archive/{}/page/2/", year(now)));
     for c in cases {
         let slug = c.s.slug();
         urls.extend([
@@ -141,6 +143,7 @@ fn urls_for(cases: &[Case], now: DateTime<Utc>) -> Vec<String> {
             format!("/releases/{slug}/{}", c.s.attachment_name()),
             format!("/releases/{slug}/{}", c.s.image_name()),
             format!("/archive/{}/", year(c.date)),
+            format!("/archive/{}/page/2/", year(c.date)),
             // Search, by a word of its title and one of its body: in upper case, so that
             // the query the results page shows back is not itself the marker.
             format!("/search?q={}", c.s.title.to_uppercase()),
@@ -157,6 +160,7 @@ fn urls_for(cases: &[Case], now: DateTime<Utc>) -> Vec<String> {
             for feed in ["feed.atom", "feed.rss", "feed.json"] {
                 urls.insert(format!("{list}{feed}"));
             }
+            urls.insert(format!("{list}page/2/"));
             urls.insert(list);
         }
     }
