@@ -98,6 +98,15 @@ impl Staging {
         })
     }
 
+    /// Whether `path` is a file of the last build, on disk and written no earlier than the
+    /// file at `from` was last modified: a file made from `from` (a web-sized image) that
+    /// need not be made again. The same rule as an attachment's copy (`unchanged`).
+    pub fn holds_since(&self, path: &str, from: &Path) -> bool {
+        let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+        self.old.contains(path)
+            && matches!((modified(from), modified(&self.dir.join(path))), (Some(f), Some(t)) if f <= t)
+    }
+
     /// Writes `output` beside its target unless the target already holds it.
     pub fn stage(&self, path: &str, output: &Output, memo: &Memo) -> Result<Staged, WriteError> {
         let target = self.dir.join(path);

@@ -679,6 +679,26 @@ impl Builder {
                         Err(e) => return Err((e.into(), staged)),
                     }
                 }
+                // Web-sized images are made once: one already written since its original
+                // last changed stays as it is. One that cannot be made (a file that lies
+                // about what it holds) is the original itself, so the page's link works.
+                for web in render::images::web_images(r) {
+                    let output = if staging.holds_since(&web.path, &web.original) {
+                        Output::Kept
+                    } else {
+                        match render::images::web_version(&web.original, &web.web) {
+                            Ok(bytes) => Output::Bytes(bytes),
+                            Err(_) => Output::Copy {
+                                len: std::fs::metadata(&web.original).map_or(0, |m| m.len()),
+                                from: web.original,
+                            },
+                        }
+                    };
+                    match staging.stage(&web.path, &output, memo) {
+                        Ok(s) => staged.push(s),
+                        Err(e) => return Err((e.into(), staged)),
+                    }
+                }
             }
         }
 

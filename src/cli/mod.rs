@@ -619,6 +619,9 @@ fn check(config: &Config) -> anyhow::Result<Outcome> {
         loaded.releases.iter().map(|r| &**r),
         &config.topics,
     ));
+    for r in &loaded.releases {
+        diags.extend(crate::render::images::check(r));
+    }
     let (templates, template_diags) = Templates::load(&config.paths.templates);
     diags.extend(template_diags);
     // What shows only when rendering (an include of a missing file, a runaway loop): one

@@ -30,6 +30,9 @@ pub struct Labels {
     pub languages: Text,
     pub contacts: Text,
     pub attachments: Text,
+    /// The release page's section of pictures and documents, and its pictures' heading.
+    pub press_kit: Text,
+    pub images: Text,
     pub published: Text,
     pub updated: Text,
     pub withdrawn: Text,
@@ -116,6 +119,8 @@ const SV: Labels = Labels {
     languages: Cow::Borrowed("Pressmeddelanden på"),
     contacts: Cow::Borrowed("Presskontakt"),
     attachments: Cow::Borrowed("Dokument"),
+    press_kit: Cow::Borrowed("Pressmaterial"),
+    images: Cow::Borrowed("Bilder"),
     published: Cow::Borrowed("Publicerad"),
     updated: Cow::Borrowed("Uppdaterad"),
     withdrawn: Cow::Borrowed("Pressmeddelandet har dragits tillbaka"),
@@ -183,6 +188,8 @@ const EN: Labels = Labels {
     languages: Cow::Borrowed("Press releases in"),
     contacts: Cow::Borrowed("Press contact"),
     attachments: Cow::Borrowed("Documents"),
+    press_kit: Cow::Borrowed("Press kit"),
+    images: Cow::Borrowed("Images"),
     published: Cow::Borrowed("Published"),
     updated: Cow::Borrowed("Updated"),
     withdrawn: Cow::Borrowed("This press release has been withdrawn"),
@@ -294,6 +301,62 @@ impl Labels {
             self.month(local.month0()),
             local.year()
         )
+    }
+
+    /// A file's size as file managers show it (SI units), with the language's decimal mark:
+    /// `2,4 MB` in Swedish, `2.4 MB` in English; `340 kB`, `512 B`.
+    pub fn size(&self, len: u64) -> String {
+        let size = crate::render::view::human_size(len);
+        match self.style {
+            Style::Swedish => size.replace('.', ","),
+            Style::English => size,
+        }
+    }
+
+    /// A picture's size in pixels: `3000 × 2000 px`.
+    pub fn pixels(&self, width: u32, height: u32) -> String {
+        format!("{width} × {height} px")
+    }
+
+    /// What kind of document a file is, in words a reader knows (`PDF`, `Word-dokument`),
+    /// from its media type; an unknown type is named by the file's extension.
+    pub fn file_kind(&self, mime: &str, name: &str) -> String {
+        let sv = matches!(self.style, Style::Swedish);
+        let word = |sv_word: &'static str, en_word: &'static str| {
+            if sv { sv_word } else { en_word }.to_string()
+        };
+        let essence = mime.split(';').next().unwrap_or_default().trim();
+        match essence {
+            "application/pdf" => "PDF".into(),
+            "application/msword"
+            | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            | "application/rtf" => word("Word-dokument", "Word document"),
+            "application/vnd.ms-excel"
+            | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "Excel".into(),
+            "application/vnd.ms-powerpoint"
+            | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+                "PowerPoint".into()
+            }
+            "application/vnd.oasis.opendocument.text" => {
+                word("OpenDocument-text", "OpenDocument text")
+            }
+            "application/vnd.oasis.opendocument.spreadsheet" => {
+                word("OpenDocument-kalkylblad", "OpenDocument spreadsheet")
+            }
+            "application/vnd.oasis.opendocument.presentation" => {
+                word("OpenDocument-presentation", "OpenDocument presentation")
+            }
+            "text/csv" => "CSV".into(),
+            "text/plain" => word("Textfil", "Text file"),
+            "application/zip" => word("ZIP-arkiv", "ZIP archive"),
+            m if m.starts_with("audio/") => word("Ljudfil", "Audio"),
+            m if m.starts_with("video/") => "Video".into(),
+            m if m.starts_with("image/") => word("Bild", "Image"),
+            _ => match name.rsplit_once('.') {
+                Some((_, ext)) if !ext.is_empty() => ext.to_uppercase(),
+                _ => word("Fil", "File"),
+            },
+        }
     }
 
     /// The time of day: `08.00` in Swedish, `08:00` in English.

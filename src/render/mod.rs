@@ -4,6 +4,7 @@
 
 pub mod feed;
 pub mod guard;
+pub mod images;
 pub mod locale;
 pub mod share;
 pub mod sitemap;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::locale::og_locale;
+use super::view::FileView;
 use crate::config::Config;
 use crate::release::Release;
 
@@ -31,8 +32,10 @@ pub struct ShareView {
 }
 
 impl ShareView {
-    /// `image`: the absolute URL of the release's image, if it has one.
-    pub fn new(release: &Release, config: &Config, image: Option<&str>) -> ShareView {
+    /// `image`: the release's image as the page shows it (the web-sized version where one
+    /// is made: what a preview fetches should be light), with its size when known.
+    pub fn new(release: &Release, config: &Config, shown: Option<&FileView>) -> ShareView {
+        let image = shown.map(|i| i.url.as_str());
         let url = config.url(&release.path()).to_string();
         let summary = release.summary().unwrap_or_default().to_string();
         // In the site's zone, as the page's `<time>` elements and the feeds write them.
@@ -61,6 +64,10 @@ impl ShareView {
         ];
         if let Some(image) = image {
             open_graph.push(meta("og:image", image));
+            if let Some((w, h)) = shown.and_then(|i| i.width.zip(i.height)) {
+                open_graph.push(meta("og:image:width", &w.to_string()));
+                open_graph.push(meta("og:image:height", &h.to_string()));
+            }
             if !alt.is_empty() {
                 open_graph.push(meta("og:image:alt", &alt));
             }

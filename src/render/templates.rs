@@ -15,6 +15,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("index.html", include_str!("templates/index.html")),
     ("list.html", include_str!("templates/list.html")),
     ("release.html", include_str!("templates/release.html")),
+    ("_press_kit.html", include_str!("templates/_press_kit.html")),
     ("feed_item.html", include_str!("templates/feed_item.html")),
     ("search.html", include_str!("templates/search.html")),
     ("404.html", include_str!("templates/404.html")),

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::release::{Contact, Release, Topic};
 
+use super::images;
 pub use super::locale::Labels;
 use super::share::ShareView;
 
@@ -116,6 +117,56 @@ pub struct FileView {
     pub url: String,
     pub mime: String,
     pub size: String,
+    /// A picture's size in pixels as shown (the web version's, for the release's image),
+    /// for `<img width height>`: none for a document or a picture whose header cannot be
+    /// read.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// The release page's press kit: every picture of the bundle and every document.
+#[derive(Serialize, Default)]
+pub struct PressKitView {
+    pub images: Vec<KitImage>,
+    pub documents: Vec<KitDocument>,
+}
+
+/// A picture of the press kit: the original to download, the web version to show.
+#[derive(Serialize)]
+pub struct KitImage {
+    pub name: String,
+    /// The original.
+    pub url: String,
+    pub mime: String,
+    /// `3000 × 2000 px, 2,4 MB` (the original's), or the file size alone when its header
+    /// cannot be read.
+    pub size: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// What the page shows: the web version when there is one, else the original.
+    pub thumb: ThumbView,
+    /// The release's `image_alt` for its image; empty for the others, whose link is
+    /// named by the file name beside them.
+    pub alt: String,
+}
+
+#[derive(Serialize)]
+pub struct ThumbView {
+    pub url: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// A document of the press kit, offered as a download.
+#[derive(Serialize)]
+pub struct KitDocument {
+    pub name: String,
+    pub url: String,
+    pub mime: String,
+    /// `PDF`, `Word-dokument`.
+    pub kind: String,
+    /// `1,2 MB`.
+    pub size: String,
 }
 
 #[derive(Serialize)]
@@ -134,6 +185,8 @@ pub struct ReleaseView<'a> {
     pub image: Option<FileView>,
     pub image_alt: Option<&'a str>,
     pub attachments: Vec<FileView>,
+    /// Pictures (thumbnails, pixel and file sizes) and documents (type and size).
+    pub press_kit: PressKitView,
     pub body_html: &'a str,
     /// The body's first paragraph (the lead) and the rest, so a page can put the press
     /// contacts between them; `lead_html` is empty when the body opens with anything else.
@@ -154,13 +207,17 @@ impl<'a> ReleaseView<'a> {
     /// `labels`: the words of the release's language.
     pub fn with_labels(release: &'a Release, config: &Config, labels: &'a Labels) -> Self {
         let page = config.url(&release.path());
+        let url = |name: &str| {
+            page.join(name)
+                .map_or_else(|_| page.to_string(), |u| u.to_string())
+        };
         let file = |a: &crate::release::Attachment| FileView {
             name: a.name.clone(),
-            url: page
-                .join(&a.name)
-                .map_or_else(|_| page.to_string(), |u| u.to_string()),
+            url: url(&a.name),
             mime: a.mime.clone(),
             size: human_size(a.len),
+            width: None,
+            height: None,
         };
         let tz = config.site.timezone;
         // A withdrawn release's page is a notice: its title, date and the reason, never its
@@ -172,9 +229,85 @@ impl<'a> ReleaseView<'a> {
             ""
         };
         let (lead_html, rest_html) = lead(body_html);
-        let image = release.image.as_ref().filter(|_| shown).map(file);
-        let share =
-            shown.then(|| ShareView::new(release, config, image.as_ref().map(|i| i.url.as_str())));
+        // Each picture's header is read once per page (never its pixels).
+        let probes: Vec<(&crate::release::Attachment, Option<images::Probe>)> = if shown {
+            release
+                .files()
+                .filter(|a| images::is_image(a))
+                .map(|a| (a, images::probe(&a.path, &a.name)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let thumb = |a: &crate::release::Attachment, p: &Option<images::Probe>| match p {
+            Some(images::Probe { web: Some(w), .. }) => ThumbView {
+                url: url(&w.name),
+                width: Some(w.width),
+                height: Some(w.height),
+            },
+            Some(p) => ThumbView {
+                url: url(&a.name),
+                width: Some(p.width),
+                height: Some(p.height),
+            },
+            None => ThumbView {
+                url: url(&a.name),
+                width: None,
+                height: None,
+            },
+        };
+        // The page, its share card and the feeds show the release's image at web size.
+        let image = release.image.as_ref().filter(|_| shown).map(|a| {
+            let mut view = file(a);
+            if let Some((_, p)) = probes.iter().find(|(b, _)| b.name == a.name) {
+                let t = thumb(a, p);
+                view.url = t.url;
+                view.width = t.width;
+                view.height = t.height;
+            }
+            view
+        });
+        let press_kit = PressKitView {
+            images: probes
+                .iter()
+                .map(|(a, p)| KitImage {
+                    name: a.name.clone(),
+                    url: url(&a.name),
+                    mime: a.mime.clone(),
+                    size: match p {
+                        Some(p) => {
+                            format!(
+                                "{}, {}",
+                                labels.pixels(p.width, p.height),
+                                labels.size(a.len)
+                            )
+                        }
+                        None => labels.size(a.len),
+                    },
+                    width: p.as_ref().map(|p| p.width),
+                    height: p.as_ref().map(|p| p.height),
+                    thumb: small(thumb(a, p)),
+                    alt: match &release.image {
+                        Some(i) if i.name == a.name => {
+                            release.image_alt.clone().unwrap_or_default()
+                        }
+                        _ => String::new(),
+                    },
+                })
+                .collect(),
+            documents: release
+                .files()
+                .filter(|a| shown && !images::is_image(a))
+                .map(|a| KitDocument {
+                    name: a.name.clone(),
+                    url: url(&a.name),
+                    mime: a.mime.clone(),
+                    kind: labels.file_kind(&a.mime, &a.name),
+                    size: labels.size(a.len),
+                })
+                .collect(),
+        };
+        let share = shown.then(|| ShareView::new(release, config, image.as_ref()));
         ReleaseView {
             title: &release.title,
             url: page.to_string(),
@@ -205,6 +338,7 @@ impl<'a> ReleaseView<'a> {
                 .filter(|a| shown && release.attachments.contains(a))
                 .map(file)
                 .collect(),
+            press_kit,
             body_html,
             lead_html,
             rest_html,
@@ -213,6 +347,23 @@ impl<'a> ReleaseView<'a> {
             labels,
         }
     }
+}
+
+/// How wide the press kit shows a thumbnail, in CSS pixels: the web version (sharp on a
+/// high-density screen) with `width`/`height` scaled to this, so nothing moves as it loads.
+const THUMB_WIDTH: u32 = 320;
+
+fn small(mut t: ThumbView) -> ThumbView {
+    if let (Some(w), Some(h)) = (t.width, t.height)
+        && w > THUMB_WIDTH
+    {
+        t.width = Some(THUMB_WIDTH);
+        t.height = Some(
+            ((u64::from(h) * u64::from(THUMB_WIDTH) + u64::from(w) / 2) / u64::from(w)).max(1)
+                as u32,
+        );
+    }
+    t
 }
 
 /// Splits sanitised body HTML after its first paragraph, when it opens with one. A `<p>`
