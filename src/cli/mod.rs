@@ -179,8 +179,23 @@ pub enum Outcome {
 /// report x | head -1`) ends it quietly with success, as ripgrep does: the reader has what
 /// it wanted, and no "Broken pipe" lands in the terminal.
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let from_mail = matches!(
+        args.command,
+        Command::Unsubscribe {
+            from_mail: true,
+            ..
+        }
+    );
     match command(args) {
         Err(e) if closed_stdout(&e) => Ok(Outcome::Ok),
+        // An MTA bounces a mail its pipe refuses (exit 1 or 2) and retries one it is told to
+        // try again: a config being edited, or a ledger that cannot be opened, must not lose
+        // the opt-out the mail carries.
+        Err(e) if from_mail => {
+            eprintln!("pressroom: {e:#}; the mail is to be tried again");
+            Ok(Outcome::TryAgain)
+        }
+        Ok(Outcome::InputErrors) if from_mail => Ok(Outcome::TryAgain),
         done => done,
     }
 }

@@ -458,6 +458,19 @@ fn an_unsubscribe_mail_piped_in_by_the_mta_opts_out_and_send_skips_them() {
     assert_eq!(count, 1, "junk recorded an opt-out");
     drop(conn);
 
+    // A config with an error (being edited as the mail arrives): exit 75, so the MTA
+    // keeps the mail and tries again, rather than 1, which it bounces.
+    let config = std::fs::read_to_string(p.path().join("config/pressroom.toml")).expect("config");
+    p.write("config/pressroom.toml", format!("{config}\n[site\n"));
+    let o = pipe(&p, mail.as_bytes());
+    assert_eq!(
+        o.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    p.write("config/pressroom.toml", &config);
+
     // The release goes to the others, not to anna.
     let o = p.run(&["send", "du-avgor"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
