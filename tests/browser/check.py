@@ -141,7 +141,6 @@ def main():
     problems = []
     driver = browser()
     driver.set_script_timeout(60)
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
     try:
         for width in spec.get("widths", [1280, 390]):
@@ -162,7 +161,7 @@ def main():
                         break
                     buttons[0].click()
                     # The form posts: wait for the next page to replace this one.
-                    WebDriverWait(driver, 20).until(staleness_of(buttons[0]))
+                    WebDriverWait(driver, 20).until(gone(buttons[0]))
                     WebDriverWait(driver, 20).until(
                         lambda d: d.execute_script("return document.readyState") == "complete")
                     step = dict(step, name="%s-%d" % (page_name(page), n))
@@ -172,6 +171,21 @@ def main():
     for p in problems:
         print("PROBLEM " + p)
     sys.exit(1 if problems else 0)
+
+
+def gone(element):
+    """A wait condition: `element` has left the document. While the next page replaces it,
+    chromedriver may answer "node does not belong to the document" (a plain
+    WebDriverException) rather than a stale reference: either means it is gone."""
+    from selenium.common.exceptions import WebDriverException
+
+    def left(_driver):
+        try:
+            element.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+    return left
 
 
 if __name__ == "__main__":
