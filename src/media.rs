@@ -267,6 +267,22 @@ pub struct MediaList {
 
 const COLUMNS: [&str; 5] = ["email", "name", "outlet", "lang", "topics"];
 
+/// A row read, unless its address is on the list already (counted once, a warning at the
+/// repeat): `seen` holds each address with the line it was first on.
+fn first(
+    r: Recipient,
+    seen: &mut HashMap<String, usize>,
+    path: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Recipient> {
+    if let Some(line) = seen.get(&r.key()) {
+        diags.push(repeated(path, &r.email, r.line, *line));
+        return None;
+    }
+    seen.insert(r.key(), r.line);
+    Some(r)
+}
+
 impl MediaList {
     /// The media list at `path`, for a site in `site`'s language (which makes some
     /// languages unlikely: `LangTag::advice`). Read row by row (`read`), gathered here.
@@ -277,7 +293,10 @@ impl MediaList {
         let read = read(
             path,
             site,
-            &mut |r| list.add(r, &mut seen, path, &mut diags.borrow_mut()),
+            &mut |r| {
+                list.recipients
+                    .extend(first(r, &mut seen, path, &mut diags.borrow_mut()))
+            },
             &mut |d| diags.borrow_mut().push(d),
         );
         let mut diags = diags.into_inner();
@@ -309,27 +328,13 @@ impl MediaList {
             bytes,
             &snippet,
             site,
-            &mut |r| list.add(r, &mut seen, path, &mut diags.borrow_mut()),
+            &mut |r| {
+                list.recipients
+                    .extend(first(r, &mut seen, path, &mut diags.borrow_mut()))
+            },
             &mut |d| diags.borrow_mut().push(d),
         );
         (list, diags.into_inner())
-    }
-
-    /// Adds a row read, unless its address is on the list already (counted once, a
-    /// warning at the repeat).
-    fn add(
-        &mut self,
-        r: Recipient,
-        seen: &mut HashMap<String, usize>,
-        path: &Path,
-        diags: &mut Vec<Diagnostic>,
-    ) {
-        if let Some(first) = seen.get(&r.key()) {
-            diags.push(repeated(path, &r.email, r.line, *first));
-            return;
-        }
-        seen.insert(r.key(), r.line);
-        self.recipients.push(r);
     }
 
     /// What `check` needs of the list: how many recipients it has and every problem in
@@ -342,12 +347,8 @@ impl MediaList {
         let read = read(
             path,
             site,
-            &mut |r| match seen.get(&r.key()) {
-                Some(first) => diags
-                    .borrow_mut()
-                    .push(repeated(path, &r.email, r.line, *first)),
-                None => {
-                    seen.insert(r.key(), r.line);
+            &mut |r| {
+                if first(r, &mut seen, path, &mut diags.borrow_mut()).is_some() {
                     recipients += 1;
                 }
             },

@@ -152,7 +152,7 @@ pub async fn limit(
     let client = client_of(
         peer.ip(),
         request.headers().get_all("x-forwarded-for").iter(),
-        &site.trusted_proxies,
+        &site.config.http.trusted_proxies,
     );
     let Some(slot) = shared.in_flight.admit(client, PER_CLIENT) else {
         shared.metrics.refused("client_requests");

@@ -13,7 +13,6 @@ pub mod metrics;
 mod search;
 mod unsubscribe;
 
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -39,18 +38,12 @@ use crate::config::Config;
 use crate::optout::TokenKey;
 use crate::render::Templates;
 
-/// What the site's requests need of the config; replaced whole when the config is reloaded.
+/// What the site's requests need: the config and the templates; replaced whole when the
+/// config is reloaded.
 #[derive(Clone)]
 pub struct Site {
-    pub title: String,
-    pub public: PathBuf,
-    pub base_url: url::Url,
-    pub hubs: Vec<url::Url>,
-    /// `[http] trusted_proxies`: peers whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// What the unsubscribe link's pages and the search page are made with: the config, and
-    /// the templates as read at start and at each reload (a change to `config/templates/` is
-    /// one).
+    /// The config, and the templates as read at start and at each reload (a change to
+    /// `config/templates/` is one): what every request reads of them.
     pub config: Arc<Config>,
     pub templates: Arc<Templates>,
     /// The built-in templates with the office's words, and whether the office's templates
@@ -66,11 +59,6 @@ impl Site {
         // Problems in them are the builder's to report; a broken override is left out.
         let templates = Templates::load(&config.paths.templates).0;
         Site {
-            title: config.site.title.clone(),
-            public: config.paths.public.clone(),
-            base_url: config.site.base_url.clone(),
-            hubs: config.websub_hubs.clone(),
-            trusted_proxies: config.http.trusted_proxies.clone(),
             config: Arc::new(config.clone()),
             built_in: Arc::new(templates.built_in_with_words()),
             templates: Arc::new(templates),
@@ -123,7 +111,7 @@ impl Shared {
 
     /// The search index a build just committed (`Builder::search`), for `/search`.
     pub fn searchable(&self, index: Arc<crate::search::Index>) {
-        self.search.offer(&self.site().public, index);
+        self.search.offer(&self.site().config.paths.public, index);
     }
 
     pub fn set_site(&self, site: Site) {
@@ -280,6 +268,8 @@ pub async fn serve(
         let share = if app
             .shared
             .site()
+            .config
+            .http
             .trusted_proxies
             .iter()
             .any(|net| net.contains(&peer.ip()))
@@ -331,13 +321,13 @@ pub async fn serve(
 async fn site(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let site = shared.site();
     files::serve(
-        &site.public,
+        &site.config.paths.public,
         request.method(),
         request.uri().path(),
         request.headers(),
         files::Links {
-            base_url: &site.base_url,
-            hubs: &site.hubs,
+            base_url: &site.config.site.base_url,
+            hubs: &site.config.websub_hubs,
         },
         &shared.gzipped,
     )

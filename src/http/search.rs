@@ -96,7 +96,7 @@ pub async fn results(State(shared): State<Arc<Shared>>, request: Request) -> Res
     }
     let query = Query::parse(&typed);
     let site = shared.site();
-    let index = shared.search.index(&site.public);
+    let index = shared.search.index(&site.config.paths.public);
     let found = index.search(&query, crate::clock::now(), page);
     let config = &site.config;
     let tz = config.site.timezone;

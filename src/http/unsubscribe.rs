@@ -140,7 +140,11 @@ fn page(
     shared: &Shared,
 ) -> Response {
     let query = asked.map_or_else(String::new, |tag| format!("?lang={}", tag.as_str()));
-    let base = format!("{}unsubscribe/{}", site.base_url, shared.key.token(address));
+    let base = format!(
+        "{}unsubscribe/{}",
+        site.config.site.base_url,
+        shared.key.token(address)
+    );
     let unsubscribe_url = format!("{base}{query}");
     let undo_url = format!("{base}/undo{query}");
     let link = Link {
