@@ -116,14 +116,37 @@ pub struct Http {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-/// `[subscribe]`: how journalists manage their own subscription. For now only the mailbox
-/// that takes `mailto:` unsubscribes.
-#[derive(Debug, Clone, Default)]
+/// `[subscribe]`: how journalists manage their own subscription: whether they may sign
+/// up on the newsroom, when the daily digest leaves, how long a confirmation link lives,
+/// and the mailbox that takes `mailto:` unsubscribes.
+#[derive(Debug, Clone)]
 pub struct Subscribe {
+    /// Whether the newsroom offers its sign-up form (`open = true`, the default).
+    pub open: bool,
+    /// When the daily digest leaves: a cron expression in the site's time zone
+    /// (default 07:00 every day).
+    pub digest: cron::Schedule,
+    /// How long a confirmation link works (default 48 h); unconfirmed sign-ups are
+    /// purged after it.
+    pub confirm_within: Duration,
     /// Where a mail client's `mailto:` unsubscribe goes (`List-Unsubscribe`). None: mail
     /// offers only the HTTPS link. Never the `reply_to`, which is a person's inbox: this
     /// mailbox is meant to be piped into `pressroom unsubscribe --from-mail`.
     pub unsubscribe_mailbox: Option<lettre::Address>,
+}
+
+/// The daily digest's default time: 07:00 every day, site time.
+pub const DEFAULT_DIGEST: &str = "0 0 7 * * *";
+
+impl Default for Subscribe {
+    fn default() -> Subscribe {
+        Subscribe {
+            open: true,
+            digest: cron::Schedule::from_str(DEFAULT_DIGEST).expect("the default digest parses"),
+            confirm_within: Duration::from_secs(48 * 3600),
+            unsubscribe_mailbox: None,
+        }
+    }
 }
 
 /// `[watch]`: how the daemon learns of changes besides inotify.
@@ -966,6 +989,24 @@ fn read_subscribe(t: Option<TableReader<'_, '_>>, diags: &mut Vec<Diagnostic>) -
     let Some(mut t) = t else {
         return subscribe;
     };
+    if let Some((open, _)) = t.bool("open", diags) {
+        subscribe.open = open;
+    }
+    let digest = t.string("digest", diags);
+    let expected = "a cron expression: sec min hour day month weekday, like \"0 0 7 * * *\"";
+    if let Some(digest) = parse_or(&t, digest, cron::Schedule::from_str, expected, diags) {
+        subscribe.digest = digest;
+    }
+    let within = t.string("confirm_within", diags);
+    if let Some(within) = parse_or(
+        &t,
+        within,
+        humantime::parse_duration,
+        "a duration like 48h or 2days",
+        diags,
+    ) {
+        subscribe.confirm_within = within;
+    }
     let mailbox = t.string("unsubscribe_mailbox", diags);
     subscribe.unsubscribe_mailbox = parse_or(
         &t,
@@ -1120,6 +1161,27 @@ mod tests {
                 "{bad}: {errors:#?}"
             );
         }
+    }
+
+    #[test]
+    fn subscribe_opens_the_form_with_a_daily_digest_at_seven_by_default() {
+        let c = parse("").unwrap().subscribe;
+        assert!(c.open);
+        assert_eq!(c.confirm_within, Duration::from_secs(48 * 3600));
+        assert_eq!(c.digest.to_string(), DEFAULT_DIGEST);
+        let c = parse(
+            "[subscribe]\nopen = false\ndigest = \"0 30 8 * * Mon-Fri\"\nconfirm_within = \"2h\"\n",
+        )
+        .unwrap()
+        .subscribe;
+        assert!(!c.open);
+        assert_eq!(c.confirm_within, Duration::from_secs(7200));
+        assert_eq!(c.digest.to_string(), "0 30 8 * * Mon-Fri");
+        let errors = parse("[subscribe]\ndigest = \"every morning\"\n").unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.contains("cron expression")),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -28,5 +28,6 @@ pub mod render;
 pub mod scaffold;
 pub mod schema;
 pub mod search;
+pub mod subscriber;
 pub mod time;
 pub mod topic;

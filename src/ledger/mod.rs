@@ -15,6 +15,7 @@ mod owner;
 mod publications;
 mod revisions;
 mod seams;
+mod subscribers;
 mod tests_sent;
 
 pub use crate::release::revision::Notice;
@@ -25,6 +26,7 @@ pub use optouts::OptOutSource;
 pub use owner::{Handle, Owner};
 pub use publications::{History, MailDecision, Publication, Recorded, Seen};
 pub use seams::{Audience, Deliveries, OptOuts, Publishing, Sightings};
+pub use subscribers::{Choices, Confirmed, SignupRow, SubscriberRow};
 pub use tests_sent::TestSend;
 
 use std::path::Path;
@@ -145,6 +147,40 @@ const MIGRATIONS: &[&str] = &[
     // `pending`, asked at every plan: the earliest due of each waiting state of a dispatch
     // is one seek, however many rows wait.
     "CREATE INDEX deliveries_due ON deliveries (release_id, version, state, queued_at, next_attempt);",
+    // Journalists who subscribed themselves (`subscribers.rs`): confirmed subscribers and
+    // their own choices; sign-ups waiting for their confirmation link (only its hash is
+    // kept); and the keyed hashes of erased addresses, the proof that keeps their opt-out.
+    "CREATE TABLE subscribers (
+        address TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL,
+        outlet TEXT NOT NULL,
+        topics TEXT NOT NULL,
+        langs TEXT NOT NULL,
+        delivery TEXT NOT NULL CHECK (delivery IN ('each', 'digest')),
+        paused INTEGER NOT NULL DEFAULT 0,
+        confirmed_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        digest_from TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE signups (
+        token_hash TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL,
+        outlet TEXT NOT NULL,
+        topics TEXT NOT NULL,
+        langs TEXT NOT NULL,
+        delivery TEXT NOT NULL CHECK (delivery IN ('each', 'digest')),
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX signups_address ON signups (address);
+    CREATE INDEX signups_expiry ON signups (expires_at);
+    CREATE TABLE erasures (
+        hash TEXT PRIMARY KEY,
+        at TEXT NOT NULL
+    ) STRICT;",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";

@@ -22,8 +22,8 @@ const MAILBOX: &str = "unsubscribe@example.org";
 /// Names `MAILBOX` in `[subscribe]`.
 fn with_mailbox(p: &Project) {
     p.set_config(
-        "[dispatch]",
-        &format!("[subscribe]\nunsubscribe_mailbox = \"{MAILBOX}\"\n\n[dispatch]"),
+        "# unsubscribe_mailbox = \"unsubscribe@example.org\"",
+        &format!("unsubscribe_mailbox = \"{MAILBOX}\""),
     );
 }
 
