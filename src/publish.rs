@@ -116,9 +116,11 @@ pub fn fill(
             Some(g) => g,
             None => ledger.audience_state(MEDIA)?.current.unwrap_or(0),
         };
-        let rows = ledger.audience_rows(MEDIA, generation, &f.after, FILL_BATCH)?;
+        // The media list's generation merged with the subscribers, their own choices
+        // in place of their row.
+        let (rows, through) = ledger.audience_batch(generation, &f.after, FILL_BATCH)?;
         let next = match rows.last() {
-            Some(last) if rows.len() == FILL_BATCH => Some(last.address.clone()),
+            Some(last) if !through => Some(last.address.clone()),
             _ => None,
         };
         let who = decision::targets(config, release, &rows);

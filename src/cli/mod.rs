@@ -486,6 +486,7 @@ fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyho
         until,
     );
     let (media, media_diags) = MediaList::load(&config.paths.media, &config.site.lang);
+    let media = media.with_subscribers(&ledger.all_subscribers()?);
     let invalid = media_diags.iter().filter(|d| d.is_error()).count();
     let opted_out = ledger.opted_out()?;
     let tz = config.site.timezone;
@@ -564,14 +565,7 @@ fn preview(
                 .iter()
                 .find(|r| r.key() == key)
                 .cloned()
-                .unwrap_or(crate::media::Recipient {
-                    email: address,
-                    name: String::new(),
-                    outlet: String::new(),
-                    lang: None,
-                    topics: Vec::new(),
-                    line: 0,
-                })
+                .unwrap_or(crate::media::Recipient::unlisted(address))
         }
         None => media.targets(release).next().cloned().with_context(|| {
             format!(

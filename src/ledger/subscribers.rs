@@ -56,7 +56,7 @@ pub struct SignupRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmed {
     /// The subscriber is written (new, or their choices replaced).
-    Subscribed(SubscriberRow),
+    Subscribed(Box<SubscriberRow>),
     /// No sign-up has this token: used already, expired and purged, or never made.
     Unknown,
     /// The sign-up exists but its link expired: nothing written.
@@ -164,6 +164,11 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// Every confirmed subscriber, by address (the command line's view of the audience).
+    pub fn all_subscribers(&self) -> Result<Vec<SubscriberRow>, LedgerError> {
+        self.subscribers("", i64::MAX as usize)
+    }
+
     /// Writes a subscriber's choices (the preferences page): a new row keeps
     /// `confirmed_at` and `digest_from` as given, an existing one keeps its own.
     pub fn put_subscriber(&mut self, row: &SubscriberRow) -> Result<(), LedgerError> {
@@ -267,7 +272,7 @@ impl Ledger {
             )
             .map_err(&err)?;
         tx.commit().map_err(&err)?;
-        Ok(Confirmed::Subscribed(row))
+        Ok(Confirmed::Subscribed(Box::new(row)))
     }
 
     /// Deletes up to `limit` sign-ups whose link expired by `at`; returns how many.

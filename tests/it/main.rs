@@ -29,6 +29,7 @@ mod search;
 mod sim;
 mod smtp;
 mod smtp_tls;
+mod subscribers;
 mod systemd;
 mod targeting;
 mod templates;
