@@ -27,6 +27,7 @@ mod pipeline;
 mod press_kit;
 mod search;
 mod sim;
+mod sim_audience;
 mod smtp;
 mod smtp_tls;
 mod subscribers;
