@@ -461,3 +461,82 @@ fn an_address_that_has_not_confirmed_is_sent_nothing_but_the_confirmation() {
         parsed(&raw).subject()
     );
 }
+
+#[test]
+fn every_sign_up_page_and_the_confirmation_mail_are_valid_html() {
+    let (dir, server, p, _port) = with_smtp(0);
+    let (_d, base) = served(&p);
+    let http = client();
+    let url = format!("{base}/subscribe");
+    let mut pages: Vec<(&str, String)> = Vec::new();
+    pages.push((
+        "subscribe",
+        http.get(format!("{url}/")).send().unwrap().text().unwrap(),
+    ));
+    pages.push((
+        "sent",
+        text(&post(
+            &http,
+            &url,
+            Some(&base),
+            &form("ada@example.com", &[]),
+        )),
+    ));
+    pages.push((
+        "invalid",
+        text(&post(&http, &url, Some(&base), &[("email", "")])),
+    ));
+    wait_for("the confirmation", Duration::from_secs(20), || {
+        server.count() == 1
+    });
+    let (_, raw) = server.messages().remove(0);
+    let mail = parsed(&raw).body_html(0).unwrap().into_owned();
+    let link = href_with(&mail, "/confirm/");
+    pages.push(("mail", mail));
+    pages.push(("confirm", http.get(&link).send().unwrap().text().unwrap()));
+    pages.push(("subscribed", text(&post(&http, &link, Some(&base), &[]))));
+    pages.push(("used", text(&post(&http, &link, Some(&base), &[]))));
+    let files: Vec<PathBuf> = pages
+        .iter()
+        .map(|(name, html)| {
+            let path = dir.path().join(format!("{name}.html"));
+            std::fs::write(&path, html).expect("write");
+            path
+        })
+        .collect();
+    super::html::assert_valid_html(&files);
+}
+
+#[test]
+fn with_sign_ups_closed_no_page_offers_the_form_and_a_post_is_taken_by_nobody() {
+    let (_dir, server, p, _port) = with_smtp(0);
+    p.set_config("open = true", "open = false");
+    let (d, base) = served(&p);
+    let http = client();
+    for path in ["/", "/topics/jamstalldhet/", "/lang/sv/"] {
+        let page = http
+            .get(format!("{base}{path}"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(!page.contains("name=\"email\""), "{path}: {page}");
+    }
+    assert_eq!(
+        http.get(format!("{base}/subscribe/"))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+    let refused = post(
+        &http,
+        &format!("{base}/subscribe"),
+        Some(&base),
+        &form("ada@example.com", &[]),
+    );
+    assert_eq!(refused.status, 404);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.count(), 0, "{}", d.log());
+    assert!(rows(&p, "SELECT * FROM signups").is_empty());
+}
