@@ -545,3 +545,47 @@ fn with_sign_ups_closed_no_page_offers_the_form_and_a_post_is_taken_by_nobody() 
     assert_eq!(server.count(), 0, "{}", d.log());
     assert!(rows(&p, "SELECT * FROM signups").is_empty());
 }
+
+#[test]
+fn a_confirmation_the_server_defers_waits_for_its_retry_and_one_it_refuses_keeps_no_link() {
+    let (_dir, server, p, _port) = with_smtp(0);
+    server.rules(
+        r#"{"rcpt": {"later@example.com": {"code": 451, "times": 1}, "never@example.com": {"code": 550}}}"#,
+    );
+    let (d, base) = served(&p);
+    let http = client();
+    let url = format!("{base}/subscribe");
+    let posted = pressroom::clock::now();
+    for address in ["later@example.com", "never@example.com"] {
+        assert_eq!(
+            post(&http, &url, Some(&base), &form(address, &[])).status,
+            200
+        );
+    }
+    let outcome = "SELECT address, state, attempts, last_reply, text = '', html = '', next_attempt FROM outbox ORDER BY address";
+    wait_for("both attempts recorded", Duration::from_secs(20), || {
+        rows(&p, outcome)
+            .iter()
+            .all(|r| r[2] == "1" && r[1] != "sending")
+            && rows(&p, outcome).len() == 2
+    });
+    let got = rows(&p, outcome);
+    assert_eq!(got[0][..3], ["later@example.com", "queued", "1"]);
+    assert!(got[0][3].contains("451"), "{got:?}");
+    assert_eq!(
+        got[0][4..6],
+        ["0", "0"],
+        "the letter keeps its text for the retry"
+    );
+    assert_eq!(got[1][..3], ["never@example.com", "failed", "1"]);
+    assert!(got[1][3].contains("550"), "{got:?}");
+    assert_eq!(got[1][4..6], ["1", "1"], "a letter given up keeps no link");
+    // The retry is due 30 s after the attempt, not at once and not in an hour.
+    let retry: chrono::DateTime<chrono::Utc> = got[0][6].parse().unwrap();
+    let wait = retry - posted;
+    assert!(
+        wait >= chrono::TimeDelta::seconds(29) && wait <= chrono::TimeDelta::seconds(40),
+        "{wait}"
+    );
+    assert_eq!(server.count(), 0, "{}", d.log());
+}
