@@ -656,6 +656,16 @@ fn check(config: &Config) -> anyhow::Result<Outcome> {
             .expected("templates that render every page the unsubscribe link shows"),
         );
     }
+    // The sign-up pages and the confirmation mail, likewise.
+    if let Err(e) = crate::render::signup::check(config, &templates) {
+        diags.push(
+            Diagnostic::file(
+                &config.paths.templates,
+                format!("the templates fail to render the sign-up pages: {e}"),
+            )
+            .expected("templates that render every sign-up page and the confirmation mail"),
+        );
+    }
     print_diags(&diags);
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;

@@ -1,5 +1,6 @@
 //! The daemon's HTTP server (axum): the built site from `public/`, the unsubscribe pages,
-//! its one-click POST and the undo, `/search`, `/healthz` and `/metrics`; a miss gets the
+//! its one-click POST and the undo, the sign-up form's POST and the confirmation link
+//! (`signup`), `/search`, `/healthz` and `/metrics`; a miss gets the
 //! build's `404.html`. `serve` takes its listener and its
 //! shutdown trigger as arguments, so tests bind `127.0.0.1:0` and run the real server.
 //! Its limits (connections per address, requests per client, header bytes in flight) are
@@ -11,6 +12,7 @@ mod files;
 mod gzip;
 pub mod metrics;
 mod search;
+pub mod signup;
 mod unsubscribe;
 
 use std::sync::{Arc, RwLock};
@@ -82,6 +84,8 @@ pub struct Shared {
     gzipped: gzip::Cache,
     /// The search index of the site served, read once per version (`search`).
     search: search::Loaded,
+    /// Sign-ups on their way to `signup::work`, and the outbox's wake-up.
+    pub desk: signup::Desk,
 }
 
 impl Shared {
@@ -99,6 +103,7 @@ impl Shared {
             in_flight: Arc::default(),
             gzipped: gzip::Cache::default(),
             search: search::Loaded::default(),
+            desk: signup::Desk::default(),
         }
     }
 
@@ -142,6 +147,10 @@ pub fn router(shared: Arc<Shared>) -> App {
             get(unsubscribe::confirm).post(unsubscribe::one_click),
         )
         .route("/unsubscribe/{token}/undo", post(unsubscribe::undo))
+        .route("/subscribe", get(site).post(signup::post))
+        .route("/subscribe/", get(site).post(signup::post))
+        .route("/confirm/{token}", get(signup::ask).post(signup::confirm))
+        .layer(axum::extract::DefaultBodyLimit::max(signup::MAX_BODY))
         .fallback(site)
         .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(axum::middleware::from_fn(require_host))

@@ -52,8 +52,10 @@ pub struct SignupRow {
     pub expires_at: DateTime<Utc>,
 }
 
-/// What a confirmation link did.
+/// What a confirmation link did. One is returned per confirmation and never stored in
+/// bulk, so the row is not boxed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Confirmed {
     /// The subscriber is written (new, or their choices replaced).
     Subscribed(Box<SubscriberRow>),
@@ -133,6 +135,32 @@ fn upsert(tx: &rusqlite::Transaction<'_>, row: &SubscriberRow) -> rusqlite::Resu
     )
 }
 
+/// A sign-up row, inside a transaction of the caller's (`add_signup`, and the outbox's
+/// `queue_confirmation`, which holds it together with its letter).
+pub(super) fn insert_signup(
+    tx: &rusqlite::Transaction<'_>,
+    token_hash: &str,
+    row: &SignupRow,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        &format!(
+            "INSERT INTO signups (token_hash, {SIGNUP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            token_hash,
+            row.address,
+            row.email,
+            row.name,
+            row.outlet,
+            row.choices.topics,
+            row.choices.langs,
+            row.choices.delivery,
+            ts(&row.created_at),
+            ts(&row.expires_at),
+        ],
+    )
+}
+
 impl Ledger {
     /// The confirmed subscriber at `address` (lower-cased), if any.
     pub fn subscriber(&self, address: &str) -> Result<Option<SubscriberRow>, LedgerError> {
@@ -182,24 +210,7 @@ impl Ledger {
     pub fn add_signup(&mut self, token_hash: &str, row: &SignupRow) -> Result<(), LedgerError> {
         let err = self.err_owned();
         let tx = self.write()?;
-        tx.execute(
-            &format!(
-                "INSERT INTO signups (token_hash, {SIGNUP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ),
-            params![
-                token_hash,
-                row.address,
-                row.email,
-                row.name,
-                row.outlet,
-                row.choices.topics,
-                row.choices.langs,
-                row.choices.delivery,
-                ts(&row.created_at),
-                ts(&row.expires_at),
-            ],
-        )
-        .map_err(&err)?;
+        insert_signup(&tx, token_hash, row).map_err(&err)?;
         tx.commit().map_err(&err)
     }
 

@@ -26,6 +26,7 @@ mod owner;
 mod pipeline;
 mod press_kit;
 mod search;
+mod signup;
 mod sim;
 mod sim_audience;
 mod smtp;
