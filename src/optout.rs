@@ -39,6 +39,37 @@ pub struct TokenKey {
     siv: [u8; KEY_BYTES],
     /// Keys ChaCha20, which hides the address in a format-2 token.
     cipher: [u8; KEY_BYTES],
+    /// Keys the hash an erased address leaves in the ledger (`ErasureKey`).
+    erasure: [u8; KEY_BYTES],
+}
+
+/// The key of the one trace an erased address leaves (`erasures` in the ledger): a keyed
+/// hash, HMAC-SHA256 under a key derived from the secret for this use alone. Whoever holds
+/// the ledger file but not the secret cannot test a guessed address against it; the
+/// program, which holds both, can tell that an address in a media list or a fill is one
+/// that asked to be erased, and keeps it out of every mail.
+#[derive(Clone)]
+pub struct ErasureKey([u8; KEY_BYTES]);
+
+impl std::fmt::Debug for ErasureKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ErasureKey(…)")
+    }
+}
+
+impl ErasureKey {
+    /// The hash of `address` (trimmed, lower-cased, so any spelling of it), as 64 hex
+    /// digits.
+    pub fn hash(&self, address: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC takes keys of any length");
+        mac.update(address.trim().to_lowercase().as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// The first byte of a format-2 token.
@@ -84,7 +115,20 @@ impl TokenKey {
             secret,
             siv: derive(b"pressroom unsubscribe v2 siv"),
             cipher: derive(b"pressroom unsubscribe v2 cipher"),
+            erasure: derive(b"pressroom erasure v1"),
         }
+    }
+
+    /// The key of erased addresses' hashes (`ErasureKey`).
+    pub fn erasure_key(&self) -> ErasureKey {
+        ErasureKey(self.erasure)
+    }
+
+    /// The key every command and the daemon use: systemd's credential if
+    /// `$CREDENTIALS_DIRECTORY` holds one, else the state folder's (created at first use).
+    pub fn for_state(state_dir: &Path) -> Result<TokenKey, KeyError> {
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        TokenKey::load_or_create(state_dir, credentials.as_deref())
     }
 
     /// The credential if systemd passed one, else `state_dir/unsubscribe-key`, created with
@@ -321,6 +365,16 @@ mod tests {
         let other = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("bo@example.org"));
         assert_eq!(k.verify(&other), None, "another address with this tag");
         assert_eq!(key(2).verify(&old), None);
+    }
+
+    #[test]
+    fn an_erased_address_hashes_the_same_in_any_case_and_only_under_its_key() {
+        let h = key(1).erasure_key().hash("Anna.Lind@Example.org");
+        assert_eq!(h, key(1).erasure_key().hash(" anna.lind@example.ORG "));
+        assert_eq!(h.len(), 64);
+        assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(h, key(2).erasure_key().hash("anna.lind@example.org"));
+        assert_ne!(h, key(1).erasure_key().hash("bo@example.org"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::ledger::{Ledger, OptOutSource, PublisherLock};
 mod from_mail;
 mod mail;
 mod progress;
+mod subscribers;
 
 use crate::ledger::Recorded;
 use crate::mail::{Kind, Letter};
@@ -145,6 +146,11 @@ pub enum Command {
     Resubscribe {
         /// The address, as on the media list (case does not matter).
         email: String,
+    },
+    /// Journalists who subscribed themselves, and anyone's data: list, export, erase.
+    Subscribers {
+        #[command(subcommand)]
+        action: subscribers::Action,
     },
 }
 
@@ -320,6 +326,7 @@ fn command(args: Args) -> anyhow::Result<Outcome> {
             say!("{} {address}", if changed { done } else { already });
             Ok(Outcome::Ok)
         }
+        Command::Subscribers { ref action } => subscribers::run(&config, action),
         Command::Preview {
             ref slug,
             ref recipient,

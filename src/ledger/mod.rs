@@ -8,6 +8,7 @@
 
 mod audience;
 mod deliveries;
+mod erasure;
 mod identities;
 mod lock;
 mod optouts;
@@ -19,8 +20,9 @@ mod subscribers;
 mod tests_sent;
 
 pub use crate::release::revision::Notice;
-pub use audience::{AudienceRow, Filling, MEDIA, SourceState};
+pub use audience::{AudienceRow, Filling, MEDIA, Skipped, SourceState};
 pub use deliveries::{Decided, Delivery, DeliveryState, Due, Outcome, Pending};
+pub use erasure::{Export, OptedOut};
 pub use lock::{LockError, PublisherLock, SendLock};
 pub use optouts::OptOutSource;
 pub use owner::{Handle, Owner};
@@ -32,6 +34,8 @@ pub use tests_sent::TestSend;
 use std::path::Path;
 
 use rusqlite::Connection;
+
+use crate::optout::{ErasureKey, TokenKey};
 
 /// Schema migrations, in order; `user_version` counts how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -205,6 +209,12 @@ pub enum LedgerError {
     Replaced { path: String },
     #[error("the ledger {path} is closed (pressroom is stopping)")]
     Closed { path: String },
+    #[error("the ledger {path}: {source}")]
+    Key {
+        path: String,
+        #[source]
+        source: crate::optout::KeyError,
+    },
     #[error(
         "the ledger {path} was written by a newer pressroom (schema {found}, this one knows {known})"
     )]
@@ -229,6 +239,9 @@ impl LedgerError {
 pub struct Ledger {
     conn: Connection,
     path: String,
+    /// The key of erased addresses' hashes (`erasures`), from the secret the tokens use:
+    /// the ledger itself tells an erased address wherever it decides who is mailed.
+    erasure: ErasureKey,
     /// The file this connection opened, to tell when it is deleted or replaced under us.
     file: Option<FileId>,
 }
@@ -271,7 +284,21 @@ impl Ledger {
         Ledger::open(&state_dir.join(FILE_NAME))
     }
 
+    /// Opens the ledger at `path`, with the key of its state folder (the folder it is in;
+    /// systemd's credential when there is one), created there at first use.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let key = TokenKey::for_state(folder).map_err(|source| LedgerError::Key {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ledger::open_with(path, key.erasure_key())
+    }
+
+    fn open_with(path: &Path, erasure: ErasureKey) -> Result<Ledger, LedgerError> {
         let shown = path.display().to_string();
         let err = |source| LedgerError::Sqlite {
             path: shown.clone(),
@@ -290,6 +317,7 @@ impl Ledger {
         let mut ledger = Ledger {
             conn,
             path: shown,
+            erasure,
             file,
         };
         ledger.migrate()?;
@@ -327,7 +355,7 @@ impl Ledger {
         self.conn
             .execute("VACUUM INTO ?1", [&target])
             .map_err(self.err())?;
-        Ledger::open(path)
+        Ledger::open_with(path, self.erasure.clone())
     }
 
     /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): a

@@ -53,6 +53,8 @@ pub struct SignupRow {
 }
 
 /// What a confirmation link did.
+// One value per click of a link, moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmed {
     /// The subscriber is written (new, or their choices replaced).
@@ -220,6 +222,7 @@ impl Ledger {
         at: DateTime<Utc>,
     ) -> Result<Confirmed, LedgerError> {
         let err = self.err_owned();
+        let key = self.erasure.clone();
         let tx = self.write()?;
         let signup = tx
             .query_row(
@@ -249,9 +252,17 @@ impl Ledger {
         upsert(&tx, &row).map_err(&err)?;
         tx.execute("DELETE FROM signups WHERE address = ?1", [&s.address])
             .map_err(&err)?;
-        let lifted = tx
-            .execute("DELETE FROM optouts WHERE address = ?1", [&s.address])
+        // An erasure is an opt-out too: a journalist who signs up again and confirms it
+        // from their own mailbox lifts it (their data starts anew from this row).
+        let erased = tx
+            .execute(
+                "DELETE FROM erasures WHERE hash = ?1",
+                [key.hash(&s.address)],
+            )
             .map_err(&err)?;
+        let lifted = erased
+            + tx.execute("DELETE FROM optouts WHERE address = ?1", [&s.address])
+                .map_err(&err)?;
         if lifted > 0 {
             tx.execute(
                 "INSERT INTO optout_log (address, action, at, source) VALUES (?1, 'resubscribe', ?2, 'signup')",
