@@ -669,6 +669,15 @@ fn check(config: &Config) -> anyhow::Result<Outcome> {
             .expected("templates that render every page the unsubscribe link shows"),
         );
     }
+    if let Err(e) = crate::render::preferences::check(config, &templates) {
+        diags.push(
+            Diagnostic::file(
+                &config.paths.templates,
+                format!("the templates fail to render the preferences link's pages: {e}"),
+            )
+            .expected("templates that render every page the preferences link shows"),
+        );
+    }
     print_diags(&diags);
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;

@@ -10,6 +10,7 @@ mod clients;
 mod files;
 mod gzip;
 pub mod metrics;
+mod preferences;
 mod search;
 mod unsubscribe;
 
@@ -82,6 +83,8 @@ pub struct Shared {
     gzipped: gzip::Cache,
     /// The search index of the site served, read once per version (`search`).
     search: search::Loaded,
+    /// When the preferences pages last mailed each address (`preferences::Mailed`).
+    mailed: preferences::Mailed,
 }
 
 impl Shared {
@@ -99,6 +102,7 @@ impl Shared {
             in_flight: Arc::default(),
             gzipped: gzip::Cache::default(),
             search: search::Loaded::default(),
+            mailed: preferences::Mailed::default(),
         }
     }
 
@@ -142,6 +146,18 @@ pub fn router(shared: Arc<Shared>) -> App {
             get(unsubscribe::confirm).post(unsubscribe::one_click),
         )
         .route("/unsubscribe/{token}/undo", post(unsubscribe::undo))
+        .route(
+            "/preferences/{token}",
+            get(preferences::show).post(preferences::act),
+        )
+        .route(
+            "/erase/{token}",
+            get(preferences::erase_show).post(preferences::erase_act),
+        )
+        .route(
+            "/resubscribe/{token}",
+            get(preferences::again_show).post(preferences::again_act),
+        )
         .fallback(site)
         .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(axum::middleware::from_fn(require_host))

@@ -149,6 +149,19 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Lifts the erasure of `address` (they subscribed again themselves, from a link mailed
+    /// to it). Returns whether it was erased.
+    pub fn unerase(&mut self, address: &str) -> Result<bool, LedgerError> {
+        let hash = self.erasure.hash(address);
+        let err = self.err_owned();
+        let tx = self.write()?;
+        let n = tx
+            .execute("DELETE FROM erasures WHERE hash = ?1", [hash])
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(n > 0)
+    }
+
     /// Erases `address` (any case) in one transaction: every row of every table with an
     /// `address` column that names it is deleted, and its keyed hash is recorded in
     /// `erasures`, which keeps it opted out. Returns how many rows were deleted.

@@ -46,6 +46,12 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "link-invalid.html",
         include_str!("templates/link-invalid.html"),
     ),
+    // A mail's preferences link (`render::preferences`).
+    (
+        "preferences.html",
+        include_str!("templates/preferences.html"),
+    ),
+    ("erase.html", include_str!("templates/erase.html")),
 ];
 
 pub struct Templates {
