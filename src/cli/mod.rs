@@ -632,8 +632,38 @@ fn preview(
     Ok(Outcome::Ok)
 }
 
+/// A warning at each row of the media list whose address was erased at the journalist's
+/// request (the ledger keeps it out of every mail; the office should take it off). Read
+/// only when a ledger exists and holds an erasure: `check` creates nothing.
+fn erased_on_the_list(config: &Config) -> anyhow::Result<Vec<Diagnostic>> {
+    if !config.paths.state.join(crate::ledger::FILE_NAME).exists() {
+        return Ok(Vec::new());
+    }
+    let ledger = Ledger::open_in(&config.paths.state)?;
+    if ledger.opted_out()?.erased_count() == 0 {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    let mut failed = None;
+    let _ = crate::media::read(
+        &config.paths.media,
+        &config.site.lang,
+        &mut |r| match ledger.is_erased(&r.key()) {
+            Ok(true) => found.push(crate::media::erased(&config.paths.media, r.line)),
+            Ok(false) => {}
+            Err(e) => failed = Some(e),
+        },
+        &mut |_| {},
+    );
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    Ok(found)
+}
+
 fn check(config: &Config) -> anyhow::Result<Outcome> {
     let (recipients, mut diags) = MediaList::check(&config.paths.media, &config.site.lang);
+    diags.extend(erased_on_the_list(config)?);
     // With the ledger's pins, a copy of a published release is the one reported, not it.
     let loaded = scan(config)?;
     diags.extend(loaded.diags);

@@ -52,6 +52,11 @@ impl OptedOut {
                     .is_some_and(|k| self.erased.contains(&k.hash(&address))))
     }
 
+    /// How many addresses were erased.
+    pub fn erased_count(&self) -> usize {
+        self.erased.len()
+    }
+
     /// The opted-out addresses (erased ones are not addresses any more).
     pub fn addresses(&self) -> &HashSet<String> {
         &self.addresses
@@ -168,6 +173,24 @@ impl Ledger {
     pub fn erase(&mut self, address: &str, at: DateTime<Utc>) -> Result<usize, LedgerError> {
         let address = address.trim().to_lowercase();
         let hash = self.erasure.hash(&address);
+        // What is deleted is overwritten with zeros in the file (`secure_delete`, set
+        // when the ledger is opened), not left on free pages.
+        let deleted = self.erase_rows(&address, &hash, at)?;
+        // The log's older frames may still hold the rows as they were: moved into the
+        // file (now zeroed there) and the log emptied, unless a reader holds it (the next
+        // checkpoint then does).
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        Ok(deleted)
+    }
+
+    fn erase_rows(
+        &mut self,
+        address: &str,
+        hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<usize, LedgerError> {
         let err = self.err_owned();
         let tx = self.write()?;
         let mut deleted = 0;
@@ -187,7 +210,7 @@ impl Ledger {
                  SELECT max(a.address) FROM audience a
                  WHERE a.generation = dispatches.fill_generation AND a.address < ?1), '')
              WHERE fill_after = ?1",
-            [&address],
+            [address],
         )
         .map_err(&err)?;
         tx.execute(

@@ -313,6 +313,11 @@ impl Ledger {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(err)?;
+        // Deleted rows are overwritten with zeros rather than left in the file's free
+        // space: an opt-out lifted, a sign-up purged or an erased journalist's rows are
+        // gone from the bytes too (the pages are written anyway; the cost is the zeroing).
+        conn.pragma_update(None, "secure_delete", true)
+            .map_err(err)?;
         let file = FileId::of(path);
         let mut ledger = Ledger {
             conn,
