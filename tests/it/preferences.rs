@@ -206,7 +206,7 @@ fn every_value(p: &Project) -> Vec<(String, String)> {
         let mut stmt = conn
             .prepare(&format!("SELECT * FROM \"{table}\""))
             .expect("select");
-        let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+        let names: Vec<String> = stmt.column_names().map(String::from).collect();
         let mut rows = stmt.query([]).expect("query");
         while let Some(row) = rows.next().expect("row") {
             for (i, name) in names.iter().enumerate() {
