@@ -38,21 +38,22 @@ use crate::subscriber::{Delivery, Wants};
 
 /// How long a mailed erase or subscribe-again link works.
 const LINK_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
-/// At most one mail from these pages per address in this time: a reader who presses a
-/// button twice, or a script holding a forwarded link, cannot flood the mailbox.
+/// At most one mail of each kind from these pages per address in this time: a reader who
+/// presses a button twice, or a script holding a forwarded link, cannot flood the mailbox.
 const MAIL_EVERY: Duration = Duration::from_secs(60);
 /// At most this many addresses are remembered for `MAIL_EVERY` (bounded memory).
 const REMEMBERED: usize = 10_000;
 /// Topics and languages read from one form at most.
 const MAX_CHOICES: usize = 100;
 
-/// When each address was last mailed from these pages.
+/// When each address was last mailed each kind of mail from these pages.
 #[derive(Default)]
-pub struct Mailed(std::sync::Mutex<HashMap<String, Instant>>);
+pub struct Mailed(std::sync::Mutex<HashMap<(String, &'static str), Instant>>);
 
 impl Mailed {
-    /// Whether a mail to `address` may leave now; if so, it is counted.
-    fn admit(&self, address: &str, now: Instant) -> bool {
+    /// Whether a mail of `kind` to `address` may leave now; if so, it is counted.
+    fn admit(&self, address: &str, kind: &'static str, now: Instant) -> bool {
+        let key = (address.to_string(), kind);
         let mut seen = match self.0.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -60,11 +61,11 @@ impl Mailed {
         if seen.len() >= REMEMBERED {
             seen.retain(|_, at| now.duration_since(*at) < MAIL_EVERY);
         }
-        match seen.get(address) {
+        match seen.get(&key) {
             Some(at) if now.duration_since(*at) < MAIL_EVERY => false,
             _ if seen.len() >= REMEMBERED => false,
             _ => {
-                seen.insert(address.to_string(), now);
+                seen.insert(key, now);
                 true
             }
         }
@@ -376,13 +377,13 @@ pub async fn act(
                     }
                 }
             };
-            let answer = match mail {
-                Notice::Export { .. } => pages::Notice::DataSent,
-                Notice::EraseLink { .. } => pages::Notice::EraseSent,
-                Notice::ResubscribeLink { .. } => pages::Notice::ConfirmSent,
+            let (answer, kind) = match mail {
+                Notice::Export { .. } => (pages::Notice::DataSent, "export"),
+                Notice::EraseLink { .. } => (pages::Notice::EraseSent, "erase"),
+                Notice::ResubscribeLink { .. } => (pages::Notice::ConfirmSent, "again"),
             };
             // Pressed again within the minute: the same answer, no second mail.
-            if shared.mailed.admit(&address, Instant::now())
+            if shared.mailed.admit(&address, kind, Instant::now())
                 && let Err(e) =
                     notice::send(&site.config, &site.templates, &lang, &address, &mail, now).await
             {
@@ -704,12 +705,13 @@ mod tests {
     }
 
     #[test]
-    fn a_mail_from_the_pages_leaves_once_a_minute_per_address() {
+    fn a_mail_from_the_pages_leaves_once_a_minute_per_address_and_kind() {
         let m = Mailed::default();
         let t = Instant::now();
-        assert!(m.admit("a@example.org", t));
-        assert!(!m.admit("a@example.org", t + Duration::from_secs(59)));
-        assert!(m.admit("b@example.org", t));
-        assert!(m.admit("a@example.org", t + Duration::from_secs(61)));
+        assert!(m.admit("a@example.org", "erase", t));
+        assert!(!m.admit("a@example.org", "erase", t + Duration::from_secs(59)));
+        assert!(m.admit("a@example.org", "export", t));
+        assert!(m.admit("b@example.org", "erase", t));
+        assert!(m.admit("a@example.org", "erase", t + Duration::from_secs(61)));
     }
 }

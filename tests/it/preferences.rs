@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use mail_parser::MimeHeaders;
+
 use super::daemon::{Daemon, client, rfc3339, wait_for, with_smtp};
 use super::smtp::{SmtpServer, project_with_smtp};
 use super::unsubscribe::{href_with, html_part};
@@ -343,4 +345,185 @@ fn export_then_erase_leaves_only_a_keyed_hash_and_send_never_mails_them_again() 
             .any(|(_, v)| v.to_lowercase().contains("anna.lind@example.org")),
         "the sync brought her back"
     );
+}
+
+/// The attachment named `name` of a raw message, decoded.
+fn attachment(raw: &[u8], name: &str) -> Option<String> {
+    let m = mail_parser::MessageParser::default().parse(raw)?;
+    m.attachments()
+        .find(|a| a.attachment_name() == Some(name))
+        .map(|a| String::from_utf8_lossy(a.contents()).into_owned())
+}
+
+/// The first line of a message's text part that starts with `prefix`.
+fn line_with(raw: &[u8], prefix: &str) -> String {
+    let m = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("parses");
+    let text = m.body_text(0).expect("text").into_owned();
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{text}"))
+        .to_string()
+}
+
+#[test]
+fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
+    let (_dir, server, p, port) = with_smtp(0);
+    let base = format!("http://127.0.0.1:{port}/");
+    let origin = format!("http://127.0.0.1:{port}");
+    let an_hour_ago = rfc3339(pressroom::clock::now() - chrono::TimeDelta::hours(1));
+    p.write(
+        "releases/forsta.md",
+        release(
+            &format!("title = \"Första nyheten\"\ndate = \"{an_hour_ago}\""),
+            "Text.",
+        ),
+    );
+    let _daemon = Daemon::start(&p);
+    let http = client();
+    wait_for("the first mail", Duration::from_secs(20), || {
+        server.count() == 1
+    });
+    let (to, raw) = server.messages().remove(0);
+    assert_eq!(to, "anna.lind@example.org");
+    let link = href_with(&html_part(&raw), "/preferences/");
+    let post = |url: &str, body: &str| {
+        http.post(url)
+            .header("Origin", &origin)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send()
+            .expect("POST")
+    };
+    let mailed_to_anna = || {
+        server
+            .messages()
+            .into_iter()
+            .filter(|(to, _)| to == "anna.lind@example.org")
+            .map(|(_, raw)| raw)
+            .collect::<Vec<_>>()
+    };
+
+    // "Send me my data": a mail to her address with everything held, as JSON.
+    let r = post(&link, "action=export");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .expect("page")
+            .contains("Vi har mejlat allt vi har om"),
+        "the page says where it went"
+    );
+    wait_for("her data", Duration::from_secs(10), || {
+        mailed_to_anna().len() == 2
+    });
+    let data = attachment(&mailed_to_anna()[1], "data.json").expect("data.json");
+    let data: serde_json::Value = serde_json::from_str(&data).expect("JSON");
+    assert_eq!(data["address"], "anna.lind@example.org", "{data:#}");
+    assert_eq!(
+        data["deliveries"].as_array().map(Vec::len),
+        Some(1),
+        "{data:#}"
+    );
+
+    // "Delete me": a mail with an erase link, which asks on GET and erases on POST.
+    let r = post(&link, "action=erase");
+    assert_eq!(r.status(), 200);
+    // Pressed again within the minute: the same answer, no second mail.
+    assert_eq!(post(&link, "action=erase").status(), 200);
+    wait_for("the erase link", Duration::from_secs(10), || {
+        mailed_to_anna().len() == 3
+    });
+    let erase = line_with(&mailed_to_anna()[2], &format!("{base}erase/"));
+    let page = http.get(&erase).send().expect("GET");
+    assert_eq!(page.status(), 200);
+    let page = page.text().expect("page");
+    assert!(
+        page.contains("Radera mina uppgifter</button>") && !page.contains("anna.lind"),
+        "{page}"
+    );
+    assert!(subscriber_or_listed(&p), "a GET erased her");
+    let cross = http
+        .post(&erase)
+        .header("Origin", "https://evil.example.com")
+        .send()
+        .expect("POST");
+    assert_eq!(cross.status(), 403);
+    assert!(subscriber_or_listed(&p), "a cross-site POST erased her");
+    let r = post(&erase, "");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .expect("page")
+            .contains("<h1>Dina uppgifter är raderade</h1>")
+    );
+    assert!(!subscriber_or_listed(&p), "still held after the erase");
+
+    // Her old link now says she gets nothing, and offers to subscribe again: through a
+    // mail to her address, whose link lifts the erasure.
+    let page = http.get(&link).send().expect("GET").text().expect("page");
+    assert!(page.contains("value=\"again\">Prenumerera igen"), "{page}");
+    assert_eq!(mailed_to_anna().len(), 3);
+    assert_eq!(post(&link, "action=again").status(), 200);
+    wait_for("the subscribe-again link", Duration::from_secs(10), || {
+        mailed_to_anna().len() == 4
+    });
+    let again = line_with(&mailed_to_anna()[3], &format!("{base}resubscribe/"));
+    let page = http.get(&again).send().expect("GET").text().expect("page");
+    assert!(page.contains("Prenumerera igen</button>"), "{page}");
+    let still = http.get(&link).send().expect("GET").text().expect("page");
+    assert!(
+        still.contains("value=\"again\""),
+        "a GET subscribed her again"
+    );
+
+    // A forged or expired link does nothing.
+    let key = pressroom::optout::TokenKey::load_or_create(&p.path().join("state"), None)
+        .expect("the key");
+    let past = pressroom::clock::now().timestamp() - 1;
+    let expired = key.timed_token(
+        pressroom::optout::Purpose::Resubscribe,
+        "anna.lind@example.org",
+        past,
+    );
+    let expired = format!("{base}resubscribe/{expired}");
+    assert_eq!(http.get(&expired).send().expect("GET").status(), 400);
+    assert_eq!(post(&expired, "").status(), 400);
+    let erase_token = key.timed_token(
+        pressroom::optout::Purpose::Erase,
+        "anna.lind@example.org",
+        past + 3600,
+    );
+    assert_eq!(
+        post(&format!("{base}resubscribe/{erase_token}"), "").status(),
+        400,
+        "an erase token is no resubscribe token"
+    );
+    let r = post(&again, "");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .expect("page")
+            .contains("<h1>Du får pressmeddelanden igen</h1>")
+    );
+    let page = http.get(&link).send().expect("GET").text().expect("page");
+    assert!(!page.contains("value=\"again\""), "{page}");
+    // No link of these carries her address.
+    for url in [&link, &erase, &again] {
+        assert!(!url.to_lowercase().contains("anna"), "{url}");
+    }
+}
+
+/// Whether the ledger still holds Anna anywhere (her media-list rows or her deliveries).
+fn subscriber_or_listed(p: &Project) -> bool {
+    let conn = ledger(p);
+    let n: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM audience WHERE address = 'anna.lind@example.org')
+                  + (SELECT count(*) FROM deliveries WHERE address = 'anna.lind@example.org')",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    n > 0
 }
