@@ -311,6 +311,14 @@ fn command(args: Args) -> anyhow::Result<Outcome> {
             let address = address.to_string().to_lowercase();
             let mut ledger = Ledger::open_in(&config.paths.state)?;
             let now = clock::now();
+            if ledger.is_erased(&address)? {
+                // Only they can lift it, from a link mailed to them (their preferences
+                // page's "subscribe again", or a sign-up they confirm).
+                say!(
+                    "erased at their request: {address} is mailed nothing until they subscribe again themselves"
+                );
+                return Ok(Outcome::Ok);
+            }
             let (changed, done, already) = match &args.command {
                 Command::Unsubscribe { .. } => (
                     ledger.unsubscribe(&address, OptOutSource::Command, now)?,

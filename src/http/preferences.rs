@@ -242,6 +242,11 @@ fn own_row(
     now: DateTime<Utc>,
     change: &dyn Fn(&mut SubscriberRow),
 ) -> Result<(), LedgerError> {
+    // An erased address stays erased: nothing is written about it again until it
+    // subscribes again itself (the link mailed to it).
+    if l.is_erased(address)? {
+        return Ok(());
+    }
     let h = held(l, address)?;
     let (wants, _) = wants_of(&h);
     let mut row = match h.subscriber {
