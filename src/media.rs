@@ -514,6 +514,18 @@ pub fn repeated(path: &Path, email: &impl fmt::Display, line: usize, first: usiz
     .warning()
 }
 
+/// A row whose address was erased at the journalist's request: left out of the audience
+/// (never mailed again), and the office asked to take it off the list. The address is not
+/// repeated in the message: the log is no place to keep what was erased.
+pub fn erased(path: &Path, line: usize) -> Diagnostic {
+    row_error(
+        path,
+        line,
+        "erased at their request; remove it from media.csv".to_string(),
+    )
+    .warning()
+}
+
 /// Reads the media list at `path` row by row, streaming from the file (a list of a
 /// million rows is never in memory whole): each valid row to `row`, each problem to
 /// `diag`, in file order. Repeated addresses are the caller's to count once. An error
@@ -588,7 +600,7 @@ pub fn sync(
     diag: &mut dyn FnMut(Diagnostic),
     at: DateTime<Utc>,
 ) -> Result<Synced, LedgerError> {
-    use crate::ledger::MEDIA;
+    use crate::ledger::{MEDIA, Skipped};
     let stamp = stamp(path);
     let generation = ledger.begin_audience(MEDIA)?;
     let mut batch: Vec<AudienceRow> = Vec::with_capacity(SYNC_BATCH);
@@ -603,9 +615,15 @@ pub fn sync(
             let emails: HashMap<u64, String> =
                 batch.iter().map(|r| (r.line, r.email.clone())).collect();
             let repeats = ledger.write_audience(MEDIA, generation, std::mem::take(batch))?;
-            for (line, first) in repeats {
-                let email = emails.get(&line).map_or("", String::as_str);
-                (diag.borrow_mut())(repeated(path, &email, line as usize, first as usize));
+            for skipped in repeats {
+                let d = match skipped {
+                    Skipped::Repeated { line, first } => {
+                        let email = emails.get(&line).map_or("", String::as_str);
+                        repeated(path, &email, line as usize, first as usize)
+                    }
+                    Skipped::Erased { line } => erased(path, line as usize),
+                };
+                (diag.borrow_mut())(d);
             }
             Ok(())
         };

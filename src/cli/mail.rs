@@ -187,7 +187,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         });
         let who = originals
             .keys()
-            .filter(|a| !opted_out.contains(*a))
+            .filter(|a| !opted_out.contains(a))
             .map(|a| {
                 (
                     a.clone(),
@@ -327,7 +327,7 @@ struct DryRun<'a> {
     version: u32,
     media: &'a MediaList,
     invalid: &'a [&'a Diagnostic],
-    opted_out: &'a HashSet<String>,
+    opted_out: &'a crate::ledger::OptedOut,
     by_list: bool,
 }
 

@@ -11,6 +11,7 @@ mod clients;
 mod files;
 mod gzip;
 pub mod metrics;
+mod preferences;
 mod search;
 pub mod signup;
 mod unsubscribe;
@@ -86,6 +87,8 @@ pub struct Shared {
     search: search::Loaded,
     /// Sign-ups on their way to `signup::work`, and the outbox's wake-up.
     pub desk: signup::Desk,
+    /// When the preferences pages last mailed each address (`preferences::Mailed`).
+    mailed: preferences::Mailed,
 }
 
 impl Shared {
@@ -104,6 +107,7 @@ impl Shared {
             gzipped: gzip::Cache::default(),
             search: search::Loaded::default(),
             desk: signup::Desk::default(),
+            mailed: preferences::Mailed::default(),
         }
     }
 
@@ -151,6 +155,18 @@ pub fn router(shared: Arc<Shared>) -> App {
         .route("/subscribe/", get(site).post(signup::post))
         .route("/confirm/{token}", get(signup::ask).post(signup::confirm))
         .layer(axum::extract::DefaultBodyLimit::max(signup::MAX_BODY))
+        .route(
+            "/preferences/{token}",
+            get(preferences::show).post(preferences::act),
+        )
+        .route(
+            "/erase/{token}",
+            get(preferences::erase_show).post(preferences::erase_act),
+        )
+        .route(
+            "/resubscribe/{token}",
+            get(preferences::again_show).post(preferences::again_act),
+        )
         .fallback(site)
         .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(axum::middleware::from_fn(require_host))

@@ -124,7 +124,7 @@ pub async fn undo(
 }
 
 /// `?lang=en`: the language a page was asked in, if it names one.
-fn asked_lang(query: Option<&str>) -> Option<LangTag> {
+pub(super) fn asked_lang(query: Option<&str>) -> Option<LangTag> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(key, _)| key == "lang")
         .and_then(|(_, tag)| LangTag::parse(&tag).ok())

@@ -15,7 +15,7 @@
 //! updated in the same transaction as the deliveries it inserted, so a crash resumes where
 //! the last committed batch ended and neither loses nor duplicates anyone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -63,6 +63,15 @@ pub struct SourceState {
     pub rows: u64,
 }
 
+/// A row a sync left out of a generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skipped {
+    /// Its address is in the generation already, from an earlier line (`first`).
+    Repeated { line: u64, first: u64 },
+    /// Its address was erased at the journalist's request: it stays out of every list.
+    Erased { line: u64 },
+}
+
 /// A dispatch whose deliveries are still being filled from the audience.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filling {
@@ -105,6 +114,13 @@ fn own_row(s: SubscriberRow) -> AudienceRow {
         paused: s.paused,
         own: true,
     }
+}
+
+/// The hashes of every erased address (a few: one per journalist who asked).
+fn erased_hashes(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<HashSet<String>> {
+    let mut stmt = tx.prepare_cached("SELECT hash FROM erasures")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.collect()
 }
 
 impl Ledger {
@@ -151,16 +167,18 @@ impl Ledger {
     }
 
     /// Writes a batch of rows into `generation` of `source`, in one transaction. A row whose
-    /// address is in the generation already is left out (the first one counts): returned as
-    /// (its line, the line that counts).
+    /// address is in the generation already is left out (the first one counts), and so is
+    /// one whose address was erased: each returned as `Skipped`.
     pub fn write_audience(
         &mut self,
         source: &str,
         generation: i64,
         rows: &[AudienceRow],
-    ) -> Result<Vec<(u64, u64)>, LedgerError> {
+    ) -> Result<Vec<Skipped>, LedgerError> {
         let err = self.err_owned();
+        let key = self.erasure.clone();
         let tx = self.write()?;
+        let erased = erased_hashes(&tx).map_err(&err)?;
         let mut repeated = Vec::new();
         {
             let mut insert = tx
@@ -175,6 +193,10 @@ impl Ledger {
                 )
                 .map_err(&err)?;
             for r in rows {
+                if !erased.is_empty() && erased.contains(&key.hash(&r.address)) {
+                    repeated.push(Skipped::Erased { line: r.line });
+                    continue;
+                }
                 let added = insert
                     .execute(params![
                         source,
@@ -192,7 +214,10 @@ impl Ledger {
                     let line: i64 = first
                         .query_row(params![source, generation, r.address], |r| r.get(0))
                         .map_err(&err)?;
-                    repeated.push((r.line, line as u64));
+                    repeated.push(Skipped::Repeated {
+                        line: r.line,
+                        first: line as u64,
+                    });
                 }
             }
         }
@@ -416,6 +441,7 @@ impl Ledger {
         at: DateTime<Utc>,
     ) -> Result<Option<usize>, LedgerError> {
         let err = self.err_owned();
+        let key = self.erasure.clone();
         let tx = self.write()?;
         let moved = tx
             .execute(
@@ -429,6 +455,9 @@ impl Ledger {
             return Ok(None);
         }
         let mut n = 0;
+        // An erased address is opted out for good; its hash is tested only when some
+        // address was ever erased (a keyed hash per row costs a microsecond).
+        let erased = erased_hashes(&tx).map_err(&err)?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -440,6 +469,9 @@ impl Ledger {
                 .map_err(&err)?;
             let at = ts(&at);
             for (address, message_id) in who {
+                if !erased.is_empty() && erased.contains(&key.hash(address)) {
+                    continue;
+                }
                 n += stmt
                     .execute(params![release_id, version, address, message_id, at])
                     .map_err(&err)?;
@@ -589,7 +621,7 @@ mod tests {
         let repeated = l
             .write_audience(MEDIA, g, &[row("A@example.org", 7)])
             .unwrap();
-        assert_eq!(repeated, [(7, 2)]);
+        assert_eq!(repeated, [Skipped::Repeated { line: 7, first: 2 }]);
     }
 
     /// The audience walked in small batches gives every address of the media list and

@@ -8,6 +8,7 @@
 
 mod audience;
 mod deliveries;
+mod erasure;
 mod identities;
 mod lock;
 mod optouts;
@@ -20,8 +21,9 @@ mod subscribers;
 mod tests_sent;
 
 pub use crate::release::revision::Notice;
-pub use audience::{AudienceRow, Filling, MEDIA, SourceState};
+pub use audience::{AudienceRow, Filling, MEDIA, Skipped, SourceState};
 pub use deliveries::{Decided, Delivery, DeliveryState, Due, Outcome, Pending};
+pub use erasure::{Export, OptedOut};
 pub use lock::{LockError, PublisherLock, SendLock};
 pub use optouts::OptOutSource;
 pub use outbox::{Attachment, Letter, LetterOutcome, OutboxRow, OutboxState, Queued};
@@ -34,6 +36,8 @@ pub use tests_sent::TestSend;
 use std::path::Path;
 
 use rusqlite::Connection;
+
+use crate::optout::{ErasureKey, TokenKey};
 
 /// Schema migrations, in order; `user_version` counts how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -237,6 +241,12 @@ pub enum LedgerError {
     Replaced { path: String },
     #[error("the ledger {path} is closed (pressroom is stopping)")]
     Closed { path: String },
+    #[error("the ledger {path}: {source}")]
+    Key {
+        path: String,
+        #[source]
+        source: crate::optout::KeyError,
+    },
     #[error(
         "the ledger {path} was written by a newer pressroom (schema {found}, this one knows {known})"
     )]
@@ -261,6 +271,9 @@ impl LedgerError {
 pub struct Ledger {
     conn: Connection,
     path: String,
+    /// The key of erased addresses' hashes (`erasures`), from the secret the tokens use:
+    /// the ledger itself tells an erased address wherever it decides who is mailed.
+    erasure: ErasureKey,
     /// The file this connection opened, to tell when it is deleted or replaced under us.
     file: Option<FileId>,
 }
@@ -303,7 +316,21 @@ impl Ledger {
         Ledger::open(&state_dir.join(FILE_NAME))
     }
 
+    /// Opens the ledger at `path`, with the key of its state folder (the folder it is in;
+    /// systemd's credential when there is one), created there at first use.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let key = TokenKey::for_state(folder).map_err(|source| LedgerError::Key {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ledger::open_with(path, key.erasure_key())
+    }
+
+    fn open_with(path: &Path, erasure: ErasureKey) -> Result<Ledger, LedgerError> {
         let shown = path.display().to_string();
         let err = |source| LedgerError::Sqlite {
             path: shown.clone(),
@@ -318,10 +345,16 @@ impl Ledger {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(err)?;
+        // Deleted rows are overwritten with zeros rather than left in the file's free
+        // space: an opt-out lifted, a sign-up purged or an erased journalist's rows are
+        // gone from the bytes too (the pages are written anyway; the cost is the zeroing).
+        conn.pragma_update(None, "secure_delete", true)
+            .map_err(err)?;
         let file = FileId::of(path);
         let mut ledger = Ledger {
             conn,
             path: shown,
+            erasure,
             file,
         };
         ledger.migrate()?;
@@ -359,7 +392,7 @@ impl Ledger {
         self.conn
             .execute("VACUUM INTO ?1", [&target])
             .map_err(self.err())?;
-        Ledger::open(path)
+        Ledger::open_with(path, self.erasure.clone())
     }
 
     /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): a

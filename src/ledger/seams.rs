@@ -3,13 +3,11 @@
 //! process, one connection: the command line) and so does the daemon's `Handle` (every
 //! call a request to the owner thread); a second backend would be a third implementation.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 
 use super::{
-    AudienceRow, Delivery, Due, Filling, Handle, Ledger, LedgerError, OptOutSource, Outcome,
-    Publication, Recorded, Seen, SourceState,
+    AudienceRow, Delivery, Due, Filling, Handle, Ledger, LedgerError, OptOutSource, OptedOut,
+    Outcome, Publication, Recorded, Seen, Skipped, SourceState,
 };
 
 /// What a build saw, with its publications' mail, in one commit.
@@ -41,7 +39,7 @@ pub trait Deliveries: Send {
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError>;
     fn unclaim(&mut self, claimed: &[Delivery], at: DateTime<Utc>) -> Result<(), LedgerError>;
-    fn opted_out(&mut self) -> Result<HashSet<String>, LedgerError>;
+    fn opted_out(&mut self) -> Result<OptedOut, LedgerError>;
     /// The current rows of the media list for these addresses: the hand-off check of a
     /// claimed batch reads who is listed from here, not from a parse of the whole file.
     fn listed(
@@ -61,7 +59,7 @@ pub trait Audience {
         source: &str,
         generation: i64,
         rows: Vec<AudienceRow>,
-    ) -> Result<Vec<(u64, u64)>, LedgerError>;
+    ) -> Result<Vec<Skipped>, LedgerError>;
     fn switch_audience(
         &mut self,
         source: &str,
@@ -149,7 +147,7 @@ impl Deliveries for Ledger {
     fn unclaim(&mut self, claimed: &[Delivery], at: DateTime<Utc>) -> Result<(), LedgerError> {
         Ledger::unclaim(self, claimed, at)
     }
-    fn opted_out(&mut self) -> Result<HashSet<String>, LedgerError> {
+    fn opted_out(&mut self) -> Result<OptedOut, LedgerError> {
         Ledger::opted_out(self)
     }
     fn listed(
@@ -172,7 +170,7 @@ impl Audience for Ledger {
         source: &str,
         generation: i64,
         rows: Vec<AudienceRow>,
-    ) -> Result<Vec<(u64, u64)>, LedgerError> {
+    ) -> Result<Vec<Skipped>, LedgerError> {
         Ledger::write_audience(self, source, generation, &rows)
     }
     fn switch_audience(
@@ -238,7 +236,7 @@ impl Audience for Handle {
         source: &str,
         generation: i64,
         rows: Vec<AudienceRow>,
-    ) -> Result<Vec<(u64, u64)>, LedgerError> {
+    ) -> Result<Vec<Skipped>, LedgerError> {
         let source = source.to_string();
         self.call(move |l| l.write_audience(&source, generation, &rows))
     }
@@ -359,7 +357,7 @@ impl Deliveries for Handle {
         let claimed = claimed.to_vec();
         self.call(move |l| l.unclaim(&claimed, at))
     }
-    fn opted_out(&mut self) -> Result<HashSet<String>, LedgerError> {
+    fn opted_out(&mut self) -> Result<OptedOut, LedgerError> {
         self.call(|l| l.opted_out())
     }
     fn listed(

@@ -52,10 +52,8 @@ pub struct SignupRow {
     pub expires_at: DateTime<Utc>,
 }
 
-/// What a confirmation link did. One is returned per confirmation and never stored in
-/// bulk, so the row is not boxed.
+/// What a confirmation link did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(clippy::large_enum_variant)]
 pub enum Confirmed {
     /// The subscriber is written (new, or their choices replaced).
     Subscribed(Box<SubscriberRow>),
@@ -236,6 +234,7 @@ impl Ledger {
         at: DateTime<Utc>,
     ) -> Result<Confirmed, LedgerError> {
         let err = self.err_owned();
+        let key = self.erasure.clone();
         let tx = self.write()?;
         let signup = tx
             .query_row(
@@ -265,9 +264,17 @@ impl Ledger {
         upsert(&tx, &row).map_err(&err)?;
         tx.execute("DELETE FROM signups WHERE address = ?1", [&s.address])
             .map_err(&err)?;
-        let lifted = tx
-            .execute("DELETE FROM optouts WHERE address = ?1", [&s.address])
+        // An erasure is an opt-out too: a journalist who signs up again and confirms it
+        // from their own mailbox lifts it (their data starts anew from this row).
+        let erased = tx
+            .execute(
+                "DELETE FROM erasures WHERE hash = ?1",
+                [key.hash(&s.address)],
+            )
             .map_err(&err)?;
+        let lifted = erased
+            + tx.execute("DELETE FROM optouts WHERE address = ?1", [&s.address])
+                .map_err(&err)?;
         if lifted > 0 {
             tx.execute(
                 "INSERT INTO optout_log (address, action, at, source) VALUES (?1, 'resubscribe', ?2, 'signup')",

@@ -176,6 +176,23 @@ pub fn footer_unsubscribe_url(
     }
 }
 
+/// The link to the reader's preferences page (topics, languages, each release or a daily
+/// digest, pause, leave, their data): the same opaque token as the unsubscribe link, in the
+/// mail's language as that one is.
+pub fn footer_preferences_url(
+    config: &Config,
+    key: &TokenKey,
+    address: &str,
+    lang: &crate::release::LangTag,
+) -> String {
+    let url = format!("{}preferences/{}", config.site.base_url, key.token(address));
+    if lang.language() == config.site.lang.language() {
+        url
+    } else {
+        format!("{url}?lang={}", lang.as_str())
+    }
+}
+
 /// A composed message and the parts it was made of, for previews.
 pub struct Composed {
     pub message: Message,
@@ -219,6 +236,7 @@ pub fn compose(
         organisation => organisation.to_string(),
         from_address => config.mail.from.email.to_string(),
         unsubscribe_url => footer_unsubscribe_url(config, key, &address, &release.lang),
+        preferences_url => footer_preferences_url(config, key, &address, &release.lang),
         update,
     };
     let render = |template: &'static str| {

@@ -5,6 +5,7 @@ pub mod compose;
 pub mod decision;
 pub mod dkim;
 mod inline;
+pub mod notice;
 pub mod outbox;
 pub mod pipeline;
 pub mod policy;

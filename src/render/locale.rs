@@ -118,6 +118,40 @@ pub struct Labels {
     pub confirm_subject: Text,
     pub confirm_text: Text,
     pub confirm_ignore: Text,
+    /// The preferences page (a mail's footer links to it): its heading (and the footer's
+    /// link), the line under it (`{organisation}`, `{address}` masked), its fieldsets, the
+    /// choices "every topic/language", the two deliveries, and the save button and its
+    /// answer.
+    pub preferences: Text,
+    pub preferences_text: Text,
+    /// Said when the choices shown are the press office's list's, not the reader's own.
+    pub preferences_from_list: Text,
+    pub all_topics: Text,
+    pub all_languages: Text,
+    pub delivery: Text,
+    pub delivery_each: Text,
+    pub delivery_digest: Text,
+    pub save: Text,
+    pub saved: Text,
+    /// Pause and resume, and what a paused page says.
+    pub pause: Text,
+    pub resume: Text,
+    pub paused_text: Text,
+    /// An address that unsubscribed (or was erased): what the page says, its button, and
+    /// the answer (a confirmation mail went to the address).
+    pub opted_out_text: Text,
+    pub subscribe_again: Text,
+    pub confirm_sent: Text,
+    /// Their data: the section, its two buttons, and the answers (a mail went to them).
+    pub your_data: Text,
+    pub send_data: Text,
+    pub data_sent: Text,
+    pub erase: Text,
+    pub erase_sent: Text,
+    /// The erase link's page (from that mail): the question, and the page after it.
+    pub erase_ask: Text,
+    pub erased: Text,
+    pub erased_text: Text,
     #[serde(skip)]
     style: Style,
 }
@@ -243,6 +277,40 @@ const SV: Labels = Labels {
     confirm_ignore: Cow::Borrowed(
         "Var det inte du? Strunta då i det här mejlet: utan bekräftelse skickar vi ingenting mer till adressen.",
     ),
+    preferences: Cow::Borrowed("Dina inställningar"),
+    preferences_text: Cow::Borrowed("Välj vad {organisation} skickar till {address}."),
+    preferences_from_list: Cow::Borrowed(
+        "Valen nedan är pressavdelningens för dig. Sparar du egna val gäller dina.",
+    ),
+    all_topics: Cow::Borrowed("Alla ämnen"),
+    all_languages: Cow::Borrowed("Alla språk"),
+    delivery: Cow::Borrowed("Hur vill du få pressmeddelanden?"),
+    delivery_each: Cow::Borrowed("Varje pressmeddelande när det publiceras"),
+    delivery_digest: Cow::Borrowed("En sammanfattning om dagen"),
+    save: Cow::Borrowed("Spara mina val"),
+    saved: Cow::Borrowed("Dina val är sparade."),
+    pause: Cow::Borrowed("Pausa utskicken"),
+    resume: Cow::Borrowed("Fortsätt skicka till mig"),
+    paused_text: Cow::Borrowed("Utskicken till {address} är pausade."),
+    opted_out_text: Cow::Borrowed("{address} får inga pressmeddelanden från {organisation}."),
+    subscribe_again: Cow::Borrowed("Prenumerera igen"),
+    confirm_sent: Cow::Borrowed(
+        "Vi har skickat ett mejl till {address}. Följ länken i det för att bekräfta.",
+    ),
+    your_data: Cow::Borrowed("Dina uppgifter"),
+    send_data: Cow::Borrowed("Mejla mig mina uppgifter"),
+    data_sent: Cow::Borrowed("Vi har mejlat allt vi har om {address} till den adressen."),
+    erase: Cow::Borrowed("Radera mina uppgifter"),
+    erase_sent: Cow::Borrowed(
+        "Vi har skickat ett mejl till {address}. Följ länken i det för att radera dina uppgifter.",
+    ),
+    erase_ask: Cow::Borrowed(
+        "Vill du att {organisation} raderar allt om {address}? Du får inga fler pressmeddelanden.",
+    ),
+    erased: Cow::Borrowed("Dina uppgifter är raderade"),
+    erased_text: Cow::Borrowed(
+        "{organisation} har raderat allt om {address} och skickar inget mer dit.",
+    ),
     style: Style::Swedish,
 };
 
@@ -349,6 +417,38 @@ const EN: Labels = Labels {
     ),
     confirm_ignore: Cow::Borrowed(
         "Wasn't you? Then ignore this email: without a confirmation we send nothing more to the address.",
+    ),
+    preferences: Cow::Borrowed("Your preferences"),
+    preferences_text: Cow::Borrowed("Choose what {organisation} sends to {address}."),
+    preferences_from_list: Cow::Borrowed(
+        "These are the press office's choices for you. Save your own and yours apply.",
+    ),
+    all_topics: Cow::Borrowed("All topics"),
+    all_languages: Cow::Borrowed("All languages"),
+    delivery: Cow::Borrowed("How do you want press releases?"),
+    delivery_each: Cow::Borrowed("Each press release as it is published"),
+    delivery_digest: Cow::Borrowed("A daily digest"),
+    save: Cow::Borrowed("Save my choices"),
+    saved: Cow::Borrowed("Your choices are saved."),
+    pause: Cow::Borrowed("Pause mail"),
+    resume: Cow::Borrowed("Resume mail"),
+    paused_text: Cow::Borrowed("Mail to {address} is paused."),
+    opted_out_text: Cow::Borrowed("{address} receives no press releases from {organisation}."),
+    subscribe_again: Cow::Borrowed("Subscribe again"),
+    confirm_sent: Cow::Borrowed("We have sent an email to {address}. Follow its link to confirm."),
+    your_data: Cow::Borrowed("Your data"),
+    send_data: Cow::Borrowed("Email me my data"),
+    data_sent: Cow::Borrowed("We have emailed everything we hold about {address} to that address."),
+    erase: Cow::Borrowed("Delete my data"),
+    erase_sent: Cow::Borrowed(
+        "We have sent an email to {address}. Follow its link to delete your data.",
+    ),
+    erase_ask: Cow::Borrowed(
+        "Do you want {organisation} to delete everything about {address}? You will receive no more press releases.",
+    ),
+    erased: Cow::Borrowed("Your data is deleted"),
+    erased_text: Cow::Borrowed(
+        "{organisation} has deleted everything about {address} and sends nothing more there.",
     ),
     style: Style::English,
 };

@@ -6,6 +6,7 @@ pub mod feed;
 pub mod guard;
 pub mod images;
 pub mod locale;
+pub mod preferences;
 pub mod share;
 pub mod signup;
 pub mod sitemap;

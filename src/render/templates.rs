@@ -71,6 +71,12 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "confirm-mail.html",
         include_str!("templates/confirm-mail.html"),
     ),
+    // A mail's preferences link (`render::preferences`).
+    (
+        "preferences.html",
+        include_str!("templates/preferences.html"),
+    ),
+    ("erase.html", include_str!("templates/erase.html")),
 ];
 
 pub struct Templates {

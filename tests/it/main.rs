@@ -24,6 +24,7 @@ mod mail;
 mod mail_faults;
 mod owner;
 mod pipeline;
+mod preferences;
 mod press_kit;
 mod search;
 mod signup;
