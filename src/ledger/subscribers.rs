@@ -52,8 +52,9 @@ pub struct SignupRow {
     pub expires_at: DateTime<Utc>,
 }
 
-/// What a confirmation link did.
+/// What a confirmation link did. (Made once per click: the row is not boxed.)
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Confirmed {
     /// The subscriber is written (new, or their choices replaced).
     Subscribed(SubscriberRow),
@@ -75,7 +76,7 @@ fn instant(s: String) -> rusqlite::Result<DateTime<Utc>> {
         })
 }
 
-fn subscriber_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriberRow> {
+pub(super) fn subscriber_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriberRow> {
     Ok(SubscriberRow {
         address: r.get(0)?,
         email: r.get(1)?,
