@@ -18,6 +18,7 @@ use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeDelta, TimeZone, 
 use chrono_tz::Tz;
 use sha2::{Digest as _, Sha256};
 
+use crate::ledger::{Ledger, LedgerError, NewDigest};
 use crate::planner::{self, Visibility};
 use crate::release::Release;
 use crate::subscriber::Wants;
@@ -150,6 +151,46 @@ pub fn contents<'a>(
         .collect();
     out.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.slug.cmp(&b.slug)));
     out
+}
+
+/// How many subscribers one transaction of `make_batch` takes.
+pub const BATCH: usize = 500;
+
+/// Makes the digests of `period` for the next `BATCH` subscribers after `after` (by
+/// address) whose digest of it is still to be made, in one transaction; returns how many
+/// digests were queued and the last address taken (`None`: every subscriber is done).
+/// Made twice, a batch adds nothing (`Ledger::make_digests`).
+pub fn make_batch(
+    ledger: &mut Ledger,
+    published: &[Published<'_>],
+    period: DateTime<Utc>,
+    domain: &str,
+    after: &str,
+    at: DateTime<Utc>,
+) -> Result<(usize, Option<String>), LedgerError> {
+    let subscribers = ledger.digest_subscribers(period, after, BATCH)?;
+    let Some(last) = subscribers.last().map(|s| s.address.clone()) else {
+        return Ok((0, None));
+    };
+    let batch: Vec<NewDigest> = subscribers
+        .iter()
+        .map(|s| NewDigest {
+            address: s.address.clone(),
+            was_from: s.digest_from,
+            releases: contents(
+                published,
+                s.digest_from,
+                period,
+                &Wants::from_choices(&s.choices),
+            )
+            .iter()
+            .map(|r| r.id.clone())
+            .collect(),
+            message_id: message_id(&s.address, period, domain),
+        })
+        .collect();
+    let queued = ledger.make_digests(period, &batch, at)?;
+    Ok((queued, Some(last)))
 }
 
 /// Whether a release of a digest may still leave at `now` (checked as the digest is

@@ -103,6 +103,9 @@ pub enum ComposeError {
     },
     #[error("cannot build the message: {0}")]
     Build(#[from] lettre::error::Error),
+    /// A subscriber's address as stored no longer reads as one (it was checked at sign-up).
+    #[error("{0} is not an address a message can go to")]
+    Address(String),
     /// lettre writes the `Date` header through `httpdate`, which panics on an instant before
     /// 1970 or after 9999.
     #[error("{0} cannot be a message's Date (1970 to 9999 only)")]
@@ -111,7 +114,7 @@ pub enum ComposeError {
 
 /// `date` for the `Date` header, or an error where lettre would panic. The sender and
 /// `preview` pass the clock; only a clock set before 1970 meets the error.
-fn mail_date(date: DateTime<Utc>) -> Result<std::time::SystemTime, ComposeError> {
+pub(super) fn mail_date(date: DateTime<Utc>) -> Result<std::time::SystemTime, ComposeError> {
     let last = DateTime::<Utc>::from_timestamp(253_402_300_799, 999_999_999);
     if date < DateTime::UNIX_EPOCH || last.is_some_and(|last| date > last) {
         return Err(ComposeError::Date(date));
@@ -176,6 +179,21 @@ pub fn footer_unsubscribe_url(
     }
 }
 
+/// `List-Unsubscribe`'s value for `address` (lower-cased): the HTTPS link, and the
+/// `mailto:` one only to a mailbox named for it (`[subscribe]`), which an MTA pipes into
+/// `pressroom unsubscribe --from-mail`; never the reply_to or from, a person's inbox, where
+/// an unsubscribe request would wait for someone to act on it.
+pub(super) fn list_unsubscribe(config: &Config, key: &TokenKey, address: &str) -> String {
+    let unsubscribe = unsubscribe_url(config, key, address);
+    match &config.subscribe.unsubscribe_mailbox {
+        Some(mailbox) => format!(
+            "<{unsubscribe}>, <mailto:{mailbox}?subject=unsubscribe%20{}>",
+            key.token(address)
+        ),
+        None => format!("<{unsubscribe}>"),
+    }
+}
+
 /// A composed message and the parts it was made of, for previews.
 pub struct Composed {
     pub message: Message,
@@ -198,7 +216,6 @@ pub fn compose(
         "" => labels.greeting_anonymous.to_string(),
         name => format!("{} {name},", labels.greeting),
     };
-    let unsubscribe = unsubscribe_url(config, key, &address);
     let update = matches!(letter.kind, Kind::Update { .. });
     // Why the reader gets it: their row's topics, as readers see them named.
     let topics: Vec<&str> = letter
@@ -242,16 +259,7 @@ pub fn compose(
         Some(display_name(&letter.recipient.name)).filter(|n| !n.is_empty()),
         envelope_address(&letter.recipient.email),
     );
-    // The mailto: unsubscribe only to a mailbox named for it ([subscribe]), which an MTA
-    // pipes into `pressroom unsubscribe --from-mail`; never the reply_to or from, a
-    // person's inbox, where an unsubscribe request would wait for someone to act on it.
-    let list_unsubscribe = match &config.subscribe.unsubscribe_mailbox {
-        Some(mailbox) => format!(
-            "<{unsubscribe}>, <mailto:{mailbox}?subject=unsubscribe%20{}>",
-            key.token(&address)
-        ),
-        None => format!("<{unsubscribe}>"),
-    };
+    let list_unsubscribe = list_unsubscribe(config, key, &address);
     let from = &config.mail.from;
     let mut builder = Message::builder()
         .from(Mailbox::new(
@@ -305,7 +313,7 @@ pub const MAX_DISPLAY_NAME: usize = 100;
 
 /// The media list's name as `To:` shows it: trimmed, at most `MAX_DISPLAY_NAME`
 /// characters.
-fn display_name(name: &str) -> String {
+pub(super) fn display_name(name: &str) -> String {
     let name = name.trim();
     match name.char_indices().nth(MAX_DISPLAY_NAME) {
         None => name.to_string(),
@@ -317,7 +325,7 @@ fn display_name(name: &str) -> String {
 /// its ASCII form (punycode, UTS #46), which every server takes, where the Unicode form
 /// needs a server that takes SMTPUTF8. The local part stays as written: it has no ASCII
 /// form (`transport` fails it at once on a server without SMTPUTF8).
-fn envelope_address(email: &Address) -> Address {
+pub(super) fn envelope_address(email: &Address) -> Address {
     let domain = email.domain();
     if domain.is_ascii() {
         return email.clone();
@@ -330,7 +338,7 @@ fn envelope_address(email: &Address) -> Address {
 }
 
 /// One part's body, encoded for the way it travels.
-fn encode(text: &str, transfer: Transfer) -> Body {
+pub(super) fn encode(text: &str, transfer: Transfer) -> Body {
     match transfer {
         Transfer::EightBitMime => as_is(text).unwrap_or_else(|| Body::new(text.to_string())),
         Transfer::SevenBit => Body::new(text.to_string()),
@@ -377,7 +385,7 @@ fn as_is(text: &str) -> Option<Body> {
 macro_rules! ascii_header {
     ($name:ident, $header:literal) => {
         #[derive(Debug, Clone)]
-        struct $name(String);
+        pub(super) struct $name(pub(super) String);
 
         impl Header for $name {
             fn name() -> HeaderName {
@@ -401,7 +409,7 @@ ascii_header!(ContentLanguage, "Content-Language");
 
 /// RFC 8058: the unsubscribe link takes a one-click POST.
 #[derive(Debug, Clone)]
-struct ListUnsubscribePost;
+pub(super) struct ListUnsubscribePost;
 
 impl Header for ListUnsubscribePost {
     fn name() -> HeaderName {

@@ -58,6 +58,9 @@ pub struct Labels {
     pub why_all: Text,
     /// The mail's footer: before the organisation and the From address.
     pub sent_by: Text,
+    /// The digest's footer: why the reader gets it (`{organisation}` filled in). Its
+    /// subject and heading are `releases` and the day (`Pressmeddelanden 5 december 2026`).
+    pub digest_why: Text,
     /// Between the last two of a list (`Prostitution och Människohandel`).
     pub and: Text,
     /// The unsubscribe page's question; `{organisation}` and `{address}` (shown masked:
@@ -174,6 +177,9 @@ const SV: Labels = Labels {
     not_found_text: Cow::Borrowed(
         "Sidan du söker finns inte här. Sök bland pressmeddelandena eller gå till startsidan.",
     ),
+    digest_why: Cow::Borrowed(
+        "Du får den här sammanställningen eftersom du prenumererar på pressmeddelanden från {organisation}.",
+    ),
     style: Style::Swedish,
 };
 
@@ -242,6 +248,9 @@ const EN: Labels = Labels {
     not_found: Cow::Borrowed("Page not found"),
     not_found_text: Cow::Borrowed(
         "The page you are looking for is not here. Search the press releases or go to the front page.",
+    ),
+    digest_why: Cow::Borrowed(
+        "You get this digest because you subscribed to press releases from {organisation}.",
     ),
     style: Style::English,
 };
