@@ -26,7 +26,7 @@ use crate::subscriber::Wants;
 /// How long after its instant a period's digests are made: the daemon's build at a lift
 /// records the release this much late at most and it still counts as published at its
 /// date.
-pub const LAG: TimeDelta = TimeDelta::minutes(1);
+pub const LAG: TimeDelta = TimeDelta::seconds(10);
 
 /// The digest's periods: the fire instants of `[subscribe] digest` in the site's zone,
 /// read on the wall clock: a local time the clocks skip (spring forward) fires as if they

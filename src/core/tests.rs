@@ -352,7 +352,7 @@ fn digest_core() -> Core {
     c
 }
 
-/// A period's digests are made once, a minute after it (`digest::LAG`), and the core
+/// A period's digests are made once, ten seconds after it (`digest::LAG`), and the core
 /// wakes for that; at start it makes the latest period's (which makes nothing twice); a
 /// clock that jumps over three periods makes one, of the latest.
 #[test]
@@ -367,7 +367,7 @@ fn each_period_is_made_once_and_a_jump_over_several_makes_the_latest() {
         }]
     );
     assert_eq!(c.plan_digests(None, start), []);
-    let made = t("2026-12-06T06:01:00.001Z");
+    let made = t("2026-12-06T06:00:10.001Z");
     assert_eq!(c.next_wakeup(), Some(made));
     assert_eq!(c.plan_digests(None, made - TimeDelta::milliseconds(1)), []);
     assert_eq!(
@@ -391,7 +391,7 @@ fn each_period_is_made_once_and_a_jump_over_several_makes_the_latest() {
 #[test]
 fn waiting_digests_leave_when_due_one_run_at_a_time() {
     let mut c = digest_core();
-    let now = t("2026-12-05T06:01:00.001Z");
+    let now = t("2026-12-05T06:00:10.001Z");
     assert_eq!(c.plan_digests(None, now).len(), 1);
     let due = Some(now);
     assert_eq!(c.plan_digests(due, now), [Action::SendDigests]);

@@ -103,7 +103,8 @@ pub fn compose(
         .parse()
         .map_err(|_| ComposeError::Address(letter.email.to_string()))?;
     let from_domain = config.mail.from.email.domain().to_string();
-    let subject = format!("{}{heading}", config.mail.subject_prefix);
+    // Not `subject_prefix` (`Pressmeddelande: `): the heading says what it is.
+    let subject = heading.clone();
     let to = Mailbox::new(
         Some(compose::display_name(letter.name)).filter(|n| !n.is_empty()),
         compose::envelope_address(&email),
