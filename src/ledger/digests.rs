@@ -96,6 +96,21 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// How many subscribers take a digest now (not paused, not opted out) whose
+    /// digest of `period` is still to be made: `schedule`'s count.
+    pub fn digest_subscriber_count(&self, period: DateTime<Utc>) -> Result<usize, LedgerError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM subscribers s
+                 WHERE s.delivery = 'digest' AND s.paused = 0 AND s.digest_from < ?1
+                   AND NOT EXISTS (SELECT 1 FROM optouts o WHERE o.address = s.address)",
+                [ts(&period)],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(self.err())
+    }
+
     /// Makes a batch of digests of `period` in one transaction: each subscriber whose
     /// `digest_from` is still `was_from` has it moved to the period and, if it holds
     /// releases, its row queued (at most one per address and period: the key). Returns how

@@ -190,3 +190,56 @@ fn a_digest_subscriber_gets_exactly_the_matching_releases_at_each_digest_instant
         );
     }
 }
+
+/// `schedule` names the next digest among the rest, with how many subscribers take one;
+/// `status` counts the digests by state.
+#[test]
+fn schedule_shows_the_next_digest_and_status_counts_digests() {
+    let p = Project::empty();
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).expect("instant").to_utc();
+    let before = at("2026-12-04T06:00:00Z");
+    {
+        let mut ledger = Ledger::open_in(&p.path().join("state")).expect("ledger");
+        for address in ["ada@example.org", "bo@example.org"] {
+            ledger
+                .put_subscriber(&subscriber(address, "", "digest", before))
+                .expect("subscriber");
+        }
+        ledger
+            .put_subscriber(&subscriber("di@example.org", "", "each", before))
+            .expect("subscriber");
+        ledger
+            .make_digests(
+                at("2026-12-04T06:00:00Z"),
+                &[pressroom::ledger::NewDigest {
+                    address: "ada@example.org".into(),
+                    was_from: before,
+                    releases: vec!["r".into()],
+                    message_id: "<d@example.org>".into(),
+                }],
+                before,
+            )
+            .expect("a digest");
+    }
+    let o = p.run(&[
+        "schedule",
+        "--from",
+        "2026-12-05T00:00:00+01:00",
+        "--until",
+        "2026-12-06T00:00:00+01:00",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("2026-12-05 07:00 CET  digest   to 2 digest subscribers"),
+        "{out}"
+    );
+    let o = p.run(&["status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("(digests)") && l.ends_with("mail: 1 queued")),
+        "{out}"
+    );
+}
