@@ -13,6 +13,7 @@ pub mod core;
 pub mod cores;
 pub mod daemon;
 pub mod diagnostic;
+pub mod digest;
 pub mod http;
 pub mod lang;
 pub mod ledger;

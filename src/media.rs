@@ -276,24 +276,8 @@ pub fn exclusion_in(
     if r.delivery != channel {
         return Some(Exclusion::Delivery(r.delivery));
     }
-    // Topics compare by slug: `miljö`, `Miljö` and `MILJO` on the list all take "Miljö".
-    let takes = |t: &Topic| release.topics.iter().any(|u| u.slug() == t.slug());
-    if !r.topics.is_empty() && !r.topics.iter().any(takes) {
-        return Some(Exclusion::Topics {
-            takes: r.topics.clone(),
-            release: release.topics.clone(),
-        });
-    }
-    if !r.langs.is_empty()
-        && !r
-            .langs
-            .iter()
-            .any(|reads| reads.covers(&release.lang) || release.lang.covers(reads))
-    {
-        return Some(Exclusion::Language {
-            reads: r.langs.clone(),
-            release: release.lang.clone(),
-        });
+    if let Some(why) = wanted(release, &r.topics, &r.langs) {
+        return Some(why);
     }
     match mailed {
         Some(
@@ -306,6 +290,32 @@ pub fn exclusion_in(
             None
         }
     }
+}
+
+/// Whether choices of topics and languages take `release` (None) or why not: a topic in
+/// common, compared by slug (none chosen: every topic), and a language either way by
+/// RFC 4647 basic filtering (none chosen: every language). The part of `exclusion_in`
+/// about the release's content, also what a digest asks of each release it could hold.
+pub fn wanted(release: &Release, topics: &[Topic], langs: &[LangTag]) -> Option<Exclusion> {
+    // Topics compare by slug: `miljö`, `Miljö` and `MILJO` on the list all take "Miljö".
+    let takes = |t: &Topic| release.topics.iter().any(|u| u.slug() == t.slug());
+    if !topics.is_empty() && !topics.iter().any(takes) {
+        return Some(Exclusion::Topics {
+            takes: topics.to_vec(),
+            release: release.topics.clone(),
+        });
+    }
+    if !langs.is_empty()
+        && !langs
+            .iter()
+            .any(|reads| reads.covers(&release.lang) || release.lang.covers(reads))
+    {
+        return Some(Exclusion::Language {
+            reads: langs.to_vec(),
+            release: release.lang.clone(),
+        });
+    }
+    None
 }
 
 /// How many a release reaches and how many each reason leaves out, for `schedule` and the

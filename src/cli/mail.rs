@@ -607,6 +607,22 @@ pub fn status(config: &Config, json: bool) -> anyhow::Result<Outcome> {
             )?;
         }
     }
+    // The daily digests, all periods together (`report` is per release).
+    let mut digests = ledger.digest_counts()?;
+    if !digests.is_empty() {
+        digests.sort_by_key(|(state, _)| state.as_str());
+        let counts: Vec<String> = digests
+            .iter()
+            .map(|(state, n)| format!("{n} {}", state.as_str()))
+            .collect();
+        writeln!(
+            out,
+            "{:<28} {:<40} mail: {}",
+            "(digests)",
+            "",
+            counts.join(", ")
+        )?;
+    }
     Ok(Outcome::Ok)
 }
 

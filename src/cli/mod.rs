@@ -505,7 +505,25 @@ fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyho
     let invalid = media_diags.iter().filter(|d| d.is_error()).count();
     let opted_out = ledger.opted_out()?;
     let tz = config.site.timezone;
+    // The next digest in the span, among the rest in time order.
+    let mut digest = crate::digest::Periods::of(config)
+        .next_after(from)
+        .filter(|at| *at <= until)
+        .map(|at| -> anyhow::Result<_> { Ok((at, ledger.digest_subscriber_count(at)?)) })
+        .transpose()?;
+    let say_digest = |at: DateTime<Utc>, n: usize| -> anyhow::Result<()> {
+        let when = at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
+        say!(
+            "{when}  digest   to {} with what they chose since their last",
+            count(n, "digest subscriber")
+        );
+        Ok(())
+    };
+    let printed = digest.is_some();
     for p in &plan {
+        if let Some((at, n)) = digest.take_if(|(at, _)| *at < p.at) {
+            say_digest(at, n)?;
+        }
         let when = p.at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
         match p.what {
             Action::Publish => say!("{when}  publish  {}  {}", p.release.slug, p.release.title),
@@ -542,7 +560,10 @@ fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyho
             }
         }
     }
-    if plan.is_empty() {
+    if let Some((at, n)) = digest {
+        say_digest(at, n)?;
+    }
+    if plan.is_empty() && !printed {
         eprintln!(
             "nothing is published or mailed between {} and {}",
             from.with_timezone(&tz).format("%Y-%m-%d %H:%M"),

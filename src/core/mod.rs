@@ -14,6 +14,7 @@ pub mod schedule;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::digest::{self, Periods};
 use crate::ledger::Pending;
 use crate::mail::policy::Window;
 use crate::planner::{self, Visibility};
@@ -99,6 +100,13 @@ pub enum Action {
     StartMail(Vec<(String, u32)>),
     /// The release's file has been gone longer than `DELETED_GRACE`: cancel its waiting mail.
     Cancel(String),
+    /// Make the digests of this period (`[subscribe] digest`): one per digest subscriber
+    /// with something in it, and every digest subscriber's `digest_from` moved to it.
+    Digest { period: DateTime<Utc> },
+    /// Start a run that sends the waiting digests that are due; answer with
+    /// `Event::MailEnded`. Digests leave at their time, inside the dispatch window or not:
+    /// the office chose that time for them.
+    SendDigests,
 }
 
 /// Where a release with waiting mail stands in the build.
@@ -193,6 +201,14 @@ pub struct Core {
     /// As of the last `plan`.
     next_mail: Option<DateTime<Utc>>,
     next_gone: Option<DateTime<Utc>>,
+    /// The digest's periods (`None`: no digests, as in tests of other things).
+    periods: Option<Periods>,
+    /// The latest period whose digests this core had made.
+    digest_made: Option<DateTime<Utc>>,
+    /// As of the last `plan_digests`: when the next period's digests are made, and when
+    /// the first waiting digest may leave.
+    next_digest: Option<DateTime<Utc>>,
+    digest_mail: Option<DateTime<Utc>>,
 }
 
 impl Core {
@@ -208,7 +224,16 @@ impl Core {
             missing: Vec::new(),
             next_mail: None,
             next_gone: None,
+            periods: None,
+            digest_made: None,
+            next_digest: None,
+            digest_mail: None,
         }
+    }
+
+    /// The digest's periods, from the config (again after a reload).
+    pub fn set_periods(&mut self, periods: Periods) {
+        self.periods = Some(periods);
     }
 
     /// A reloaded config's dispatch window.
@@ -359,9 +384,50 @@ impl Core {
         actions
     }
 
+    /// After `plan`, given when the first waiting digest is due (`ledger::digests_due`):
+    /// makes the digests of the latest period `digest::LAG` past (once; at start, the
+    /// latest period before now, which makes nothing a second time), and starts a run of
+    /// the waiting digests when one is due and no mail run goes or backs off. A clock that
+    /// jumped over several periods makes one digest, of the latest: it holds everything
+    /// since each subscriber's last one.
+    pub fn plan_digests(
+        &mut self,
+        waiting: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let Some(periods) = &self.periods else {
+            return actions;
+        };
+        let ripe = now - digest::LAG - TimeDelta::milliseconds(1);
+        if let Some(period) = periods.latest_by(ripe)
+            && self.digest_made.is_none_or(|made| made < period)
+        {
+            self.digest_made = Some(period);
+            actions.push(Action::Digest { period });
+        }
+        self.next_digest = periods.next_after(ripe).map(digest::made_at);
+        if let MailState::BackingOff { until, .. } = self.mail
+            && until <= now
+        {
+            self.mail = MailState::Idle;
+        }
+        if actions.is_empty() && self.mail == MailState::Idle && waiting.is_some_and(|t| t <= now) {
+            self.mail = MailState::Running { since: now };
+            actions.push(Action::SendDigests);
+        }
+        self.digest_mail = match self.mail {
+            MailState::Running { .. } => None,
+            MailState::Idle => waiting.map(|t| t.max(now)),
+            MailState::BackingOff { until, .. } => waiting.map(|t| t.max(until)),
+        };
+        actions
+    }
+
     /// When the daemon must next act unless an event comes first: the next embargo lift,
     /// the next instant waiting mail may leave, the end of a deleted release's grace, or a
-    /// failed commit's retry, the next periodic rescan.
+    /// failed commit's retry, the next periodic rescan, the next period's digests, the
+    /// next waiting digest.
     pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
         [
             self.next_lift,
@@ -369,6 +435,8 @@ impl Core {
             self.next_gone,
             self.commit_retry,
             self.next_rescan,
+            self.next_digest,
+            self.digest_mail,
         ]
         .into_iter()
         .flatten()

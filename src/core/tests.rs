@@ -341,3 +341,65 @@ fn a_rescan_due_with_a_lift_still_builds_the_lift_and_what_it_finds_is_acted_on(
         [Action::Reload, Action::Build]
     );
 }
+
+/// A core with a digest at 07:00 Stockholm time every day.
+fn digest_core() -> Core {
+    let mut c = core();
+    c.set_periods(Periods {
+        schedule: "0 0 7 * * *".parse().expect("cron"),
+        tz: chrono_tz::Europe::Stockholm,
+    });
+    c
+}
+
+/// A period's digests are made once, ten seconds after it (`digest::LAG`), and the core
+/// wakes for that; at start it makes the latest period's (which makes nothing twice); a
+/// clock that jumps over three periods makes one, of the latest.
+#[test]
+fn each_period_is_made_once_and_a_jump_over_several_makes_the_latest() {
+    let mut c = digest_core();
+    // 10:00 on Saturday 5 December 2026 in Stockholm.
+    let start = t("2026-12-05T09:00:00Z");
+    assert_eq!(
+        c.plan_digests(None, start),
+        [Action::Digest {
+            period: t("2026-12-05T06:00:00Z")
+        }]
+    );
+    assert_eq!(c.plan_digests(None, start), []);
+    let made = t("2026-12-06T06:00:10.001Z");
+    assert_eq!(c.next_wakeup(), Some(made));
+    assert_eq!(c.plan_digests(None, made - TimeDelta::milliseconds(1)), []);
+    assert_eq!(
+        c.plan_digests(None, made),
+        [Action::Digest {
+            period: t("2026-12-06T06:00:00Z")
+        }]
+    );
+    let jumped = t("2026-12-09T12:00:00Z");
+    assert_eq!(
+        c.plan_digests(None, jumped),
+        [Action::Digest {
+            period: t("2026-12-09T06:00:00Z")
+        }]
+    );
+    assert_eq!(c.plan_digests(None, jumped), []);
+}
+
+/// Digests leave at once when due, outside the dispatch window too (Saturday), but never
+/// while a release's mail run goes: one run at a time.
+#[test]
+fn waiting_digests_leave_when_due_one_run_at_a_time() {
+    let mut c = digest_core();
+    let now = t("2026-12-05T06:00:10.001Z");
+    assert_eq!(c.plan_digests(None, now).len(), 1);
+    let due = Some(now);
+    assert_eq!(c.plan_digests(due, now), [Action::SendDigests]);
+    assert_eq!(c.mail(), MailState::Running { since: now });
+    assert_eq!(c.plan_digests(due, now), [], "it is running");
+    c.on_event(Event::MailEnded(MailEnd::Ran { unread: 0 }), now);
+    let retry = t("2026-12-05T06:06:00Z");
+    assert_eq!(c.plan_digests(Some(retry), now), []);
+    assert_eq!(c.next_wakeup(), Some(retry));
+    assert_eq!(c.plan_digests(Some(retry), retry), [Action::SendDigests]);
+}

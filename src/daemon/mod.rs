@@ -13,6 +13,7 @@
 mod alarm;
 mod announce;
 mod audience;
+mod digests;
 mod mailer;
 mod outbox;
 mod systemd;
@@ -126,6 +127,10 @@ struct Daemon {
     core: Core,
     /// Which releases' mail may leave now, as of the last plan: asked by mail runs.
     sendable: mailer::Sendable,
+    /// The releases as built, for a digest run's hand-off check (set while one runs).
+    shelf: digests::Shelf,
+    /// A digest run is the mail run going.
+    digest_running: bool,
     /// Held while the daemon runs (`state/daemon.lock`).
     _publisher: PublisherLock,
     /// The problems the last build reported (already logged).
@@ -177,7 +182,8 @@ impl Daemon {
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             interval
         });
-        let core = Core::new(Window::of(&config));
+        let mut core = Core::new(Window::of(&config));
+        core.set_periods(crate::digest::Periods::of(&config));
         Ok(Daemon {
             config_path,
             config,
@@ -207,6 +213,8 @@ impl Daemon {
             watchdog,
             core,
             sendable: mailer::Sendable::default(),
+            shelf: digests::Shelf::default(),
+            digest_running: false,
             _publisher: publisher,
             reported: Default::default(),
             tracker,
@@ -306,6 +314,7 @@ impl Daemon {
                     continue;
                 }
                 Input::Sent(result) => {
+                    self.digest_running = false;
                     let end = self.sent(result, now);
                     self.turn(core::Event::MailEnded(end), now);
                 }
@@ -388,6 +397,8 @@ impl Daemon {
                 }
                 self.start_mail(due);
             }
+            Action::Digest { period } => self.make_digests(period, now),
+            Action::SendDigests => self.start_digests(),
             Action::Cancel(id) => match self.ledger.call(move |l| l.cancel(&id, None, now)) {
                 Ok(n) => tracing::info!(
                     cancelled = n,
@@ -715,6 +726,7 @@ impl Daemon {
                             .with_history(history, Recording::Record);
                         self.shared.set_site(http::Site::of(&config));
                         self.core.set_window(Window::of(&config));
+                        self.core.set_periods(crate::digest::Periods::of(&config));
                         self.config = config;
                         tracing::info!("config reloaded");
                         // The folders may have moved.
@@ -810,6 +822,7 @@ impl Daemon {
                 self.turn(event, now);
             }
         }
+        self.plan_digests(now);
         let at = self.core.next_wakeup();
         if let Err(e) = self.alarm.set(schedule::alarm_at(at, now)) {
             tracing::error!("cannot arm the wall-clock timer: {e}");
@@ -828,6 +841,68 @@ impl Daemon {
             });
         }
         systemd::status(&status);
+    }
+
+    /// The digests: a period's made when due, the waiting ones sent when due (after any
+    /// made in this turn).
+    fn plan_digests(&mut self, now: DateTime<Utc>) {
+        if self.digest_running {
+            self.shelf.set(self.builder.releases());
+        }
+        for _ in 0..2 {
+            let waiting = match self.ledger.call(|l| l.digests_due()) {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::error!("cannot read the waiting digests: {e}");
+                    self.metrics.error("mail", now);
+                    None
+                }
+            };
+            let actions = self.core.plan_digests(waiting, now);
+            let made = actions.iter().any(|a| matches!(a, Action::Digest { .. }));
+            for action in actions {
+                if let Some(event) = self.perform(action, now) {
+                    self.turn(event, now);
+                }
+            }
+            if !made {
+                break;
+            }
+        }
+    }
+
+    /// Makes the digests of `period` (each subscriber's once: the ledger's key).
+    fn make_digests(&mut self, period: DateTime<Utc>, now: DateTime<Utc>) {
+        let releases: Vec<_> = self.builder.releases().cloned().collect();
+        match digests::make(&self.ledger, &self.config, releases, period, now) {
+            Ok(queued) => tracing::info!(
+                period = %period.with_timezone(&self.config.site.timezone).to_rfc3339(),
+                queued,
+                "digests made"
+            ),
+            Err(e) => {
+                // Nothing is lost: each subscriber's next digest holds it all.
+                tracing::error!("cannot make the digests of {period}: {e}");
+                self.metrics.error("mail", now);
+            }
+        }
+    }
+
+    fn start_digests(&mut self) {
+        self.shelf.set(self.builder.releases());
+        self.digest_running = true;
+        let job = digests::Job {
+            config: self.config.clone(),
+            ledger: self.ledger.clone(),
+            key: self.key.clone(),
+            stop: self.stop.clone(),
+            credentials: crate::config::credentials_dir(),
+            shelf: self.shelf.clone(),
+        };
+        let done = self.sent_tx.clone();
+        self.tracker.spawn_blocking(move || {
+            let _ = done.send(digests::run(job));
+        });
     }
 
     fn start_mail(&mut self, dispatches: Vec<(Arc<crate::release::Release>, u32)>) {

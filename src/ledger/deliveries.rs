@@ -44,7 +44,7 @@ impl DeliveryState {
         }
     }
 
-    fn parse(s: &str) -> DeliveryState {
+    pub(super) fn parse(s: &str) -> DeliveryState {
         DeliveryState::ALL
             .into_iter()
             .find(|d| d.as_str() == s)

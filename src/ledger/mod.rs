@@ -8,6 +8,7 @@
 
 mod audience;
 mod deliveries;
+mod digests;
 mod erasure;
 mod identities;
 mod lock;
@@ -23,6 +24,7 @@ mod tests_sent;
 pub use crate::release::revision::Notice;
 pub use audience::{AudienceRow, Filling, MEDIA, Skipped, SourceState};
 pub use deliveries::{Decided, Delivery, DeliveryState, Due, Outcome, Pending};
+pub use digests::{DigestRow, NewDigest};
 pub use erasure::{Export, OptedOut};
 pub use lock::{LockError, PublisherLock, SendLock};
 pub use optouts::OptOutSource;
@@ -217,6 +219,25 @@ const MIGRATIONS: &[&str] = &[
         last_mail TEXT NOT NULL
     ) STRICT;
     CREATE INDEX signup_limits_age ON signup_limits (last_mail);",
+    // Digests (`digests.rs`): one per (subscriber address, period), exactly once, with the
+    // release ids it holds and a delivery's state; `digests_waiting` is what the daemon
+    // asks at every plan.
+    "CREATE TABLE digests (
+        address TEXT NOT NULL,
+        period TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'unknown', 'cancelled')),
+        releases TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt TEXT,
+        last_reply TEXT,
+        queued_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        sent_at TEXT,
+        PRIMARY KEY (address, period)
+    ) STRICT;
+    CREATE INDEX digests_waiting ON digests (state, period, address)
+        WHERE state IN ('queued', 'deferred', 'unknown', 'sending');",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";

@@ -52,8 +52,9 @@ pub struct SignupRow {
     pub expires_at: DateTime<Utc>,
 }
 
-/// What a confirmation link did.
+/// What a confirmation link did. (Made once per click: the row is not boxed.)
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Confirmed {
     /// The subscriber is written (new, or their choices replaced).
     Subscribed(Box<SubscriberRow>),
@@ -75,7 +76,7 @@ fn instant(s: String) -> rusqlite::Result<DateTime<Utc>> {
         })
 }
 
-fn subscriber_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriberRow> {
+pub(super) fn subscriber_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubscriberRow> {
     Ok(SubscriberRow {
         address: r.get(0)?,
         email: r.get(1)?,
@@ -115,7 +116,9 @@ fn upsert(tx: &rusqlite::Transaction<'_>, row: &SubscriberRow) -> rusqlite::Resu
             "INSERT INTO subscribers ({SUBSCRIBER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (address) DO UPDATE SET email = excluded.email, name = excluded.name,
                outlet = excluded.outlet, topics = excluded.topics, langs = excluded.langs,
-               delivery = excluded.delivery, paused = excluded.paused, updated_at = excluded.updated_at"
+               delivery = excluded.delivery, paused = excluded.paused, updated_at = excluded.updated_at,
+               digest_from = CASE WHEN subscribers.delivery <> 'digest' AND excluded.delivery = 'digest'
+                                  THEN excluded.digest_from ELSE subscribers.digest_from END"
         ),
         params![
             row.address,
@@ -196,7 +199,9 @@ impl Ledger {
     }
 
     /// Writes a subscriber's choices (the preferences page): a new row keeps
-    /// `confirmed_at` and `digest_from` as given, an existing one keeps its own.
+    /// `confirmed_at` and `digest_from` as given, an existing one keeps its own — but for
+    /// a switch from each release to the digest, whose first digest starts at the switch
+    /// (`digest_from` as given): what they were mailed one by one is not sent again.
     pub fn put_subscriber(&mut self, row: &SubscriberRow) -> Result<(), LedgerError> {
         let err = self.err_owned();
         let tx = self.write()?;
@@ -339,6 +344,48 @@ mod tests {
             created_at: t("2026-12-05T10:00:00Z"),
             expires_at: t(expires),
         }
+    }
+
+    /// A switch from each release to the digest starts the digest at the switch; any
+    /// other change of choices keeps where the digest stands.
+    #[test]
+    fn a_switch_to_the_digest_starts_it_at_the_switch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open_in(dir.path()).unwrap();
+        let confirmed = t("2026-12-01T10:00:00Z");
+        let mut row = SubscriberRow {
+            address: "ada@example.org".into(),
+            email: "ada@example.org".into(),
+            name: "Ada".into(),
+            outlet: String::new(),
+            choices: Choices {
+                topics: String::new(),
+                langs: String::new(),
+                delivery: "each".into(),
+            },
+            paused: false,
+            confirmed_at: confirmed,
+            updated_at: confirmed,
+            digest_from: confirmed,
+        };
+        l.put_subscriber(&row).unwrap();
+        let switched = t("2026-12-03T09:00:00Z");
+        row.choices.delivery = "digest".into();
+        row.updated_at = switched;
+        row.digest_from = switched;
+        l.put_subscriber(&row).unwrap();
+        assert_eq!(
+            l.subscriber("ada@example.org")
+                .unwrap()
+                .unwrap()
+                .digest_from,
+            switched
+        );
+        row.choices.topics = "Sport".into();
+        row.digest_from = t("2026-12-04T09:00:00Z");
+        l.put_subscriber(&row).unwrap();
+        let held = l.subscriber("ada@example.org").unwrap().unwrap();
+        assert_eq!((held.digest_from, held.confirmed_at), (switched, confirmed));
     }
 
     /// A link confirms once; a second click, an expired link and an unknown one write

@@ -103,6 +103,9 @@ pub enum ComposeError {
     },
     #[error("cannot build the message: {0}")]
     Build(#[from] lettre::error::Error),
+    /// A subscriber's address as stored no longer reads as one (it was checked at sign-up).
+    #[error("{0} is not an address a message can go to")]
+    Address(String),
     /// lettre writes the `Date` header through `httpdate`, which panics on an instant before
     /// 1970 or after 9999.
     #[error("{0} cannot be a message's Date (1970 to 9999 only)")]
@@ -193,6 +196,21 @@ pub fn footer_preferences_url(
     }
 }
 
+/// `List-Unsubscribe`'s value for `address` (lower-cased): the HTTPS link, and the
+/// `mailto:` one only to a mailbox named for it (`[subscribe]`), which an MTA pipes into
+/// `pressroom unsubscribe --from-mail`; never the reply_to or from, a person's inbox, where
+/// an unsubscribe request would wait for someone to act on it.
+pub(super) fn list_unsubscribe(config: &Config, key: &TokenKey, address: &str) -> String {
+    let unsubscribe = unsubscribe_url(config, key, address);
+    match &config.subscribe.unsubscribe_mailbox {
+        Some(mailbox) => format!(
+            "<{unsubscribe}>, <mailto:{mailbox}?subject=unsubscribe%20{}>",
+            key.token(address)
+        ),
+        None => format!("<{unsubscribe}>"),
+    }
+}
+
 /// A composed message and the parts it was made of, for previews.
 pub struct Composed {
     pub message: Message,
@@ -215,7 +233,6 @@ pub fn compose(
         "" => labels.greeting_anonymous.to_string(),
         name => format!("{} {name},", labels.greeting),
     };
-    let unsubscribe = unsubscribe_url(config, key, &address);
     let update = matches!(letter.kind, Kind::Update { .. });
     // Why the reader gets it: their row's topics, as readers see them named.
     let topics: Vec<&str> = letter
@@ -260,16 +277,7 @@ pub fn compose(
         Some(display_name(&letter.recipient.name)).filter(|n| !n.is_empty()),
         envelope_address(&letter.recipient.email),
     );
-    // The mailto: unsubscribe only to a mailbox named for it ([subscribe]), which an MTA
-    // pipes into `pressroom unsubscribe --from-mail`; never the reply_to or from, a
-    // person's inbox, where an unsubscribe request would wait for someone to act on it.
-    let list_unsubscribe = match &config.subscribe.unsubscribe_mailbox {
-        Some(mailbox) => format!(
-            "<{unsubscribe}>, <mailto:{mailbox}?subject=unsubscribe%20{}>",
-            key.token(&address)
-        ),
-        None => format!("<{unsubscribe}>"),
-    };
+    let list_unsubscribe = list_unsubscribe(config, key, &address);
     let from = &config.mail.from;
     let mut builder = Message::builder()
         .from(Mailbox::new(
@@ -348,7 +356,7 @@ pub(crate) fn envelope_address(email: &Address) -> Address {
 }
 
 /// One part's body, encoded for the way it travels.
-fn encode(text: &str, transfer: Transfer) -> Body {
+pub(super) fn encode(text: &str, transfer: Transfer) -> Body {
     match transfer {
         Transfer::EightBitMime => as_is(text).unwrap_or_else(|| Body::new(text.to_string())),
         Transfer::SevenBit => Body::new(text.to_string()),
@@ -420,7 +428,7 @@ ascii_header!(AutoSubmitted, "Auto-Submitted");
 
 /// RFC 8058: the unsubscribe link takes a one-click POST.
 #[derive(Debug, Clone)]
-struct ListUnsubscribePost;
+pub(super) struct ListUnsubscribePost;
 
 impl Header for ListUnsubscribePost {
     fn name() -> HeaderName {

@@ -3,6 +3,7 @@
 
 pub mod compose;
 pub mod decision;
+pub mod digest;
 pub mod dkim;
 mod inline;
 pub mod notice;

@@ -58,6 +58,9 @@ pub struct Labels {
     pub why_all: Text,
     /// The mail's footer: before the organisation and the From address.
     pub sent_by: Text,
+    /// The digest's footer: why the reader gets it (`{organisation}` filled in). Its
+    /// subject and heading are `releases` and the day (`Pressmeddelanden 5 december 2026`).
+    pub digest_why: Text,
     /// Between the last two of a list (`Prostitution och Människohandel`).
     pub and: Text,
     /// The unsubscribe page's question; `{organisation}` and `{address}` (shown masked:
@@ -311,6 +314,9 @@ const SV: Labels = Labels {
     erased_text: Cow::Borrowed(
         "{organisation} har raderat allt om {address} och skickar inget mer dit.",
     ),
+    digest_why: Cow::Borrowed(
+        "Du får den här sammanställningen eftersom du prenumererar på pressmeddelanden från {organisation}.",
+    ),
     style: Style::Swedish,
 };
 
@@ -449,6 +455,9 @@ const EN: Labels = Labels {
     erased: Cow::Borrowed("Your data is deleted"),
     erased_text: Cow::Borrowed(
         "{organisation} has deleted everything about {address} and sends nothing more there.",
+    ),
+    digest_why: Cow::Borrowed(
+        "You get this digest because you subscribed to press releases from {organisation}.",
     ),
     style: Style::English,
 };

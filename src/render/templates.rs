@@ -25,6 +25,9 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("mail.txt", include_str!("templates/mail.txt")),
     ("mail.html", include_str!("templates/mail.html")),
+    // The daily digest (`mail::digest`).
+    ("digest.txt", include_str!("templates/digest.txt")),
+    ("digest.html", include_str!("templates/digest.html")),
     // The pages about one's subscription (`render::subscription`).
     (
         "subscription.html",

@@ -11,6 +11,7 @@ mod cli;
 mod corrections;
 mod crash;
 mod daemon;
+mod digests;
 mod dkim;
 mod embargo;
 mod feeds;

@@ -616,6 +616,8 @@ impl Sim {
                 self.mail_step(false);
                 None
             }
+            // This simulator sets no digest periods: the core never asks for these.
+            Action::Digest { .. } | Action::SendDigests => None,
             Action::Cancel(id) => {
                 let n = self.daemon().ledger.cancel(&id, None, now).expect("cancel");
                 self.note(format!("cancelled {n} of deleted {id}"));
