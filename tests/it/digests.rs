@@ -132,7 +132,7 @@ fn a_digest_subscriber_gets_exactly_the_matching_releases_at_each_digest_instant
             .collect::<Vec<_>>()
     };
     wait_for("Ada's first digest", Duration::from_secs(30), || {
-        adas().len() >= 1
+        !adas().is_empty()
     });
     let first = adas();
     assert_eq!(first.len(), 1, "{first:?}");
