@@ -20,6 +20,7 @@ mod html;
 mod http_edges;
 mod identity;
 mod incremental;
+mod journey;
 mod layers;
 mod mail;
 mod mail_faults;
