@@ -171,6 +171,21 @@ impl TokenKey {
         }
     }
 
+    /// A keyed hash of an address (hex), for records that must recognise an address
+    /// without holding it: the sign-up form's limit per address. Keyed so that nobody
+    /// holding the ledger can test guessed addresses against it.
+    pub fn limit_key(&self, address: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"pressroom signup limit v1\n");
+        mac.update(address.trim().to_lowercase().as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The format-1 MAC over an address.
     fn legacy_mac(&self, address: &str) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)

@@ -124,7 +124,8 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
     // and checks each claimed batch against it at hand-off: its memory does not grow with
     // the list.
     let (media, media_diags) = if args.dry_run {
-        MediaList::load(&config.paths.media, &config.site.lang)
+        let (media, diags) = MediaList::load(&config.paths.media, &config.site.lang);
+        (media.with_subscribers(&ledger.all_subscribers()?), diags)
     } else {
         (MediaList::default(), Vec::new())
     };

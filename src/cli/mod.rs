@@ -501,6 +501,7 @@ fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyho
         until,
     );
     let (media, media_diags) = MediaList::load(&config.paths.media, &config.site.lang);
+    let media = media.with_subscribers(&ledger.all_subscribers()?);
     let invalid = media_diags.iter().filter(|d| d.is_error()).count();
     let opted_out = ledger.opted_out()?;
     let tz = config.site.timezone;
@@ -579,14 +580,7 @@ fn preview(
                 .iter()
                 .find(|r| r.key() == key)
                 .cloned()
-                .unwrap_or(crate::media::Recipient {
-                    email: address,
-                    name: String::new(),
-                    outlet: String::new(),
-                    lang: None,
-                    topics: Vec::new(),
-                    line: 0,
-                })
+                .unwrap_or(crate::media::Recipient::unlisted(address))
         }
         None => media.targets(release).next().cloned().with_context(|| {
             format!(
@@ -714,6 +708,16 @@ fn check(config: &Config) -> anyhow::Result<Outcome> {
                 format!("the templates fail to render the preferences link's pages: {e}"),
             )
             .expected("templates that render every page the preferences link shows"),
+        );
+    }
+    // The sign-up pages and the confirmation mail, likewise.
+    if let Err(e) = crate::render::signup::check(config, &templates) {
+        diags.push(
+            Diagnostic::file(
+                &config.paths.templates,
+                format!("the templates fail to render the sign-up pages: {e}"),
+            )
+            .expected("templates that render every sign-up page and the confirmation mail"),
         );
     }
     print_diags(&diags);

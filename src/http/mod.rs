@@ -1,5 +1,6 @@
 //! The daemon's HTTP server (axum): the built site from `public/`, the unsubscribe pages,
-//! its one-click POST and the undo, `/search`, `/healthz` and `/metrics`; a miss gets the
+//! its one-click POST and the undo, the sign-up form's POST and the confirmation link
+//! (`signup`), `/search`, `/healthz` and `/metrics`; a miss gets the
 //! build's `404.html`. `serve` takes its listener and its
 //! shutdown trigger as arguments, so tests bind `127.0.0.1:0` and run the real server.
 //! Its limits (connections per address, requests per client, header bytes in flight) are
@@ -12,6 +13,7 @@ mod gzip;
 pub mod metrics;
 mod preferences;
 mod search;
+pub mod signup;
 mod unsubscribe;
 
 use std::sync::{Arc, RwLock};
@@ -85,6 +87,8 @@ pub struct Shared {
     search: search::Loaded,
     /// When the preferences pages last mailed each address (`preferences::Mailed`).
     mailed: preferences::Mailed,
+    /// Sign-ups on their way to `signup::work`, and the outbox's wake-up.
+    pub desk: signup::Desk,
 }
 
 impl Shared {
@@ -103,6 +107,7 @@ impl Shared {
             gzipped: gzip::Cache::default(),
             search: search::Loaded::default(),
             mailed: preferences::Mailed::default(),
+            desk: signup::Desk::default(),
         }
     }
 
@@ -158,6 +163,10 @@ pub fn router(shared: Arc<Shared>) -> App {
             "/resubscribe/{token}",
             get(preferences::again_show).post(preferences::again_act),
         )
+        .route("/subscribe", get(site).post(signup::post))
+        .route("/subscribe/", get(site).post(signup::post))
+        .route("/confirm/{token}", get(signup::ask).post(signup::confirm))
+        .layer(axum::extract::DefaultBodyLimit::max(signup::MAX_BODY))
         .fallback(site)
         .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(axum::middleware::from_fn(require_host))

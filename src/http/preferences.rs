@@ -4,7 +4,8 @@
 //! choices as their own (`subscribers`: a media-list journalist gets a row, which wins over
 //! the list's), pauses or resumes, leaves (an opt-out, source `preferences`), or mails the
 //! address — the one place a request made with a forwarded link is confirmed — their data,
-//! an erase link, or (once they left) a link that subscribes them again. Those links,
+//! an erase link, or (once they left) a link that subscribes them again (letters posted to
+//! the outbox, `mail::notice`). Those links,
 //! `/erase/<token>` and `/resubscribe/<token>`, carry their own sealed, expiring tokens
 //! (`optout::Purpose`) and likewise only ask on GET and act on POST.
 //!
@@ -29,6 +30,7 @@ use super::{Shared, Site};
 use crate::clock;
 use crate::ledger::{Choices, LedgerError, MEDIA, OptOutSource, SubscriberRow};
 use crate::mail::notice::{self, Notice};
+use crate::mail::outbox;
 use crate::optout::Purpose;
 use crate::release::{LangTag, Topic};
 use crate::render::preferences::{self as pages, Choice, Form, LinkPage, Standing};
@@ -388,13 +390,23 @@ pub async fn act(
                 Notice::ResubscribeLink { .. } => (pages::Notice::ConfirmSent, "again"),
             };
             // Pressed again within the minute: the same answer, no second mail.
-            if shared.mailed.admit(&address, kind, Instant::now())
-                && let Err(e) =
-                    notice::send(&site.config, &site.templates, &lang, &address, &mail, now).await
-            {
-                tracing::error!("cannot send a preferences page's mail: {e}");
-                shared.metrics.error("notice", clock::now());
-                return unavailable();
+            if shared.mailed.admit(&address, kind, Instant::now()) {
+                let letter = notice::letter(
+                    &site.config,
+                    &site.templates,
+                    &lang,
+                    &address,
+                    &mail,
+                    outbox::message_id(&site.config),
+                );
+                let posted = shared
+                    .ledger
+                    .call_async(move |l| outbox::post(l, &letter, now))
+                    .await;
+                if let Err(e) = posted {
+                    return failed(&shared, e);
+                }
+                shared.desk.wake.wake();
             }
             answer
         }

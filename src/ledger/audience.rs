@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::deliveries::ts;
-use super::{Ledger, LedgerError};
+use super::{Ledger, LedgerError, SubscriberRow};
 
 /// The media list's rows.
 pub const MEDIA: &str = "media";
@@ -42,6 +42,11 @@ pub struct AudienceRow {
     pub topics: String,
     /// The line of the source file it came from.
     pub line: u64,
+    /// `each` or `digest`: a media-list row takes each release.
+    pub delivery: String,
+    pub paused: bool,
+    /// A subscriber's own choices (the `subscribers` table), not a row of a source.
+    pub own: bool,
 }
 
 /// Where a source stands.
@@ -89,6 +94,9 @@ fn audience_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AudienceRow> {
         lang: r.get(4)?,
         topics: r.get(5)?,
         line: r.get::<_, i64>(6)? as u64,
+        delivery: "each".into(),
+        paused: false,
+        own: false,
     })
 }
 
@@ -97,6 +105,22 @@ fn erased_hashes(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<HashSet<Str
     let mut stmt = tx.prepare_cached("SELECT hash FROM erasures")?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     rows.collect()
+}
+
+/// A confirmed subscriber as a row of the audience: their own choices.
+fn own_row(s: SubscriberRow) -> AudienceRow {
+    AudienceRow {
+        address: s.address,
+        email: s.email,
+        name: s.name,
+        outlet: s.outlet,
+        lang: (!s.choices.langs.is_empty()).then_some(s.choices.langs),
+        topics: s.choices.topics,
+        line: 0,
+        delivery: s.choices.delivery,
+        paused: s.paused,
+        own: true,
+    }
 }
 
 impl Ledger {
@@ -291,8 +315,67 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
-    /// The current rows of `source` for these addresses (lower-cased), by address: what
-    /// the hand-off check of a claimed batch reads.
+    /// Up to `2 × limit` rows of the audience by address after `after` (`limit` of each
+    /// source at most): the rows of one
+    /// generation of the media list merged with the confirmed subscribers (read as they
+    /// are now), a subscriber's own choices in place of their media-list row. Returns the
+    /// rows and whether the audience is through. The batch ends where both sources have
+    /// been read to, so a walk that goes on after its last address misses nobody.
+    pub fn audience_batch(
+        &self,
+        generation: i64,
+        after: &str,
+        limit: usize,
+    ) -> Result<(Vec<AudienceRow>, bool), LedgerError> {
+        let limit = limit.max(1);
+        let media = self.audience_rows(MEDIA, generation, after, limit)?;
+        let own = self.subscribers(after, limit)?;
+        // A source that gave a full batch may go on past its last address: the merged
+        // batch stops there, and the next starts after it.
+        let bound = [
+            (media.len() == limit).then(|| media.last().map(|r| r.address.clone())),
+            (own.len() == limit).then(|| own.last().map(|r| r.address.clone())),
+        ]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .min();
+        let through = bound.is_none();
+        let mut rows: Vec<AudienceRow> = own.into_iter().map(own_row).collect();
+        let mut theirs: std::collections::HashSet<String> =
+            rows.iter().map(|r| r.address.clone()).collect();
+        for r in media {
+            // Beyond the bound a subscriber of the same address may not have been read.
+            if theirs.insert(r.address.clone()) {
+                rows.push(r);
+            }
+        }
+        if let Some(bound) = &bound {
+            rows.retain(|r| r.address <= *bound);
+        }
+        rows.sort_by(|a, b| a.address.cmp(&b.address));
+        // A media row whose subscriber lies beyond what was read of `subscribers`: only
+        // possible past the bound, which was cut off above.
+        Ok((rows, through))
+    }
+
+    /// Where each of these addresses (lower-cased) stands in the audience now: their own
+    /// choices if they subscribed, else their row of the media list's current generation.
+    /// What the hand-off check of a claimed batch reads.
+    pub fn audience_listed(
+        &self,
+        addresses: &[String],
+    ) -> Result<HashMap<String, AudienceRow>, LedgerError> {
+        let mut found = self.listed(MEDIA, addresses)?;
+        for address in addresses {
+            if let Some(s) = self.subscriber(address)? {
+                found.insert(address.clone(), own_row(s));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The current rows of `source` for these addresses (lower-cased), by address.
     pub fn listed(
         &self,
         source: &str,
@@ -455,6 +538,9 @@ mod tests {
             lang: None,
             topics: String::new(),
             line,
+            delivery: "each".into(),
+            paused: false,
+            own: false,
         }
     }
 
@@ -536,6 +622,76 @@ mod tests {
             .write_audience(MEDIA, g, &[row("A@example.org", 7)])
             .unwrap();
         assert_eq!(repeated, [Skipped::Repeated { line: 7, first: 2 }]);
+    }
+
+    /// The audience walked in small batches gives every address of the media list and
+    /// of the subscribers once, in order, a subscriber's own row in place of their media
+    /// row, whatever the batch size.
+    #[test]
+    fn a_walk_of_the_audience_merges_the_subscribers_once_whatever_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open_in(dir.path()).unwrap();
+        let at = t("2018-10-18T07:00:00Z");
+        let g = l.begin_audience(MEDIA).unwrap();
+        let media: Vec<AudienceRow> = ["a", "c", "d", "f", "g", "h"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| row(&format!("{n}@example.org"), i as u64 + 2))
+            .collect();
+        l.write_audience(MEDIA, g, &media).unwrap();
+        l.switch_audience(MEDIA, g, None, at).unwrap();
+        for n in ["b", "c", "e", "h", "i"] {
+            l.put_subscriber(&SubscriberRow {
+                address: format!("{n}@example.org"),
+                email: format!("{n}@example.org"),
+                name: "Own".into(),
+                outlet: String::new(),
+                choices: super::super::Choices {
+                    topics: String::new(),
+                    langs: String::new(),
+                    delivery: "each".into(),
+                },
+                paused: false,
+                confirmed_at: at,
+                updated_at: at,
+                digest_from: at,
+            })
+            .unwrap();
+        }
+        for limit in 1..=10 {
+            let mut after = String::new();
+            let mut seen = Vec::new();
+            loop {
+                let (rows, through) = l.audience_batch(g, &after, limit).unwrap();
+                assert!(rows.len() <= 2 * limit, "{limit}");
+                seen.extend(
+                    rows.iter()
+                        .map(|r| format!("{}{}", &r.address[..1], if r.own { "*" } else { "" })),
+                );
+                if through {
+                    break;
+                }
+                after = rows
+                    .last()
+                    .expect("a batch not through has rows")
+                    .address
+                    .clone();
+            }
+            assert_eq!(
+                seen,
+                ["a", "b*", "c*", "d", "e*", "f", "g", "h*", "i*"],
+                "batches of {limit}"
+            );
+        }
+        let listed = l
+            .audience_listed(&[
+                "c@example.org".into(),
+                "d@example.org".into(),
+                "z@example.org".into(),
+            ])
+            .unwrap();
+        assert!(listed["c@example.org"].own && !listed["d@example.org"].own);
+        assert!(!listed.contains_key("z@example.org"));
     }
 
     /// A fill's batch moves its place with the deliveries it inserts: applied again (a

@@ -247,6 +247,9 @@ mod tests {
             lang: None,
             topics: String::new(),
             line: 2,
+            delivery: "each".into(),
+            paused: false,
+            own: false,
         };
         let g = l.begin_audience(MEDIA).unwrap();
         l.write_audience(MEDIA, g, std::slice::from_ref(&row))

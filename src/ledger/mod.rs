@@ -12,6 +12,7 @@ mod erasure;
 mod identities;
 mod lock;
 mod optouts;
+mod outbox;
 mod owner;
 mod publications;
 mod revisions;
@@ -25,6 +26,7 @@ pub use deliveries::{Decided, Delivery, DeliveryState, Due, Outcome, Pending};
 pub use erasure::{Export, OptedOut};
 pub use lock::{LockError, PublisherLock, SendLock};
 pub use optouts::OptOutSource;
+pub use outbox::{Attachment, Letter, LetterOutcome, OutboxRow, OutboxState, Queued};
 pub use owner::{Handle, Owner};
 pub use publications::{History, MailDecision, Publication, Recorded, Seen};
 pub use seams::{Audience, Deliveries, OptOuts, Publishing, Sightings};
@@ -185,6 +187,36 @@ const MIGRATIONS: &[&str] = &[
         hash TEXT PRIMARY KEY,
         at TEXT NOT NULL
     ) STRICT;",
+    // The outbox (`outbox.rs`): transactional mail that leaves at once, whatever the
+    // dispatch window (a sign-up's confirmation first); its text and HTML, which carry a
+    // token, are blanked once it is sent or given up. And the sign-up form's limit per
+    // address: when a confirmation was last mailed to each keyed hash of an address.
+    "CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        address TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        name TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        text TEXT NOT NULL,
+        html TEXT NOT NULL,
+        attachments TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt TEXT NOT NULL,
+        last_reply TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+    ) STRICT;
+    CREATE INDEX outbox_waiting ON outbox (next_attempt) WHERE state IN ('queued', 'sending');
+    CREATE INDEX outbox_address ON outbox (address);
+    CREATE TABLE signup_limits (
+        key TEXT PRIMARY KEY,
+        last_mail TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX signup_limits_age ON signup_limits (last_mail);",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";

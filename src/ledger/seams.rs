@@ -69,13 +69,14 @@ pub trait Audience {
     ) -> Result<bool, LedgerError>;
     fn audience_unreadable(&mut self, source: &str, why: &str) -> Result<(), LedgerError>;
     fn prune_audience(&mut self, source: &str, limit: usize) -> Result<usize, LedgerError>;
-    fn audience_rows(
+    /// A batch of the media list's `generation` merged with the subscribers' own
+    /// choices, and whether the audience is through (`Ledger::audience_batch`).
+    fn audience_batch(
         &mut self,
-        source: &str,
         generation: i64,
         after: &str,
         limit: usize,
-    ) -> Result<Vec<AudienceRow>, LedgerError>;
+    ) -> Result<(Vec<AudienceRow>, bool), LedgerError>;
     fn filling(&mut self) -> Result<Vec<Filling>, LedgerError>;
     #[allow(clippy::too_many_arguments)]
     fn fill_batch(
@@ -153,7 +154,7 @@ impl Deliveries for Ledger {
         &mut self,
         addresses: &[String],
     ) -> Result<std::collections::HashMap<String, AudienceRow>, LedgerError> {
-        Ledger::listed(self, super::MEDIA, addresses)
+        Ledger::audience_listed(self, addresses)
     }
 }
 
@@ -187,14 +188,13 @@ impl Audience for Ledger {
     fn prune_audience(&mut self, source: &str, limit: usize) -> Result<usize, LedgerError> {
         Ledger::prune_audience(self, source, limit)
     }
-    fn audience_rows(
+    fn audience_batch(
         &mut self,
-        source: &str,
         generation: i64,
         after: &str,
         limit: usize,
-    ) -> Result<Vec<AudienceRow>, LedgerError> {
-        Ledger::audience_rows(self, source, generation, after, limit)
+    ) -> Result<(Vec<AudienceRow>, bool), LedgerError> {
+        Ledger::audience_batch(self, generation, after, limit)
     }
     fn filling(&mut self) -> Result<Vec<Filling>, LedgerError> {
         Ledger::filling(self)
@@ -258,15 +258,14 @@ impl Audience for Handle {
         let source = source.to_string();
         self.call(move |l| l.prune_audience(&source, limit))
     }
-    fn audience_rows(
+    fn audience_batch(
         &mut self,
-        source: &str,
         generation: i64,
         after: &str,
         limit: usize,
-    ) -> Result<Vec<AudienceRow>, LedgerError> {
-        let (source, after) = (source.to_string(), after.to_string());
-        self.call(move |l| l.audience_rows(&source, generation, &after, limit))
+    ) -> Result<(Vec<AudienceRow>, bool), LedgerError> {
+        let after = after.to_string();
+        self.call(move |l| l.audience_batch(generation, &after, limit))
     }
     fn filling(&mut self) -> Result<Vec<Filling>, LedgerError> {
         self.call(|l| l.filling())
@@ -366,7 +365,7 @@ impl Deliveries for Handle {
         addresses: &[String],
     ) -> Result<std::collections::HashMap<String, AudienceRow>, LedgerError> {
         let addresses = addresses.to_vec();
-        self.call(move |l| Ledger::listed(l, super::MEDIA, &addresses))
+        self.call(move |l| Ledger::audience_listed(l, &addresses))
     }
 }
 

@@ -52,13 +52,13 @@ pub struct SignupRow {
     pub expires_at: DateTime<Utc>,
 }
 
-/// What a confirmation link did.
-// One value per click of a link, moved once: its size does not matter.
-#[allow(clippy::large_enum_variant)]
+/// What a confirmation link did. One is returned per confirmation and never stored in
+/// bulk, so the row is not boxed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Confirmed {
     /// The subscriber is written (new, or their choices replaced).
-    Subscribed(SubscriberRow),
+    Subscribed(Box<SubscriberRow>),
     /// No sign-up has this token: used already, expired and purged, or never made.
     Unknown,
     /// The sign-up exists but its link expired: nothing written.
@@ -135,6 +135,32 @@ fn upsert(tx: &rusqlite::Transaction<'_>, row: &SubscriberRow) -> rusqlite::Resu
     )
 }
 
+/// A sign-up row, inside a transaction of the caller's (`add_signup`, and the outbox's
+/// `queue_confirmation`, which holds it together with its letter).
+pub(super) fn insert_signup(
+    tx: &rusqlite::Transaction<'_>,
+    token_hash: &str,
+    row: &SignupRow,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        &format!(
+            "INSERT INTO signups (token_hash, {SIGNUP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            token_hash,
+            row.address,
+            row.email,
+            row.name,
+            row.outlet,
+            row.choices.topics,
+            row.choices.langs,
+            row.choices.delivery,
+            ts(&row.created_at),
+            ts(&row.expires_at),
+        ],
+    )
+}
+
 impl Ledger {
     /// The confirmed subscriber at `address` (lower-cased), if any.
     pub fn subscriber(&self, address: &str) -> Result<Option<SubscriberRow>, LedgerError> {
@@ -166,6 +192,11 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// Every confirmed subscriber, by address (the command line's view of the audience).
+    pub fn all_subscribers(&self) -> Result<Vec<SubscriberRow>, LedgerError> {
+        self.subscribers("", i64::MAX as usize)
+    }
+
     /// Writes a subscriber's choices (the preferences page): a new row keeps
     /// `confirmed_at` and `digest_from` as given, an existing one keeps its own.
     pub fn put_subscriber(&mut self, row: &SubscriberRow) -> Result<(), LedgerError> {
@@ -179,24 +210,7 @@ impl Ledger {
     pub fn add_signup(&mut self, token_hash: &str, row: &SignupRow) -> Result<(), LedgerError> {
         let err = self.err_owned();
         let tx = self.write()?;
-        tx.execute(
-            &format!(
-                "INSERT INTO signups (token_hash, {SIGNUP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ),
-            params![
-                token_hash,
-                row.address,
-                row.email,
-                row.name,
-                row.outlet,
-                row.choices.topics,
-                row.choices.langs,
-                row.choices.delivery,
-                ts(&row.created_at),
-                ts(&row.expires_at),
-            ],
-        )
-        .map_err(&err)?;
+        insert_signup(&tx, token_hash, row).map_err(&err)?;
         tx.commit().map_err(&err)
     }
 
@@ -278,7 +292,7 @@ impl Ledger {
             )
             .map_err(&err)?;
         tx.commit().map_err(&err)?;
-        Ok(Confirmed::Subscribed(row))
+        Ok(Confirmed::Subscribed(Box::new(row)))
     }
 
     /// Deletes up to `limit` sign-ups whose link expired by `at`; returns how many.

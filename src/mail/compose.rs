@@ -111,7 +111,7 @@ pub enum ComposeError {
 
 /// `date` for the `Date` header, or an error where lettre would panic. The sender and
 /// `preview` pass the clock; only a clock set before 1970 meets the error.
-fn mail_date(date: DateTime<Utc>) -> Result<std::time::SystemTime, ComposeError> {
+pub(crate) fn mail_date(date: DateTime<Utc>) -> Result<std::time::SystemTime, ComposeError> {
     let last = DateTime::<Utc>::from_timestamp(253_402_300_799, 999_999_999);
     if date < DateTime::UNIX_EPOCH || last.is_some_and(|last| date > last) {
         return Err(ComposeError::Date(date));
@@ -323,7 +323,7 @@ pub const MAX_DISPLAY_NAME: usize = 100;
 
 /// The media list's name as `To:` shows it: trimmed, at most `MAX_DISPLAY_NAME`
 /// characters.
-fn display_name(name: &str) -> String {
+pub(crate) fn display_name(name: &str) -> String {
     let name = name.trim();
     match name.char_indices().nth(MAX_DISPLAY_NAME) {
         None => name.to_string(),
@@ -335,7 +335,7 @@ fn display_name(name: &str) -> String {
 /// its ASCII form (punycode, UTS #46), which every server takes, where the Unicode form
 /// needs a server that takes SMTPUTF8. The local part stays as written: it has no ASCII
 /// form (`transport` fails it at once on a server without SMTPUTF8).
-fn envelope_address(email: &Address) -> Address {
+pub(crate) fn envelope_address(email: &Address) -> Address {
     let domain = email.domain();
     if domain.is_ascii() {
         return email.clone();
@@ -395,7 +395,7 @@ fn as_is(text: &str) -> Option<Body> {
 macro_rules! ascii_header {
     ($name:ident, $header:literal) => {
         #[derive(Debug, Clone)]
-        struct $name(String);
+        pub(crate) struct $name(pub(crate) String);
 
         impl Header for $name {
             fn name() -> HeaderName {
@@ -416,6 +416,7 @@ macro_rules! ascii_header {
 ascii_header!(ListId, "List-Id");
 ascii_header!(ListUnsubscribe, "List-Unsubscribe");
 ascii_header!(ContentLanguage, "Content-Language");
+ascii_header!(AutoSubmitted, "Auto-Submitted");
 
 /// RFC 8058: the unsubscribe link takes a one-click POST.
 #[derive(Debug, Clone)]

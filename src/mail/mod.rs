@@ -6,6 +6,7 @@ pub mod decision;
 pub mod dkim;
 mod inline;
 pub mod notice;
+pub mod outbox;
 pub mod pipeline;
 pub mod policy;
 pub mod rate;

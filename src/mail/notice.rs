@@ -1,22 +1,14 @@
-//! The mails a reader's preferences page sends to their own address, the only place a
+//! The letters a reader's preferences page sends to their own address, the only place a
 //! request made with a forwarded link can be confirmed: their data (the export as a JSON
-//! attachment), the erase link, and the link that subscribes them again. Each leaves at
-//! once, whatever the dispatch window: the reader is waiting for it.
-//!
-//! `send` is the one function the page calls. It hands the message straight to the
-//! configured transport; the sign-up's outbox (transactional mail recorded in the ledger
-//! and retried) is where it is to point once that is in, with nothing else changing.
+//! attachment), the erase link, and the link that subscribes them again. `letter` makes
+//! one (pure); the page posts it to the outbox (`mail::outbox`), which sends it at once,
+//! whatever the dispatch window, and tries again as it does a sign-up's confirmation.
 
-use chrono::{DateTime, Utc};
-use lettre::Message;
-use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-
-use super::transport::{Outgoing, Transport};
 use crate::config::Config;
+use crate::ledger::{Attachment, Letter};
 use crate::release::LangTag;
 use crate::render::Templates;
-use crate::render::subscription::organisation;
+use crate::render::subscription::{masked, organisation};
 
 /// What is mailed.
 #[derive(Debug, Clone)]
@@ -29,102 +21,129 @@ pub enum Notice {
     ResubscribeLink { url: String },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum NoticeError {
-    #[error("the address {0} cannot be mailed")]
-    Address(String),
-    #[error("the mail could not be made: {0}")]
-    Build(String),
-    #[error("the mail transport: {0}")]
-    Transport(String),
-    #[error("the mail was not taken: {0}")]
-    NotSent(String),
+impl Notice {
+    /// The outbox's record of what it is.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notice::Export { .. } => "data",
+            Notice::EraseLink { .. } => "erase",
+            Notice::ResubscribeLink { .. } => "resubscribe",
+        }
+    }
 }
 
-/// The message itself (pure).
-pub fn message(
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The letter for `to` in `lang`, with `message_id` (`outbox::message_id`).
+pub fn letter(
     config: &Config,
     templates: &Templates,
     lang: &LangTag,
     to: &str,
     notice: &Notice,
-    now: DateTime<Utc>,
-) -> Result<Message, NoticeError> {
+    message_id: String,
+) -> Letter {
     let labels = templates.labels(lang);
     let organisation = organisation(config);
-    let address: lettre::Address = to
-        .parse()
-        .map_err(|_| NoticeError::Address(to.to_string()))?;
-    let masked = crate::render::subscription::masked(to);
+    let shown = masked(to);
     let fill = |t: &str| {
         t.replace("{organisation}", organisation)
-            .replace("{address}", &masked)
+            .replace("{address}", &shown)
     };
-    let (subject, text) = match notice {
-        Notice::Export { .. } => (
-            labels.your_data.to_string(),
-            fill(&labels.data_sent).to_string(),
-        ),
-        Notice::EraseLink { url } => (
-            labels.erase.to_string(),
-            format!("{}\n\n{url}\n", fill(&labels.erase_ask)),
-        ),
+    let (subject, line, url) = match notice {
+        Notice::Export { .. } => (&labels.your_data, fill(&labels.data_sent), None),
+        Notice::EraseLink { url } => (&labels.erase, fill(&labels.erase_ask), Some(url)),
         Notice::ResubscribeLink { url } => (
-            labels.subscribe_again.to_string(),
-            format!("{}\n\n{url}\n", labels.subscribe_again),
+            &labels.subscribe_again,
+            fill(&labels.opted_out_text),
+            Some(url),
         ),
     };
-    let body = format!(
-        "{}\n\n{text}\n\n-- \n{organisation}\n",
-        labels.greeting_anonymous
+    let greeting = &labels.greeting_anonymous;
+    let text = match url {
+        Some(url) => format!("{greeting}\n\n{line}\n\n{subject}: {url}\n\n-- \n{organisation}\n"),
+        None => format!("{greeting}\n\n{line}\n\n-- \n{organisation}\n"),
+    };
+    let link = url.map_or_else(String::new, |url| {
+        format!(
+            "<p><a href=\"{}\">{}</a></p>\n",
+            escape(url),
+            escape(subject)
+        )
+    });
+    let html = format!(
+        "<!doctype html>\n<html lang=\"{}\">\n<head><meta charset=\"utf-8\"><title>{}</title></head>\n<body>\n<p>{}</p>\n<p>{}</p>\n{link}<p>{}</p>\n</body>\n</html>\n",
+        escape(lang.as_str()),
+        escape(subject),
+        escape(greeting),
+        escape(&line),
+        escape(organisation),
     );
-    let from = &config.mail.from;
-    let builder = Message::builder()
-        .from(Mailbox::new(from.name.clone(), from.email.clone()))
-        .to(Mailbox::new(None, address))
-        .subject(format!("{organisation}: {subject}"))
-        .date(now.into())
-        .message_id(Some(format!(
-            "<notice-{}@{}>",
-            now.timestamp_nanos_opt().unwrap_or_default(),
-            from.email.domain()
-        )));
-    let text_part = SinglePart::builder()
-        .header(ContentType::TEXT_PLAIN)
-        .body(body);
-    let built = match notice {
-        Notice::Export { json } => builder.multipart(
-            MultiPart::mixed().singlepart(text_part).singlepart(
-                Attachment::new("data.json".to_string()).body(
-                    json.clone(),
-                    ContentType::parse("application/json")
-                        .map_err(|e| NoticeError::Build(e.to_string()))?,
-                ),
-            ),
-        ),
-        _ => builder.singlepart(text_part),
+    let attachments = match notice {
+        Notice::Export { json } => vec![Attachment {
+            name: "data.json".into(),
+            content_type: "application/json".into(),
+            bytes: json.clone().into_bytes(),
+        }],
+        _ => Vec::new(),
     };
-    built.map_err(|e| NoticeError::Build(e.to_string()))
+    Letter {
+        to: to.to_string(),
+        name: String::new(),
+        kind: notice.kind().into(),
+        lang: lang.as_str().to_string(),
+        subject: format!("{organisation}: {subject}"),
+        text,
+        html,
+        attachments,
+        message_id,
+    }
 }
 
-/// Sends one notice now through the configured transport.
-pub async fn send(
-    config: &Config,
-    templates: &Templates,
-    lang: &LangTag,
-    to: &str,
-    notice: &Notice,
-    now: DateTime<Utc>,
-) -> Result<(), NoticeError> {
-    let message = message(config, templates, lang, to, notice, now)?;
-    let transport =
-        Transport::from_config(&config.mail, crate::config::credentials_dir().as_deref())
-            .map_err(|e| NoticeError::Transport(e.to_string()))?;
-    match transport.send(&Outgoing::new(&message)).await {
-        Ok(super::policy::Attempt::Accepted(_)) => Ok(()),
-        Ok(super::policy::Attempt::Transient(reply) | super::policy::Attempt::Permanent(reply)) => {
-            Err(NoticeError::NotSent(reply))
-        }
-        Err(refusal) => Err(NoticeError::Transport(refusal.to_string())),
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_letter_says_what_it_is_in_the_readers_language_and_shows_the_address_masked() {
+        let config = Config::defaults(Path::new("/nonexistent"));
+        let templates = Templates::built_in();
+        let en = LangTag::parse("en").unwrap();
+        let url = "http://127.0.0.1:8080/erase/t?lang=en&x=<".to_string();
+        let l = letter(
+            &config,
+            &templates,
+            &en,
+            "anna.lind@example.org",
+            &Notice::EraseLink { url: url.clone() },
+            "<m@example.org>".into(),
+        );
+        assert_eq!(l.kind, "erase");
+        assert!(l.subject.ends_with("Delete my data"), "{}", l.subject);
+        assert!(l.text.contains(&url), "{}", l.text);
+        assert!(
+            l.html
+                .contains("href=\"http://127.0.0.1:8080/erase/t?lang=en&amp;x=&lt;\""),
+            "{}",
+            l.html
+        );
+        assert!(!l.text.contains("anna.lind") && !l.html.contains("anna.lind"));
+        let data = letter(
+            &config,
+            &templates,
+            &en,
+            "anna.lind@example.org",
+            &Notice::Export { json: "{}".into() },
+            "<m@example.org>".into(),
+        );
+        assert_eq!(data.attachments[0].name, "data.json");
+        assert_eq!(data.attachments[0].bytes, b"{}");
     }
 }

@@ -121,6 +121,37 @@ pub struct Labels {
     pub erase_ask: Text,
     pub erased: Text,
     pub erased_text: Text,
+    /// The sign-up form (`_signup_form.html`): its heading, fields, the choices' legends
+    /// and the honeypot's label (a field people never see; bots fill it).
+    pub signup: Text,
+    pub signup_email: Text,
+    pub signup_name: Text,
+    pub signup_outlet: Text,
+    pub signup_topics: Text,
+    pub signup_langs: Text,
+    pub signup_delivery: Text,
+    pub signup_each: Text,
+    pub signup_digest: Text,
+    pub signup_trap: Text,
+    /// The one answer to every sign-up, whatever happens behind it.
+    pub signup_sent: Text,
+    pub signup_sent_text: Text,
+    /// A form that cannot be read (no address, an unknown topic).
+    pub signup_invalid: Text,
+    pub signup_invalid_text: Text,
+    /// The confirmation link's page (`{organisation}`), and the page after it
+    /// (`{organisation}`, `{address}` masked).
+    pub confirm: Text,
+    pub confirm_ask: Text,
+    pub subscribed: Text,
+    pub subscribed_text: Text,
+    /// A confirmation link used already or expired.
+    pub confirm_invalid_text: Text,
+    /// The confirmation mail: subject, text (`{organisation}`, `{address}`, `{hours}`) and
+    /// the line for whoever did not ask for it.
+    pub confirm_subject: Text,
+    pub confirm_text: Text,
+    pub confirm_ignore: Text,
     #[serde(skip)]
     style: Style,
 }
@@ -242,6 +273,44 @@ const SV: Labels = Labels {
     erased_text: Cow::Borrowed(
         "{organisation} har raderat allt om {address} och skickar inget mer dit.",
     ),
+    signup: Cow::Borrowed("Få pressmeddelanden med e-post"),
+    signup_email: Cow::Borrowed("E-postadress"),
+    signup_name: Cow::Borrowed("Namn"),
+    signup_outlet: Cow::Borrowed("Redaktion (valfritt)"),
+    signup_topics: Cow::Borrowed("Ämnen (inget valt: alla)"),
+    signup_langs: Cow::Borrowed("Språk (inget valt: alla)"),
+    signup_delivery: Cow::Borrowed("Hur vill du få dem?"),
+    signup_each: Cow::Borrowed("Varje pressmeddelande när det publiceras"),
+    signup_digest: Cow::Borrowed("En sammanställning om dagen"),
+    signup_trap: Cow::Borrowed("Lämna det här fältet tomt"),
+    signup_sent: Cow::Borrowed("Titta i din inkorg"),
+    signup_sent_text: Cow::Borrowed(
+        "Om adressen kan prenumerera är en länk för att bekräfta på väg dit. Prenumerationen börjar först när du har öppnat den och bekräftat.",
+    ),
+    signup_invalid: Cow::Borrowed("Formuläret kunde inte skickas"),
+    signup_invalid_text: Cow::Borrowed(
+        "Fyll i en giltig e-postadress och välj bland formulärets ämnen och språk.",
+    ),
+    confirm: Cow::Borrowed("Bekräfta prenumerationen"),
+    confirm_ask: Cow::Borrowed(
+        "Tryck på knappen för att börja få pressmeddelanden från {organisation}.",
+    ),
+    subscribed: Cow::Borrowed("Du prenumererar nu"),
+    subscribed_text: Cow::Borrowed(
+        "{address} får pressmeddelanden från {organisation}. Varje mejl har en länk där du ändrar eller avslutar prenumerationen.",
+    ),
+    confirm_invalid_text: Cow::Borrowed(
+        "Länken har redan använts eller gått ut. Anmäl dig igen i pressrummet om du vill prenumerera.",
+    ),
+    confirm_subject: Cow::Borrowed(
+        "Bekräfta prenumerationen på pressmeddelanden från {organisation}",
+    ),
+    confirm_text: Cow::Borrowed(
+        "Någon, förhoppningsvis du, har anmält {address} för att få pressmeddelanden från {organisation}. Öppna länken och bekräfta (den gäller i {hours} timmar):",
+    ),
+    confirm_ignore: Cow::Borrowed(
+        "Var det inte du? Strunta då i det här mejlet: utan bekräftelse skickar vi ingenting mer till adressen.",
+    ),
     style: Style::Swedish,
 };
 
@@ -342,6 +411,44 @@ const EN: Labels = Labels {
     erased: Cow::Borrowed("Your data is deleted"),
     erased_text: Cow::Borrowed(
         "{organisation} has deleted everything about {address} and sends nothing more there.",
+    ),
+    signup: Cow::Borrowed("Get press releases by email"),
+    signup_email: Cow::Borrowed("Email address"),
+    signup_name: Cow::Borrowed("Name"),
+    signup_outlet: Cow::Borrowed("Outlet (optional)"),
+    signup_topics: Cow::Borrowed("Topics (none ticked: all)"),
+    signup_langs: Cow::Borrowed("Languages (none ticked: all)"),
+    signup_delivery: Cow::Borrowed("How would you like them?"),
+    signup_each: Cow::Borrowed("Each press release as it is published"),
+    signup_digest: Cow::Borrowed("A daily digest"),
+    signup_trap: Cow::Borrowed("Leave this field empty"),
+    signup_sent: Cow::Borrowed("Check your inbox"),
+    signup_sent_text: Cow::Borrowed(
+        "If the address can be subscribed, a confirmation link is on its way. The subscription starts only once you have opened it and confirmed.",
+    ),
+    signup_invalid: Cow::Borrowed("The form could not be sent"),
+    signup_invalid_text: Cow::Borrowed(
+        "Enter a valid email address and choose among the form's topics and languages.",
+    ),
+    confirm: Cow::Borrowed("Confirm your subscription"),
+    confirm_ask: Cow::Borrowed(
+        "Press the button to start receiving press releases from {organisation}.",
+    ),
+    subscribed: Cow::Borrowed("You are subscribed"),
+    subscribed_text: Cow::Borrowed(
+        "{address} will receive press releases from {organisation}. Every email has a link to change or end the subscription.",
+    ),
+    confirm_invalid_text: Cow::Borrowed(
+        "The link has been used already or has expired. Sign up again on the newsroom to subscribe.",
+    ),
+    confirm_subject: Cow::Borrowed(
+        "Confirm your subscription to press releases from {organisation}",
+    ),
+    confirm_text: Cow::Borrowed(
+        "Someone, hopefully you, asked for press releases from {organisation} to be sent to {address}. Open the link to confirm (it works for {hours} hours):",
+    ),
+    confirm_ignore: Cow::Borrowed(
+        "Wasn't you? Then ignore this email: without a confirmation we send nothing more to the address.",
     ),
     style: Style::English,
 };
