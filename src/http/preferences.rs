@@ -9,10 +9,10 @@
 //! `/erase/<token>` and `/resubscribe/<token>`, carry their own sealed, expiring tokens
 //! (`optout::Purpose`) and likewise only ask on GET and act on POST.
 //!
-//! Every POST here must come from the site's own pages: an `Origin` (or, without one, a
-//! `Referer`) of another origin than `[site] base_url`'s is refused with 403. A request
-//! with neither is no browser's cross-site form (browsers send `Origin` with every POST)
-//! and is let through, as RFC 8058's one-click is on the unsubscribe link.
+//! Every POST here must come from the site's own pages (`signup::same_origin`, the sign-up
+//! form's rule): an `Origin` (or, without one, a `Referer`) of another origin than
+//! `[site] base_url`'s is refused with 403. A request with neither is no browser's
+//! cross-site form (browsers send `Origin` with every POST) and is let through.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +25,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
+use super::signup::same_origin;
 use super::unsubscribe::asked_lang;
 use super::{Shared, Site};
 use crate::clock;
@@ -596,27 +597,6 @@ async fn link_act(
     })
 }
 
-/// Whether a POST comes from a page of the site: its `Origin`, or without one its
-/// `Referer`, has `base_url`'s origin; with neither it is no browser's form post.
-pub fn same_origin(headers: &HeaderMap, base_url: &url::Url) -> bool {
-    let ours = base_url.origin();
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        return origin
-            .to_str()
-            .ok()
-            .and_then(|o| url::Url::parse(o).ok())
-            .is_some_and(|o| o.origin() == ours);
-    }
-    if let Some(referer) = headers.get(header::REFERER) {
-        return referer
-            .to_str()
-            .ok()
-            .and_then(|r| url::Url::parse(r).ok())
-            .is_some_and(|r| r.origin() == ours);
-    }
-    true
-}
-
 fn cross_site() -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -685,41 +665,6 @@ fn rendered(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_the_sites_own_origin_may_post() {
-        let base = url::Url::parse("https://press.example.org/").unwrap();
-        let with = |name: header::HeaderName, value: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(name, value.parse().unwrap());
-            h
-        };
-        assert!(same_origin(
-            &with(header::ORIGIN, "https://press.example.org"),
-            &base
-        ));
-        assert!(!same_origin(
-            &with(header::ORIGIN, "https://evil.example.com"),
-            &base
-        ));
-        assert!(!same_origin(&with(header::ORIGIN, "null"), &base));
-        assert!(!same_origin(
-            &with(header::ORIGIN, "http://press.example.org"),
-            &base
-        ));
-        assert!(same_origin(
-            &with(header::REFERER, "https://press.example.org/preferences/x"),
-            &base
-        ));
-        assert!(!same_origin(
-            &with(
-                header::REFERER,
-                "https://press.example.org.evil.example.com/"
-            ),
-            &base
-        ));
-        assert!(same_origin(&HeaderMap::new(), &base));
-    }
 
     #[test]
     fn a_mail_from_the_pages_leaves_once_a_minute_per_address_and_kind() {
