@@ -399,7 +399,7 @@ fn link_in(raw: &[u8], prefix: &str) -> String {
 
 #[test]
 fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
-    let (_dir, server, p, port) = with_smtp(0);
+    let (dir, server, p, port) = with_smtp(0);
     let base = format!("http://127.0.0.1:{port}/");
     let origin = format!("http://127.0.0.1:{port}");
     let an_hour_ago = rfc3339(pressroom::clock::now() - chrono::TimeDelta::hours(1));
@@ -435,15 +435,20 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
             .collect::<Vec<_>>()
     };
 
+    // Every page and letter on the way, for the HTML checker at the end.
+    let mut pages: Vec<(&str, String)> = vec![(
+        "preferences",
+        http.get(&link).send().expect("GET").text().expect("page"),
+    )];
     // "Send me my data": a mail to her address with everything held, as JSON.
     let r = post(&link, "action=export");
     assert_eq!(r.status(), 200);
+    let page = r.text().expect("page");
     assert!(
-        r.text()
-            .expect("page")
-            .contains("Vi har mejlat allt vi har om"),
+        page.contains("Vi har mejlat allt vi har om"),
         "the page says where it went"
     );
+    pages.push(("data-sent", page));
     wait_for("her data", Duration::from_secs(10), || {
         mailed_to_anna().len() == 2
     });
@@ -472,6 +477,8 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
         page.contains("Radera mina uppgifter</button>") && !page.contains("anna.lind"),
         "{page}"
     );
+    pages.push(("erase", page));
+    pages.push(("erase-letter", html_part(&mailed_to_anna()[2])));
     assert!(subscriber_or_listed(&p), "a GET erased her");
     let cross = http
         .post(&erase)
@@ -482,11 +489,9 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
     assert!(subscriber_or_listed(&p), "a cross-site POST erased her");
     let r = post(&erase, "");
     assert_eq!(r.status(), 200);
-    assert!(
-        r.text()
-            .expect("page")
-            .contains("<h1>Dina uppgifter är raderade</h1>")
-    );
+    let page = r.text().expect("page");
+    assert!(page.contains("<h1>Dina uppgifter är raderade</h1>"));
+    pages.push(("erased", page));
     assert!(!subscriber_or_listed(&p), "still held after the erase");
     // Her old link writes nothing about her again (a forwarded mail, a second tab).
     assert_eq!(post(&link, "action=save&topic=Prostitution").status(), 200);
@@ -498,6 +503,7 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
     // mail to her address, whose link lifts the erasure.
     let page = http.get(&link).send().expect("GET").text().expect("page");
     assert!(page.contains("value=\"again\">Prenumerera igen"), "{page}");
+    pages.push(("opted-out", page));
     assert_eq!(mailed_to_anna().len(), 3);
     assert_eq!(post(&link, "action=again").status(), 200);
     wait_for("the subscribe-again link", Duration::from_secs(10), || {
@@ -506,6 +512,8 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
     let again = link_in(&mailed_to_anna()[3], &format!("{base}resubscribe/"));
     let page = http.get(&again).send().expect("GET").text().expect("page");
     assert!(page.contains("Prenumerera igen</button>"), "{page}");
+    pages.push(("again", page));
+    pages.push(("again-letter", html_part(&mailed_to_anna()[3])));
     let still = http.get(&link).send().expect("GET").text().expect("page");
     assert!(
         still.contains("value=\"again\""),
@@ -536,17 +544,24 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
     );
     let r = post(&again, "");
     assert_eq!(r.status(), 200);
-    assert!(
-        r.text()
-            .expect("page")
-            .contains("<h1>Du får pressmeddelanden igen</h1>")
-    );
+    let page = r.text().expect("page");
+    assert!(page.contains("<h1>Du får pressmeddelanden igen</h1>"));
+    pages.push(("resubscribed", page));
     let page = http.get(&link).send().expect("GET").text().expect("page");
     assert!(!page.contains("value=\"again\""), "{page}");
     // No link of these carries her address, in any encoding.
     for url in [&link, &erase, &again] {
         super::tokens::assert_hidden(url, "anna.lind@example.org");
     }
+    let files: Vec<std::path::PathBuf> = pages
+        .iter()
+        .map(|(name, html)| {
+            let path = dir.path().join(format!("{name}.html"));
+            std::fs::write(&path, html).expect("write");
+            path
+        })
+        .collect();
+    super::html::assert_valid_html(&files);
 }
 
 /// Whether the ledger still holds Anna anywhere (her media-list rows or her deliveries).
