@@ -475,7 +475,7 @@ pub async fn erase_show(
     Path(token): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    link_show(&shared, Purpose::Erase, &token, query.as_deref())
+    link_show(&shared, Purpose::Erase, &token, query.as_deref()).await
 }
 
 /// `GET /resubscribe/<token>`: asks, with a button.
@@ -484,14 +484,33 @@ pub async fn again_show(
     Path(token): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    link_show(&shared, Purpose::Resubscribe, &token, query.as_deref())
+    link_show(&shared, Purpose::Resubscribe, &token, query.as_deref()).await
 }
 
-fn link_show(shared: &Shared, purpose: Purpose, token: &str, query: Option<&str>) -> Response {
+/// The question, or once it is done (the address erased, or not opted out any more) the
+/// page that says so: a used link offers nothing to press again.
+async fn link_show(
+    shared: &Shared,
+    purpose: Purpose,
+    token: &str,
+    query: Option<&str>,
+) -> Response {
     let site = shared.site();
     let asked = asked_lang(query);
     let Some(address) = live(shared, purpose, token) else {
         return invalid(&site, asked.as_ref());
+    };
+    let who = address.clone();
+    let done = shared
+        .ledger
+        .call_async(move |l| match purpose {
+            Purpose::Erase => l.is_erased(&who),
+            Purpose::Resubscribe => l.is_opted_out(&who).map(|out| !out),
+        })
+        .await;
+    let done = match done {
+        Ok(done) => done,
+        Err(e) => return failed(shared, e),
     };
     let lang = asked.as_ref().unwrap_or(&site.config.site.lang);
     let path = match purpose {
@@ -503,9 +522,11 @@ fn link_show(shared: &Shared, purpose: Purpose, token: &str, query: Option<&str>
         site.config.site.base_url,
         query_of(asked.as_ref())
     );
-    let which = match purpose {
-        Purpose::Erase => LinkPage::EraseAsk,
-        Purpose::Resubscribe => LinkPage::AgainAsk,
+    let which = match (purpose, done) {
+        (Purpose::Erase, false) => LinkPage::EraseAsk,
+        (Purpose::Erase, true) => LinkPage::Erased,
+        (Purpose::Resubscribe, false) => LinkPage::AgainAsk,
+        (Purpose::Resubscribe, true) => LinkPage::Again,
     };
     rendered(&site, StatusCode::OK, |t| {
         pages::link_page(&site.config, t, lang, which, &address, &url)

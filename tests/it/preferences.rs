@@ -492,6 +492,13 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
     let page = r.text().expect("page");
     assert!(page.contains("<h1>Dina uppgifter är raderade</h1>"));
     pages.push(("erased", page));
+    // Used, the link says it is done and offers nothing to press.
+    let used = http.get(&erase).send().expect("GET").text().expect("page");
+    assert!(
+        used.contains("<h1>Dina uppgifter är raderade</h1>")
+            && !used.contains("method=\"post\""),
+        "{used}"
+    );
     assert!(!subscriber_or_listed(&p), "still held after the erase");
     // Her old link writes nothing about her again (a forwarded mail, a second tab).
     assert_eq!(post(&link, "action=save&topic=Prostitution").status(), 200);
@@ -549,6 +556,12 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
     pages.push(("resubscribed", page));
     let page = http.get(&link).send().expect("GET").text().expect("page");
     assert!(!page.contains("value=\"again\""), "{page}");
+    let used = http.get(&again).send().expect("GET").text().expect("page");
+    assert!(
+        used.contains("<h1>Du får pressmeddelanden igen</h1>")
+            && !used.contains("method=\"post\""),
+        "{used}"
+    );
     // No link of these carries her address, in any encoding.
     for url in [&link, &erase, &again] {
         super::tokens::assert_hidden(url, "anna.lind@example.org");
