@@ -4,14 +4,15 @@
 //! choices as their own (`subscribers`: a media-list journalist gets a row, which wins over
 //! the list's), pauses or resumes, leaves (an opt-out, source `preferences`), or mails the
 //! address — the one place a request made with a forwarded link is confirmed — their data,
-//! an erase link, or (once they left) a link that subscribes them again. Those links,
+//! an erase link, or (once they left) a link that subscribes them again (letters posted to
+//! the outbox, `mail::notice`). Those links,
 //! `/erase/<token>` and `/resubscribe/<token>`, carry their own sealed, expiring tokens
 //! (`optout::Purpose`) and likewise only ask on GET and act on POST.
 //!
-//! Every POST here must come from the site's own pages: an `Origin` (or, without one, a
-//! `Referer`) of another origin than `[site] base_url`'s is refused with 403. A request
-//! with neither is no browser's cross-site form (browsers send `Origin` with every POST)
-//! and is let through, as RFC 8058's one-click is on the unsubscribe link.
+//! Every POST here must come from the site's own pages (`signup::same_origin`, the sign-up
+//! form's rule): an `Origin` (or, without one, a `Referer`) of another origin than
+//! `[site] base_url`'s is refused with 403. A request with neither is no browser's
+//! cross-site form (browsers send `Origin` with every POST) and is let through.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,11 +25,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
+use super::signup::same_origin;
 use super::unsubscribe::asked_lang;
 use super::{Shared, Site};
 use crate::clock;
 use crate::ledger::{Choices, LedgerError, MEDIA, OptOutSource, SubscriberRow};
 use crate::mail::notice::{self, Notice};
+use crate::mail::outbox;
 use crate::optout::Purpose;
 use crate::release::{LangTag, Topic};
 use crate::render::preferences::{self as pages, Choice, Form, LinkPage, Standing};
@@ -389,23 +392,20 @@ pub async fn act(
             };
             // Pressed again within the minute: the same answer, no second mail.
             if shared.mailed.admit(&address, kind, Instant::now()) {
-                let letter =
-                    match notice::letter(&site.config, &site.templates, &lang, &address, &mail) {
-                        Ok(letter) => letter,
-                        Err(e) => {
-                            tracing::error!("cannot make a preferences page's mail: {e}");
-                            return unavailable();
-                        }
-                    };
-                // Into the outbox (recorded, sent at once by its task, retried), then woken.
+                let letter = notice::letter(
+                    &site.config,
+                    &site.templates,
+                    &lang,
+                    &address,
+                    &mail,
+                    outbox::message_id(&site.config),
+                );
                 let posted = shared
                     .ledger
-                    .call_async(move |l| crate::mail::outbox::post(l, &letter, now))
+                    .call_async(move |l| outbox::post(l, &letter, now))
                     .await;
                 if let Err(e) = posted {
-                    tracing::error!("cannot post a preferences page's mail: {e}");
-                    shared.metrics.error("notice", clock::now());
-                    return unavailable();
+                    return failed(&shared, e);
                 }
                 shared.desk.wake.wake();
             }
@@ -475,7 +475,7 @@ pub async fn erase_show(
     Path(token): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    link_show(&shared, Purpose::Erase, &token, query.as_deref())
+    link_show(&shared, Purpose::Erase, &token, query.as_deref()).await
 }
 
 /// `GET /resubscribe/<token>`: asks, with a button.
@@ -484,14 +484,33 @@ pub async fn again_show(
     Path(token): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    link_show(&shared, Purpose::Resubscribe, &token, query.as_deref())
+    link_show(&shared, Purpose::Resubscribe, &token, query.as_deref()).await
 }
 
-fn link_show(shared: &Shared, purpose: Purpose, token: &str, query: Option<&str>) -> Response {
+/// The question, or once it is done (the address erased, or not opted out any more) the
+/// page that says so: a used link offers nothing to press again.
+async fn link_show(
+    shared: &Shared,
+    purpose: Purpose,
+    token: &str,
+    query: Option<&str>,
+) -> Response {
     let site = shared.site();
     let asked = asked_lang(query);
     let Some(address) = live(shared, purpose, token) else {
         return invalid(&site, asked.as_ref());
+    };
+    let who = address.clone();
+    let done = shared
+        .ledger
+        .call_async(move |l| match purpose {
+            Purpose::Erase => l.is_erased(&who),
+            Purpose::Resubscribe => l.is_opted_out(&who).map(|out| !out),
+        })
+        .await;
+    let done = match done {
+        Ok(done) => done,
+        Err(e) => return failed(shared, e),
     };
     let lang = asked.as_ref().unwrap_or(&site.config.site.lang);
     let path = match purpose {
@@ -503,9 +522,11 @@ fn link_show(shared: &Shared, purpose: Purpose, token: &str, query: Option<&str>
         site.config.site.base_url,
         query_of(asked.as_ref())
     );
-    let which = match purpose {
-        Purpose::Erase => LinkPage::EraseAsk,
-        Purpose::Resubscribe => LinkPage::AgainAsk,
+    let which = match (purpose, done) {
+        (Purpose::Erase, false) => LinkPage::EraseAsk,
+        (Purpose::Erase, true) => LinkPage::Erased,
+        (Purpose::Resubscribe, false) => LinkPage::AgainAsk,
+        (Purpose::Resubscribe, true) => LinkPage::Again,
     };
     rendered(&site, StatusCode::OK, |t| {
         pages::link_page(&site.config, t, lang, which, &address, &url)
@@ -597,27 +618,6 @@ async fn link_act(
     })
 }
 
-/// Whether a POST comes from a page of the site: its `Origin`, or without one its
-/// `Referer`, has `base_url`'s origin; with neither it is no browser's form post.
-pub fn same_origin(headers: &HeaderMap, base_url: &url::Url) -> bool {
-    let ours = base_url.origin();
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        return origin
-            .to_str()
-            .ok()
-            .and_then(|o| url::Url::parse(o).ok())
-            .is_some_and(|o| o.origin() == ours);
-    }
-    if let Some(referer) = headers.get(header::REFERER) {
-        return referer
-            .to_str()
-            .ok()
-            .and_then(|r| url::Url::parse(r).ok())
-            .is_some_and(|r| r.origin() == ours);
-    }
-    true
-}
-
 fn cross_site() -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -686,41 +686,6 @@ fn rendered(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_the_sites_own_origin_may_post() {
-        let base = url::Url::parse("https://press.example.org/").unwrap();
-        let with = |name: header::HeaderName, value: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(name, value.parse().unwrap());
-            h
-        };
-        assert!(same_origin(
-            &with(header::ORIGIN, "https://press.example.org"),
-            &base
-        ));
-        assert!(!same_origin(
-            &with(header::ORIGIN, "https://evil.example.com"),
-            &base
-        ));
-        assert!(!same_origin(&with(header::ORIGIN, "null"), &base));
-        assert!(!same_origin(
-            &with(header::ORIGIN, "http://press.example.org"),
-            &base
-        ));
-        assert!(same_origin(
-            &with(header::REFERER, "https://press.example.org/preferences/x"),
-            &base
-        ));
-        assert!(!same_origin(
-            &with(
-                header::REFERER,
-                "https://press.example.org.evil.example.com/"
-            ),
-            &base
-        ));
-        assert!(same_origin(&HeaderMap::new(), &base));
-    }
 
     #[test]
     fn a_mail_from_the_pages_leaves_once_a_minute_per_address_and_kind() {

@@ -1,16 +1,14 @@
-//! The mails a reader's preferences page sends to their own address, the only place a
+//! The letters a reader's preferences page sends to their own address, the only place a
 //! request made with a forwarded link can be confirmed: their data (the export as a JSON
-//! attachment), the erase link, and the link that subscribes them again. Each leaves at
-//! once, whatever the dispatch window: the reader is waiting for it.
-//!
-//! `letter` makes the outbox's letter (`mail::outbox`): recorded in the ledger, sent at
-//! once by the daemon's outbox task and retried, its text and attachment blanked once sent.
+//! attachment), the erase link, and the link that subscribes them again. `letter` makes
+//! one (pure); the page posts it to the outbox (`mail::outbox`), which sends it at once,
+//! whatever the dispatch window, and tries again as it does a sign-up's confirmation.
 
 use crate::config::Config;
 use crate::ledger::{Attachment, Letter};
 use crate::release::LangTag;
 use crate::render::Templates;
-use crate::render::subscription::organisation;
+use crate::render::subscription::{masked, organisation};
 
 /// What is mailed.
 #[derive(Debug, Clone)]
@@ -23,67 +21,68 @@ pub enum Notice {
     ResubscribeLink { url: String },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum NoticeError {
-    #[error("the address {0} cannot be mailed")]
-    Address(String),
+impl Notice {
+    /// The outbox's record of what it is.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notice::Export { .. } => "data",
+            Notice::EraseLink { .. } => "erase",
+            Notice::ResubscribeLink { .. } => "resubscribe",
+        }
+    }
 }
 
-/// The notice as a letter for the outbox (pure): the site's words in `lang`, text and
-/// HTML, the export attached as `data.json`.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The letter for `to` in `lang`, with `message_id` (`outbox::message_id`).
 pub fn letter(
     config: &Config,
     templates: &Templates,
     lang: &LangTag,
     to: &str,
     notice: &Notice,
-) -> Result<Letter, NoticeError> {
+    message_id: String,
+) -> Letter {
     let labels = templates.labels(lang);
     let organisation = organisation(config);
-    if to.parse::<lettre::Address>().is_err() {
-        return Err(NoticeError::Address(to.to_string()));
-    }
-    let masked = crate::render::subscription::masked(to);
+    let shown = masked(to);
     let fill = |t: &str| {
         t.replace("{organisation}", organisation)
-            .replace("{address}", &masked)
+            .replace("{address}", &shown)
     };
-    let (kind, subject, said, url) = match notice {
-        Notice::Export { .. } => (
-            "data",
-            labels.your_data.to_string(),
-            fill(&labels.data_sent),
-            None,
-        ),
-        Notice::EraseLink { url } => (
-            "erase",
-            labels.erase.to_string(),
-            fill(&labels.erase_ask),
-            Some(url),
-        ),
+    let (subject, line, url) = match notice {
+        Notice::Export { .. } => (&labels.your_data, fill(&labels.data_sent), None),
+        Notice::EraseLink { url } => (&labels.erase, fill(&labels.erase_ask), Some(url)),
         Notice::ResubscribeLink { url } => (
-            "again",
-            labels.subscribe_again.to_string(),
-            labels.subscribe_again.to_string(),
+            &labels.subscribe_again,
+            fill(&labels.opted_out_text),
             Some(url),
         ),
     };
-    let greeting = labels.greeting_anonymous.to_string();
+    let greeting = &labels.greeting_anonymous;
     let text = match url {
-        Some(url) => format!("{greeting}\n\n{said}\n\n{url}\n\n-- \n{organisation}\n"),
-        None => format!("{greeting}\n\n{said}\n\n-- \n{organisation}\n"),
+        Some(url) => format!("{greeting}\n\n{line}\n\n{subject}: {url}\n\n-- \n{organisation}\n"),
+        None => format!("{greeting}\n\n{line}\n\n-- \n{organisation}\n"),
     };
-    let esc = ammonia::clean_text;
-    let link = url
-        .map(|u| format!("<p><a href=\"{}\">{}</a></p>", esc(u), esc(u)))
-        .unwrap_or_default();
+    let link = url.map_or_else(String::new, |url| {
+        format!(
+            "<p><a href=\"{}\">{}</a></p>\n",
+            escape(url),
+            escape(subject)
+        )
+    });
     let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head><body><p>{}</p><p>{}</p>{link}<p>{}</p></body></html>\n",
-        esc(lang.as_str()),
-        esc(&subject),
-        esc(&greeting),
-        esc(&said),
-        esc(organisation)
+        "<!doctype html>\n<html lang=\"{}\">\n<head><meta charset=\"utf-8\"><title>{}</title></head>\n<body>\n<p>{}</p>\n<p>{}</p>\n{link}<p>{}</p>\n</body>\n</html>\n",
+        escape(lang.as_str()),
+        escape(subject),
+        escape(greeting),
+        escape(&line),
+        escape(organisation),
     );
     let attachments = match notice {
         Notice::Export { json } => vec![Attachment {
@@ -93,15 +92,58 @@ pub fn letter(
         }],
         _ => Vec::new(),
     };
-    Ok(Letter {
+    Letter {
         to: to.to_string(),
         name: String::new(),
-        kind: kind.into(),
+        kind: notice.kind().into(),
         lang: lang.as_str().to_string(),
         subject: format!("{organisation}: {subject}"),
         text,
         html,
         attachments,
-        message_id: super::outbox::message_id(config),
-    })
+        message_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_letter_says_what_it_is_in_the_readers_language_and_shows_the_address_masked() {
+        let config = Config::defaults(Path::new("/nonexistent"));
+        let templates = Templates::built_in();
+        let en = LangTag::parse("en").unwrap();
+        let url = "http://127.0.0.1:8080/erase/t?lang=en&x=<".to_string();
+        let l = letter(
+            &config,
+            &templates,
+            &en,
+            "anna.lind@example.org",
+            &Notice::EraseLink { url: url.clone() },
+            "<m@example.org>".into(),
+        );
+        assert_eq!(l.kind, "erase");
+        assert!(l.subject.ends_with("Delete my data"), "{}", l.subject);
+        assert!(l.text.contains(&url), "{}", l.text);
+        assert!(
+            l.html
+                .contains("href=\"http://127.0.0.1:8080/erase/t?lang=en&amp;x=&lt;\""),
+            "{}",
+            l.html
+        );
+        assert!(!l.text.contains("anna.lind") && !l.html.contains("anna.lind"));
+        let data = letter(
+            &config,
+            &templates,
+            &en,
+            "anna.lind@example.org",
+            &Notice::Export { json: "{}".into() },
+            "<m@example.org>".into(),
+        );
+        assert_eq!(data.attachments[0].name, "data.json");
+        assert_eq!(data.attachments[0].bytes, b"{}");
+    }
 }

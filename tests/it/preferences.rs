@@ -163,12 +163,25 @@ fn a_journalist_changes_their_choices_pauses_and_leaves_from_the_link_in_a_mail(
     assert_eq!(opt_outs(&p), vec![]);
     assert!(!subscriber(&p, "anna.lind@example.org").expect("row").3);
 
-    // Pause, then leave.
+    // Pause and resume; her own choices back to each release, then leave.
     let r = post("action=pause", &origin);
     assert_eq!(r.status(), 200);
     let page = r.text().expect("page");
     assert!(page.contains("Fortsätt skicka till mig"), "{page}");
     assert!(subscriber(&p, "anna.lind@example.org").expect("row").3);
+    assert_eq!(post("action=resume", &origin).status(), 200);
+    assert_eq!(
+        post(
+            "action=save&topic=Prostitution&lang=sv&delivery=each",
+            &origin
+        )
+        .status(),
+        200
+    );
+    assert_eq!(
+        subscriber(&p, "anna.lind@example.org"),
+        Some(("Prostitution".into(), "sv".into(), "each".into(), false))
+    );
     let r = post("action=leave", &origin);
     assert_eq!(r.status(), 200);
     let page = r.text().expect("page");
@@ -185,25 +198,26 @@ fn a_journalist_changes_their_choices_pauses_and_leaves_from_the_link_in_a_mail(
         )]
     );
 
-    // `send` of the next release skips her.
+    // The next release is on her topic: the daemon and `send` skip her.
     let a_minute_ago = rfc3339(pressroom::clock::now() - chrono::TimeDelta::minutes(1));
     p.write(
         "releases/nasta.md",
         release(
             &format!(
-                "title = \"Nästa nyhet\"\ndate = \"{a_minute_ago}\"\ntopics = [\"jamstalldhet\"]"
+                "title = \"Nästa nyhet\"\ndate = \"{a_minute_ago}\"\ntopics = [\"Prostitution\"]"
             ),
             "Mer text.",
         ),
     );
+    wait_for("the next release mailed", Duration::from_secs(20), || {
+        server.per_recipient().get("bo.ek@example.com") == Some(&1)
+    });
     wait_for("pressroom send", Duration::from_secs(20), || {
         p.run(&["send", "nasta"]).status.success()
     });
-    wait_for("the next release mailed", Duration::from_secs(20), || {
-        server.per_recipient().get("cecilia.berg@example.org") == Some(&2)
-    });
     let counts = server.per_recipient();
     assert_eq!(counts.get("anna.lind@example.org"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("bo.ek@example.com"), Some(&1), "{counts:?}");
 }
 
 /// Every value of every table of the ledger, as text, with where it is.
@@ -371,21 +385,21 @@ fn attachment(raw: &[u8], name: &str) -> Option<String> {
         .map(|a| String::from_utf8_lossy(a.contents()).into_owned())
 }
 
-/// The first line of a message's text part that starts with `prefix`.
-fn line_with(raw: &[u8], prefix: &str) -> String {
+/// The URL in a message's text part that starts with `prefix`.
+fn link_in(raw: &[u8], prefix: &str) -> String {
     let m = mail_parser::MessageParser::default()
         .parse(raw)
         .expect("parses");
     let text = m.body_text(0).expect("text").into_owned();
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{text}"))
+    text.split_whitespace()
+        .find(|w| w.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no link {prefix:?} in:\n{text}"))
         .to_string()
 }
 
 #[test]
 fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
-    let (_dir, server, p, port) = with_smtp(0);
+    let (dir, server, p, port) = with_smtp(0);
     let base = format!("http://127.0.0.1:{port}/");
     let origin = format!("http://127.0.0.1:{port}");
     let an_hour_ago = rfc3339(pressroom::clock::now() - chrono::TimeDelta::hours(1));
@@ -421,15 +435,20 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
             .collect::<Vec<_>>()
     };
 
+    // Every page and letter on the way, for the HTML checker at the end.
+    let mut pages: Vec<(&str, String)> = vec![(
+        "preferences",
+        http.get(&link).send().expect("GET").text().expect("page"),
+    )];
     // "Send me my data": a mail to her address with everything held, as JSON.
     let r = post(&link, "action=export");
     assert_eq!(r.status(), 200);
+    let page = r.text().expect("page");
     assert!(
-        r.text()
-            .expect("page")
-            .contains("Vi har mejlat allt vi har om"),
+        page.contains("Vi har mejlat allt vi har om"),
         "the page says where it went"
     );
+    pages.push(("data-sent", page));
     wait_for("her data", Duration::from_secs(10), || {
         mailed_to_anna().len() == 2
     });
@@ -450,7 +469,7 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
     wait_for("the erase link", Duration::from_secs(10), || {
         mailed_to_anna().len() == 3
     });
-    let erase = line_with(&mailed_to_anna()[2], &format!("{base}erase/"));
+    let erase = link_in(&mailed_to_anna()[2], &format!("{base}erase/"));
     let page = http.get(&erase).send().expect("GET");
     assert_eq!(page.status(), 200);
     let page = page.text().expect("page");
@@ -458,6 +477,8 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
         page.contains("Radera mina uppgifter</button>") && !page.contains("anna.lind"),
         "{page}"
     );
+    pages.push(("erase", page));
+    pages.push(("erase-letter", html_part(&mailed_to_anna()[2])));
     assert!(subscriber_or_listed(&p), "a GET erased her");
     let cross = http
         .post(&erase)
@@ -468,10 +489,14 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
     assert!(subscriber_or_listed(&p), "a cross-site POST erased her");
     let r = post(&erase, "");
     assert_eq!(r.status(), 200);
+    let page = r.text().expect("page");
+    assert!(page.contains("<h1>Dina uppgifter är raderade</h1>"));
+    pages.push(("erased", page));
+    // Used, the link says it is done and offers nothing to press.
+    let used = http.get(&erase).send().expect("GET").text().expect("page");
     assert!(
-        r.text()
-            .expect("page")
-            .contains("<h1>Dina uppgifter är raderade</h1>")
+        used.contains("<h1>Dina uppgifter är raderade</h1>") && !used.contains("method=\"post\""),
+        "{used}"
     );
     assert!(!subscriber_or_listed(&p), "still held after the erase");
     // Her old link writes nothing about her again (a forwarded mail, a second tab).
@@ -484,14 +509,17 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
     // mail to her address, whose link lifts the erasure.
     let page = http.get(&link).send().expect("GET").text().expect("page");
     assert!(page.contains("value=\"again\">Prenumerera igen"), "{page}");
+    pages.push(("opted-out", page));
     assert_eq!(mailed_to_anna().len(), 3);
     assert_eq!(post(&link, "action=again").status(), 200);
     wait_for("the subscribe-again link", Duration::from_secs(10), || {
         mailed_to_anna().len() == 4
     });
-    let again = line_with(&mailed_to_anna()[3], &format!("{base}resubscribe/"));
+    let again = link_in(&mailed_to_anna()[3], &format!("{base}resubscribe/"));
     let page = http.get(&again).send().expect("GET").text().expect("page");
     assert!(page.contains("Prenumerera igen</button>"), "{page}");
+    pages.push(("again", page));
+    pages.push(("again-letter", html_part(&mailed_to_anna()[3])));
     let still = http.get(&link).send().expect("GET").text().expect("page");
     assert!(
         still.contains("value=\"again\""),
@@ -522,17 +550,29 @@ fn their_data_and_their_erasure_are_confirmed_by_a_mail_to_their_own_address() {
     );
     let r = post(&again, "");
     assert_eq!(r.status(), 200);
-    assert!(
-        r.text()
-            .expect("page")
-            .contains("<h1>Du får pressmeddelanden igen</h1>")
-    );
+    let page = r.text().expect("page");
+    assert!(page.contains("<h1>Du får pressmeddelanden igen</h1>"));
+    pages.push(("resubscribed", page));
     let page = http.get(&link).send().expect("GET").text().expect("page");
     assert!(!page.contains("value=\"again\""), "{page}");
+    let used = http.get(&again).send().expect("GET").text().expect("page");
+    assert!(
+        used.contains("<h1>Du får pressmeddelanden igen</h1>") && !used.contains("method=\"post\""),
+        "{used}"
+    );
     // No link of these carries her address, in any encoding.
     for url in [&link, &erase, &again] {
         super::tokens::assert_hidden(url, "anna.lind@example.org");
     }
+    let files: Vec<std::path::PathBuf> = pages
+        .iter()
+        .map(|(name, html)| {
+            let path = dir.path().join(format!("{name}.html"));
+            std::fs::write(&path, html).expect("write");
+            path
+        })
+        .collect();
+    super::html::assert_valid_html(&files);
 }
 
 /// Whether the ledger still holds Anna anywhere (her media-list rows or her deliveries).
