@@ -141,6 +141,10 @@ pub fn contents<'a>(
     out
 }
 
+/// How far before a subscriber's last digest `make_batch` looks for releases not yet in
+/// one of theirs.
+pub const LOOKBACK: TimeDelta = TimeDelta::days(7);
+
 /// How many subscribers one transaction of `make_batch` takes.
 pub const BATCH: usize = 500;
 
@@ -157,24 +161,38 @@ pub fn make_batch(
     at: DateTime<Utc>,
 ) -> Result<(usize, Option<String>), LedgerError> {
     let subscribers = ledger.digest_subscribers(period, after, BATCH)?;
-    let Some(last) = subscribers.last().map(|s| s.address.clone()) else {
+    let Some(last) = subscribers.last().map(|(s, _)| s.address.clone()) else {
         return Ok((0, None));
     };
+    let addresses: Vec<String> = subscribers.iter().map(|(s, _)| s.address.clone()).collect();
+    let digested = ledger.digested(&addresses)?;
     let batch: Vec<NewDigest> = subscribers
         .iter()
-        .map(|s| NewDigest {
-            address: s.address.clone(),
-            was_from: s.digest_from,
-            releases: contents(
-                published,
-                s.digest_from,
-                period,
-                &Wants::from_choices(&s.choices),
-            )
-            .iter()
-            .map(|r| r.id.clone())
-            .collect(),
-            message_id: message_id(&s.address, period, domain),
+        .map(|(s, opted_out)| {
+            // Paused or away: the period passes with nothing made.
+            let releases = if s.paused || *opted_out {
+                Vec::new()
+            } else {
+                // Looking back `LOOKBACK` before the last digest (never before they
+                // subscribed) finds what a digest dropped at hand-off (pulled back then,
+                // public again now); a release already in one of their digests (re-dated
+                // since, or found again so) is not mailed a second time.
+                let from = (s.digest_from - LOOKBACK)
+                    .max(s.confirmed_at)
+                    .min(s.digest_from);
+                let done = digested.get(&s.address);
+                contents(published, from, period, &Wants::from_choices(&s.choices))
+                    .iter()
+                    .filter(|r| !done.is_some_and(|d| d.contains(&r.id)))
+                    .map(|r| r.id.clone())
+                    .collect()
+            };
+            NewDigest {
+                address: s.address.clone(),
+                was_from: s.digest_from,
+                releases,
+                message_id: message_id(&s.address, period, domain),
+            }
         })
         .collect();
     let queued = ledger.make_digests(period, &batch, at)?;
@@ -366,6 +384,91 @@ mod tests {
         assert!(
             !targeted(&plain, &wants(&["Sport"], &[])),
             "no topics: not a Sport release"
+        );
+    }
+
+    /// Made from the ledger's subscribers: each digest holds that subscriber's choice; a
+    /// release re-dated after it went in one digest (postponed, then public again) is not
+    /// put in the next; made again, a period adds nothing.
+    #[test]
+    fn a_release_goes_in_one_digest_of_a_subscriber_even_when_re_dated() {
+        use crate::ledger::{Choices, SubscriberRow};
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open_in(dir.path()).unwrap();
+        let from = t("2026-12-04T06:00:00Z");
+        for (address, topics) in [("ada@example.org", "Sport"), ("bo@example.org", "")] {
+            l.put_subscriber(&SubscriberRow {
+                address: address.into(),
+                email: address.into(),
+                name: String::new(),
+                outlet: String::new(),
+                choices: Choices {
+                    topics: topics.into(),
+                    langs: String::new(),
+                    delivery: "digest".into(),
+                },
+                paused: false,
+                confirmed_at: from,
+                updated_at: from,
+                digest_from: from,
+            })
+            .unwrap();
+        }
+        let sport = release("sport", "2026-12-04T09:00:00Z", &["Sport"], "sv");
+        let culture = release("kultur", "2026-12-04T10:00:00Z", &["Kultur"], "sv");
+        let seen = |r: &Release| r.date + TimeDelta::milliseconds(20);
+        let period = t("2026-12-05T06:00:00Z");
+        let published = [
+            Published {
+                release: &sport,
+                first_seen: seen(&sport),
+            },
+            Published {
+                release: &culture,
+                first_seen: seen(&culture),
+            },
+        ];
+        let at = made_at(period);
+        assert_eq!(
+            make_batch(&mut l, &published, period, "example.org", "", at).unwrap(),
+            (2, Some("bo@example.org".into()))
+        );
+        assert_eq!(
+            make_batch(
+                &mut l,
+                &published,
+                period,
+                "example.org",
+                "bo@example.org",
+                at
+            )
+            .unwrap(),
+            (0, None)
+        );
+        assert_eq!(
+            l.digests_of("ada@example.org").unwrap()[0].releases,
+            ["sport"]
+        );
+        assert_eq!(
+            l.digests_of("bo@example.org").unwrap()[0].releases,
+            ["sport", "kultur"]
+        );
+        assert_eq!(
+            make_batch(&mut l, &published, period, "example.org", "", at).unwrap(),
+            (0, None),
+            "made once"
+        );
+        // Postponed past the period, public again the next day: not in the next digest.
+        let mut moved = sport.clone();
+        moved.date = t("2026-12-05T12:00:00Z");
+        let next = t("2026-12-06T06:00:00Z");
+        let published = [Published {
+            release: &moved,
+            first_seen: seen(&sport),
+        }];
+        assert_eq!(
+            make_batch(&mut l, &published, next, "example.org", "", made_at(next)).unwrap(),
+            (0, Some("bo@example.org".into()))
         );
     }
 

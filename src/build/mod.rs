@@ -247,6 +247,12 @@ impl Builder {
         Presence::of(self.release(id).as_deref(), self.seen_since(id), hold, now)
     }
 
+    /// The last build was refused because the clock reads behind what the ledger
+    /// recorded: what the builder holds may be stale (digests wait, as mail does).
+    pub fn clock_behind(&self) -> bool {
+        self.clock_behind
+    }
+
     /// Whether the release with this id is held: its file broke before it was public.
     pub fn is_held(&self, id: &str) -> bool {
         self.broken.get(id) == Some(&Fate::Held)

@@ -390,15 +390,25 @@ impl Core {
     /// the waiting digests when one is due and no mail run goes or backs off. A clock that
     /// jumped over several periods makes one digest, of the latest: it holds everything
     /// since each subscriber's last one.
+    ///
+    /// `current`: the builder's view of the releases is current (not a clock set back
+    /// behind the ledger's, no unreadable folder); if not, nothing is made or sent (a
+    /// release withdrawn meanwhile would not be known) and the period waits.
     pub fn plan_digests(
         &mut self,
         waiting: Option<DateTime<Utc>>,
+        current: bool,
         now: DateTime<Utc>,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
         let Some(periods) = &self.periods else {
             return actions;
         };
+        if !current || self.releases_unknown {
+            self.next_digest = None;
+            self.digest_mail = None;
+            return actions;
+        }
         let ripe = now - digest::LAG - TimeDelta::milliseconds(1);
         if let Some(period) = periods.latest_by(ripe)
             && self.digest_made.is_none_or(|made| made < period)
@@ -428,6 +438,11 @@ impl Core {
     /// the next instant waiting mail may leave, the end of a deleted release's grace, or a
     /// failed commit's retry, the next periodic rescan, the next period's digests, the
     /// next waiting digest.
+    /// When the next period's digests are made (as of the last `plan_digests`).
+    pub fn next_digest(&self) -> Option<DateTime<Utc>> {
+        self.next_digest
+    }
+
     pub fn next_wakeup(&self) -> Option<DateTime<Utc>> {
         [
             self.next_lift,

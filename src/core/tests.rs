@@ -361,29 +361,41 @@ fn each_period_is_made_once_and_a_jump_over_several_makes_the_latest() {
     // 10:00 on Saturday 5 December 2026 in Stockholm.
     let start = t("2026-12-05T09:00:00Z");
     assert_eq!(
-        c.plan_digests(None, start),
+        c.plan_digests(None, true, start),
         [Action::Digest {
             period: t("2026-12-05T06:00:00Z")
         }]
     );
-    assert_eq!(c.plan_digests(None, start), []);
+    assert_eq!(c.plan_digests(None, true, start), []);
     let made = t("2026-12-06T06:00:10.001Z");
     assert_eq!(c.next_wakeup(), Some(made));
-    assert_eq!(c.plan_digests(None, made - TimeDelta::milliseconds(1)), []);
     assert_eq!(
-        c.plan_digests(None, made),
+        c.plan_digests(None, true, made - TimeDelta::milliseconds(1)),
+        []
+    );
+    assert_eq!(
+        c.plan_digests(None, true, made),
         [Action::Digest {
             period: t("2026-12-06T06:00:00Z")
         }]
     );
     let jumped = t("2026-12-09T12:00:00Z");
     assert_eq!(
-        c.plan_digests(None, jumped),
+        c.plan_digests(None, true, jumped),
         [Action::Digest {
             period: t("2026-12-09T06:00:00Z")
         }]
     );
-    assert_eq!(c.plan_digests(None, jumped), []);
+    assert_eq!(c.plan_digests(None, true, jumped), []);
+    // While the builder's view is stale (a clock set back), nothing is made or sent.
+    let next = t("2026-12-10T06:00:10.001Z");
+    assert_eq!(c.plan_digests(Some(next), false, next), []);
+    assert_eq!(
+        c.plan_digests(None, true, next),
+        [Action::Digest {
+            period: t("2026-12-10T06:00:00Z")
+        }]
+    );
 }
 
 /// Digests leave at once when due, outside the dispatch window too (Saturday), but never
@@ -392,14 +404,17 @@ fn each_period_is_made_once_and_a_jump_over_several_makes_the_latest() {
 fn waiting_digests_leave_when_due_one_run_at_a_time() {
     let mut c = digest_core();
     let now = t("2026-12-05T06:00:10.001Z");
-    assert_eq!(c.plan_digests(None, now).len(), 1);
+    assert_eq!(c.plan_digests(None, true, now).len(), 1);
     let due = Some(now);
-    assert_eq!(c.plan_digests(due, now), [Action::SendDigests]);
+    assert_eq!(c.plan_digests(due, true, now), [Action::SendDigests]);
     assert_eq!(c.mail(), MailState::Running { since: now });
-    assert_eq!(c.plan_digests(due, now), [], "it is running");
+    assert_eq!(c.plan_digests(due, true, now), [], "it is running");
     c.on_event(Event::MailEnded(MailEnd::Ran { unread: 0 }), now);
     let retry = t("2026-12-05T06:06:00Z");
-    assert_eq!(c.plan_digests(Some(retry), now), []);
+    assert_eq!(c.plan_digests(Some(retry), true, now), []);
     assert_eq!(c.next_wakeup(), Some(retry));
-    assert_eq!(c.plan_digests(Some(retry), retry), [Action::SendDigests]);
+    assert_eq!(
+        c.plan_digests(Some(retry), true, retry),
+        [Action::SendDigests]
+    );
 }

@@ -858,7 +858,8 @@ impl Daemon {
                     None
                 }
             };
-            let actions = self.core.plan_digests(waiting, now);
+            let current = !self.builder.clock_behind();
+            let actions = self.core.plan_digests(waiting, current, now);
             let made = actions.iter().any(|a| matches!(a, Action::Digest { .. }));
             for action in actions {
                 if let Some(event) = self.perform(action, now) {

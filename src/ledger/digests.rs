@@ -6,6 +6,8 @@
 //! protocol: `sending` committed before the SMTP transaction, the outcome after; rows
 //! left `sending` by a crash become `unknown` and are sent again with the same Message-ID.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
@@ -71,27 +73,31 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DigestRow> {
 
 impl Ledger {
     /// Up to `limit` subscribers, by address after `after`, whose digest of `period` is
-    /// still to be made: they take a digest, are not paused, have not opted out, and their
-    /// `digest_from` is before the period.
+    /// still to be made (they take a digest and their `digest_from` is before the period),
+    /// each with whether the address opted out. Paused and opted-out ones are among them:
+    /// their period passes too (no digest is made for them), so what was published while
+    /// they paused or were away is not mailed when they come back.
     pub fn digest_subscribers(
         &self,
         period: DateTime<Utc>,
         after: &str,
         limit: usize,
-    ) -> Result<Vec<SubscriberRow>, LedgerError> {
+    ) -> Result<Vec<(SubscriberRow, bool)>, LedgerError> {
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT s.address, s.email, s.name, s.outlet, s.topics, s.langs, s.delivery, s.paused,
-                        s.confirmed_at, s.updated_at, s.digest_from
+                        s.confirmed_at, s.updated_at, s.digest_from,
+                        EXISTS (SELECT 1 FROM optouts o WHERE o.address = s.address)
                  FROM subscribers s
-                 WHERE s.address > ?1 AND s.delivery = 'digest' AND s.paused = 0 AND s.digest_from < ?2
-                   AND NOT EXISTS (SELECT 1 FROM optouts o WHERE o.address = s.address)
+                 WHERE s.address > ?1 AND s.delivery = 'digest' AND s.digest_from < ?2
                  ORDER BY s.address LIMIT ?3",
             )
             .map_err(self.err())?;
         let rows = stmt
-            .query_map(params![after, ts(&period), limit as i64], subscriber_row)
+            .query_map(params![after, ts(&period), limit as i64], |r| {
+                Ok((subscriber_row(r)?, r.get::<_, i64>(11)? != 0))
+            })
             .map_err(self.err())?;
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
@@ -156,6 +162,39 @@ impl Ledger {
         }
         tx.commit().map_err(&err)?;
         Ok(queued)
+    }
+
+    /// The releases already in a digest (not cancelled) of each of `addresses`: a release
+    /// re-dated after it went in one is not put in another.
+    pub fn digested(
+        &self,
+        addresses: &[String],
+    ) -> Result<HashMap<String, HashSet<String>>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT releases FROM digests WHERE address = ?1 AND state != 'cancelled'",
+            )
+            .map_err(self.err())?;
+        let mut out = HashMap::new();
+        for address in addresses {
+            let rows = stmt
+                .query_map([address], |r| r.get::<_, String>(0))
+                .map_err(self.err())?;
+            let mut ids = HashSet::new();
+            for row in rows {
+                let row = row.map_err(self.err())?;
+                ids.extend(
+                    row.split('\n')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                );
+            }
+            if !ids.is_empty() {
+                out.insert(address.clone(), ids);
+            }
+        }
+        Ok(out)
     }
 
     /// When the first waiting digest is due (queued, unknown or left `sending`: now;
@@ -329,9 +368,9 @@ mod tests {
         }
     }
 
-    /// Only digest subscribers who are neither paused nor opted out are asked for; a batch
-    /// made twice queues nothing the second time and moves `digest_from` once; a digest
-    /// with nothing in it is no row.
+    /// Every digest subscriber whose period is due is asked for (paused and opted-out ones
+    /// too, said so); a batch made twice queues nothing the second time and moves
+    /// `digest_from` once; a digest with nothing in it is no row.
     #[test]
     fn a_period_is_made_once_per_subscriber() {
         let dir = tempfile::tempdir().unwrap();
@@ -353,15 +392,21 @@ mod tests {
         l.unsubscribe("cy@example.org", OptOutSource::Command, t(from))
             .unwrap();
         let period = t("2026-12-05T06:00:00Z");
-        let asked: Vec<String> = l
+        let asked: Vec<(String, bool, bool)> = l
             .digest_subscribers(period, "", 10)
             .unwrap()
             .into_iter()
-            .map(|s| s.address)
+            .map(|(s, out)| (s.address, s.paused, out))
             .collect();
         assert_eq!(
             asked,
-            ["ada@example.org", "di@example.org", "ed@example.org"]
+            [
+                ("ada@example.org".to_string(), false, false),
+                ("cy@example.org".to_string(), false, true),
+                ("di@example.org".to_string(), false, false),
+                ("ed@example.org".to_string(), false, false),
+                ("fa@example.org".to_string(), true, false),
+            ]
         );
         let batch = [
             new("ada@example.org", from, &["r1", "r2"]),
@@ -392,9 +437,12 @@ mod tests {
             .digest_subscribers(period, "", 10)
             .unwrap()
             .into_iter()
-            .map(|s| s.address)
+            .map(|(s, _)| s.address)
             .collect();
-        assert_eq!(asked, ["ed@example.org"]);
+        assert_eq!(
+            asked,
+            ["cy@example.org", "ed@example.org", "fa@example.org"]
+        );
     }
 
     /// Claimed is `sending` (committed); a crash makes it `unknown`, claimed again with

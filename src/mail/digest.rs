@@ -182,7 +182,10 @@ pub fn hand_off(
         .releases
         .iter()
         .filter_map(|id| release(id))
-        .filter(|r| digest::still_public(r, now) && digest::targeted(r, &wants))
+        // Public now, and dated no later than the period in its current version: one
+        // moved past the period since goes in the digest of its new date instead.
+        .filter(|r| digest::still_public(r, now) && r.date <= row.period)
+        .filter(|r| digest::targeted(r, &wants))
         .collect();
     if keep.is_empty() {
         return HandOff::Cancel(
@@ -450,8 +453,8 @@ mod tests {
         }
     }
 
-    /// A release withdrawn or pulled back, or no longer wanted, leaves the digest at
-    /// hand-off; with nothing left, or to someone who paused, opted out or left, the
+    /// A release withdrawn or pulled back (or moved past the period), or no longer wanted,
+    /// leaves the digest at hand-off; with nothing left, or to someone who paused, opted out or left, the
     /// digest is cancelled with the reason.
     #[test]
     fn a_digest_leaves_with_what_is_still_public_and_wanted() {
@@ -460,7 +463,8 @@ mod tests {
         let mut w = (*release("withdrawn", "2026-12-04T10:00:00Z", &["Sport"])).clone();
         w.withdrawn = Some("fel".into());
         let withdrawn = Arc::new(w);
-        let later = release("later", "2026-12-05T07:00:00Z", &["Sport"]);
+        // Public at hand-off, but re-dated past the period since the digest was made.
+        let later = release("later", "2026-12-05T06:00:30Z", &["Sport"]);
         let culture = release("culture", "2026-12-04T11:00:00Z", &["Kultur"]);
         let all = [&sport, &withdrawn, &later, &culture];
         let find = |id: &str| all.iter().find(|r| r.id == id).map(|r| Arc::clone(r));

@@ -26,6 +26,9 @@
 //!   same Message-ID; mail of a release under any id but the one it was first recorded with
 //!   fails the seed (a rename or a new date made it another release).
 //!
+//! Digest subscribers and the daily digest's periods are simulated too (`sim/digests.rs`,
+//! whose oracles are listed there).
+//!
 //! Each seed then runs to quiescence (nothing due, no run going) with a server that takes
 //! everything, the disk freed and the clock right, and every recipient targeted at
 //! publication who did not opt out and whose row did not change must have been mailed, or
@@ -48,6 +51,8 @@ use pressroom::media::MediaList;
 use pressroom::publish::{self, Deleted};
 use proptest::prelude::Rng as _;
 use proptest::test_runner::{RngAlgorithm, TestRng};
+
+mod digests;
 
 /// Seeds that once failed, run first.
 /// 28 and 294: a release made, restored or renamed while the output disk was full
@@ -262,6 +267,12 @@ struct Sim {
     media: Vec<Journalist>,
     /// Address → the step at which it opted out.
     opted_out: HashMap<String, usize>,
+    /// Digest subscribers, the digests sent, the crash twins each (address, period) may
+    /// have, and (address, release) whose digest failed for good.
+    subscribers: Vec<digests::Subscriber>,
+    digest_wire: Vec<digests::DigestWired>,
+    digest_twins: HashMap<(String, DateTime<Utc>), usize>,
+    digest_failed: HashSet<(String, String)>,
     /// Each release's text as last written, and when it was first written so.
     written: HashMap<usize, (String, DateTime<Utc>)>,
     wire: Vec<Wired>,
@@ -375,6 +386,10 @@ impl Sim {
             specs: Vec::new(),
             media,
             opted_out: HashMap::new(),
+            subscribers: Vec::new(),
+            digest_wire: Vec::new(),
+            digest_twins: HashMap::new(),
+            digest_failed: HashSet::new(),
             written: HashMap::new(),
             wire: Vec::new(),
             twins: HashMap::new(),
@@ -394,6 +409,7 @@ impl Sim {
             builds: 0,
         };
         sim.start();
+        sim.add_subscribers();
         sim
     }
 
@@ -532,8 +548,10 @@ impl Sim {
         let ledger = Ledger::open_in(&self.config.paths.state).expect("ledger");
         let builder = Builder::new(self.config.clone(), self.out())
             .with_history(ledger.history().expect("history"), Recording::Record);
+        let mut core = Core::new(self.window());
+        core.set_periods(pressroom::digest::Periods::of(&self.config));
         self.daemon = Some(Daemon {
-            core: Core::new(self.window()),
+            core,
             builder,
             ledger,
             run: None,
@@ -574,6 +592,7 @@ impl Sim {
                 self.turn(event);
             }
         }
+        self.plan_digests();
     }
 
     fn perform(&mut self, action: Action) -> Option<Event> {
@@ -586,6 +605,8 @@ impl Sim {
                 d.builder = Builder::new(self.config.clone(), self.config.paths.public.clone())
                     .with_history(history, Recording::Record);
                 d.core.set_window(Window::of(&self.config));
+                d.core
+                    .set_periods(pressroom::digest::Periods::of(&self.config));
                 None
             }
             Action::ReadMedia | Action::Rewatch => None,
@@ -616,8 +637,11 @@ impl Sim {
                 self.mail_step(false);
                 None
             }
-            // This simulator sets no digest periods: the core never asks for these.
-            Action::Digest { .. } | Action::SendDigests => None,
+            Action::Digest { period } => {
+                self.make_digests(period);
+                None
+            }
+            Action::SendDigests => self.send_digests(),
             Action::Cancel(id) => {
                 let n = self.daemon().ledger.cancel(&id, None, now).expect("cancel");
                 self.note(format!("cancelled {n} of deleted {id}"));
@@ -1257,6 +1281,13 @@ impl Sim {
                     self.files_changed();
                 }
             }
+            75..=82 if self.rng.chance(40) => {
+                if self.rng.chance(50) {
+                    self.toggle_pause();
+                } else {
+                    self.subscriber_opts_out();
+                }
+            }
             75..=82 => {
                 let j = self.rng.below(self.media.len() as u64) as usize;
                 let address = self.media[j].address.clone();
@@ -1437,6 +1468,7 @@ impl Sim {
             self.set_clock_back(TimeDelta::zero());
         }
         self.note("quiescence");
+        let mut periods_left = 2;
         for _ in 0..20_000 {
             self.step += 1;
             if self.daemon().run.is_some() {
@@ -1444,7 +1476,25 @@ impl Sim {
                 self.now += TimeDelta::seconds(1);
                 continue;
             }
-            match self.daemon().core.next_wakeup() {
+            // The digest's periods come every day: quiet is when nothing but the next
+            // period is ahead. Two more periods are then let come, so that what was
+            // published last is in a digest too.
+            let d = self.daemon();
+            let (wake, period) = (d.core.next_wakeup(), d.core.next_digest());
+            let idle = d.ledger.digests_due().expect("digests due").is_none()
+                && d.ledger.pending().expect("pending").is_empty();
+            let now = self.now;
+            let lifts_ahead = self
+                .specs
+                .iter()
+                .any(|s| s.present && !s.draft && !s.withdrawn && s.date > now);
+            let only_the_period = wake.is_some() && wake == period && idle && !lifts_ahead;
+            if only_the_period && periods_left > 0 {
+                periods_left -= 1;
+            } else if only_the_period {
+                break;
+            }
+            match wake {
                 Some(w) => {
                     self.now = self.now.max(w);
                     self.turn(Event::Wake);
@@ -1454,9 +1504,12 @@ impl Sim {
                 None => break,
             }
         }
-        if self.daemon().run.is_some() || self.daemon().core.next_wakeup().is_some() {
+        let d = self.daemon();
+        let wake = d.core.next_wakeup();
+        if d.run.is_some() || (wake.is_some() && wake != d.core.next_digest()) {
             self.fail("no quiescence after 20,000 steps".into());
         }
+        self.check_digests_at_quiescence();
         let catch_up = TimeDelta::from_std(self.config.dispatch.catch_up).expect("catch_up");
         let mailed: BTreeMap<(String, String), usize> =
             self.wire.iter().fold(BTreeMap::new(), |mut m, w| {
