@@ -173,9 +173,16 @@ impl Ledger {
     pub fn erase(&mut self, address: &str, at: DateTime<Utc>) -> Result<usize, LedgerError> {
         let address = address.trim().to_lowercase();
         let hash = self.erasure.hash(&address);
-        // What is deleted is overwritten with zeros in the file (`secure_delete`, set
-        // when the ledger is opened), not left on free pages.
-        let deleted = self.erase_rows(&address, &hash, at)?;
+        // What is deleted is overwritten with zeros in the file, whole freed pages too
+        // (`secure_delete` on for this transaction; `fast`, the ledger's usual, zeroes only
+        // what costs no extra write).
+        let err = self.err_owned();
+        self.conn
+            .pragma_update(None, "secure_delete", true)
+            .map_err(&err)?;
+        let deleted = self.erase_rows(&address, &hash, at);
+        let _ = self.conn.pragma_update(None, "secure_delete", "fast");
+        let deleted = deleted?;
         // The log's older frames may still hold the rows as they were: moved into the
         // file (now zeroed there) and the log emptied, unless a reader holds it (the next
         // checkpoint then does).

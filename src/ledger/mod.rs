@@ -366,10 +366,12 @@ impl Ledger {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(err)?;
-        // Deleted rows are overwritten with zeros rather than left in the file's free
-        // space: an opt-out lifted, a sign-up purged or an erased journalist's rows are
-        // gone from the bytes too (the pages are written anyway; the cost is the zeroing).
-        conn.pragma_update(None, "secure_delete", true)
+        // Deleted rows are overwritten with zeros where that costs no extra write
+        // (`fast`: a freed cell on a page written anyway), so an opt-out lifted or a
+        // sign-up purged leaves no address in the file's free space; an erase zeroes
+        // everything it frees (`erasure`). Deleting 100,000 deliveries took 24 ms so,
+        // 12 ms without and about 95 ms with `secure_delete` fully on (debug build).
+        conn.pragma_update(None, "secure_delete", "fast")
             .map_err(err)?;
         let file = FileId::of(path);
         let mut ledger = Ledger {
