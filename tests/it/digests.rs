@@ -173,6 +173,17 @@ fn a_digest_subscriber_gets_exactly_the_matching_releases_at_each_digest_instant
         })
         .collect();
     assert_ne!(ids[0], ids[1]);
+    let http = super::daemon::client();
+    let metrics = format!("{}/metrics", daemon.admin());
+    wait_for(
+        "the digests counted on /metrics",
+        Duration::from_secs(10),
+        || {
+            super::daemon::get(&http, &metrics, "")
+                .1
+                .contains("pressroom_digests{state=\"sent\"} 2")
+        },
+    );
     drop(daemon);
 
     let ledger = Ledger::open_in(&p.path().join("state")).expect("ledger");
