@@ -1,18 +1,22 @@
-//! The daily digest (SPEC §6), as pure functions of instants: its periods (the fire times
-//! of `[subscribe] digest`, a cron expression in the site's zone), what one subscriber's
-//! digest of a period holds (`contents`), when the daemon makes it (`made_at`) and its
-//! Message-ID. The ledger keeps the rows (`ledger::digests`), `mail::digest` composes and
-//! sends them, the core wakes for them.
+//! The daily digest (SPEC §6): its periods (the fire times of `[subscribe] digest`, a
+//! cron expression in the site's zone), what one subscriber's digest of a period holds
+//! (`contents`), when the daemon makes it (`made_at`) and its Message-ID, as pure functions
+//! of instants; and `make_batch`, which makes one batch of a period's digests through the
+//! ledger it is handed (the daemon's owner, or the simulator's). The ledger keeps the rows
+//! (`ledger::digests`), `mail::digest` composes and sends them, the core wakes for them.
 //!
 //! A digest of period P holds the releases public at P whose publication instant lies in
 //! (the subscriber's `digest_from`, P]; making it moves `digest_from` to P. The
 //! publication instant of a release is its date, or, for one first seen public more than
 //! `LAG` after its date (written with a date already past, or while the daemon was down),
-//! its first sighting less `LAG`. So the periods partition every subscriber's timeline:
-//! each release is in one digest at most, and a release that lifts at the digest's own
-//! minute (the build at that wake-up sees it milliseconds later) is in that digest.
-//! Making a period's digests only once `LAG` has passed after it keeps that exact: any
-//! release recorded later was first seen later, so its instant falls after P.
+//! its first sighting less `LAG`. So the periods partition every subscriber's timeline,
+//! and a release that lifts at the digest's own instant (the build at that wake-up sees
+//! it milliseconds later) is in that digest. Making a period's digests only once `LAG` has
+//! passed after it keeps that exact: any release recorded later was first seen later, so
+//! its instant falls after P. Two rules close the gaps a timeline cannot: a period looks
+//! back `LOOKBACK` for releases in none of the subscriber's digests (one dropped at
+//! hand-off because it was pulled back then), and no release goes in a second digest of
+//! one subscriber (one re-dated after it went in one).
 
 use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;

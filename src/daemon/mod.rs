@@ -990,6 +990,18 @@ impl Daemon {
         if let Ok(counts) = self.ledger.call(|l| l.all_counts()) {
             set_delivery_counts(&self.metrics, &counts);
         }
+        if let Ok(counts) = self.ledger.call(|l| l.digest_counts()) {
+            for state in DeliveryState::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(s, _)| *s == state)
+                    .map_or(0, |(_, n)| *n as i64);
+                self.metrics
+                    .digests
+                    .get_or_create(&vec![("state", state.as_str())])
+                    .set(n);
+            }
+        }
     }
 
     /// Stops taking work, lets a mail batch in flight finish (bounded), and waits for every

@@ -16,6 +16,8 @@ pub struct Metrics {
     registry: Registry,
     pub releases: Family<Labels, Gauge>,
     pub deliveries: Family<Labels, Gauge>,
+    /// The daily digests by state, all periods together.
+    pub digests: Family<Labels, Gauge>,
     pub builds: Counter,
     pub build_seconds: Histogram,
     pub send_seconds: Histogram,
@@ -39,6 +41,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("pressroom");
         let releases = Family::<Labels, Gauge>::default();
         let deliveries = Family::<Labels, Gauge>::default();
+        let digests = Family::<Labels, Gauge>::default();
         let builds = Counter::default();
         let build_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let send_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 16));
@@ -51,6 +54,7 @@ impl Metrics {
             releases.clone(),
         );
         registry.register("deliveries", "Mail deliveries by state", deliveries.clone());
+        registry.register("digests", "Daily digests by state", digests.clone());
         registry.register("builds", "Builds of the site", builds.clone());
         registry.register(
             "build_duration_seconds",
@@ -83,6 +87,7 @@ impl Metrics {
             registry,
             releases,
             deliveries,
+            digests,
             builds,
             build_seconds,
             send_seconds,

@@ -164,17 +164,16 @@ impl Ledger {
         Ok(queued)
     }
 
-    /// The releases already in a digest (not cancelled) of each of `addresses`: a release
-    /// re-dated after it went in one is not put in another.
+    /// The releases already in a digest of each of `addresses` (as recorded: a cancelled
+    /// one holds none, unless a copy may have left before a crash): a release re-dated
+    /// after it went in one is not put in another.
     pub fn digested(
         &self,
         addresses: &[String],
     ) -> Result<HashMap<String, HashSet<String>>, LedgerError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT releases FROM digests WHERE address = ?1 AND state != 'cancelled'",
-            )
+            .prepare_cached("SELECT releases FROM digests WHERE address = ?1")
             .map_err(self.err())?;
         let mut out = HashMap::new();
         for address in addresses {

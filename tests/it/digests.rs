@@ -182,6 +182,17 @@ fn a_digest_subscriber_gets_exactly_the_matching_releases_at_each_digest_instant
         })
         .collect();
     assert_ne!(ids[0], ids[1]);
+    let http = super::daemon::client();
+    let metrics = format!("{}/metrics", daemon.admin());
+    wait_for(
+        "the digests counted on /metrics",
+        Duration::from_secs(10),
+        || {
+            super::daemon::get(&http, &metrics, "")
+                .1
+                .contains("pressroom_digests{state=\"sent\"} 2")
+        },
+    );
     drop(daemon);
     for (_, to, raw) in server.received() {
         assert!(to == "ada@example.org" || to == "di@example.org", "{to}");
@@ -263,5 +274,92 @@ fn schedule_shows_the_next_digest_and_status_counts_digests() {
         out.lines()
             .any(|l| l.starts_with("(digests)") && l.ends_with("mail: 1 queued")),
         "{out}"
+    );
+}
+
+/// Killed with SIGKILL again and again while its digests leave (the server answers each
+/// a quarter of a second late, so a kill finds one in flight) and restarted each time: at
+/// the end every subscriber has their digest, every copy of it carries its one Message-ID,
+/// and no more are doubled than there were kills (a digest run has one in flight).
+#[test]
+fn killed_while_its_digests_leave_it_misses_nobody_and_doubles_only_those_in_flight() {
+    const SUBSCRIBERS: usize = 24;
+    let dir = tempfile::tempdir().expect("dir");
+    let server = SmtpServer::start(dir.path(), 0);
+    server.rules(r#"{"delay_ms": 250}"#);
+    let p = project_with_smtp(server.port, 0);
+    std::fs::remove_file(p.path().join("releases/2018-10-18-du-avgor.md")).expect("no sample");
+    p.set_media(&[]);
+    p.set_config("digest = \"0 0 7 * * *\"", "digest = \"*/20 * * * * *\"");
+    super::daemon::serve_on(&p, free_port());
+    let before = pressroom::clock::now() - TimeDelta::hours(1);
+    let everyone: Vec<String> = (0..SUBSCRIBERS)
+        .map(|i| format!("prenumerant{i:02}@example.org"))
+        .collect();
+    {
+        let mut ledger = Ledger::open_in(&p.path().join("state")).expect("ledger");
+        for address in &everyone {
+            ledger
+                .put_subscriber(&subscriber(address, "", "digest", before))
+                .expect("subscriber");
+        }
+    }
+    let date = pressroom::clock::now() - TimeDelta::minutes(30);
+    p.write(
+        "releases/krasch.md",
+        release(
+            &format!("title = \"Sportnyhet\"\ndate = \"{}\"", rfc3339(date)),
+            "Text.",
+        ),
+    );
+    let kill_at = [0, 5, 11, 17];
+    for (i, at) in kill_at.iter().enumerate() {
+        let daemon = Daemon::start(&p);
+        wait_for(
+            &format!("{at} digests before kill {}", i + 1),
+            Duration::from_secs(60),
+            || server.count() >= *at,
+        );
+        daemon.signal("KILL");
+        drop(daemon);
+        eprintln!(
+            "kill {}: at {at} digests, {} when it died",
+            i + 1,
+            server.count()
+        );
+    }
+    assert!(
+        server.count() < SUBSCRIBERS,
+        "the kills came after every digest had left"
+    );
+    let _last = Daemon::start(&p);
+    let sent = || {
+        let ledger = Ledger::open_in(&p.path().join("state")).expect("ledger");
+        ledger.digest_counts().expect("counts")
+            == [(pressroom::ledger::DeliveryState::Sent, SUBSCRIBERS as u64)]
+    };
+    wait_for("every digest sent", Duration::from_secs(60), sent);
+    let received = server.count();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(server.count(), received, "mail after every digest was sent");
+
+    let mut ids: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (rcpt, raw) in server.messages() {
+        let m = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("parse");
+        assert_eq!(titles(&raw), ["Sportnyhet"]);
+        ids.entry(rcpt)
+            .or_default()
+            .push(m.message_id().expect("Message-ID").to_string());
+    }
+    assert_eq!(ids.keys().cloned().collect::<Vec<_>>(), everyone);
+    super::smtp::assert_one_message_id_each(&ids);
+    let doubled = ids.values().filter(|v| v.len() > 1).count();
+    eprintln!("{doubled} of {SUBSCRIBERS} got their digest twice");
+    assert!(
+        doubled <= kill_at.len(),
+        "{doubled} subscribers got their digest twice after {} kills",
+        kill_at.len()
     );
 }

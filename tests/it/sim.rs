@@ -1163,10 +1163,17 @@ impl Sim {
                     _ => self.rng.below(3 * 24 * 60) as i64,
                 };
                 let topic = TOPICS[self.rng.below(TOPICS.len() as u64) as usize];
-                let date = (self.now + TimeDelta::minutes(offset))
+                let mut date = (self.now + TimeDelta::minutes(offset))
                     .with_second(0)
                     .and_then(|t| t.with_nanosecond(0))
                     .expect("a minute");
+                // Now and then dated seconds after the next digest's period: public when
+                // that digest is made (`digest::LAG` later), yet not in it.
+                let next_digest = self.daemon().core.next_digest();
+                if let Some(made) = next_digest.filter(|_| self.rng.chance(15)) {
+                    let period = made - pressroom::digest::LAG - TimeDelta::milliseconds(1);
+                    date = period + TimeDelta::seconds(1 + self.rng.below(9) as i64);
+                }
                 let spec = Spec {
                     n,
                     date,

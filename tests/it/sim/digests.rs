@@ -203,9 +203,10 @@ impl Sim {
                 DigestHandOff::Cancel(reason) => {
                     self.note(format!("digest to {} cancelled: {reason}", row.address));
                     let outcome = Outcome::Cancelled { reason };
+                    let held = mail_digest::may_have_left(&row, &[]);
                     self.daemon()
                         .ledger
-                        .record_digest(&row, &[], &outcome, now)
+                        .record_digest(&row, &held, &outcome, now)
                         .expect("record");
                     continue;
                 }
@@ -272,9 +273,10 @@ impl Sim {
                     Outcome::Failed { reply: reason }
                 }
             };
+            let held = mail_digest::may_have_left(&row, &ids);
             self.daemon()
                 .ledger
-                .record_digest(&row, &ids, &outcome, now)
+                .record_digest(&row, &held, &outcome, now)
                 .expect("record");
         }
         Some(Event::MailEnded(MailEnd::Ran { unread: 0 }))
