@@ -392,3 +392,43 @@ async fn metrics(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     )
         .into_response()
 }
+
+/// A page of ours made with the office's templates, or with the built-in ones (in the
+/// office's words) once theirs have failed — an error says so, once per reload: a reader
+/// who came to unsubscribe, sign up or change their choices is never left without the
+/// page, and a runaway template does not cost every request its budget. Never cached.
+pub(crate) fn office_page(
+    site: &Site,
+    status: axum::http::StatusCode,
+    pages: &str,
+    render: impl Fn(&crate::render::Templates) -> Result<String, crate::render::RenderError>,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::{Html, IntoResponse};
+    use std::sync::atomic::Ordering;
+    let office = (!site.templates_failed.load(Ordering::Relaxed)).then_some(&*site.templates);
+    let html = match office.map(&render) {
+        Some(Ok(html)) => Ok(html),
+        failed => {
+            if let Some(Err(e)) = failed {
+                tracing::error!(
+                    "{e}: the {pages} pages use the built-in templates until the templates change"
+                );
+                site.templates_failed.store(true, Ordering::Relaxed);
+            }
+            render(&site.built_in)
+        }
+    };
+    match html {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!("{e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CACHE_CONTROL, "no-store")],
+                "the page could not be made; try again later\n",
+            )
+                .into_response()
+        }
+    }
+}

@@ -16,13 +16,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use super::signup::same_origin;
@@ -36,7 +36,7 @@ use crate::optout::Purpose;
 use crate::release::{LangTag, Topic};
 use crate::render::preferences::{self as pages, Choice, Form, LinkPage, Standing};
 use crate::render::subscription::{self, Page};
-use crate::render::{RenderError, Templates};
+
 use crate::subscriber::{Delivery, Wants};
 
 /// How long a mailed erase or subscribe-again link works.
@@ -464,7 +464,7 @@ fn form_page(
         action_url: &action_url,
         notice,
     };
-    rendered(site, StatusCode::OK, |t| {
+    super::office_page(site, StatusCode::OK, "preferences", |t| {
         pages::page(&site.config, t, lang, &form)
     })
 }
@@ -528,7 +528,7 @@ async fn link_show(
         (Purpose::Resubscribe, false) => LinkPage::AgainAsk,
         (Purpose::Resubscribe, true) => LinkPage::Again,
     };
-    rendered(&site, StatusCode::OK, |t| {
+    super::office_page(&site, StatusCode::OK, "preferences", |t| {
         pages::link_page(&site.config, t, lang, which, &address, &url)
     })
 }
@@ -613,7 +613,7 @@ async fn link_act(
         Purpose::Erase => LinkPage::Erased,
         Purpose::Resubscribe => LinkPage::Again,
     };
-    rendered(&site, StatusCode::OK, |t| {
+    super::office_page(&site, StatusCode::OK, "preferences", |t| {
         pages::link_page(&site.config, t, lang, which, &address, "")
     })
 }
@@ -629,7 +629,7 @@ fn cross_site() -> Response {
 
 fn invalid(site: &Site, asked: Option<&LangTag>) -> Response {
     let lang = asked.unwrap_or(&site.config.site.lang);
-    rendered(site, StatusCode::BAD_REQUEST, |t| {
+    super::office_page(site, StatusCode::BAD_REQUEST, "preferences", |t| {
         subscription::page(&site.config, t, Page::Invalid, lang, None)
     })
 }
@@ -647,40 +647,6 @@ fn unavailable() -> Response {
         "that could not be done just now; try again in a minute\n",
     )
         .into_response()
-}
-
-/// The office's templates, or the built-in ones (in the office's words) once theirs have
-/// failed, as for the unsubscribe pages.
-fn rendered(
-    site: &Site,
-    status: StatusCode,
-    render: impl Fn(&Templates) -> Result<String, RenderError>,
-) -> Response {
-    let office = (!site.templates_failed.load(Ordering::Relaxed)).then_some(&*site.templates);
-    let html = match office.map(&render) {
-        Some(Ok(html)) => Ok(html),
-        failed => {
-            if let Some(Err(e)) = failed {
-                tracing::error!(
-                    "{e}: the preferences pages use the built-in templates until the templates change"
-                );
-                site.templates_failed.store(true, Ordering::Relaxed);
-            }
-            render(&site.built_in)
-        }
-    };
-    match html {
-        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!("{e}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CACHE_CONTROL, "no-store")],
-                "the page could not be made; try again later\n",
-            )
-                .into_response()
-        }
-    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -366,52 +366,6 @@ fn forbidden() -> Response {
         .into_response()
 }
 
-/// A page in the site's language from the office's templates, or the built-in ones once
-/// theirs have failed (as the unsubscribe pages do).
-fn rendered(
-    shared: &Shared,
-    status: StatusCode,
-    page: Page,
-    confirm_url: Option<&str>,
-    address: Option<&str>,
-) -> Response {
-    let site = shared.site();
-    let lang = &site.config.site.lang;
-    let office = (!site.templates_failed.load(Ordering::Relaxed)).then_some(&*site.templates);
-    let html = match office.map(|t| signup::page(&site.config, t, page, lang, confirm_url, address))
-    {
-        Some(Ok(html)) => Ok(html),
-        failed => {
-            if let Some(Err(e)) = failed {
-                tracing::error!(
-                    "{e}: the sign-up pages use the built-in templates until the templates change"
-                );
-                site.templates_failed.store(true, Ordering::Relaxed);
-            }
-            signup::page(
-                &site.config,
-                &site.built_in,
-                page,
-                lang,
-                confirm_url,
-                address,
-            )
-        }
-    };
-    match html {
-        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!("{e}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CACHE_CONTROL, "no-store")],
-                "the page could not be made; try again later\n",
-            )
-                .into_response()
-        }
-    }
-}
-
 /// The per-client limit: when each client's recent sign-ups came (at most `PER_CLIENT`).
 #[derive(Default)]
 struct Clients(HashMap<IpAddr, VecDeque<DateTime<Utc>>>);
@@ -551,6 +505,21 @@ async fn take(shared: &Shared, form: Form, now: DateTime<Utc>, full_reported: &A
             shared.metrics.error("signup", now);
         }
     }
+}
+
+/// A sign-up page in the site's language.
+fn rendered(
+    shared: &Shared,
+    status: StatusCode,
+    page: Page,
+    confirm_url: Option<&str>,
+    address: Option<&str>,
+) -> Response {
+    let site = shared.site();
+    let lang = &site.config.site.lang;
+    super::office_page(&site, status, "sign-up", |t| {
+        signup::page(&site.config, t, page, lang, confirm_url, address)
+    })
 }
 
 #[cfg(test)]
