@@ -184,13 +184,14 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL
     ) STRICT;",
     // Digests (`digests.rs`): one per (subscriber address, period), exactly once, with the
-    // release ids it holds and a delivery's state; `digests_waiting` is what the daemon
-    // asks at every plan.
+    // release ids it holds, those a copy may have carried to the subscriber (`carried`),
+    // and a delivery's state; `digests_waiting` is what the daemon asks at every plan.
     "CREATE TABLE digests (
         address TEXT NOT NULL,
         period TEXT NOT NULL,
         state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'unknown', 'cancelled')),
         releases TEXT NOT NULL,
+        carried TEXT NOT NULL DEFAULT '',
         message_id TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
         next_attempt TEXT,
