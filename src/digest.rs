@@ -153,16 +153,18 @@ pub const LOOKBACK: TimeDelta = TimeDelta::days(7);
 pub const BATCH: usize = 500;
 
 /// Makes the digests of `period` for the next `BATCH` subscribers after `after` (by
-/// address) whose digest of it is still to be made, in one transaction; returns how many
-/// digests were queued and the last address taken (`None`: every subscriber is done).
-/// Made twice, a batch adds nothing (`Ledger::make_digests`).
+/// address) whose digest of it is still to be made, in one transaction, each due to leave
+/// at `due` (the daemon: `[dispatch] hold` after it makes them, so a release that lifts at
+/// the period has settled as its own mail would); returns how many digests were queued
+/// and the last address taken (`None`: every subscriber is done). Made twice, a batch adds
+/// nothing (`Ledger::make_digests`).
 pub fn make_batch(
     ledger: &mut Ledger,
     published: &[Published<'_>],
     period: DateTime<Utc>,
     domain: &str,
     after: &str,
-    at: DateTime<Utc>,
+    due: DateTime<Utc>,
 ) -> Result<(usize, Option<String>), LedgerError> {
     let subscribers = ledger.digest_subscribers(period, after, BATCH)?;
     let Some(last) = subscribers.last().map(|(s, _)| s.address.clone()) else {
@@ -199,7 +201,7 @@ pub fn make_batch(
             }
         })
         .collect();
-    let queued = ledger.make_digests(period, &batch, at)?;
+    let queued = ledger.make_digests(period, &batch, due)?;
     Ok((queued, Some(last)))
 }
 

@@ -505,13 +505,12 @@ fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyho
     let invalid = media_diags.iter().filter(|d| d.is_error()).count();
     let opted_out = ledger.opted_out()?;
     let tz = config.site.timezone;
-    // The next digest in the span, among the rest in time order, if anyone takes it.
+    // The next digest in the span, among the rest in time order, if anyone takes one.
     let mut digest = crate::digest::Periods::of(config)
         .next_after(from)
         .filter(|at| *at <= until)
         .map(|at| -> anyhow::Result<_> { Ok((at, ledger.digest_subscriber_count(at)?)) })
         .transpose()?
-        // Nobody takes the digest: no digest happens.
         .filter(|(_, n)| *n > 0);
     let say_digest = |at: DateTime<Utc>, n: usize| -> anyhow::Result<()> {
         let when = at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");

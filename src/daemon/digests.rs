@@ -19,9 +19,11 @@ use crate::mail::session::Session;
 use crate::optout::TokenKey;
 use crate::release::Release;
 
-/// The releases as the builder has them, by id, for a digest run's hand-off check: set
-/// when a run starts and at every plan while it runs, so a release withdrawn meanwhile
-/// leaves the next digest.
+/// The releases whose mail may leave, by id, for a digest run's hand-off check: those
+/// public and settled (`core::Presence::Public`: older than `[dispatch] hold`, not held,
+/// the clock not behind), set when a run starts and at every plan while it runs, so a
+/// release withdrawn or edited meanwhile leaves the next digest (and, not in any digest
+/// yet, goes in a later one).
 #[derive(Debug, Clone, Default)]
 pub struct Shelf(Arc<RwLock<HashMap<String, Arc<Release>>>>);
 
@@ -41,13 +43,13 @@ impl Shelf {
 }
 
 /// Makes the digests of `period` from the releases the ledger has seen public (the
-/// builder's, with their first sightings); returns how many were queued.
+/// builder's, with their first sightings), due at `due`; returns how many were queued.
 pub fn make(
     ledger: &Handle,
     config: &Config,
     releases: Vec<Arc<Release>>,
     period: DateTime<Utc>,
-    now: DateTime<Utc>,
+    due: DateTime<Utc>,
 ) -> Result<usize, LedgerError> {
     let seen = ledger.call(|l| l.revisions())?;
     let published: Arc<Vec<(Arc<Release>, DateTime<Utc>)>> = Arc::new(
@@ -72,7 +74,7 @@ pub fn make(
                     first_seen: *first_seen,
                 })
                 .collect();
-            digest::make_batch(l, &published, period, &domain, &from, now)
+            digest::make_batch(l, &published, period, &domain, &from, due)
         })?;
         queued += n;
         match last {

@@ -398,7 +398,7 @@ impl Daemon {
                 self.start_mail(due);
             }
             Action::Digest { period } => self.make_digests(period, now),
-            Action::SendDigests => self.start_digests(),
+            Action::SendDigests => self.start_digests(now),
             Action::Cancel(id) => match self.ledger.call(move |l| l.cancel(&id, None, now)) {
                 Ok(n) => tracing::info!(
                     cancelled = n,
@@ -847,7 +847,7 @@ impl Daemon {
     /// made in this turn).
     fn plan_digests(&mut self, now: DateTime<Utc>) {
         if self.digest_running {
-            self.shelf.set(self.builder.releases());
+            self.set_shelf(now);
         }
         for _ in 0..2 {
             let waiting = match self.ledger.call(|l| l.digests_due()) {
@@ -872,10 +872,24 @@ impl Daemon {
         }
     }
 
-    /// Makes the digests of `period` (each subscriber's once: the ledger's key).
+    /// The releases a digest run may send: public, in a version older than the hold.
+    fn set_shelf(&self, now: DateTime<Utc>) {
+        let hold = TimeDelta::from_std(self.config.dispatch.hold).unwrap_or(TimeDelta::MAX);
+        let builder = &self.builder;
+        self.shelf.set(
+            builder
+                .releases()
+                .filter(|r| builder.presence(&r.id, hold, now) == Presence::Public),
+        );
+    }
+
+    /// Makes the digests of `period` (each subscriber's once: the ledger's key), due once
+    /// `[dispatch] hold` has passed: a release that lifted at the period has settled then.
     fn make_digests(&mut self, period: DateTime<Utc>, now: DateTime<Utc>) {
         let releases: Vec<_> = self.builder.releases().cloned().collect();
-        match digests::make(&self.ledger, &self.config, releases, period, now) {
+        let hold = TimeDelta::from_std(self.config.dispatch.hold).unwrap_or(TimeDelta::zero());
+        let due = now + hold;
+        match digests::make(&self.ledger, &self.config, releases, period, due) {
             Ok(queued) => tracing::info!(
                 period = %period.with_timezone(&self.config.site.timezone).to_rfc3339(),
                 queued,
@@ -889,8 +903,8 @@ impl Daemon {
         }
     }
 
-    fn start_digests(&mut self) {
-        self.shelf.set(self.builder.releases());
+    fn start_digests(&mut self, now: DateTime<Utc>) {
+        self.set_shelf(now);
         self.digest_running = true;
         let job = digests::Job {
             config: self.config.clone(),

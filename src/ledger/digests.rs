@@ -23,6 +23,10 @@ pub struct DigestRow {
     pub state: DeliveryState,
     /// The ids of the releases it holds (at hand-off: those it was sent with).
     pub releases: Vec<String>,
+    /// The ids of the releases a copy of it may have carried to the subscriber: those it
+    /// was sent with, and those it held when a crash left it `unknown` (that copy may have
+    /// left). Never shrinks.
+    pub carried: Vec<String>,
     pub message_id: String,
     pub attempts: u32,
     pub next_attempt: Option<DateTime<Utc>>,
@@ -42,7 +46,14 @@ pub struct NewDigest {
     pub message_id: String,
 }
 
-const COLUMNS: &str = "address, period, state, releases, message_id, attempts, next_attempt, last_reply, queued_at, updated_at, sent_at";
+const COLUMNS: &str = "address, period, state, releases, message_id, attempts, next_attempt, last_reply, queued_at, updated_at, sent_at, carried";
+
+fn ids(s: &str) -> Vec<String> {
+    s.split('\n')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
 
 fn time(s: Option<String>) -> Option<DateTime<Utc>> {
     s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
@@ -55,12 +66,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DigestRow> {
         address: r.get(0)?,
         period: time(r.get(1)?).unwrap_or(epoch),
         state: DeliveryState::parse(&r.get::<_, String>(2)?),
-        releases: r
-            .get::<_, String>(3)?
-            .split('\n')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
+        releases: ids(&r.get::<_, String>(3)?),
         message_id: r.get(4)?,
         attempts: r.get(5)?,
         next_attempt: time(r.get(6)?),
@@ -68,6 +74,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DigestRow> {
         queued_at: time(r.get(8)?).unwrap_or(epoch),
         updated_at: time(r.get(9)?).unwrap_or(epoch),
         sent_at: time(r.get(10)?),
+        carried: ids(&r.get::<_, String>(11)?),
     })
 }
 
@@ -119,13 +126,13 @@ impl Ledger {
 
     /// Makes a batch of digests of `period` in one transaction: each subscriber whose
     /// `digest_from` is still `was_from` has it moved to the period and, if it holds
-    /// releases, its row queued (at most one per address and period: the key). Returns how
-    /// many rows were queued.
+    /// releases, its row queued, due at `due` (at most one per address and period: the
+    /// key). Returns how many rows were queued.
     pub fn make_digests(
         &mut self,
         period: DateTime<Utc>,
         batch: &[NewDigest],
-        at: DateTime<Utc>,
+        due: DateTime<Utc>,
     ) -> Result<usize, LedgerError> {
         let err = self.err_owned();
         let tx = self.write()?;
@@ -142,7 +149,7 @@ impl Ledger {
                      VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5) ON CONFLICT DO NOTHING",
                 )
                 .map_err(&err)?;
-            let (period, at) = (ts(&period), ts(&at));
+            let (period, at) = (ts(&period), ts(&due));
             for d in batch {
                 let moved = moved
                     .execute(params![d.address, period, ts(&d.was_from)])
@@ -164,33 +171,36 @@ impl Ledger {
         Ok(queued)
     }
 
-    /// The releases already in a digest of each of `addresses` (as recorded: a cancelled
-    /// one holds none, unless a copy may have left before a crash): a release re-dated
-    /// after it went in one is not put in another.
+    /// The releases already in a digest of each of `addresses`: carried to them by one, or
+    /// held by one still waiting. A release re-dated after it went in one is not put in
+    /// another; one dropped at hand-off (pulled back then) may be.
     pub fn digested(
         &self,
         addresses: &[String],
     ) -> Result<HashMap<String, HashSet<String>>, LedgerError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT releases FROM digests WHERE address = ?1")
+            .prepare_cached(
+                "SELECT carried, CASE WHEN state IN ('queued', 'deferred', 'unknown', 'sending')
+                        THEN releases ELSE '' END
+                 FROM digests WHERE address = ?1",
+            )
             .map_err(self.err())?;
         let mut out = HashMap::new();
         for address in addresses {
             let rows = stmt
-                .query_map([address], |r| r.get::<_, String>(0))
+                .query_map([address], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
                 .map_err(self.err())?;
-            let mut ids = HashSet::new();
+            let mut found = HashSet::new();
             for row in rows {
-                let row = row.map_err(self.err())?;
-                ids.extend(
-                    row.split('\n')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string),
-                );
+                let (carried, waiting) = row.map_err(self.err())?;
+                found.extend(ids(&carried));
+                found.extend(ids(&waiting));
             }
-            if !ids.is_empty() {
-                out.insert(address.clone(), ids);
+            if !found.is_empty() {
+                out.insert(address.clone(), found);
             }
         }
         Ok(out)
@@ -256,7 +266,8 @@ impl Ledger {
     }
 
     /// Records the outcome of a digest's attempt, with the releases it left with (some may
-    /// have been dropped at hand-off: withdrawn, no longer wanted).
+    /// have been dropped at hand-off: withdrawn, no longer wanted). What it `carried` grows
+    /// by those, if it was sent, and by all it held before, if it was claimed `unknown`.
     pub fn record_digest(
         &mut self,
         d: &DigestRow,
@@ -272,10 +283,23 @@ impl Ledger {
             Outcome::Failed { reply } => (DeliveryState::Failed, reply, None),
             Outcome::Cancelled { reason } => (DeliveryState::Cancelled, reason, None),
         };
+        let mut carried = d.carried.clone();
+        let mut carry = |id: &String| {
+            if !carried.contains(id) {
+                carried.push(id.clone());
+            }
+        };
+        if d.state == DeliveryState::Unknown {
+            d.releases.iter().for_each(&mut carry);
+        }
+        if state == DeliveryState::Sent {
+            releases.iter().for_each(&mut carry);
+        }
         self.conn
             .execute(
                 "UPDATE digests SET state = ?3, last_reply = ?4, next_attempt = ?5, updated_at = ?6,
-                        releases = ?7, sent_at = CASE WHEN ?3 = 'sent' THEN ?6 ELSE sent_at END
+                        releases = ?7, carried = ?8,
+                        sent_at = CASE WHEN ?3 = 'sent' THEN ?6 ELSE sent_at END
                  WHERE address = ?1 AND period = ?2",
                 params![
                     d.address,
@@ -284,7 +308,8 @@ impl Ledger {
                     reply,
                     retry,
                     ts(&at),
-                    releases.join("\n")
+                    releases.join("\n"),
+                    carried.join("\n")
                 ],
             )
             .map_err(self.err())?;
@@ -445,7 +470,8 @@ mod tests {
     }
 
     /// Claimed is `sending` (committed); a crash makes it `unknown`, claimed again with
-    /// the same Message-ID; a deferred one waits for its time.
+    /// the same Message-ID, and what it held counts as carried to the subscriber however
+    /// it ends; a deferred one waits for its time.
     #[test]
     fn a_digest_is_claimed_sent_and_after_a_crash_sent_again() {
         let dir = tempfile::tempdir().unwrap();
@@ -466,9 +492,11 @@ mod tests {
         assert_eq!(again.state, DeliveryState::Unknown);
         assert_eq!(again.message_id, claimed.message_id);
         let retry = t("2026-12-05T06:06:00Z");
+        // Sent again with nothing left in it (all dropped at hand-off), deferred: what the
+        // copy in flight at the crash held still counts as carried.
         l.record_digest(
             &again,
-            &again.releases,
+            &[],
             &Outcome::Deferred {
                 reply: "451 later".into(),
                 retry_at: retry,
@@ -478,6 +506,8 @@ mod tests {
         .unwrap();
         assert!(l.claim_digest(at).unwrap().is_none());
         assert_eq!(l.digests_due().unwrap(), Some(retry));
+        let digested = l.digested(&["ada@example.org".to_string()]).unwrap();
+        assert!(digested["ada@example.org"].contains("r1"), "{digested:?}");
         let third = l.claim_digest(retry).unwrap().unwrap();
         l.record_digest(
             &third,

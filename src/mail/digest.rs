@@ -197,21 +197,6 @@ pub fn hand_off(
     HandOff::Send(keep)
 }
 
-/// The releases a digest is recorded with: those it leaves with now, and, when a copy
-/// may have left before a crash (`unknown`), those that copy held too. So no later digest
-/// holds a release a subscriber may have had.
-pub fn may_have_left(row: &DigestRow, now: &[String]) -> Vec<String> {
-    let mut ids = now.to_vec();
-    if row.state == crate::ledger::DeliveryState::Unknown {
-        for id in &row.releases {
-            if !ids.contains(id) {
-                ids.push(id.clone());
-            }
-        }
-    }
-    ids
-}
-
 /// What the sender needs of the ledger (the daemon's owner handle; a plain `Ledger` in
 /// tests).
 pub trait DigestLedger {
@@ -325,8 +310,7 @@ pub fn send_due(
         let (subscriber, opted_out) = ledger.recipient(&row.address)?;
         let releases = match hand_off(&row, subscriber.as_ref(), opted_out, s.release, now) {
             HandOff::Cancel(reason) => {
-                let held = may_have_left(&row, &[]);
-                ledger.record_digest(&row, &held, &Outcome::Cancelled { reason }, now)?;
+                ledger.record_digest(&row, &[], &Outcome::Cancelled { reason }, now)?;
                 done.cancelled += 1;
                 continue;
             }
@@ -343,10 +327,7 @@ pub fn send_due(
             done.unread += 1;
             continue;
         };
-        let ids = may_have_left(
-            &row,
-            &texts.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
-        );
+        let ids: Vec<String> = texts.iter().map(|r| r.id.clone()).collect();
         let subscriber = subscriber.as_ref().expect("checked at hand-off");
         let letter = DigestLetter {
             email: &subscriber.email,
@@ -452,6 +433,7 @@ mod tests {
             queued_at: t("2026-12-05T06:01:00Z"),
             updated_at: t("2026-12-05T06:01:00Z"),
             sent_at: None,
+            carried: Vec::new(),
         }
     }
 

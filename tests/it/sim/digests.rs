@@ -139,7 +139,7 @@ impl Sim {
 
     /// `Action::Digest`: the period's digests, in batches.
     pub(super) fn make_digests(&mut self, period: DateTime<Utc>) {
-        let now = self.now;
+        let due = self.now + self.hold();
         let d = self.daemon();
         let seen = d.ledger.revisions().expect("revisions");
         let releases: Vec<Arc<pressroom::release::Release>> =
@@ -162,7 +162,7 @@ impl Sim {
                 period,
                 "example.org",
                 &after,
-                now,
+                due,
             )
             .expect("make digests");
             queued += n;
@@ -177,6 +177,7 @@ impl Sim {
     /// `Action::SendDigests`: the daemon's digest run, start to end.
     pub(super) fn send_digests(&mut self) -> Option<Event> {
         let now = self.now;
+        let hold = self.hold();
         let server = self.server;
         let max_retry_age = self.config.dispatch.max_retry_age;
         let interrupted = self
@@ -196,17 +197,21 @@ impl Sim {
             };
             let subscriber = d.ledger.subscriber(&row.address).expect("subscriber");
             let opted_out = d.ledger.is_opted_out(&row.address).expect("opted out");
+            // The daemon's shelf: public releases in a version older than the hold.
             let builder = &d.builder;
-            let release = |id: &str| builder.release(id);
+            let release = |id: &str| {
+                (builder.presence(id, hold, now) == Presence::Public)
+                    .then(|| builder.release(id))
+                    .flatten()
+            };
             let handed = mail_digest::hand_off(&row, subscriber.as_ref(), opted_out, &release, now);
             let kept = match handed {
                 DigestHandOff::Cancel(reason) => {
                     self.note(format!("digest to {} cancelled: {reason}", row.address));
                     let outcome = Outcome::Cancelled { reason };
-                    let held = mail_digest::may_have_left(&row, &[]);
                     self.daemon()
                         .ledger
-                        .record_digest(&row, &held, &outcome, now)
+                        .record_digest(&row, &[], &outcome, now)
                         .expect("record");
                     continue;
                 }
@@ -273,10 +278,9 @@ impl Sim {
                     Outcome::Failed { reply: reason }
                 }
             };
-            let held = mail_digest::may_have_left(&row, &ids);
             self.daemon()
                 .ledger
-                .record_digest(&row, &held, &outcome, now)
+                .record_digest(&row, &ids, &outcome, now)
                 .expect("record");
         }
         Some(Event::MailEnded(MailEnd::Ran { unread: 0 }))
@@ -321,6 +325,16 @@ impl Sim {
             }
             if !sub.targeted_by(spec) {
                 self.fail(format!("{} did not choose {}", w.address, spec.slug()));
+            }
+            if let Some((_, since)) = self.written.get(&spec.n)
+                && w.at < *since + self.hold()
+            {
+                self.fail(format!(
+                    "a digest to {} holds {} at {}, from a version written at {since}: inside the hold",
+                    w.address,
+                    spec.slug(),
+                    w.at
+                ));
             }
         }
         let allowed = self
