@@ -116,22 +116,10 @@ pub struct Published<'a> {
     pub first_seen: DateTime<Utc>,
 }
 
-/// Whether a subscriber's choices take a release: a topic in common by slug (none chosen:
-/// every topic), and a language either way by RFC 4647 basic filtering (`sv-SE` reads
-/// `sv`; none chosen: every language). The one place digests ask; it becomes the lead's
-/// `media::exclusion` for the digest channel when that lands.
+/// Whether a subscriber's choices take a release: `media::wanted`, the content part of
+/// the one rule of who is mailed what (`media::exclusion_in`).
 pub fn targeted(release: &Release, wants: &Wants) -> bool {
-    let topics = wants.topics.is_empty()
-        || wants
-            .topics
-            .iter()
-            .any(|t| release.topics.iter().any(|u| u.slug() == t.slug()));
-    let langs = wants.langs.is_empty()
-        || wants
-            .langs
-            .iter()
-            .any(|l| l.covers(&release.lang) || release.lang.covers(l));
-    topics && langs
+    crate::media::wanted(release, &wants.topics, &wants.langs).is_none()
 }
 
 /// What a subscriber's digest of `period` holds: every release public at `period` (its

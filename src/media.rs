@@ -14,19 +14,28 @@ use lettre::message::{Mailbox, Mailboxes};
 use crate::diagnostic::{Diagnostic, Location, SourceText};
 use chrono::{DateTime, Utc};
 
-use crate::ledger::{Audience, AudienceRow, DeliveryState, LedgerError};
+use crate::ledger::{Audience, AudienceRow, DeliveryState, LedgerError, SubscriberRow};
 use crate::release::{LangTag, Release, Topic};
+use crate::subscriber::{Delivery, Wants};
 
+/// Someone of the audience: a row of the media list, or a journalist who subscribed
+/// themselves (`own`: their choices, which win over a media-list row of the same address).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
     pub email: Address,
     pub name: String,
     pub outlet: String,
-    /// If set, only releases in this language reach them.
-    pub lang: Option<LangTag>,
+    /// If any, only releases in one of these languages reach them.
+    pub langs: Vec<LangTag>,
     /// Empty: every release.
     pub topics: Vec<Topic>,
-    /// The line of the media list it came from.
+    /// Each release as it is published, or the daily digest (a media-list row: each).
+    pub delivery: Delivery,
+    /// They paused their subscription (the preferences page): nothing reaches them.
+    pub paused: bool,
+    /// The choices are their own (they subscribed on the newsroom), not the office's row.
+    pub own: bool,
+    /// The line of the media list it came from (0 for a subscriber's own choices).
     pub line: usize,
 }
 
@@ -42,10 +51,31 @@ impl Recipient {
             email,
             name: String::new(),
             outlet: String::new(),
-            lang: None,
+            langs: Vec::new(),
             topics: Vec::new(),
+            delivery: Delivery::Each,
+            paused: false,
+            own: false,
             line: 0,
         }
+    }
+
+    /// A confirmed subscriber, with their own choices; None for a row no writer of ours
+    /// made (an address lettre cannot read back).
+    pub fn subscriber(row: &SubscriberRow) -> Option<Recipient> {
+        let wants = Wants::from_choices(&row.choices);
+        let email: Address = row.email.parse().ok()?;
+        addressable(&email).then(|| Recipient {
+            email,
+            name: row.name.clone(),
+            outlet: row.outlet.clone(),
+            langs: wants.langs,
+            topics: wants.topics,
+            delivery: wants.delivery,
+            paused: row.paused,
+            own: true,
+            line: 0,
+        })
     }
 
     /// The row as the ledger's audience stores it.
@@ -55,7 +85,13 @@ impl Recipient {
             email: self.email.to_string(),
             name: self.name.clone(),
             outlet: self.outlet.clone(),
-            lang: self.lang.as_ref().map(|l| l.as_str().to_string()),
+            lang: (!self.langs.is_empty()).then(|| {
+                self.langs
+                    .iter()
+                    .map(LangTag::as_str)
+                    .collect::<Vec<_>>()
+                    .join("|")
+            }),
             topics: self
                 .topics
                 .iter()
@@ -63,13 +99,16 @@ impl Recipient {
                 .collect::<Vec<_>>()
                 .join("|"),
             line: self.line as u64,
+            delivery: self.delivery.as_str().to_string(),
+            paused: self.paused,
+            own: self.own,
         }
     }
 
     /// A row of the ledger's audience, read back: what `to_row` wrote comes back the same;
     /// anything else (a row no parser of ours wrote) is None.
     pub fn from_row(row: &AudienceRow) -> Option<Recipient> {
-        recipient(
+        let mut r = recipient(
             &row.email,
             row.name.clone(),
             row.outlet.clone(),
@@ -77,10 +116,15 @@ impl Recipient {
             &row.topics,
             usize::try_from(row.line).unwrap_or(0),
         )
-        .ok()
+        .ok()?;
+        r.delivery = Delivery::parse(&row.delivery).unwrap_or_default();
+        r.paused = row.paused;
+        r.own = row.own;
+        Some(r)
     }
 
-    /// Whether this release is for them, opt-outs and the ledger aside (`exclusion`).
+    /// Whether this release is for them as each release is mailed, opt-outs and the
+    /// ledger aside (`exclusion`).
     pub fn wants(&self, release: &Release) -> bool {
         exclusion(release, Some(self), false, None).is_none()
     }
@@ -93,15 +137,24 @@ impl Recipient {
 pub enum Exclusion {
     /// They unsubscribed.
     OptedOut,
-    /// The address is not (or no longer) a row of the media list.
+    /// The address is not (or no longer) a row of the media list, nor a subscriber.
     NotListed,
+    /// They paused their subscription.
+    Paused,
+    /// They take releases another way: the daily digest rather than each release, or the
+    /// other way round.
+    Delivery(Delivery),
     /// They take some topics, and the release is about none of them.
     Topics {
         takes: Vec<Topic>,
         release: Vec<Topic>,
     },
-    /// They read a language the release is not in (neither tag covers the other).
-    Language { reads: LangTag, release: LangTag },
+    /// They read languages the release is not in (for none of them does either tag
+    /// cover the other).
+    Language {
+        reads: Vec<LangTag>,
+        release: LangTag,
+    },
     /// The ledger holds this version of the release for them already, in a state that
     /// does not wait to be sent.
     Mailed(DeliveryState),
@@ -109,9 +162,11 @@ pub enum Exclusion {
 
 impl Exclusion {
     /// The reasons in the order `exclusion` tries them, by `kind`.
-    pub const KINDS: [&'static str; 5] = [
+    pub const KINDS: [&'static str; 7] = [
         "opted out",
         "not on the media list",
+        "paused",
+        "takes another delivery",
         "topics do not match",
         "language does not match",
         "already mailed",
@@ -126,9 +181,11 @@ impl Exclusion {
         match self {
             Exclusion::OptedOut => 0,
             Exclusion::NotListed => 1,
-            Exclusion::Topics { .. } => 2,
-            Exclusion::Language { .. } => 3,
-            Exclusion::Mailed(_) => 4,
+            Exclusion::Paused => 2,
+            Exclusion::Delivery(_) => 3,
+            Exclusion::Topics { .. } => 4,
+            Exclusion::Language { .. } => 5,
+            Exclusion::Mailed(_) => 6,
         }
     }
 }
@@ -145,6 +202,11 @@ impl fmt::Display for Exclusion {
         match self {
             Exclusion::OptedOut => f.write_str("opted out"),
             Exclusion::NotListed => f.write_str("no longer on the media list"),
+            Exclusion::Paused => f.write_str("paused their subscription"),
+            Exclusion::Delivery(Delivery::Digest) => f.write_str("takes the daily digest"),
+            Exclusion::Delivery(Delivery::Each) => {
+                f.write_str("takes each release, not the digest")
+            }
             Exclusion::Topics { takes, release } if release.is_empty() => write!(
                 f,
                 "topics do not match: takes {}; the release has no topic",
@@ -158,7 +220,12 @@ impl fmt::Display for Exclusion {
             ),
             Exclusion::Language { reads, release } => write!(
                 f,
-                "language does not match: reads {reads}, the release is in {release}"
+                "language does not match: reads {}, the release is in {release}",
+                reads
+                    .iter()
+                    .map(LangTag::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Exclusion::Mailed(DeliveryState::Failed) => {
                 f.write_str("already mailed (failed; `send --retry-failed` tries again)")
@@ -171,13 +238,27 @@ impl fmt::Display for Exclusion {
     }
 }
 
-/// Why `release` is not mailed now to an address, or `None` if it is. `listed` is the
-/// address's row of the media list, `opted_out` whether it unsubscribed, `mailed` the
-/// ledger's state of this version for it, if any (queued, deferred and unknown wait to be
-/// sent: not a reason). Topics intersect or they take everything; languages match by
-/// RFC 4647 basic filtering both ways, if they set one (SPEC §4: `sv-SE` receives `sv`).
-/// Pure; the reasons are tried in the order of `Exclusion::KINDS`.
+/// Why `release` is not mailed now to an address as each release is, or `None` if it is:
+/// `exclusion_in` for `Delivery::Each`.
 pub fn exclusion(
+    release: &Release,
+    listed: Option<&Recipient>,
+    opted_out: bool,
+    mailed: Option<DeliveryState>,
+) -> Option<Exclusion> {
+    exclusion_in(Delivery::Each, release, listed, opted_out, mailed)
+}
+
+/// Why `release` is not mailed now to an address by `channel` (each release, or in the
+/// daily digest), or `None` if it is. `listed` is the address's place in the audience
+/// (their own choices if they subscribed, else their media-list row), `opted_out` whether
+/// they unsubscribed, `mailed` the ledger's state of this version for them, if any
+/// (queued, deferred and unknown wait to be sent: not a reason). Topics intersect or they
+/// take everything; languages match by RFC 4647 basic filtering both ways, if they chose
+/// any (SPEC §4: `sv-SE` receives `sv`). Pure; the reasons are tried in the order of
+/// `Exclusion::KINDS`.
+pub fn exclusion_in(
+    channel: Delivery,
     release: &Release,
     listed: Option<&Recipient>,
     opted_out: bool,
@@ -189,21 +270,14 @@ pub fn exclusion(
     let Some(r) = listed else {
         return Some(Exclusion::NotListed);
     };
-    // Topics compare by slug: `miljö`, `Miljö` and `MILJO` on the list all take "Miljö".
-    let takes = |t: &Topic| release.topics.iter().any(|u| u.slug() == t.slug());
-    if !r.topics.is_empty() && !r.topics.iter().any(takes) {
-        return Some(Exclusion::Topics {
-            takes: r.topics.clone(),
-            release: release.topics.clone(),
-        });
+    if r.paused {
+        return Some(Exclusion::Paused);
     }
-    if let Some(reads) = &r.lang
-        && !(reads.covers(&release.lang) || release.lang.covers(reads))
-    {
-        return Some(Exclusion::Language {
-            reads: reads.clone(),
-            release: release.lang.clone(),
-        });
+    if r.delivery != channel {
+        return Some(Exclusion::Delivery(r.delivery));
+    }
+    if let Some(why) = wanted(release, &r.topics, &r.langs) {
+        return Some(why);
     }
     match mailed {
         Some(
@@ -216,6 +290,32 @@ pub fn exclusion(
             None
         }
     }
+}
+
+/// Whether choices of topics and languages take `release` (None) or why not: a topic in
+/// common, compared by slug (none chosen: every topic), and a language either way by
+/// RFC 4647 basic filtering (none chosen: every language). The part of `exclusion_in`
+/// about the release's content, also what a digest asks of each release it could hold.
+pub fn wanted(release: &Release, topics: &[Topic], langs: &[LangTag]) -> Option<Exclusion> {
+    // Topics compare by slug: `miljö`, `Miljö` and `MILJO` on the list all take "Miljö".
+    let takes = |t: &Topic| release.topics.iter().any(|u| u.slug() == t.slug());
+    if !topics.is_empty() && !topics.iter().any(takes) {
+        return Some(Exclusion::Topics {
+            takes: topics.to_vec(),
+            release: release.topics.clone(),
+        });
+    }
+    if !langs.is_empty()
+        && !langs
+            .iter()
+            .any(|reads| reads.covers(&release.lang) || release.lang.covers(reads))
+    {
+        return Some(Exclusion::Language {
+            reads: langs.to_vec(),
+            release: release.lang.clone(),
+        });
+    }
+    None
 }
 
 /// How many a release reaches and how many each reason leaves out, for `schedule` and the
@@ -361,6 +461,26 @@ impl MediaList {
         (recipients, diags)
     }
 
+    /// The audience as the command line reads it: this list with each confirmed
+    /// subscriber's own choices in place of their row (their choices win over the
+    /// office's), and the subscribers not on it after the rows. Rows no writer of ours
+    /// made are left out.
+    pub fn with_subscribers(mut self, subscribers: &[SubscriberRow]) -> MediaList {
+        let mut own: HashMap<String, Recipient> = subscribers
+            .iter()
+            .filter_map(|s| Some((s.address.clone(), Recipient::subscriber(s)?)))
+            .collect();
+        for r in &mut self.recipients {
+            if let Some(theirs) = own.remove(&r.key()) {
+                *r = theirs;
+            }
+        }
+        let mut rest: Vec<Recipient> = own.into_values().collect();
+        rest.sort_by_key(Recipient::key);
+        self.recipients.extend(rest);
+        self
+    }
+
     /// Everyone this release is for, in list order.
     pub fn targets<'a>(&'a self, release: &'a Release) -> impl Iterator<Item = &'a Recipient> + 'a {
         self.recipients.iter().filter(|r| r.wants(release))
@@ -400,6 +520,18 @@ pub fn repeated(path: &Path, email: &impl fmt::Display, line: usize, first: usiz
         path,
         line,
         format!("{email} is already on line {first}; counted once"),
+    )
+    .warning()
+}
+
+/// A row whose address was erased at the journalist's request: left out of the audience
+/// (never mailed again), and the office asked to take it off the list. The address is not
+/// repeated in the message: the log is no place to keep what was erased.
+pub fn erased(path: &Path, line: usize) -> Diagnostic {
+    row_error(
+        path,
+        line,
+        "erased at their request; remove it from media.csv".to_string(),
     )
     .warning()
 }
@@ -478,7 +610,7 @@ pub fn sync(
     diag: &mut dyn FnMut(Diagnostic),
     at: DateTime<Utc>,
 ) -> Result<Synced, LedgerError> {
-    use crate::ledger::MEDIA;
+    use crate::ledger::{MEDIA, Skipped};
     let stamp = stamp(path);
     let generation = ledger.begin_audience(MEDIA)?;
     let mut batch: Vec<AudienceRow> = Vec::with_capacity(SYNC_BATCH);
@@ -493,9 +625,15 @@ pub fn sync(
             let emails: HashMap<u64, String> =
                 batch.iter().map(|r| (r.line, r.email.clone())).collect();
             let repeats = ledger.write_audience(MEDIA, generation, std::mem::take(batch))?;
-            for (line, first) in repeats {
-                let email = emails.get(&line).map_or("", String::as_str);
-                (diag.borrow_mut())(repeated(path, &email, line as usize, first as usize));
+            for skipped in repeats {
+                let d = match skipped {
+                    Skipped::Repeated { line, first } => {
+                        let email = emails.get(&line).map_or("", String::as_str);
+                        repeated(path, &email, line as usize, first as usize)
+                    }
+                    Skipped::Erased { line } => erased(path, line as usize),
+                };
+                (diag.borrow_mut())(d);
             }
             Ok(())
         };
@@ -690,7 +828,7 @@ fn read_rows(
         }
         match recipient(&field(0), field(1), field(2), &field(3), &field(4), line) {
             Ok(r) => {
-                if let Some(warning) = r.lang.as_ref().and_then(|l| l.advice(site)) {
+                if let Some(warning) = r.langs.iter().find_map(|l| l.advice(site)) {
                     diag(at(3).error(warning).warning());
                 }
                 on_row(r);
@@ -786,14 +924,18 @@ fn recipient(
             });
         }
     }
-    let lang = match lang {
-        "" => None,
-        l => Some(LangTag::parse(l).map_err(|e| RowError {
-            column: 3,
-            message: format!("`{l}`: {e}"),
-            expected: "a language tag like sv or en".to_string(),
-        })?),
-    };
+    let langs = lang
+        .split([';', '|'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            LangTag::parse(l).map_err(|e| RowError {
+                column: 3,
+                message: format!("`{l}`: {e}"),
+                expected: "a language tag like sv or en".to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let topics = topics
         .split([';', '|'])
         .map(str::trim)
@@ -810,8 +952,11 @@ fn recipient(
         email,
         name,
         outlet,
-        lang,
+        langs,
         topics,
+        delivery: Delivery::Each,
+        paused: false,
+        own: false,
         line,
     })
 }
@@ -979,6 +1124,46 @@ mod tests {
         let mut r = crate::planner::tests::release("du-avgor", "2018-10-18T00:00:00+02:00");
         r.topics = topics.iter().map(|t| Topic::parse(t).unwrap()).collect();
         r
+    }
+
+    /// A subscriber's own choices: several languages (any one matching), a pause, and a
+    /// delivery that decides which channel reaches them; an opt-out still comes first.
+    #[test]
+    fn a_subscriber_is_reached_by_one_channel_in_any_language_they_chose_unless_paused() {
+        let release = swedish_release(&["jamstalldhet"]);
+        let mut own = row("en|sv-SE", "Jämställdhet");
+        own.own = true;
+        assert_eq!(
+            exclusion_in(Delivery::Each, &release, Some(&own), false, None),
+            None
+        );
+        assert_eq!(
+            exclusion_in(Delivery::Digest, &release, Some(&own), false, None),
+            Some(Exclusion::Delivery(Delivery::Each))
+        );
+        own.delivery = Delivery::Digest;
+        assert_eq!(
+            exclusion_in(Delivery::Digest, &release, Some(&own), false, None),
+            None
+        );
+        assert_eq!(
+            exclusion(&release, Some(&own), false, None).map(|e| e.to_string()),
+            Some("takes the daily digest".to_string())
+        );
+        own.paused = true;
+        assert_eq!(
+            exclusion_in(Delivery::Digest, &release, Some(&own), false, None),
+            Some(Exclusion::Paused)
+        );
+        assert_eq!(
+            exclusion_in(Delivery::Digest, &release, Some(&own), true, None),
+            Some(Exclusion::OptedOut)
+        );
+        let e = exclusion(&release, Some(&row("en|de", "")), false, None).unwrap();
+        assert_eq!(
+            e.to_string(),
+            "language does not match: reads en, de, the release is in sv"
+        );
     }
 
     #[test]

@@ -39,10 +39,62 @@ pub struct TokenKey {
     siv: [u8; KEY_BYTES],
     /// Keys ChaCha20, which hides the address in a format-2 token.
     cipher: [u8; KEY_BYTES],
+    /// Keys the hash an erased address leaves in the ledger (`ErasureKey`).
+    erasure: [u8; KEY_BYTES],
+}
+
+/// The key of the one trace an erased address leaves (`erasures` in the ledger): a keyed
+/// hash, HMAC-SHA256 under a key derived from the secret for this use alone. Whoever holds
+/// the ledger file but not the secret cannot test a guessed address against it; the
+/// program, which holds both, can tell that an address in a media list or a fill is one
+/// that asked to be erased, and keeps it out of every mail.
+#[derive(Clone)]
+pub struct ErasureKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for ErasureKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ErasureKey(…)")
+    }
+}
+
+impl ErasureKey {
+    /// The hash of `address` (trimmed, lower-cased, so any spelling of it), as 64 hex
+    /// digits. A fill tests every row against the erased ones, so the key's HMAC state is
+    /// made once and cloned, and the digits are written without `format!`.
+    pub fn hash(&self, address: &str) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut mac = self.0.clone();
+        mac.update(address.trim().to_lowercase().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(2 * digest.len());
+        for b in digest {
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+        out
+    }
 }
 
 /// The first byte of a format-2 token.
 const FORMAT: u8 = 2;
+/// What a timed link mailed from the preferences page does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// "Delete me": erases the address (`/erase/<token>`).
+    Erase,
+    /// "Subscribe again": lifts the opt-out (`/resubscribe/<token>`).
+    Resubscribe,
+}
+
+impl Purpose {
+    /// The token's first byte (2 is an unsubscribe token's).
+    fn byte(self) -> u8 {
+        match self {
+            Purpose::Erase => 3,
+            Purpose::Resubscribe => 4,
+        }
+    }
+}
 /// Bytes of the tag a format-2 token carries (128 bits, as in AES-SIV).
 const TAG_BYTES: usize = 16;
 /// The address is padded to a multiple of this, so a token's length says little about it.
@@ -84,7 +136,23 @@ impl TokenKey {
             secret,
             siv: derive(b"pressroom unsubscribe v2 siv"),
             cipher: derive(b"pressroom unsubscribe v2 cipher"),
+            erasure: derive(b"pressroom erasure v1"),
         }
+    }
+
+    /// The key of erased addresses' hashes (`ErasureKey`).
+    pub fn erasure_key(&self) -> ErasureKey {
+        ErasureKey(
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.erasure)
+                .expect("HMAC takes keys of any length"),
+        )
+    }
+
+    /// The key every command and the daemon use: systemd's credential if
+    /// `$CREDENTIALS_DIRECTORY` holds one, else the state folder's (created at first use).
+    pub fn for_state(state_dir: &Path) -> Result<TokenKey, KeyError> {
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        TokenKey::load_or_create(state_dir, credentials.as_deref())
     }
 
     /// The credential if systemd passed one, else `state_dir/unsubscribe-key`, created with
@@ -109,6 +177,21 @@ impl TokenKey {
         }
     }
 
+    /// A keyed hash of an address (hex), for records that must recognise an address
+    /// without holding it: the sign-up form's limit per address. Keyed so that nobody
+    /// holding the ledger can test guessed addresses against it.
+    pub fn limit_key(&self, address: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"pressroom signup limit v1\n");
+        mac.update(address.trim().to_lowercase().as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The format-1 MAC over an address.
     fn legacy_mac(&self, address: &str) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
@@ -120,11 +203,68 @@ impl TokenKey {
 
     /// The format-2 MAC over a padded address: its first 16 bytes are the token's tag.
     fn siv_mac(&self, padded: &[u8]) -> Hmac<Sha256> {
+        self.siv_mac_as(FORMAT, padded)
+    }
+
+    /// The SIV MAC of a token of kind `format` (2: unsubscribe, 3: erase).
+    fn siv_mac_as(&self, format: u8, data: &[u8]) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.siv)
             .expect("HMAC takes keys of any length");
-        mac.update(&[FORMAT]);
-        mac.update(padded);
+        mac.update(&[format]);
+        mac.update(data);
         mac
+    }
+
+    /// The token of a link mailed from the preferences page (`Purpose`):
+    /// `base64url(kind ‖ tag ‖ ChaCha20(expiry ‖ address padded))`, the same SIV
+    /// construction as an unsubscribe token with its own first byte, so no kind is ever
+    /// taken for another, and the instant it stops working (Unix seconds) sealed inside.
+    /// It needs no ledger row; it works once because what it does cannot be done twice
+    /// (the page checks the address still needs it).
+    pub fn timed_token(&self, purpose: Purpose, address: &str, expires: i64) -> String {
+        let kind = purpose.byte();
+        let address = address.trim().to_lowercase();
+        let mut data = expires.to_be_bytes().to_vec();
+        data.extend_from_slice(address.as_bytes());
+        data.push(0x80);
+        data.resize(data.len().div_ceil(PAD) * PAD, 0);
+        let full = self.siv_mac_as(kind, &data).finalize().into_bytes();
+        let mut tag = [0u8; TAG_BYTES];
+        tag.copy_from_slice(&full[..TAG_BYTES]);
+        self.apply_cipher(&tag, &mut data);
+        let mut token = Vec::with_capacity(1 + TAG_BYTES + data.len());
+        token.push(kind);
+        token.extend_from_slice(&tag);
+        token.extend_from_slice(&data);
+        URL_SAFE_NO_PAD.encode(token)
+    }
+
+    /// The address a genuine token of `purpose` names and the instant it expires (Unix
+    /// seconds).
+    pub fn verify_timed(&self, purpose: Purpose, token: &str) -> Option<(String, i64)> {
+        let kind = purpose.byte();
+        let bytes = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
+        let (&format, rest) = bytes.split_first()?;
+        if format != kind || rest.len() <= TAG_BYTES {
+            return None;
+        }
+        let (tag, data) = rest.split_at(TAG_BYTES);
+        if data.len() % PAD != 0 {
+            return None;
+        }
+        let tag: [u8; TAG_BYTES] = tag.try_into().ok()?;
+        let mut data = data.to_vec();
+        self.apply_cipher(&tag, &mut data);
+        self.siv_mac_as(kind, &data)
+            .verify_truncated_left(&tag)
+            .ok()?;
+        let end = data.iter().rposition(|&b| b != 0)?;
+        if data[end] != 0x80 || end < 8 {
+            return None;
+        }
+        let expires = i64::from_be_bytes(data[..8].try_into().ok()?);
+        let address = String::from_utf8(data[8..end].to_vec()).ok()?;
+        Some((address, expires))
     }
 
     /// ChaCha20 over `data` in place, its nonce taken from the tag.
@@ -321,6 +461,36 @@ mod tests {
         let other = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("bo@example.org"));
         assert_eq!(k.verify(&other), None, "another address with this tag");
         assert_eq!(key(2).verify(&old), None);
+    }
+
+    #[test]
+    fn an_erased_address_hashes_the_same_in_any_case_and_only_under_its_key() {
+        let h = key(1).erasure_key().hash("Anna.Lind@Example.org");
+        assert_eq!(h, key(1).erasure_key().hash(" anna.lind@example.ORG "));
+        assert_eq!(h.len(), 64);
+        assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(h, key(2).erasure_key().hash("anna.lind@example.org"));
+        assert_ne!(h, key(1).erasure_key().hash("bo@example.org"));
+    }
+
+    #[test]
+    fn an_erase_token_names_its_address_and_expiry_and_is_no_unsubscribe_token() {
+        let k = key(1);
+        let t = k.timed_token(Purpose::Erase, "Anna@Example.org", 1_800_000_000);
+        assert_eq!(
+            k.verify_timed(Purpose::Erase, &t),
+            Some(("anna@example.org".to_string(), 1_800_000_000))
+        );
+        assert_eq!(k.verify(&t), None, "not an unsubscribe token");
+        assert_eq!(k.verify_timed(Purpose::Resubscribe, &t), None);
+        assert_eq!(
+            k.verify_timed(Purpose::Erase, &k.token("anna@example.org")),
+            None
+        );
+        assert_eq!(key(2).verify_timed(Purpose::Erase, &t), None);
+        assert_eq!(k.verify_timed(Purpose::Erase, &t[..t.len() - 2]), None);
+        let text = String::from_utf8_lossy(&URL_SAFE_NO_PAD.decode(&t).unwrap()).to_lowercase();
+        assert!(!text.contains("anna"));
     }
 
     #[test]

@@ -99,6 +99,20 @@ pub fn fill(
     keep_going: &dyn Fn() -> bool,
     at: DateTime<Utc>,
 ) -> Result<Option<usize>, LedgerError> {
+    fill_by(ledger, config, release, version, FILL_BATCH, keep_going, at)
+}
+
+/// `fill` with `batch` rows of each source per transaction (the simulator's small
+/// batches).
+pub fn fill_by(
+    ledger: &mut dyn Audience,
+    config: &Config,
+    release: &Release,
+    version: u32,
+    batch: usize,
+    keep_going: &dyn Fn() -> bool,
+    at: DateTime<Utc>,
+) -> Result<Option<usize>, LedgerError> {
     let mut queued = 0;
     loop {
         if !keep_going() {
@@ -116,9 +130,11 @@ pub fn fill(
             Some(g) => g,
             None => ledger.audience_state(MEDIA)?.current.unwrap_or(0),
         };
-        let rows = ledger.audience_rows(MEDIA, generation, &f.after, FILL_BATCH)?;
+        // The media list's generation merged with the subscribers, their own choices
+        // in place of their row.
+        let (rows, through) = ledger.audience_batch(generation, &f.after, batch)?;
         let next = match rows.last() {
-            Some(last) if rows.len() == FILL_BATCH => Some(last.address.clone()),
+            Some(last) if !through => Some(last.address.clone()),
             _ => None,
         };
         let who = decision::targets(config, release, &rows);

@@ -124,7 +124,8 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
     // and checks each claimed batch against it at hand-off: its memory does not grow with
     // the list.
     let (media, media_diags) = if args.dry_run {
-        MediaList::load(&config.paths.media, &config.site.lang)
+        let (media, diags) = MediaList::load(&config.paths.media, &config.site.lang);
+        (media.with_subscribers(&ledger.all_subscribers()?), diags)
     } else {
         (MediaList::default(), Vec::new())
     };
@@ -186,7 +187,7 @@ pub fn send(config: &Config, args: SendArgs<'_>) -> anyhow::Result<Outcome> {
         });
         let who = originals
             .keys()
-            .filter(|a| !opted_out.contains(*a))
+            .filter(|a| !opted_out.contains(a))
             .map(|a| {
                 (
                     a.clone(),
@@ -326,7 +327,7 @@ struct DryRun<'a> {
     version: u32,
     media: &'a MediaList,
     invalid: &'a [&'a Diagnostic],
-    opted_out: &'a HashSet<String>,
+    opted_out: &'a crate::ledger::OptedOut,
     by_list: bool,
 }
 

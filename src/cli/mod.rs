@@ -17,6 +17,7 @@ use crate::ledger::{Ledger, OptOutSource, PublisherLock};
 mod from_mail;
 mod mail;
 mod progress;
+mod subscribers;
 
 use crate::ledger::Recorded;
 use crate::mail::{Kind, Letter};
@@ -145,6 +146,11 @@ pub enum Command {
     Resubscribe {
         /// The address, as on the media list (case does not matter).
         email: String,
+    },
+    /// Journalists who subscribed themselves, and anyone's data: list, export, erase.
+    Subscribers {
+        #[command(subcommand)]
+        action: subscribers::Action,
     },
 }
 
@@ -305,6 +311,14 @@ fn command(args: Args) -> anyhow::Result<Outcome> {
             let address = address.to_string().to_lowercase();
             let mut ledger = Ledger::open_in(&config.paths.state)?;
             let now = clock::now();
+            if ledger.is_erased(&address)? {
+                // Only they can lift it, from a link mailed to them (their preferences
+                // page's "subscribe again", or a sign-up they confirm).
+                say!(
+                    "erased at their request: {address} is mailed nothing until they subscribe again themselves"
+                );
+                return Ok(Outcome::Ok);
+            }
             let (changed, done, already) = match &args.command {
                 Command::Unsubscribe { .. } => (
                     ledger.unsubscribe(&address, OptOutSource::Command, now)?,
@@ -320,6 +334,7 @@ fn command(args: Args) -> anyhow::Result<Outcome> {
             say!("{} {address}", if changed { done } else { already });
             Ok(Outcome::Ok)
         }
+        Command::Subscribers { ref action } => subscribers::run(&config, action),
         Command::Preview {
             ref slug,
             ref recipient,
@@ -486,15 +501,17 @@ fn schedule(config: &Config, from: DateTime<Utc>, until: DateTime<Utc>) -> anyho
         until,
     );
     let (media, media_diags) = MediaList::load(&config.paths.media, &config.site.lang);
+    let media = media.with_subscribers(&ledger.all_subscribers()?);
     let invalid = media_diags.iter().filter(|d| d.is_error()).count();
     let opted_out = ledger.opted_out()?;
     let tz = config.site.timezone;
-    // The next digest in the span, among the rest in time order, if anyone takes one.
+    // The next digest in the span, among the rest in time order, if anyone takes it.
     let mut digest = crate::digest::Periods::of(config)
         .next_after(from)
         .filter(|at| *at <= until)
         .map(|at| -> anyhow::Result<_> { Ok((at, ledger.digest_subscriber_count(at)?)) })
         .transpose()?
+        // Nobody takes the digest: no digest happens.
         .filter(|(_, n)| *n > 0);
     let say_digest = |at: DateTime<Utc>, n: usize| -> anyhow::Result<()> {
         let when = at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
@@ -586,14 +603,7 @@ fn preview(
                 .iter()
                 .find(|r| r.key() == key)
                 .cloned()
-                .unwrap_or(crate::media::Recipient {
-                    email: address,
-                    name: String::new(),
-                    outlet: String::new(),
-                    lang: None,
-                    topics: Vec::new(),
-                    line: 0,
-                })
+                .unwrap_or(crate::media::Recipient::unlisted(address))
         }
         None => media.targets(release).next().cloned().with_context(|| {
             format!(
@@ -647,8 +657,38 @@ fn preview(
     Ok(Outcome::Ok)
 }
 
+/// A warning at each row of the media list whose address was erased at the journalist's
+/// request (the ledger keeps it out of every mail; the office should take it off). Read
+/// only when a ledger exists and holds an erasure: `check` creates nothing.
+fn erased_on_the_list(config: &Config) -> anyhow::Result<Vec<Diagnostic>> {
+    if !config.paths.state.join(crate::ledger::FILE_NAME).exists() {
+        return Ok(Vec::new());
+    }
+    let ledger = Ledger::open_in(&config.paths.state)?;
+    if ledger.opted_out()?.erased_count() == 0 {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    let mut failed = None;
+    let _ = crate::media::read(
+        &config.paths.media,
+        &config.site.lang,
+        &mut |r| match ledger.is_erased(&r.key()) {
+            Ok(true) => found.push(crate::media::erased(&config.paths.media, r.line)),
+            Ok(false) => {}
+            Err(e) => failed = Some(e),
+        },
+        &mut |_| {},
+    );
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    Ok(found)
+}
+
 fn check(config: &Config) -> anyhow::Result<Outcome> {
     let (recipients, mut diags) = MediaList::check(&config.paths.media, &config.site.lang);
+    diags.extend(erased_on_the_list(config)?);
     // With the ledger's pins, a copy of a published release is the one reported, not it.
     let loaded = scan(config)?;
     diags.extend(loaded.diags);
@@ -682,6 +722,25 @@ fn check(config: &Config) -> anyhow::Result<Outcome> {
                 format!("the templates fail to render the unsubscribe link's pages: {e}"),
             )
             .expected("templates that render every page the unsubscribe link shows"),
+        );
+    }
+    // The sign-up pages and the confirmation mail, likewise.
+    if let Err(e) = crate::render::signup::check(config, &templates) {
+        diags.push(
+            Diagnostic::file(
+                &config.paths.templates,
+                format!("the templates fail to render the sign-up pages: {e}"),
+            )
+            .expected("templates that render every sign-up page and the confirmation mail"),
+        );
+    }
+    if let Err(e) = crate::render::preferences::check(config, &templates) {
+        diags.push(
+            Diagnostic::file(
+                &config.paths.templates,
+                format!("the templates fail to render the preferences link's pages: {e}"),
+            )
+            .expected("templates that render every page the preferences link shows"),
         );
     }
     print_diags(&diags);

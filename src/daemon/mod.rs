@@ -3,7 +3,8 @@
 //! (`crate::core`), which decides, and performs the core's actions: builds, reloads, mail
 //! runs, cancellations. The clock is read once per turn and handed to the core as a value.
 //! Work that must not hold the loop up runs as tracked tasks (the HTTP server, a mail run,
-//! webhook and WebSub messages) that are all cancelled and awaited at shutdown.
+//! webhook and WebSub messages, the sign-up form's work and the outbox) that are all
+//! cancelled and awaited at shutdown.
 //!
 //! Between events the daemon sleeps: the wall-clock alarm is armed for the core's
 //! `next_wakeup`, and nothing else wakes it but a file change, a signal, a finished mail
@@ -14,6 +15,7 @@ mod announce;
 mod audience;
 mod digests;
 mod mailer;
+mod outbox;
 mod systemd;
 pub mod watch;
 
@@ -255,6 +257,17 @@ impl Daemon {
         self.tracker.spawn(http::serve(
             listener,
             http::router(Arc::clone(&self.shared)),
+            self.stop.clone(),
+        ));
+        // Behind the sign-up form: its sign-ups into the ledger, and the outbox that
+        // mails their confirmations at once.
+        self.tracker.spawn(http::signup::work(
+            Arc::clone(&self.shared),
+            self.stop.clone(),
+        ));
+        self.tracker.spawn(outbox::run(
+            Arc::clone(&self.shared),
+            self.ledger.clone(),
             self.stop.clone(),
         ));
         tracing::info!(

@@ -1,5 +1,6 @@
 //! The daemon's HTTP server (axum): the built site from `public/`, the unsubscribe pages,
-//! its one-click POST and the undo, `/search`, `/healthz` and `/metrics`; a miss gets the
+//! its one-click POST and the undo, the sign-up form's POST and the confirmation link
+//! (`signup`), `/search`, `/healthz` and `/metrics`; a miss gets the
 //! build's `404.html`. `serve` takes its listener and its
 //! shutdown trigger as arguments, so tests bind `127.0.0.1:0` and run the real server.
 //! Its limits (connections per address, requests per client, header bytes in flight) are
@@ -10,7 +11,9 @@ mod clients;
 mod files;
 mod gzip;
 pub mod metrics;
+mod preferences;
 mod search;
+pub mod signup;
 mod unsubscribe;
 
 use std::sync::{Arc, RwLock};
@@ -82,6 +85,10 @@ pub struct Shared {
     gzipped: gzip::Cache,
     /// The search index of the site served, read once per version (`search`).
     search: search::Loaded,
+    /// Sign-ups on their way to `signup::work`, and the outbox's wake-up.
+    pub desk: signup::Desk,
+    /// When the preferences pages last mailed each address (`preferences::Mailed`).
+    mailed: preferences::Mailed,
 }
 
 impl Shared {
@@ -99,6 +106,8 @@ impl Shared {
             in_flight: Arc::default(),
             gzipped: gzip::Cache::default(),
             search: search::Loaded::default(),
+            desk: signup::Desk::default(),
+            mailed: preferences::Mailed::default(),
         }
     }
 
@@ -142,6 +151,22 @@ pub fn router(shared: Arc<Shared>) -> App {
             get(unsubscribe::confirm).post(unsubscribe::one_click),
         )
         .route("/unsubscribe/{token}/undo", post(unsubscribe::undo))
+        .route("/subscribe", get(site).post(signup::post))
+        .route("/subscribe/", get(site).post(signup::post))
+        .route("/confirm/{token}", get(signup::ask).post(signup::confirm))
+        .layer(axum::extract::DefaultBodyLimit::max(signup::MAX_BODY))
+        .route(
+            "/preferences/{token}",
+            get(preferences::show).post(preferences::act),
+        )
+        .route(
+            "/erase/{token}",
+            get(preferences::erase_show).post(preferences::erase_act),
+        )
+        .route(
+            "/resubscribe/{token}",
+            get(preferences::again_show).post(preferences::again_act),
+        )
         .fallback(site)
         .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(axum::middleware::from_fn(require_host))
@@ -366,4 +391,44 @@ async fn metrics(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         body,
     )
         .into_response()
+}
+
+/// A page of ours made with the office's templates, or with the built-in ones (in the
+/// office's words) once theirs have failed — an error says so, once per reload: a reader
+/// who came to unsubscribe, sign up or change their choices is never left without the
+/// page, and a runaway template does not cost every request its budget. Never cached.
+pub(crate) fn office_page(
+    site: &Site,
+    status: axum::http::StatusCode,
+    pages: &str,
+    render: impl Fn(&crate::render::Templates) -> Result<String, crate::render::RenderError>,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::{Html, IntoResponse};
+    use std::sync::atomic::Ordering;
+    let office = (!site.templates_failed.load(Ordering::Relaxed)).then_some(&*site.templates);
+    let html = match office.map(&render) {
+        Some(Ok(html)) => Ok(html),
+        failed => {
+            if let Some(Err(e)) = failed {
+                tracing::error!(
+                    "{e}: the {pages} pages use the built-in templates until the templates change"
+                );
+                site.templates_failed.store(true, Ordering::Relaxed);
+            }
+            render(&site.built_in)
+        }
+    };
+    match html {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!("{e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CACHE_CONTROL, "no-store")],
+                "the page could not be made; try again later\n",
+            )
+                .into_response()
+        }
+    }
 }

@@ -16,11 +16,10 @@
 //! media list, and the mail's language is the one the reader just read.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::{Shared, Site};
 use crate::clock;
@@ -124,7 +123,7 @@ pub async fn undo(
 }
 
 /// `?lang=en`: the language a page was asked in, if it names one.
-fn asked_lang(query: Option<&str>) -> Option<LangTag> {
+pub(super) fn asked_lang(query: Option<&str>) -> Option<LangTag> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(key, _)| key == "lang")
         .and_then(|(_, tag)| LangTag::parse(&tag).ok())
@@ -159,9 +158,16 @@ fn invalid(site: &Site, asked: Option<&LangTag>) -> Response {
     rendered(site, StatusCode::BAD_REQUEST, Page::Invalid, asked, None)
 }
 
-/// The office's template, or the built-in ones (in the office's words) once theirs have
-/// failed (an error says so, once per reload): a reader who wants to unsubscribe is never left without the page,
-/// and a runaway template does not cost every request its budget.
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "60")],
+        "the opt-out could not be recorded; try again\n",
+    )
+        .into_response()
+}
+
+/// An unsubscribe page in the language asked (else the site's).
 fn rendered(
     site: &Site,
     status: StatusCode,
@@ -170,42 +176,7 @@ fn rendered(
     link: Option<Link<'_>>,
 ) -> Response {
     let lang = asked.unwrap_or(&site.config.site.lang);
-    let office = if site.templates_failed.load(Ordering::Relaxed) {
-        None
-    } else {
-        Some(&*site.templates)
-    };
-    let html = match office.map(|t| subscription::page(&site.config, t, page, lang, link)) {
-        Some(Ok(html)) => Ok(html),
-        failed => {
-            if let Some(Err(e)) = failed {
-                tracing::error!(
-                    "{e}: the unsubscribe pages use the built-in templates until the templates change"
-                );
-                site.templates_failed.store(true, Ordering::Relaxed);
-            }
-            subscription::page(&site.config, &site.built_in, page, lang, link)
-        }
-    };
-    match html {
-        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!("{e}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CACHE_CONTROL, "no-store")],
-                "the page could not be made; try again later\n",
-            )
-                .into_response()
-        }
-    }
-}
-
-fn unavailable() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, "60")],
-        "the opt-out could not be recorded; try again\n",
-    )
-        .into_response()
+    super::office_page(site, status, "unsubscribe", |t| {
+        subscription::page(&site.config, t, page, lang, link)
+    })
 }

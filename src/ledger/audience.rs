@@ -15,13 +15,13 @@
 //! updated in the same transaction as the deliveries it inserted, so a crash resumes where
 //! the last committed batch ended and neither loses nor duplicates anyone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::deliveries::ts;
-use super::{Ledger, LedgerError};
+use super::{Ledger, LedgerError, SubscriberRow};
 
 /// The media list's rows.
 pub const MEDIA: &str = "media";
@@ -42,6 +42,11 @@ pub struct AudienceRow {
     pub topics: String,
     /// The line of the source file it came from.
     pub line: u64,
+    /// `each` or `digest`: a media-list row takes each release.
+    pub delivery: String,
+    pub paused: bool,
+    /// A subscriber's own choices (the `subscribers` table), not a row of a source.
+    pub own: bool,
 }
 
 /// Where a source stands.
@@ -56,6 +61,15 @@ pub struct SourceState {
     /// that still looks so need not be read again.
     pub stamp: Option<String>,
     pub rows: u64,
+}
+
+/// A row a sync left out of a generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skipped {
+    /// Its address is in the generation already, from an earlier line (`first`).
+    Repeated { line: u64, first: u64 },
+    /// Its address was erased at the journalist's request: it stays out of every list.
+    Erased { line: u64 },
 }
 
 /// A dispatch whose deliveries are still being filled from the audience.
@@ -80,7 +94,33 @@ fn audience_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AudienceRow> {
         lang: r.get(4)?,
         topics: r.get(5)?,
         line: r.get::<_, i64>(6)? as u64,
+        delivery: "each".into(),
+        paused: false,
+        own: false,
     })
+}
+
+/// A confirmed subscriber as a row of the audience: their own choices.
+fn own_row(s: SubscriberRow) -> AudienceRow {
+    AudienceRow {
+        address: s.address,
+        email: s.email,
+        name: s.name,
+        outlet: s.outlet,
+        lang: (!s.choices.langs.is_empty()).then_some(s.choices.langs),
+        topics: s.choices.topics,
+        line: 0,
+        delivery: s.choices.delivery,
+        paused: s.paused,
+        own: true,
+    }
+}
+
+/// The hashes of every erased address (a few: one per journalist who asked).
+fn erased_hashes(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<HashSet<String>> {
+    let mut stmt = tx.prepare_cached("SELECT hash FROM erasures")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.collect()
 }
 
 impl Ledger {
@@ -127,16 +167,18 @@ impl Ledger {
     }
 
     /// Writes a batch of rows into `generation` of `source`, in one transaction. A row whose
-    /// address is in the generation already is left out (the first one counts): returned as
-    /// (its line, the line that counts).
+    /// address is in the generation already is left out (the first one counts), and so is
+    /// one whose address was erased: each returned as `Skipped`.
     pub fn write_audience(
         &mut self,
         source: &str,
         generation: i64,
         rows: &[AudienceRow],
-    ) -> Result<Vec<(u64, u64)>, LedgerError> {
+    ) -> Result<Vec<Skipped>, LedgerError> {
         let err = self.err_owned();
+        let key = self.erasure.clone();
         let tx = self.write()?;
+        let erased = erased_hashes(&tx).map_err(&err)?;
         let mut repeated = Vec::new();
         {
             let mut insert = tx
@@ -151,6 +193,10 @@ impl Ledger {
                 )
                 .map_err(&err)?;
             for r in rows {
+                if !erased.is_empty() && erased.contains(&key.hash(&r.address)) {
+                    repeated.push(Skipped::Erased { line: r.line });
+                    continue;
+                }
                 let added = insert
                     .execute(params![
                         source,
@@ -168,7 +214,10 @@ impl Ledger {
                     let line: i64 = first
                         .query_row(params![source, generation, r.address], |r| r.get(0))
                         .map_err(&err)?;
-                    repeated.push((r.line, line as u64));
+                    repeated.push(Skipped::Repeated {
+                        line: r.line,
+                        first: line as u64,
+                    });
                 }
             }
         }
@@ -266,8 +315,67 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
-    /// The current rows of `source` for these addresses (lower-cased), by address: what
-    /// the hand-off check of a claimed batch reads.
+    /// Up to `2 × limit` rows of the audience by address after `after` (`limit` of each
+    /// source at most): the rows of one
+    /// generation of the media list merged with the confirmed subscribers (read as they
+    /// are now), a subscriber's own choices in place of their media-list row. Returns the
+    /// rows and whether the audience is through. The batch ends where both sources have
+    /// been read to, so a walk that goes on after its last address misses nobody.
+    pub fn audience_batch(
+        &self,
+        generation: i64,
+        after: &str,
+        limit: usize,
+    ) -> Result<(Vec<AudienceRow>, bool), LedgerError> {
+        let limit = limit.max(1);
+        let media = self.audience_rows(MEDIA, generation, after, limit)?;
+        let own = self.subscribers(after, limit)?;
+        // A source that gave a full batch may go on past its last address: the merged
+        // batch stops there, and the next starts after it.
+        let bound = [
+            (media.len() == limit).then(|| media.last().map(|r| r.address.clone())),
+            (own.len() == limit).then(|| own.last().map(|r| r.address.clone())),
+        ]
+        .into_iter()
+        .flatten()
+        .flatten()
+        .min();
+        let through = bound.is_none();
+        let mut rows: Vec<AudienceRow> = own.into_iter().map(own_row).collect();
+        let mut theirs: std::collections::HashSet<String> =
+            rows.iter().map(|r| r.address.clone()).collect();
+        for r in media {
+            // Beyond the bound a subscriber of the same address may not have been read.
+            if theirs.insert(r.address.clone()) {
+                rows.push(r);
+            }
+        }
+        if let Some(bound) = &bound {
+            rows.retain(|r| r.address <= *bound);
+        }
+        rows.sort_by(|a, b| a.address.cmp(&b.address));
+        // A media row whose subscriber lies beyond what was read of `subscribers`: only
+        // possible past the bound, which was cut off above.
+        Ok((rows, through))
+    }
+
+    /// Where each of these addresses (lower-cased) stands in the audience now: their own
+    /// choices if they subscribed, else their row of the media list's current generation.
+    /// What the hand-off check of a claimed batch reads.
+    pub fn audience_listed(
+        &self,
+        addresses: &[String],
+    ) -> Result<HashMap<String, AudienceRow>, LedgerError> {
+        let mut found = self.listed(MEDIA, addresses)?;
+        for address in addresses {
+            if let Some(s) = self.subscriber(address)? {
+                found.insert(address.clone(), own_row(s));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The current rows of `source` for these addresses (lower-cased), by address.
     pub fn listed(
         &self,
         source: &str,
@@ -333,6 +441,7 @@ impl Ledger {
         at: DateTime<Utc>,
     ) -> Result<Option<usize>, LedgerError> {
         let err = self.err_owned();
+        let key = self.erasure.clone();
         let tx = self.write()?;
         let moved = tx
             .execute(
@@ -346,6 +455,9 @@ impl Ledger {
             return Ok(None);
         }
         let mut n = 0;
+        // An erased address is opted out for good; its hash is tested only when some
+        // address was ever erased (a keyed hash per row costs a microsecond).
+        let erased = erased_hashes(&tx).map_err(&err)?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -357,6 +469,9 @@ impl Ledger {
                 .map_err(&err)?;
             let at = ts(&at);
             for (address, message_id) in who {
+                if !erased.is_empty() && erased.contains(&key.hash(address)) {
+                    continue;
+                }
                 n += stmt
                     .execute(params![release_id, version, address, message_id, at])
                     .map_err(&err)?;
@@ -423,6 +538,9 @@ mod tests {
             lang: None,
             topics: String::new(),
             line,
+            delivery: "each".into(),
+            paused: false,
+            own: false,
         }
     }
 
@@ -503,7 +621,77 @@ mod tests {
         let repeated = l
             .write_audience(MEDIA, g, &[row("A@example.org", 7)])
             .unwrap();
-        assert_eq!(repeated, [(7, 2)]);
+        assert_eq!(repeated, [Skipped::Repeated { line: 7, first: 2 }]);
+    }
+
+    /// The audience walked in small batches gives every address of the media list and
+    /// of the subscribers once, in order, a subscriber's own row in place of their media
+    /// row, whatever the batch size.
+    #[test]
+    fn a_walk_of_the_audience_merges_the_subscribers_once_whatever_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open_in(dir.path()).unwrap();
+        let at = t("2018-10-18T07:00:00Z");
+        let g = l.begin_audience(MEDIA).unwrap();
+        let media: Vec<AudienceRow> = ["a", "c", "d", "f", "g", "h"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| row(&format!("{n}@example.org"), i as u64 + 2))
+            .collect();
+        l.write_audience(MEDIA, g, &media).unwrap();
+        l.switch_audience(MEDIA, g, None, at).unwrap();
+        for n in ["b", "c", "e", "h", "i"] {
+            l.put_subscriber(&SubscriberRow {
+                address: format!("{n}@example.org"),
+                email: format!("{n}@example.org"),
+                name: "Own".into(),
+                outlet: String::new(),
+                choices: super::super::Choices {
+                    topics: String::new(),
+                    langs: String::new(),
+                    delivery: "each".into(),
+                },
+                paused: false,
+                confirmed_at: at,
+                updated_at: at,
+                digest_from: at,
+            })
+            .unwrap();
+        }
+        for limit in 1..=10 {
+            let mut after = String::new();
+            let mut seen = Vec::new();
+            loop {
+                let (rows, through) = l.audience_batch(g, &after, limit).unwrap();
+                assert!(rows.len() <= 2 * limit, "{limit}");
+                seen.extend(
+                    rows.iter()
+                        .map(|r| format!("{}{}", &r.address[..1], if r.own { "*" } else { "" })),
+                );
+                if through {
+                    break;
+                }
+                after = rows
+                    .last()
+                    .expect("a batch not through has rows")
+                    .address
+                    .clone();
+            }
+            assert_eq!(
+                seen,
+                ["a", "b*", "c*", "d", "e*", "f", "g", "h*", "i*"],
+                "batches of {limit}"
+            );
+        }
+        let listed = l
+            .audience_listed(&[
+                "c@example.org".into(),
+                "d@example.org".into(),
+                "z@example.org".into(),
+            ])
+            .unwrap();
+        assert!(listed["c@example.org"].own && !listed["d@example.org"].own);
+        assert!(!listed.contains_key("z@example.org"));
     }
 
     /// A fill's batch moves its place with the deliveries it inserts: applied again (a

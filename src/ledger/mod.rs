@@ -9,9 +9,11 @@
 mod audience;
 mod deliveries;
 mod digests;
+mod erasure;
 mod identities;
 mod lock;
 mod optouts;
+mod outbox;
 mod owner;
 mod publications;
 mod revisions;
@@ -20,11 +22,13 @@ mod subscribers;
 mod tests_sent;
 
 pub use crate::release::revision::Notice;
-pub use audience::{AudienceRow, Filling, MEDIA, SourceState};
+pub use audience::{AudienceRow, Filling, MEDIA, Skipped, SourceState};
 pub use deliveries::{Decided, Delivery, DeliveryState, Due, Outcome, Pending};
 pub use digests::{DigestRow, NewDigest};
+pub use erasure::{Export, OptedOut};
 pub use lock::{LockError, PublisherLock, SendLock};
 pub use optouts::OptOutSource;
+pub use outbox::{Attachment, Letter, LetterOutcome, OutboxRow, OutboxState, Queued};
 pub use owner::{Handle, Owner};
 pub use publications::{History, MailDecision, Publication, Recorded, Seen};
 pub use seams::{Audience, Deliveries, OptOuts, Publishing, Sightings};
@@ -34,6 +38,8 @@ pub use tests_sent::TestSend;
 use std::path::Path;
 
 use rusqlite::Connection;
+
+use crate::optout::{ErasureKey, TokenKey};
 
 /// Schema migrations, in order; `user_version` counts how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -183,15 +189,44 @@ const MIGRATIONS: &[&str] = &[
         hash TEXT PRIMARY KEY,
         at TEXT NOT NULL
     ) STRICT;",
+    // The outbox (`outbox.rs`): transactional mail that leaves at once, whatever the
+    // dispatch window (a sign-up's confirmation first); its text and HTML, which carry a
+    // token, are blanked once it is sent or given up. And the sign-up form's limit per
+    // address: when a confirmation was last mailed to each keyed hash of an address.
+    "CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        address TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        name TEXT NOT NULL,
+        lang TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        text TEXT NOT NULL,
+        html TEXT NOT NULL,
+        attachments TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt TEXT NOT NULL,
+        last_reply TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+    ) STRICT;
+    CREATE INDEX outbox_waiting ON outbox (next_attempt) WHERE state IN ('queued', 'sending');
+    CREATE INDEX outbox_address ON outbox (address);
+    CREATE TABLE signup_limits (
+        key TEXT PRIMARY KEY,
+        last_mail TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX signup_limits_age ON signup_limits (last_mail);",
     // Digests (`digests.rs`): one per (subscriber address, period), exactly once, with the
-    // release ids it holds, those a copy may have carried to the subscriber (`carried`),
-    // and a delivery's state; `digests_waiting` is what the daemon asks at every plan.
+    // release ids it holds and a delivery's state; `digests_waiting` is what the daemon
+    // asks at every plan.
     "CREATE TABLE digests (
         address TEXT NOT NULL,
         period TEXT NOT NULL,
         state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'unknown', 'cancelled')),
         releases TEXT NOT NULL,
-        carried TEXT NOT NULL DEFAULT '',
         message_id TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
         next_attempt TEXT,
@@ -203,6 +238,9 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX digests_waiting ON digests (state, period, address)
         WHERE state IN ('queued', 'deferred', 'unknown', 'sending');",
+    // The releases a copy of each digest may have carried to its subscriber (sent with
+    // it, or held when a crash left it unknown): never put in a later digest.
+    "ALTER TABLE digests ADD COLUMN carried TEXT NOT NULL DEFAULT '';",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";
@@ -227,6 +265,12 @@ pub enum LedgerError {
     Replaced { path: String },
     #[error("the ledger {path} is closed (pressroom is stopping)")]
     Closed { path: String },
+    #[error("the ledger {path}: {source}")]
+    Key {
+        path: String,
+        #[source]
+        source: crate::optout::KeyError,
+    },
     #[error(
         "the ledger {path} was written by a newer pressroom (schema {found}, this one knows {known})"
     )]
@@ -251,6 +295,9 @@ impl LedgerError {
 pub struct Ledger {
     conn: Connection,
     path: String,
+    /// The key of erased addresses' hashes (`erasures`), from the secret the tokens use:
+    /// the ledger itself tells an erased address wherever it decides who is mailed.
+    erasure: ErasureKey,
     /// The file this connection opened, to tell when it is deleted or replaced under us.
     file: Option<FileId>,
 }
@@ -293,7 +340,21 @@ impl Ledger {
         Ledger::open(&state_dir.join(FILE_NAME))
     }
 
+    /// Opens the ledger at `path`, with the key of its state folder (the folder it is in;
+    /// systemd's credential when there is one), created there at first use.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let key = TokenKey::for_state(folder).map_err(|source| LedgerError::Key {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ledger::open_with(path, key.erasure_key())
+    }
+
+    fn open_with(path: &Path, erasure: ErasureKey) -> Result<Ledger, LedgerError> {
         let shown = path.display().to_string();
         let err = |source| LedgerError::Sqlite {
             path: shown.clone(),
@@ -308,10 +369,18 @@ impl Ledger {
             .map_err(err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(err)?;
+        // Deleted rows are overwritten with zeros where that costs no extra write
+        // (`fast`: a freed cell on a page written anyway), so an opt-out lifted or a
+        // sign-up purged leaves no address in the file's free space; an erase zeroes
+        // everything it frees (`erasure`). Deleting 100,000 deliveries took 24 ms so,
+        // 12 ms without and about 95 ms with `secure_delete` fully on (debug build).
+        conn.pragma_update(None, "secure_delete", "fast")
+            .map_err(err)?;
         let file = FileId::of(path);
         let mut ledger = Ledger {
             conn,
             path: shown,
+            erasure,
             file,
         };
         ledger.migrate()?;
@@ -349,7 +418,7 @@ impl Ledger {
         self.conn
             .execute("VACUUM INTO ?1", [&target])
             .map_err(self.err())?;
-        Ledger::open(path)
+        Ledger::open_with(path, self.erasure.clone())
     }
 
     /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`): a

@@ -18,6 +18,8 @@ pub enum OptOutSource {
     OneClick,
     /// A mail to `[subscribe] unsubscribe_mailbox` (`unsubscribe --from-mail`).
     Mail,
+    /// The preferences page of a mail's link ("leave").
+    Preferences,
 }
 
 impl OptOutSource {
@@ -27,6 +29,7 @@ impl OptOutSource {
             OptOutSource::Link => "link",
             OptOutSource::OneClick => "one-click",
             OptOutSource::Mail => "mail",
+            OptOutSource::Preferences => "preferences",
         }
     }
 }
@@ -91,8 +94,10 @@ impl Ledger {
         Ok(removed)
     }
 
+    /// Whether `address` opted out, or was erased (which keeps it opted out).
     pub fn is_opted_out(&self, address: &str) -> Result<bool, LedgerError> {
-        self.conn
+        let listed = self
+            .conn
             .query_row(
                 "SELECT 1 FROM optouts WHERE address = ?1",
                 [address.trim().to_lowercase()],
@@ -100,19 +105,8 @@ impl Ledger {
             )
             .optional()
             .map(|found| found.is_some())
-            .map_err(self.err())
-    }
-
-    /// Every opted-out address.
-    pub fn opted_out(&self) -> Result<std::collections::HashSet<String>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT address FROM optouts")
             .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |row| row.get::<_, String>(0))
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        Ok(listed || self.is_erased(address)?)
     }
 }
 

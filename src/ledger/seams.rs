@@ -3,13 +3,11 @@
 //! process, one connection: the command line) and so does the daemon's `Handle` (every
 //! call a request to the owner thread); a second backend would be a third implementation.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 
 use super::{
-    AudienceRow, Delivery, Due, Filling, Handle, Ledger, LedgerError, OptOutSource, Outcome,
-    Publication, Recorded, Seen, SourceState,
+    AudienceRow, Delivery, Due, Filling, Handle, Ledger, LedgerError, OptOutSource, OptedOut,
+    Outcome, Publication, Recorded, Seen, Skipped, SourceState,
 };
 
 /// What a build saw, with its publications' mail, in one commit.
@@ -41,7 +39,7 @@ pub trait Deliveries: Send {
         at: DateTime<Utc>,
     ) -> Result<(), LedgerError>;
     fn unclaim(&mut self, claimed: &[Delivery], at: DateTime<Utc>) -> Result<(), LedgerError>;
-    fn opted_out(&mut self) -> Result<HashSet<String>, LedgerError>;
+    fn opted_out(&mut self) -> Result<OptedOut, LedgerError>;
     /// The current rows of the media list for these addresses: the hand-off check of a
     /// claimed batch reads who is listed from here, not from a parse of the whole file.
     fn listed(
@@ -61,7 +59,7 @@ pub trait Audience {
         source: &str,
         generation: i64,
         rows: Vec<AudienceRow>,
-    ) -> Result<Vec<(u64, u64)>, LedgerError>;
+    ) -> Result<Vec<Skipped>, LedgerError>;
     fn switch_audience(
         &mut self,
         source: &str,
@@ -71,13 +69,14 @@ pub trait Audience {
     ) -> Result<bool, LedgerError>;
     fn audience_unreadable(&mut self, source: &str, why: &str) -> Result<(), LedgerError>;
     fn prune_audience(&mut self, source: &str, limit: usize) -> Result<usize, LedgerError>;
-    fn audience_rows(
+    /// A batch of the media list's `generation` merged with the subscribers' own
+    /// choices, and whether the audience is through (`Ledger::audience_batch`).
+    fn audience_batch(
         &mut self,
-        source: &str,
         generation: i64,
         after: &str,
         limit: usize,
-    ) -> Result<Vec<AudienceRow>, LedgerError>;
+    ) -> Result<(Vec<AudienceRow>, bool), LedgerError>;
     fn filling(&mut self) -> Result<Vec<Filling>, LedgerError>;
     #[allow(clippy::too_many_arguments)]
     fn fill_batch(
@@ -148,14 +147,14 @@ impl Deliveries for Ledger {
     fn unclaim(&mut self, claimed: &[Delivery], at: DateTime<Utc>) -> Result<(), LedgerError> {
         Ledger::unclaim(self, claimed, at)
     }
-    fn opted_out(&mut self) -> Result<HashSet<String>, LedgerError> {
+    fn opted_out(&mut self) -> Result<OptedOut, LedgerError> {
         Ledger::opted_out(self)
     }
     fn listed(
         &mut self,
         addresses: &[String],
     ) -> Result<std::collections::HashMap<String, AudienceRow>, LedgerError> {
-        Ledger::listed(self, super::MEDIA, addresses)
+        Ledger::audience_listed(self, addresses)
     }
 }
 
@@ -171,7 +170,7 @@ impl Audience for Ledger {
         source: &str,
         generation: i64,
         rows: Vec<AudienceRow>,
-    ) -> Result<Vec<(u64, u64)>, LedgerError> {
+    ) -> Result<Vec<Skipped>, LedgerError> {
         Ledger::write_audience(self, source, generation, &rows)
     }
     fn switch_audience(
@@ -189,14 +188,13 @@ impl Audience for Ledger {
     fn prune_audience(&mut self, source: &str, limit: usize) -> Result<usize, LedgerError> {
         Ledger::prune_audience(self, source, limit)
     }
-    fn audience_rows(
+    fn audience_batch(
         &mut self,
-        source: &str,
         generation: i64,
         after: &str,
         limit: usize,
-    ) -> Result<Vec<AudienceRow>, LedgerError> {
-        Ledger::audience_rows(self, source, generation, after, limit)
+    ) -> Result<(Vec<AudienceRow>, bool), LedgerError> {
+        Ledger::audience_batch(self, generation, after, limit)
     }
     fn filling(&mut self) -> Result<Vec<Filling>, LedgerError> {
         Ledger::filling(self)
@@ -238,7 +236,7 @@ impl Audience for Handle {
         source: &str,
         generation: i64,
         rows: Vec<AudienceRow>,
-    ) -> Result<Vec<(u64, u64)>, LedgerError> {
+    ) -> Result<Vec<Skipped>, LedgerError> {
         let source = source.to_string();
         self.call(move |l| l.write_audience(&source, generation, &rows))
     }
@@ -260,15 +258,14 @@ impl Audience for Handle {
         let source = source.to_string();
         self.call(move |l| l.prune_audience(&source, limit))
     }
-    fn audience_rows(
+    fn audience_batch(
         &mut self,
-        source: &str,
         generation: i64,
         after: &str,
         limit: usize,
-    ) -> Result<Vec<AudienceRow>, LedgerError> {
-        let (source, after) = (source.to_string(), after.to_string());
-        self.call(move |l| l.audience_rows(&source, generation, &after, limit))
+    ) -> Result<(Vec<AudienceRow>, bool), LedgerError> {
+        let after = after.to_string();
+        self.call(move |l| l.audience_batch(generation, &after, limit))
     }
     fn filling(&mut self) -> Result<Vec<Filling>, LedgerError> {
         self.call(|l| l.filling())
@@ -360,7 +357,7 @@ impl Deliveries for Handle {
         let claimed = claimed.to_vec();
         self.call(move |l| l.unclaim(&claimed, at))
     }
-    fn opted_out(&mut self) -> Result<HashSet<String>, LedgerError> {
+    fn opted_out(&mut self) -> Result<OptedOut, LedgerError> {
         self.call(|l| l.opted_out())
     }
     fn listed(
@@ -368,7 +365,7 @@ impl Deliveries for Handle {
         addresses: &[String],
     ) -> Result<std::collections::HashMap<String, AudienceRow>, LedgerError> {
         let addresses = addresses.to_vec();
-        self.call(move |l| Ledger::listed(l, super::MEDIA, &addresses))
+        self.call(move |l| Ledger::audience_listed(l, &addresses))
     }
 }
 

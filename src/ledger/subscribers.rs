@@ -57,7 +57,7 @@ pub struct SignupRow {
 #[allow(clippy::large_enum_variant)]
 pub enum Confirmed {
     /// The subscriber is written (new, or their choices replaced).
-    Subscribed(SubscriberRow),
+    Subscribed(Box<SubscriberRow>),
     /// No sign-up has this token: used already, expired and purged, or never made.
     Unknown,
     /// The sign-up exists but its link expired: nothing written.
@@ -116,7 +116,9 @@ fn upsert(tx: &rusqlite::Transaction<'_>, row: &SubscriberRow) -> rusqlite::Resu
             "INSERT INTO subscribers ({SUBSCRIBER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (address) DO UPDATE SET email = excluded.email, name = excluded.name,
                outlet = excluded.outlet, topics = excluded.topics, langs = excluded.langs,
-               delivery = excluded.delivery, paused = excluded.paused, updated_at = excluded.updated_at"
+               delivery = excluded.delivery, paused = excluded.paused, updated_at = excluded.updated_at,
+               digest_from = CASE WHEN subscribers.delivery <> 'digest' AND excluded.delivery = 'digest'
+                                  THEN excluded.digest_from ELSE subscribers.digest_from END"
         ),
         params![
             row.address,
@@ -130,6 +132,32 @@ fn upsert(tx: &rusqlite::Transaction<'_>, row: &SubscriberRow) -> rusqlite::Resu
             ts(&row.confirmed_at),
             ts(&row.updated_at),
             ts(&row.digest_from),
+        ],
+    )
+}
+
+/// A sign-up row, inside a transaction of the caller's (`add_signup`, and the outbox's
+/// `queue_confirmation`, which holds it together with its letter).
+pub(super) fn insert_signup(
+    tx: &rusqlite::Transaction<'_>,
+    token_hash: &str,
+    row: &SignupRow,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        &format!(
+            "INSERT INTO signups (token_hash, {SIGNUP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            token_hash,
+            row.address,
+            row.email,
+            row.name,
+            row.outlet,
+            row.choices.topics,
+            row.choices.langs,
+            row.choices.delivery,
+            ts(&row.created_at),
+            ts(&row.expires_at),
         ],
     )
 }
@@ -165,8 +193,15 @@ impl Ledger {
         rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
+    /// Every confirmed subscriber, by address (the command line's view of the audience).
+    pub fn all_subscribers(&self) -> Result<Vec<SubscriberRow>, LedgerError> {
+        self.subscribers("", i64::MAX as usize)
+    }
+
     /// Writes a subscriber's choices (the preferences page): a new row keeps
-    /// `confirmed_at` and `digest_from` as given, an existing one keeps its own.
+    /// `confirmed_at` and `digest_from` as given, an existing one keeps its own — but for
+    /// a switch from each release to the digest, whose first digest starts at the switch
+    /// (`digest_from` as given): what they were mailed one by one is not sent again.
     pub fn put_subscriber(&mut self, row: &SubscriberRow) -> Result<(), LedgerError> {
         let err = self.err_owned();
         let tx = self.write()?;
@@ -178,24 +213,7 @@ impl Ledger {
     pub fn add_signup(&mut self, token_hash: &str, row: &SignupRow) -> Result<(), LedgerError> {
         let err = self.err_owned();
         let tx = self.write()?;
-        tx.execute(
-            &format!(
-                "INSERT INTO signups (token_hash, {SIGNUP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ),
-            params![
-                token_hash,
-                row.address,
-                row.email,
-                row.name,
-                row.outlet,
-                row.choices.topics,
-                row.choices.langs,
-                row.choices.delivery,
-                ts(&row.created_at),
-                ts(&row.expires_at),
-            ],
-        )
-        .map_err(&err)?;
+        insert_signup(&tx, token_hash, row).map_err(&err)?;
         tx.commit().map_err(&err)
     }
 
@@ -221,6 +239,7 @@ impl Ledger {
         at: DateTime<Utc>,
     ) -> Result<Confirmed, LedgerError> {
         let err = self.err_owned();
+        let key = self.erasure.clone();
         let tx = self.write()?;
         let signup = tx
             .query_row(
@@ -250,9 +269,17 @@ impl Ledger {
         upsert(&tx, &row).map_err(&err)?;
         tx.execute("DELETE FROM signups WHERE address = ?1", [&s.address])
             .map_err(&err)?;
-        let lifted = tx
-            .execute("DELETE FROM optouts WHERE address = ?1", [&s.address])
+        // An erasure is an opt-out too: a journalist who signs up again and confirms it
+        // from their own mailbox lifts it (their data starts anew from this row).
+        let erased = tx
+            .execute(
+                "DELETE FROM erasures WHERE hash = ?1",
+                [key.hash(&s.address)],
+            )
             .map_err(&err)?;
+        let lifted = erased
+            + tx.execute("DELETE FROM optouts WHERE address = ?1", [&s.address])
+                .map_err(&err)?;
         if lifted > 0 {
             tx.execute(
                 "INSERT INTO optout_log (address, action, at, source) VALUES (?1, 'resubscribe', ?2, 'signup')",
@@ -268,7 +295,7 @@ impl Ledger {
             )
             .map_err(&err)?;
         tx.commit().map_err(&err)?;
-        Ok(Confirmed::Subscribed(row))
+        Ok(Confirmed::Subscribed(Box::new(row)))
     }
 
     /// Deletes up to `limit` sign-ups whose link expired by `at`; returns how many.
@@ -317,6 +344,48 @@ mod tests {
             created_at: t("2026-12-05T10:00:00Z"),
             expires_at: t(expires),
         }
+    }
+
+    /// A switch from each release to the digest starts the digest at the switch; any
+    /// other change of choices keeps where the digest stands.
+    #[test]
+    fn a_switch_to_the_digest_starts_it_at_the_switch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open_in(dir.path()).unwrap();
+        let confirmed = t("2026-12-01T10:00:00Z");
+        let mut row = SubscriberRow {
+            address: "ada@example.org".into(),
+            email: "ada@example.org".into(),
+            name: "Ada".into(),
+            outlet: String::new(),
+            choices: Choices {
+                topics: String::new(),
+                langs: String::new(),
+                delivery: "each".into(),
+            },
+            paused: false,
+            confirmed_at: confirmed,
+            updated_at: confirmed,
+            digest_from: confirmed,
+        };
+        l.put_subscriber(&row).unwrap();
+        let switched = t("2026-12-03T09:00:00Z");
+        row.choices.delivery = "digest".into();
+        row.updated_at = switched;
+        row.digest_from = switched;
+        l.put_subscriber(&row).unwrap();
+        assert_eq!(
+            l.subscriber("ada@example.org")
+                .unwrap()
+                .unwrap()
+                .digest_from,
+            switched
+        );
+        row.choices.topics = "Sport".into();
+        row.digest_from = t("2026-12-04T09:00:00Z");
+        l.put_subscriber(&row).unwrap();
+        let held = l.subscriber("ada@example.org").unwrap().unwrap();
+        assert_eq!((held.digest_from, held.confirmed_at), (switched, confirmed));
     }
 
     /// A link confirms once; a second click, an expired link and an unknown one write

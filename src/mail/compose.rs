@@ -114,7 +114,7 @@ pub enum ComposeError {
 
 /// `date` for the `Date` header, or an error where lettre would panic. The sender and
 /// `preview` pass the clock; only a clock set before 1970 meets the error.
-pub(super) fn mail_date(date: DateTime<Utc>) -> Result<std::time::SystemTime, ComposeError> {
+pub(crate) fn mail_date(date: DateTime<Utc>) -> Result<std::time::SystemTime, ComposeError> {
     let last = DateTime::<Utc>::from_timestamp(253_402_300_799, 999_999_999);
     if date < DateTime::UNIX_EPOCH || last.is_some_and(|last| date > last) {
         return Err(ComposeError::Date(date));
@@ -179,6 +179,23 @@ pub fn footer_unsubscribe_url(
     }
 }
 
+/// The link to the reader's preferences page (topics, languages, each release or a daily
+/// digest, pause, leave, their data): the same opaque token as the unsubscribe link, in the
+/// mail's language as that one is.
+pub fn footer_preferences_url(
+    config: &Config,
+    key: &TokenKey,
+    address: &str,
+    lang: &crate::release::LangTag,
+) -> String {
+    let url = format!("{}preferences/{}", config.site.base_url, key.token(address));
+    if lang.language() == config.site.lang.language() {
+        url
+    } else {
+        format!("{url}?lang={}", lang.as_str())
+    }
+}
+
 /// `List-Unsubscribe`'s value for `address` (lower-cased): the HTTPS link, and the
 /// `mailto:` one only to a mailbox named for it (`[subscribe]`), which an MTA pipes into
 /// `pressroom unsubscribe --from-mail`; never the reply_to or from, a person's inbox, where
@@ -236,6 +253,7 @@ pub fn compose(
         organisation => organisation.to_string(),
         from_address => config.mail.from.email.to_string(),
         unsubscribe_url => footer_unsubscribe_url(config, key, &address, &release.lang),
+        preferences_url => footer_preferences_url(config, key, &address, &release.lang),
         update,
     };
     let render = |template: &'static str| {
@@ -313,7 +331,7 @@ pub const MAX_DISPLAY_NAME: usize = 100;
 
 /// The media list's name as `To:` shows it: trimmed, at most `MAX_DISPLAY_NAME`
 /// characters.
-pub(super) fn display_name(name: &str) -> String {
+pub(crate) fn display_name(name: &str) -> String {
     let name = name.trim();
     match name.char_indices().nth(MAX_DISPLAY_NAME) {
         None => name.to_string(),
@@ -325,7 +343,7 @@ pub(super) fn display_name(name: &str) -> String {
 /// its ASCII form (punycode, UTS #46), which every server takes, where the Unicode form
 /// needs a server that takes SMTPUTF8. The local part stays as written: it has no ASCII
 /// form (`transport` fails it at once on a server without SMTPUTF8).
-pub(super) fn envelope_address(email: &Address) -> Address {
+pub(crate) fn envelope_address(email: &Address) -> Address {
     let domain = email.domain();
     if domain.is_ascii() {
         return email.clone();
@@ -385,7 +403,7 @@ fn as_is(text: &str) -> Option<Body> {
 macro_rules! ascii_header {
     ($name:ident, $header:literal) => {
         #[derive(Debug, Clone)]
-        pub(super) struct $name(pub(super) String);
+        pub(crate) struct $name(pub(crate) String);
 
         impl Header for $name {
             fn name() -> HeaderName {
@@ -406,6 +424,7 @@ macro_rules! ascii_header {
 ascii_header!(ListId, "List-Id");
 ascii_header!(ListUnsubscribe, "List-Unsubscribe");
 ascii_header!(ContentLanguage, "Content-Language");
+ascii_header!(AutoSubmitted, "Auto-Submitted");
 
 /// RFC 8058: the unsubscribe link takes a one-click POST.
 #[derive(Debug, Clone)]

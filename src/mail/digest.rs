@@ -90,6 +90,7 @@ pub fn compose(
         organisation => organisation.to_string(),
         from_address => config.mail.from.email.to_string(),
         unsubscribe_url => compose::unsubscribe_url(config, key, &address),
+        preferences_url => compose::footer_preferences_url(config, key, &address, &config.site.lang),
     };
     let render = |template: &'static str| {
         templates
@@ -528,6 +529,14 @@ mod tests {
                 "{slug}"
             );
         }
+        // Its footer, like every mail's: the preferences link beside the unsubscribe link.
+        let preferences = format!("preferences/{}", key.token("ada@example.org"));
+        assert!(
+            composed.text.contains("Dina inställningar: ") && composed.text.contains(&preferences),
+            "{}",
+            composed.text
+        );
+        assert!(composed.html.contains(&preferences), "{}", composed.html);
         let raw = String::from_utf8(composed.message.formatted()).unwrap();
         assert!(raw.contains("List-Id: <newsroom."));
         assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));

@@ -6,6 +6,8 @@ pub mod decision;
 pub mod digest;
 pub mod dkim;
 mod inline;
+pub mod notice;
+pub mod outbox;
 pub mod pipeline;
 pub mod policy;
 pub mod rate;

@@ -126,12 +126,10 @@ fn mail(
 ) -> Result<Vec<Vec<u8>>, PipelineError> {
     let key = TokenKey::from_bytes([7; 32]);
     let recipient = Recipient {
-        email: lettre::Address::new("anna", "example.com")?,
         name: "Anna Andersson".into(),
         outlet: "Exempelbladet".into(),
-        lang: None,
-        topics: Vec::new(),
         line: 1,
+        ..Recipient::unlisted(lettre::Address::new("anna", "example.com")?)
     };
     let prepared = Prepared::new(config, templates, release);
     let mut messages = Vec::new();

@@ -3,7 +3,6 @@
 //! zone), whether a claimed delivery may be handed over (`hand_off`), and what becomes of a
 //! delivery after each attempt. The sender asks; it decides nothing itself.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
@@ -111,7 +110,7 @@ pub enum HandOff<'a> {
 pub fn hand_off<'a>(
     release: &Release,
     address: &str,
-    opted_out: &HashSet<String>,
+    opted_out: &crate::ledger::OptedOut,
     listed: Option<&'a Recipient>,
 ) -> HandOff<'a> {
     // Claimed: its state is `sending`, which is this run's, not a reason.

@@ -19,7 +19,7 @@
 //! media list the command line loaded, indexed once by address.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -193,7 +193,7 @@ enum ToKeeper {
 #[derive(Default)]
 struct Batch {
     deliveries: Vec<Delivery>,
-    opted_out: HashSet<String>,
+    opted_out: crate::ledger::OptedOut,
     listed: HashMap<String, Recipient>,
 }
 
@@ -450,7 +450,7 @@ fn prepare(
     prepared: &compose::Prepared,
     transfer: Transfer,
     listed: &HashMap<String, Recipient>,
-    opted_out: &HashSet<String>,
+    opted_out: &crate::ledger::OptedOut,
     delivery: Delivery,
 ) -> Item {
     let listed = listed.get(delivery.address.as_str());

@@ -90,6 +90,71 @@ pub struct Labels {
     /// The page every miss gets: its heading and text.
     pub not_found: Text,
     pub not_found_text: Text,
+    /// The sign-up form (`_signup_form.html`): its heading, fields, the choices' legends
+    /// and the honeypot's label (a field people never see; bots fill it).
+    pub signup: Text,
+    pub signup_email: Text,
+    pub signup_name: Text,
+    pub signup_outlet: Text,
+    pub signup_topics: Text,
+    pub signup_langs: Text,
+    pub signup_delivery: Text,
+    pub signup_each: Text,
+    pub signup_digest: Text,
+    pub signup_trap: Text,
+    /// The one answer to every sign-up, whatever happens behind it.
+    pub signup_sent: Text,
+    pub signup_sent_text: Text,
+    /// A form that cannot be read (no address, an unknown topic).
+    pub signup_invalid: Text,
+    pub signup_invalid_text: Text,
+    /// The confirmation link's page (`{organisation}`), and the page after it
+    /// (`{organisation}`, `{address}` masked).
+    pub confirm: Text,
+    pub confirm_ask: Text,
+    pub subscribed: Text,
+    pub subscribed_text: Text,
+    /// A confirmation link used already or expired.
+    pub confirm_invalid_text: Text,
+    /// The confirmation mail: subject, text (`{organisation}`, `{address}`, `{hours}`) and
+    /// the line for whoever did not ask for it.
+    pub confirm_subject: Text,
+    pub confirm_text: Text,
+    pub confirm_ignore: Text,
+    /// The preferences page (a mail's footer links to it): its heading (and the footer's
+    /// link), the line under it (`{organisation}`, `{address}` masked), its fieldsets, the
+    /// choices "every topic/language", the two deliveries, and the save button and its
+    /// answer.
+    pub preferences: Text,
+    pub preferences_text: Text,
+    /// Said when the choices shown are the press office's list's, not the reader's own.
+    pub preferences_from_list: Text,
+    pub all_topics: Text,
+    pub all_languages: Text,
+    pub delivery: Text,
+    pub delivery_each: Text,
+    pub delivery_digest: Text,
+    pub save: Text,
+    pub saved: Text,
+    /// Pause and resume, and what a paused page says.
+    pub pause: Text,
+    pub resume: Text,
+    pub paused_text: Text,
+    /// An address that unsubscribed (or was erased): what the page says, its button, and
+    /// the answer (a confirmation mail went to the address).
+    pub opted_out_text: Text,
+    pub subscribe_again: Text,
+    pub confirm_sent: Text,
+    /// Their data: the section, its two buttons, and the answers (a mail went to them).
+    pub your_data: Text,
+    pub send_data: Text,
+    pub data_sent: Text,
+    pub erase: Text,
+    pub erase_sent: Text,
+    /// The erase link's page (from that mail): the question, and the page after it.
+    pub erase_ask: Text,
+    pub erased: Text,
+    pub erased_text: Text,
     #[serde(skip)]
     style: Style,
 }
@@ -177,6 +242,78 @@ const SV: Labels = Labels {
     not_found_text: Cow::Borrowed(
         "Sidan du söker finns inte här. Sök bland pressmeddelandena eller gå till startsidan.",
     ),
+    signup: Cow::Borrowed("Få pressmeddelanden med e-post"),
+    signup_email: Cow::Borrowed("E-postadress"),
+    signup_name: Cow::Borrowed("Namn"),
+    signup_outlet: Cow::Borrowed("Redaktion (valfritt)"),
+    signup_topics: Cow::Borrowed("Ämnen (inget valt: alla)"),
+    signup_langs: Cow::Borrowed("Språk (inget valt: alla)"),
+    signup_delivery: Cow::Borrowed("Hur vill du få dem?"),
+    signup_each: Cow::Borrowed("Varje pressmeddelande när det publiceras"),
+    signup_digest: Cow::Borrowed("En sammanställning om dagen"),
+    signup_trap: Cow::Borrowed("Lämna det här fältet tomt"),
+    signup_sent: Cow::Borrowed("Titta i din inkorg"),
+    signup_sent_text: Cow::Borrowed(
+        "Om adressen kan prenumerera är en länk för att bekräfta på väg dit. Prenumerationen börjar först när du har öppnat den och bekräftat.",
+    ),
+    signup_invalid: Cow::Borrowed("Formuläret kunde inte skickas"),
+    signup_invalid_text: Cow::Borrowed(
+        "Fyll i en giltig e-postadress och välj bland formulärets ämnen och språk.",
+    ),
+    confirm: Cow::Borrowed("Bekräfta prenumerationen"),
+    confirm_ask: Cow::Borrowed(
+        "Tryck på knappen för att börja få pressmeddelanden från {organisation}.",
+    ),
+    subscribed: Cow::Borrowed("Du prenumererar nu"),
+    subscribed_text: Cow::Borrowed(
+        "{address} får pressmeddelanden från {organisation}. Varje mejl har en länk där du ändrar eller avslutar prenumerationen.",
+    ),
+    confirm_invalid_text: Cow::Borrowed(
+        "Länken har redan använts eller gått ut. Anmäl dig igen i pressrummet om du vill prenumerera.",
+    ),
+    confirm_subject: Cow::Borrowed(
+        "Bekräfta prenumerationen på pressmeddelanden från {organisation}",
+    ),
+    confirm_text: Cow::Borrowed(
+        "Någon, förhoppningsvis du, har anmält {address} för att få pressmeddelanden från {organisation}. Öppna länken och bekräfta (den gäller i {hours} timmar):",
+    ),
+    confirm_ignore: Cow::Borrowed(
+        "Var det inte du? Strunta då i det här mejlet: utan bekräftelse skickar vi ingenting mer till adressen.",
+    ),
+    preferences: Cow::Borrowed("Dina inställningar"),
+    preferences_text: Cow::Borrowed("Välj vad {organisation} skickar till {address}."),
+    preferences_from_list: Cow::Borrowed(
+        "Valen nedan är pressavdelningens för dig. Sparar du egna val gäller dina.",
+    ),
+    all_topics: Cow::Borrowed("Alla ämnen"),
+    all_languages: Cow::Borrowed("Alla språk"),
+    delivery: Cow::Borrowed("Hur vill du få pressmeddelanden?"),
+    delivery_each: Cow::Borrowed("Varje pressmeddelande när det publiceras"),
+    delivery_digest: Cow::Borrowed("En sammanfattning om dagen"),
+    save: Cow::Borrowed("Spara mina val"),
+    saved: Cow::Borrowed("Dina val är sparade."),
+    pause: Cow::Borrowed("Pausa utskicken"),
+    resume: Cow::Borrowed("Fortsätt skicka till mig"),
+    paused_text: Cow::Borrowed("Utskicken till {address} är pausade."),
+    opted_out_text: Cow::Borrowed("{address} får inga pressmeddelanden från {organisation}."),
+    subscribe_again: Cow::Borrowed("Prenumerera igen"),
+    confirm_sent: Cow::Borrowed(
+        "Vi har skickat ett mejl till {address}. Följ länken i det för att bekräfta.",
+    ),
+    your_data: Cow::Borrowed("Dina uppgifter"),
+    send_data: Cow::Borrowed("Mejla mig mina uppgifter"),
+    data_sent: Cow::Borrowed("Vi har mejlat allt vi har om {address} till den adressen."),
+    erase: Cow::Borrowed("Radera mina uppgifter"),
+    erase_sent: Cow::Borrowed(
+        "Vi har skickat ett mejl till {address}. Följ länken i det för att radera dina uppgifter.",
+    ),
+    erase_ask: Cow::Borrowed(
+        "Vill du att {organisation} raderar allt om {address}? Du får inga fler pressmeddelanden.",
+    ),
+    erased: Cow::Borrowed("Dina uppgifter är raderade"),
+    erased_text: Cow::Borrowed(
+        "{organisation} har raderat allt om {address} och skickar inget mer dit.",
+    ),
     digest_why: Cow::Borrowed(
         "Du får den här sammanställningen eftersom du prenumererar på pressmeddelanden från {organisation}.",
     ),
@@ -248,6 +385,76 @@ const EN: Labels = Labels {
     not_found: Cow::Borrowed("Page not found"),
     not_found_text: Cow::Borrowed(
         "The page you are looking for is not here. Search the press releases or go to the front page.",
+    ),
+    signup: Cow::Borrowed("Get press releases by email"),
+    signup_email: Cow::Borrowed("Email address"),
+    signup_name: Cow::Borrowed("Name"),
+    signup_outlet: Cow::Borrowed("Outlet (optional)"),
+    signup_topics: Cow::Borrowed("Topics (none ticked: all)"),
+    signup_langs: Cow::Borrowed("Languages (none ticked: all)"),
+    signup_delivery: Cow::Borrowed("How would you like them?"),
+    signup_each: Cow::Borrowed("Each press release as it is published"),
+    signup_digest: Cow::Borrowed("A daily digest"),
+    signup_trap: Cow::Borrowed("Leave this field empty"),
+    signup_sent: Cow::Borrowed("Check your inbox"),
+    signup_sent_text: Cow::Borrowed(
+        "If the address can be subscribed, a confirmation link is on its way. The subscription starts only once you have opened it and confirmed.",
+    ),
+    signup_invalid: Cow::Borrowed("The form could not be sent"),
+    signup_invalid_text: Cow::Borrowed(
+        "Enter a valid email address and choose among the form's topics and languages.",
+    ),
+    confirm: Cow::Borrowed("Confirm your subscription"),
+    confirm_ask: Cow::Borrowed(
+        "Press the button to start receiving press releases from {organisation}.",
+    ),
+    subscribed: Cow::Borrowed("You are subscribed"),
+    subscribed_text: Cow::Borrowed(
+        "{address} will receive press releases from {organisation}. Every email has a link to change or end the subscription.",
+    ),
+    confirm_invalid_text: Cow::Borrowed(
+        "The link has been used already or has expired. Sign up again on the newsroom to subscribe.",
+    ),
+    confirm_subject: Cow::Borrowed(
+        "Confirm your subscription to press releases from {organisation}",
+    ),
+    confirm_text: Cow::Borrowed(
+        "Someone, hopefully you, asked for press releases from {organisation} to be sent to {address}. Open the link to confirm (it works for {hours} hours):",
+    ),
+    confirm_ignore: Cow::Borrowed(
+        "Wasn't you? Then ignore this email: without a confirmation we send nothing more to the address.",
+    ),
+    preferences: Cow::Borrowed("Your preferences"),
+    preferences_text: Cow::Borrowed("Choose what {organisation} sends to {address}."),
+    preferences_from_list: Cow::Borrowed(
+        "These are the press office's choices for you. Save your own and yours apply.",
+    ),
+    all_topics: Cow::Borrowed("All topics"),
+    all_languages: Cow::Borrowed("All languages"),
+    delivery: Cow::Borrowed("How do you want press releases?"),
+    delivery_each: Cow::Borrowed("Each press release as it is published"),
+    delivery_digest: Cow::Borrowed("A daily digest"),
+    save: Cow::Borrowed("Save my choices"),
+    saved: Cow::Borrowed("Your choices are saved."),
+    pause: Cow::Borrowed("Pause mail"),
+    resume: Cow::Borrowed("Resume mail"),
+    paused_text: Cow::Borrowed("Mail to {address} is paused."),
+    opted_out_text: Cow::Borrowed("{address} receives no press releases from {organisation}."),
+    subscribe_again: Cow::Borrowed("Subscribe again"),
+    confirm_sent: Cow::Borrowed("We have sent an email to {address}. Follow its link to confirm."),
+    your_data: Cow::Borrowed("Your data"),
+    send_data: Cow::Borrowed("Email me my data"),
+    data_sent: Cow::Borrowed("We have emailed everything we hold about {address} to that address."),
+    erase: Cow::Borrowed("Delete my data"),
+    erase_sent: Cow::Borrowed(
+        "We have sent an email to {address}. Follow its link to delete your data.",
+    ),
+    erase_ask: Cow::Borrowed(
+        "Do you want {organisation} to delete everything about {address}? You will receive no more press releases.",
+    ),
+    erased: Cow::Borrowed("Your data is deleted"),
+    erased_text: Cow::Borrowed(
+        "{organisation} has deleted everything about {address} and sends nothing more there.",
     ),
     digest_why: Cow::Borrowed(
         "You get this digest because you subscribed to press releases from {organisation}.",

@@ -6,7 +6,9 @@ pub mod feed;
 pub mod guard;
 pub mod images;
 pub mod locale;
+pub mod preferences;
 pub mod share;
+pub mod signup;
 pub mod sitemap;
 pub mod subscription;
 pub mod templates;
@@ -399,6 +401,16 @@ pub fn listings(
         .iter()
         .map(|l| (l.name.as_str(), l.url.as_str()))
         .collect();
+    // The sign-up form offers the topics and languages the site shows (each topic and
+    // language page ticks its own); its key is part of every page that carries it.
+    let form_langs: Vec<(&str, &str)> = lang_links
+        .iter()
+        .map(|l| (l.name.as_str(), l.lang.as_str()))
+        .collect();
+    let signup_form = |topic: Option<&str>, lang: Option<&str>| {
+        signup::form(config, &topic_names, &form_langs, topic, lang)
+    };
+    let form_key = hash_of(&signup_form(None, None));
     // The main feed's entries are the ones whose texts a long-running builder keeps, so
     // the front page never shows more of them than it has leads for.
     let front = &main.entries[..main.entries.len().min(FRONT_ITEMS)];
@@ -408,6 +420,7 @@ pub fn listings(
             &topic_names,
             lang_names,
             &config.site.contacts,
+            form_key,
         ),
         front,
         front_key,
@@ -419,6 +432,7 @@ pub fn listings(
             topics => value(&topic_links),
             languages => value(&lang_links),
             contacts => value(&config.site.contacts),
+            signup => value(signup_form(None, None)),
         }
     };
     page("", "index.html", Some(&main), key, &index, &mut out)?;
@@ -445,6 +459,18 @@ pub fn listings(
             })?;
         out.insert("404.html".into(), Output::Bytes(html.into_bytes()));
     }
+    // The form on a page of its own, `GET /subscribe` (none while sign-ups are closed).
+    if let Some(form) = signup_form(None, None) {
+        let ctx = || minijinja::context! { signup => value(&form) };
+        page(
+            "subscribe/",
+            "subscribe.html",
+            None,
+            form_key,
+            &ctx,
+            &mut out,
+        )?;
+    }
     sitemap.push(sitemap::Page {
         loc: config.url("").to_string(),
         lastmod: plan.public.first().and_then(|r| lastmod(r)),
@@ -462,6 +488,7 @@ pub fn listings(
             releases: releases.clone(),
             feed: None,
             topic: None,
+            signup: None,
         });
     }
 
@@ -484,7 +511,7 @@ pub fn listings(
     // (the site's name heads every page): "Människohandel", "Pressmeddelanden på svenska".
     let groups = topics
         .iter()
-        .zip(topic_links)
+        .zip(topic_links.iter().cloned())
         .filter_map(|((t, name), view)| {
             let releases = by_topic.remove(t)?;
             Some((
@@ -494,6 +521,7 @@ pub fn listings(
                 config.site.lang.clone(),
                 releases,
                 Some(view),
+                signup_form(Some(t.slug()), None),
             ))
         })
         .chain(by_lang.into_iter().map(|(l, releases)| {
@@ -504,9 +532,10 @@ pub fn listings(
                 l.clone(),
                 releases,
                 None,
+                signup_form(None, Some(l.as_str())),
             )
         }));
-    for (dir, title, heading, lang, releases, topic) in groups {
+    for (dir, title, heading, lang, releases, topic, signup) in groups {
         let feed = Feed::new(dir.clone(), title.clone(), lang, &releases, config, plan.at);
         emit_feed(&feed, &mut out)?;
         let description = topic.as_ref().and_then(|t| t.description.as_deref());
@@ -517,6 +546,7 @@ pub fn listings(
             releases,
             feed: Some(feed),
             topic,
+            signup,
         });
     }
 
@@ -534,13 +564,18 @@ pub fn listings(
                     releases => list_items.of(shown),
                     topic => value(&a.topic),
                     pagination => value(Pagination::new(config, &a.dir, n, total)),
+                    signup => value(&a.signup),
                 }
             };
             page(
                 &dir,
                 "list.html",
                 a.feed.as_ref(),
-                keyed(&(a.own, n, total), shown, Release::list_key),
+                keyed(
+                    &(a.own, n, total, hash_of(&a.signup)),
+                    shown,
+                    Release::list_key,
+                ),
                 &items,
                 &mut out,
             )?;
@@ -607,6 +642,8 @@ struct Archive<'a> {
     releases: Vec<&'a Release>,
     feed: Option<Feed<'a>>,
     topic: Option<TopicView>,
+    /// The sign-up form with this archive's topic or language ticked (none on a year's).
+    signup: Option<signup::Form>,
 }
 
 /// Where a page of an archive sits among the others, for `rel=prev/next` and the visible

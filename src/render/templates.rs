@@ -49,6 +49,37 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "link-invalid.html",
         include_str!("templates/link-invalid.html"),
     ),
+    // Signing up (`render::signup`): the form, its page and answers, the confirmation
+    // link's pages and mail.
+    (
+        "_signup_form.html",
+        include_str!("templates/_signup_form.html"),
+    ),
+    ("subscribe.html", include_str!("templates/subscribe.html")),
+    (
+        "signup-sent.html",
+        include_str!("templates/signup-sent.html"),
+    ),
+    (
+        "signup-invalid.html",
+        include_str!("templates/signup-invalid.html"),
+    ),
+    ("confirm.html", include_str!("templates/confirm.html")),
+    ("subscribed.html", include_str!("templates/subscribed.html")),
+    (
+        "confirm-mail.txt",
+        include_str!("templates/confirm-mail.txt"),
+    ),
+    (
+        "confirm-mail.html",
+        include_str!("templates/confirm-mail.html"),
+    ),
+    // A mail's preferences link (`render::preferences`).
+    (
+        "preferences.html",
+        include_str!("templates/preferences.html"),
+    ),
+    ("erase.html", include_str!("templates/erase.html")),
 ];
 
 pub struct Templates {

@@ -4,6 +4,7 @@
 //! nobody is missed, every copy a recipient got carries that recipient's one Message-ID, a
 //! recipient mailed twice was attempted again after a crash, no more were mailed twice
 //! than can be in flight at the kills, and the site is exactly what a fresh build gives.
+//! The audience is the media list and journalists who subscribed themselves, some on both.
 //! `PRESSROOM_CRASH_RECIPIENTS` and `PRESSROOM_CRASH_KILLS` make the long run (10,000 and
 //! 20); the suite runs a smaller one.
 
@@ -65,6 +66,39 @@ fn killed_again_and_again_while_mailing_it_misses_nobody_and_doubles_only_in_fli
         .collect();
     everyone.insert("anna.lind@example.org".into());
     everyone.insert("cecilia.berg@example.org".into());
+    // And the journalists who subscribed themselves (the audience is both): a fifth as
+    // many again on their own, every topic; bo subscribed for this topic (his choice wins
+    // over his row); of the extras on the list, one in fifty chose sport only and one in
+    // fifty the daily digest, so neither is mailed this release.
+    use super::subscribers::{subscribe, subscriber};
+    let mut own = vec![subscriber("bo.ek@example.com", "Jämställdhet", "", "each")];
+    everyone.insert("bo.ek@example.com".into());
+    for i in 0..extra / 5 {
+        own.push(subscriber(
+            &format!("subscriber{i:04}@example.com"),
+            "",
+            "sv",
+            "each",
+        ));
+        everyone.insert(format!("subscriber{i:04}@example.com"));
+    }
+    for i in (0..extra).step_by(50) {
+        own.push(subscriber(
+            &format!("journalist{i:04}@example.org"),
+            "sport",
+            "",
+            "each",
+        ));
+        own.push(subscriber(
+            &format!("journalist{:04}@example.org", i + 1),
+            "",
+            "",
+            "digest",
+        ));
+        everyone.remove(&format!("journalist{i:04}@example.org"));
+        everyone.remove(&format!("journalist{:04}@example.org", i + 1));
+    }
+    subscribe(&p, &own);
 
     // Kill points by the number of messages the server has: the first as soon as the
     // daemon serves (before or while it queues the dispatch), the others spread

@@ -150,5 +150,5 @@ fn a_replayed_link_after_resubscribing_touches_only_its_own_address() {
         .expect("unsubscribe");
     assert!(ledger.is_opted_out(anna).expect("read"));
     assert!(!ledger.is_opted_out("bo.ek@example.com").expect("read"));
-    assert_eq!(ledger.opted_out().expect("read").len(), 1);
+    assert_eq!(ledger.opted_out().expect("read").addresses().len(), 1);
 }

@@ -40,7 +40,7 @@ fn key_of(p: &Project) -> pressroom::optout::TokenKey {
 
 /// Every URL in a text: `href`/`src`/`action` attributes, `<…>` in headers, and bare
 /// `http(s)://` or `mailto:` words.
-fn urls(text: &str) -> Vec<String> {
+pub fn urls(text: &str) -> Vec<String> {
     let text = text.replace("&amp;", "&");
     let mut found = Vec::new();
     for start in ["http://", "https://", "mailto:"] {
@@ -100,7 +100,7 @@ fn decodings(piece: &str) -> Vec<String> {
 /// in any piece: path segments, query keys and values, split again at `.`, `~`, `+`, `=`
 /// and spaces (a format-1 token is two base64 words around a dot). Returns how many
 /// pieces it decoded.
-fn assert_hidden(url: &str, address: &str) -> usize {
+pub fn assert_hidden(url: &str, address: &str) -> usize {
     let local = address.split('@').next().expect("a local part");
     let unescaped = percent_encoding::percent_decode_str(url)
         .decode_utf8_lossy()
@@ -194,6 +194,14 @@ fn no_link_in_a_mail_or_the_pages_behind_it_carries_the_address_in_any_encoding(
         })
         .collect();
     assert!(pages.len() >= 8, "the header's link and the footer's");
+    // The preferences page behind the footer's other link, and its form.
+    let preferences: Vec<String> = links
+        .iter()
+        .filter(|l| l.contains("/preferences/"))
+        .map(|l| http.get(l).send().expect("GET").text().expect("page"))
+        .collect();
+    assert!(!preferences.is_empty(), "no preferences link in {links:#?}");
+    let pages: Vec<String> = pages.into_iter().chain(preferences).collect();
     for page in &pages {
         assert!(page.contains("a…\u{2060}@example.org"), "{page}");
         links.extend(urls(page));

@@ -28,6 +28,11 @@ const MEDIA: &[(&str, Option<&str>, &[&str])] = &[
     ("franska@example.org", Some("fr"), &[]),
 ];
 
+/// A journalist who subscribed themselves for the daily digest (every topic, every
+/// language), which the sweep's config makes every two seconds: a digest holds only
+/// releases public when it arrives, never the same release twice.
+const DIGEST: &str = "digest@example.com";
+
 /// The shipped config's `[dispatch] catch_up`: a release first seen later than this after
 /// its date is published but not mailed.
 const CATCH_UP_SECS: i64 = 24 * 3600;
@@ -128,6 +133,8 @@ fn urls_for(cases: &[Case], now: DateTime<Utc>) -> Vec<String> {
         "/metrics",
         "/healthz",
         "/no-such-page",
+        // The sign-up form lists the topics and languages published.
+        "/subscribe/",
     ]
     .iter()
     .map(|u| u.to_string())
@@ -203,6 +210,19 @@ fn daemon_sweep(specs: &[Spec], salt: u32) -> Result<(), TestCaseError> {
         ));
     }
     p.write("config/media.csv", media);
+    p.set_config("digest = \"0 0 7 * * *\"", "digest = \"*/2 * * * * *\"");
+    let subscribed = pressroom::clock::now();
+    {
+        let mut ledger =
+            pressroom::ledger::Ledger::open_in(&p.path().join("state")).expect("ledger");
+        ledger
+            .put_subscriber(&crate::subscribers::subscriber(DIGEST, "", "", "digest"))
+            .expect("subscriber");
+        let mut row = ledger.subscriber(DIGEST).expect("read").expect("written");
+        row.digest_from = subscribed;
+        row.confirmed_at = subscribed;
+        ledger.put_subscriber(&row).expect("subscriber");
+    }
     let now = pressroom::clock::now();
     let cases = write_case(p.path(), specs, salt, now, (SAMPLE_TZ, SAMPLE_PUBLISH_TIME));
     let daemon = crate::daemon::Daemon::start(&p);
@@ -330,6 +350,9 @@ fn daemon_sweep(specs: &[Spec], salt: u32) -> Result<(), TestCaseError> {
     loop {
         let mut got = BTreeSet::new();
         for (_, rcpt, raw) in server.received() {
+            if rcpt == DIGEST {
+                continue;
+            }
             got.insert((which_release(&cases, &raw)?.0, rcpt));
         }
         if got.is_superset(&wanted) {
@@ -342,12 +365,64 @@ fn daemon_sweep(specs: &[Spec], salt: u32) -> Result<(), TestCaseError> {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Not a vacuous digest: a release that lifted during the sweep, public at its end, is
+    // in a digest (made `digest::LAG` after the period it lifted in).
+    let lifted: Vec<&Case> = cases
+        .iter()
+        .filter(|c| c.date > subscribed && !hidden_at(&c.spec, c.date, end))
+        .collect();
+    if let Some(c) = lifted.first() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !server.received().iter().any(|(_, rcpt, raw)| {
+            rcpt == DIGEST
+                && mail_parser::MessageParser::default()
+                    .parse(raw)
+                    .and_then(|m| m.body_text(0).map(|t| t.contains(&c.s.title)))
+                    .unwrap_or(false)
+        }) {
+            prop_assert!(
+                Instant::now() < deadline,
+                "{} lifted during the sweep and is in no digest 30 s later",
+                c.s.slug()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     // Anything more would come within a moment.
     std::thread::sleep(Duration::from_millis(700));
     let mut got: BTreeMap<(usize, String), usize> = BTreeMap::new();
+    let mut digested: BTreeMap<usize, usize> = BTreeMap::new();
     for (at, rcpt, raw) in server.received() {
         let received =
             DateTime::<Utc>::from_timestamp_millis((at * 1000.0) as i64).expect("instant");
+        if rcpt == DIGEST {
+            // A digest: nothing of a release not public when it arrived; each release in
+            // one digest at most.
+            let m = mail_parser::MessageParser::default()
+                .parse(&raw)
+                .ok_or_else(|| TestCaseError::fail("a digest that does not parse"))?;
+            let decoded = format!(
+                "{}\n{}\n{}\n{}",
+                String::from_utf8_lossy(&raw),
+                m.subject().unwrap_or(""),
+                m.body_text(0).unwrap_or_default(),
+                m.body_html(0).unwrap_or_default()
+            );
+            for (i, c) in cases.iter().enumerate() {
+                if hidden_at(&c.spec, c.date, received) {
+                    let leak = c.s.leak(&decoded, &[]);
+                    prop_assert!(
+                        leak.is_none(),
+                        "`{}` in a digest received at {}",
+                        leak.unwrap_or_default(),
+                        received
+                    );
+                } else if decoded.contains(&c.s.title) {
+                    *digested.entry(i).or_default() += 1;
+                }
+            }
+            continue;
+        }
         let (i, m) = which_release(&cases, &raw)?;
         let c = &cases[i];
         *got.entry((i, rcpt.clone())).or_default() += 1;
@@ -410,6 +485,8 @@ fn daemon_sweep(specs: &[Spec], salt: u32) -> Result<(), TestCaseError> {
     }
     let doubled: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
     prop_assert!(doubled.is_empty(), "mailed twice: {:?}", doubled);
+    let twice: Vec<_> = digested.iter().filter(|(_, n)| **n > 1).collect();
+    prop_assert!(twice.is_empty(), "in two digests: {:?}", twice);
     Ok(())
 }
 
