@@ -220,14 +220,13 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX signup_limits_age ON signup_limits (last_mail);",
     // Digests (`digests.rs`): one per (subscriber address, period), exactly once, with the
-    // release ids it holds, those a copy may have carried to the subscriber (`carried`),
-    // and a delivery's state; `digests_waiting` is what the daemon asks at every plan.
+    // release ids it holds and a delivery's state; `digests_waiting` is what the daemon
+    // asks at every plan.
     "CREATE TABLE digests (
         address TEXT NOT NULL,
         period TEXT NOT NULL,
         state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'deferred', 'failed', 'unknown', 'cancelled')),
         releases TEXT NOT NULL,
-        carried TEXT NOT NULL DEFAULT '',
         message_id TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
         next_attempt TEXT,
@@ -239,6 +238,9 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX digests_waiting ON digests (state, period, address)
         WHERE state IN ('queued', 'deferred', 'unknown', 'sending');",
+    // The releases a copy of each digest may have carried to its subscriber (sent with
+    // it, or held when a crash left it unknown): never put in a later digest.
+    "ALTER TABLE digests ADD COLUMN carried TEXT NOT NULL DEFAULT '';",
 ];
 
 pub const FILE_NAME: &str = "pressroom.db";
