@@ -508,9 +508,20 @@ impl Ledger {
 
     /// How many deliveries, of every release, are in each state.
     pub fn all_counts(&self) -> Result<Vec<(DeliveryState, u64)>, LedgerError> {
+        self.state_counts("deliveries")
+    }
+
+    /// How many rows of `table` (`deliveries`, `digests`: a delivery's states) are in each
+    /// state.
+    pub(super) fn state_counts(
+        &self,
+        table: &'static str,
+    ) -> Result<Vec<(DeliveryState, u64)>, LedgerError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT state, count(*) FROM deliveries GROUP BY state")
+            .prepare_cached(&format!(
+                "SELECT state, count(*) FROM {table} GROUP BY state"
+            ))
             .map_err(self.err())?;
         let rows = stmt
             .query_map([], |r| {

@@ -328,19 +328,7 @@ impl Ledger {
 
     /// How many digests are in each state.
     pub fn digest_counts(&self) -> Result<Vec<(DeliveryState, u64)>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT state, count(*) FROM digests GROUP BY state")
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    DeliveryState::parse(&r.get::<_, String>(0)?),
-                    r.get::<_, i64>(1)? as u64,
-                ))
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.state_counts("digests")
     }
 
     /// Every digest of an address, oldest period first.

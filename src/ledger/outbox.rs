@@ -217,17 +217,7 @@ impl Ledger {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<usize, LedgerError> {
-        let err = self.err_owned();
-        let tx = self.write()?;
-        let n = tx
-            .execute(
-                "DELETE FROM signup_limits WHERE rowid IN (
-                    SELECT rowid FROM signup_limits WHERE last_mail <= ?1 LIMIT ?2)",
-                params![ts(&before), limit as i64],
-            )
-            .map_err(&err)?;
-        tx.commit().map_err(&err)?;
-        Ok(n)
+        self.purge_by("signup_limits", "last_mail", before, limit)
     }
 
     /// Up to `limit` letters due by `now` (queued, or `sending` when a crash cut their

@@ -300,12 +300,26 @@ impl Ledger {
 
     /// Deletes up to `limit` sign-ups whose link expired by `at`; returns how many.
     pub fn purge_signups(&mut self, at: DateTime<Utc>, limit: usize) -> Result<usize, LedgerError> {
+        self.purge_by("signups", "expires_at", at, limit)
+    }
+
+    /// Deletes, in one transaction, up to `limit` rows of `table` whose instant `column`
+    /// is at or before `at`; returns how many (0: none left).
+    pub(super) fn purge_by(
+        &mut self,
+        table: &'static str,
+        column: &'static str,
+        at: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, LedgerError> {
         let err = self.err_owned();
         let tx = self.write()?;
         let n = tx
             .execute(
-                "DELETE FROM signups WHERE rowid IN (
-                    SELECT rowid FROM signups WHERE expires_at <= ?1 LIMIT ?2)",
+                &format!(
+                    "DELETE FROM {table} WHERE rowid IN (
+                        SELECT rowid FROM {table} WHERE {column} <= ?1 LIMIT ?2)"
+                ),
                 params![ts(&at), limit as i64],
             )
             .map_err(&err)?;

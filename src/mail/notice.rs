@@ -51,10 +51,7 @@ pub fn letter(
     let labels = templates.labels(lang);
     let organisation = organisation(config);
     let shown = masked(to);
-    let fill = |t: &str| {
-        t.replace("{organisation}", organisation)
-            .replace("{address}", &shown)
-    };
+    let fill = |t: &str| crate::render::subscription::fill(t, organisation, &shown);
     let (subject, line, url) = match notice {
         Notice::Export { .. } => (&labels.your_data, fill(&labels.data_sent), None),
         Notice::EraseLink { url } => (&labels.erase, fill(&labels.erase_ask), Some(url)),

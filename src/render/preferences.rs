@@ -79,10 +79,7 @@ impl LinkPage {
     ];
 }
 
-fn fill(text: &str, organisation: &str, address: &str) -> String {
-    text.replace("{organisation}", organisation)
-        .replace("{address}", address)
-}
+use super::subscription::fill;
 
 /// The preferences page in `lang`.
 pub fn page(

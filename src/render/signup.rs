@@ -113,10 +113,7 @@ pub fn page(
     let labels = templates.labels(lang);
     let organisation = organisation(config);
     let address = address.map(masked).unwrap_or_default();
-    let fill = |text: &str| {
-        text.replace("{organisation}", organisation)
-            .replace("{address}", &address)
-    };
+    let fill = |text: &str| super::subscription::fill(text, organisation, &address);
     let (heading, text) = match page {
         Page::Sent => (&labels.signup_sent, fill(&labels.signup_sent_text)),
         Page::Invalid => (&labels.signup_invalid, fill(&labels.signup_invalid_text)),

@@ -66,6 +66,13 @@ pub fn organisation(config: &Config) -> &str {
     }
 }
 
+/// A label's text with its `{organisation}` and `{address}` (masked already) filled in:
+/// the words of every page and letter about a reader's subscription.
+pub fn fill(text: &str, organisation: &str, address: &str) -> String {
+    text.replace("{organisation}", organisation)
+        .replace("{address}", address)
+}
+
 /// `a…@example.org`: the first character of the local part and the whole domain. The
 /// owner of the address recognises which of theirs it is (the domain tells a work address
 /// from a private one); someone the link was forwarded to, or who sees the screen, does
@@ -93,10 +100,7 @@ pub fn page(
     let labels = templates.labels(lang);
     let organisation = organisation(config);
     let address = link.map(|l| masked(l.address)).unwrap_or_default();
-    let fill = |text: &str| {
-        text.replace("{organisation}", organisation)
-            .replace("{address}", &address)
-    };
+    let fill = |text: &str| fill(text, organisation, &address);
     let (heading, text) = match page {
         Page::Confirm => (&labels.unsubscribe, fill(&labels.unsubscribe_ask)),
         Page::Unsubscribed => (&labels.unsubscribed, fill(&labels.unsubscribed_text)),
