@@ -392,6 +392,18 @@ fn the_offices_templates_word_the_pages_and_one_that_fails_gives_way_to_the_buil
             "{page}"
         );
     }
+    // The daemon's stderr is read by a thread of the test: wait for the line to be read,
+    // then make sure it came once.
+    let said = || {
+        daemon
+            .log()
+            .matches("the unsubscribe pages use the built-in templates")
+            .count()
+    };
+    wait_for("the fallback logged", Duration::from_secs(5), || {
+        said() >= 1
+    });
+    std::thread::sleep(Duration::from_millis(200));
     let log = daemon.log();
     assert_eq!(
         log.matches("the unsubscribe pages use the built-in templates")
