@@ -44,7 +44,8 @@ pub struct TokenKey {
 }
 
 /// The key of the one trace an erased address leaves (`erasures` in the ledger): a keyed
-/// hash, HMAC-SHA256 under a key derived from the secret for this use alone. Whoever holds
+/// hash, HMAC-SHA256 under a key derived from the secret for this use alone (the sign-up
+/// limit's keyed hash, `TokenKey::limit_key`, is written the same way under its own key). Whoever holds
 /// the ledger file but not the secret cannot test a guessed address against it; the
 /// program, which holds both, can tell that an address in a media list or a fill is one
 /// that asked to be erased, and keeps it out of every mail.
@@ -184,12 +185,7 @@ impl TokenKey {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
             .expect("HMAC takes keys of any length");
         mac.update(b"pressroom signup limit v1\n");
-        mac.update(address.trim().to_lowercase().as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        ErasureKey(mac).hash(address)
     }
 
     /// The format-1 MAC over an address.
@@ -201,34 +197,24 @@ impl TokenKey {
         mac
     }
 
-    /// The format-2 MAC over a padded address: its first 16 bytes are the token's tag.
-    fn siv_mac(&self, padded: &[u8]) -> Hmac<Sha256> {
-        self.siv_mac_as(FORMAT, padded)
-    }
-
-    /// The SIV MAC of a token of kind `format` (2: unsubscribe, 3: erase).
-    fn siv_mac_as(&self, format: u8, data: &[u8]) -> Hmac<Sha256> {
+    /// The SIV MAC of a padded payload of a token of kind `kind` (2: unsubscribe, 3: erase,
+    /// 4: subscribe again): its first 16 bytes are the token's tag.
+    fn siv_mac(&self, kind: u8, data: &[u8]) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.siv)
             .expect("HMAC takes keys of any length");
-        mac.update(&[format]);
+        mac.update(&[kind]);
         mac.update(data);
         mac
     }
 
-    /// The token of a link mailed from the preferences page (`Purpose`):
-    /// `base64url(kind ‖ tag ‖ ChaCha20(expiry ‖ address padded))`, the same SIV
-    /// construction as an unsubscribe token with its own first byte, so no kind is ever
-    /// taken for another, and the instant it stops working (Unix seconds) sealed inside.
-    /// It needs no ledger row; it works once because what it does cannot be done twice
-    /// (the page checks the address still needs it).
-    pub fn timed_token(&self, purpose: Purpose, address: &str, expires: i64) -> String {
-        let kind = purpose.byte();
-        let address = address.trim().to_lowercase();
-        let mut data = expires.to_be_bytes().to_vec();
-        data.extend_from_slice(address.as_bytes());
+    /// `base64url(kind ‖ tag ‖ ChaCha20(payload ‖ 0x80 ‖ zeros))`: the payload padded to
+    /// a multiple of PAD (ISO/IEC 7816-4 padding), tagged by its SIV MAC, encrypted under
+    /// a nonce taken from the tag. Deterministic: the same payload, the same token.
+    fn seal(&self, kind: u8, payload: &[u8]) -> String {
+        let mut data = payload.to_vec();
         data.push(0x80);
         data.resize(data.len().div_ceil(PAD) * PAD, 0);
-        let full = self.siv_mac_as(kind, &data).finalize().into_bytes();
+        let full = self.siv_mac(kind, &data).finalize().into_bytes();
         let mut tag = [0u8; TAG_BYTES];
         tag.copy_from_slice(&full[..TAG_BYTES]);
         self.apply_cipher(&tag, &mut data);
@@ -239,10 +225,10 @@ impl TokenKey {
         URL_SAFE_NO_PAD.encode(token)
     }
 
-    /// The address a genuine token of `purpose` names and the instant it expires (Unix
-    /// seconds).
-    pub fn verify_timed(&self, purpose: Purpose, token: &str) -> Option<(String, i64)> {
-        let kind = purpose.byte();
+    /// The payload a genuine token of kind `kind` seals (`seal`), or None: another kind,
+    /// a bad length, a tag that does not verify (compared in constant time after
+    /// decryption), or bad padding.
+    fn open(&self, kind: u8, token: &str) -> Option<Vec<u8>> {
         let bytes = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
         let (&format, rest) = bytes.split_first()?;
         if format != kind || rest.len() <= TAG_BYTES {
@@ -255,15 +241,38 @@ impl TokenKey {
         let tag: [u8; TAG_BYTES] = tag.try_into().ok()?;
         let mut data = data.to_vec();
         self.apply_cipher(&tag, &mut data);
-        self.siv_mac_as(kind, &data)
-            .verify_truncated_left(&tag)
-            .ok()?;
+        // `verify_truncated_left` compares the first 16 bytes in constant time.
+        self.siv_mac(kind, &data).verify_truncated_left(&tag).ok()?;
         let end = data.iter().rposition(|&b| b != 0)?;
-        if data[end] != 0x80 || end < 8 {
+        if data[end] != 0x80 {
             return None;
         }
-        let expires = i64::from_be_bytes(data[..8].try_into().ok()?);
-        let address = String::from_utf8(data[8..end].to_vec()).ok()?;
+        data.truncate(end);
+        Some(data)
+    }
+
+    /// The token of a link mailed from the preferences page (`Purpose`):
+    /// `base64url(kind ‖ tag ‖ ChaCha20(expiry ‖ address padded))`, the same SIV
+    /// construction as an unsubscribe token with its own first byte, so no kind is ever
+    /// taken for another, and the instant it stops working (Unix seconds) sealed inside.
+    /// It needs no ledger row; it works once because what it does cannot be done twice
+    /// (the page checks the address still needs it).
+    pub fn timed_token(&self, purpose: Purpose, address: &str, expires: i64) -> String {
+        let mut payload = expires.to_be_bytes().to_vec();
+        payload.extend_from_slice(address.trim().to_lowercase().as_bytes());
+        self.seal(purpose.byte(), &payload)
+    }
+
+    /// The address a genuine token of `purpose` names and the instant it expires (Unix
+    /// seconds).
+    pub fn verify_timed(&self, purpose: Purpose, token: &str) -> Option<(String, i64)> {
+        let data = self.open(purpose.byte(), token)?;
+        if data.len() < 8 {
+            return None;
+        }
+        let (expires, address) = data.split_at(8);
+        let expires = i64::from_be_bytes(expires.try_into().ok()?);
+        let address = String::from_utf8(address.to_vec()).ok()?;
         Some((address, expires))
     }
 
@@ -276,20 +285,7 @@ impl TokenKey {
 
     /// The token that unsubscribes `address` (format 2: it does not show the address).
     pub fn token(&self, address: &str) -> String {
-        let address = address.trim().to_lowercase();
-        // address ‖ 0x80 ‖ zeros, to the next multiple of PAD (ISO/IEC 7816-4 padding).
-        let mut data = address.into_bytes();
-        data.push(0x80);
-        data.resize(data.len().div_ceil(PAD) * PAD, 0);
-        let full = self.siv_mac(&data).finalize().into_bytes();
-        let mut tag = [0u8; TAG_BYTES];
-        tag.copy_from_slice(&full[..TAG_BYTES]);
-        self.apply_cipher(&tag, &mut data);
-        let mut token = Vec::with_capacity(1 + TAG_BYTES + data.len());
-        token.push(FORMAT);
-        token.extend_from_slice(&tag);
-        token.extend_from_slice(&data);
-        URL_SAFE_NO_PAD.encode(token)
+        self.seal(FORMAT, address.trim().to_lowercase().as_bytes())
     }
 
     /// The format-1 token of `address`, `base64url(address).mac`: made by nothing but
@@ -316,26 +312,7 @@ impl TokenKey {
     }
 
     fn verify_opaque(&self, token: &str) -> Option<String> {
-        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
-        let (&format, rest) = bytes.split_first()?;
-        if format != FORMAT || rest.len() <= TAG_BYTES {
-            return None;
-        }
-        let (tag, data) = rest.split_at(TAG_BYTES);
-        if data.len() % PAD != 0 {
-            return None;
-        }
-        let tag: [u8; TAG_BYTES] = tag.try_into().ok()?;
-        let mut data = data.to_vec();
-        self.apply_cipher(&tag, &mut data);
-        // `verify_truncated_left` compares the first 16 bytes in constant time.
-        self.siv_mac(&data).verify_truncated_left(&tag).ok()?;
-        let end = data.iter().rposition(|&b| b != 0)?;
-        if data[end] != 0x80 {
-            return None;
-        }
-        data.truncate(end);
-        let address = String::from_utf8(data).ok()?;
+        let address = String::from_utf8(self.open(FORMAT, token)?).ok()?;
         (address == address.trim().to_lowercase()).then_some(address)
     }
 
