@@ -341,21 +341,17 @@ impl Ledger {
         .flatten()
         .min();
         let through = bound.is_none();
+        // Up to the bound every subscriber of these addresses was read: their own row
+        // stands in for the media list's. Beyond it one may not have been, so nothing
+        // beyond it is taken.
         let mut rows: Vec<AudienceRow> = own.into_iter().map(own_row).collect();
-        let mut theirs: std::collections::HashSet<String> =
+        let theirs: std::collections::HashSet<String> =
             rows.iter().map(|r| r.address.clone()).collect();
-        for r in media {
-            // Beyond the bound a subscriber of the same address may not have been read.
-            if theirs.insert(r.address.clone()) {
-                rows.push(r);
-            }
-        }
+        rows.extend(media.into_iter().filter(|r| !theirs.contains(&r.address)));
         if let Some(bound) = &bound {
             rows.retain(|r| r.address <= *bound);
         }
         rows.sort_by(|a, b| a.address.cmp(&b.address));
-        // A media row whose subscriber lies beyond what was read of `subscribers`: only
-        // possible past the bound, which was cut off above.
         Ok((rows, through))
     }
 
